@@ -1,0 +1,1 @@
+"""Canonical transaction schema, dataset profiles, readers and validation."""

@@ -1,0 +1,154 @@
+"""The canonical card transaction (the public Sparkov fields) and its column orders."""
+
+import math
+from datetime import date, datetime, timezone
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Column order of the public Sparkov files, less their index columns.
+SPARKOV_COLUMNS: tuple[str, ...] = (
+    "trans_date_trans_time",
+    "cc_num",
+    "merchant",
+    "category",
+    "amt",
+    "first",
+    "last",
+    "gender",
+    "street",
+    "city",
+    "state",
+    "zip",
+    "lat",
+    "long",
+    "city_pop",
+    "job",
+    "dob",
+    "trans_num",
+    "unix_time",
+    "merch_lat",
+    "merch_long",
+    "is_fraud",
+)
+
+# Column order of one live-feed record (the public real-time payments API).
+FEED_COLUMNS: tuple[str, ...] = (
+    "cc_num",
+    "merchant",
+    "category",
+    "amt",
+    "first",
+    "last",
+    "gender",
+    "street",
+    "city",
+    "state",
+    "zip",
+    "lat",
+    "long",
+    "city_pop",
+    "job",
+    "dob",
+    "trans_num",
+    "merch_lat",
+    "merch_long",
+    "is_fraud",
+    "current_time",
+)
+
+# Merchant categories of the Sparkov generator; the simulator uses exactly these.
+SPARKOV_CATEGORIES: tuple[str, ...] = (
+    "entertainment",
+    "food_dining",
+    "gas_transport",
+    "grocery_net",
+    "grocery_pos",
+    "health_fitness",
+    "home",
+    "kids_pets",
+    "misc_net",
+    "misc_pos",
+    "personal_care",
+    "shopping_net",
+    "shopping_pos",
+    "travel",
+)
+
+# Fields that identify a person or card; stored, never used as model features.
+IDENTIFYING_FIELDS: frozenset[str] = frozenset(
+    {"trans_num", "cc_num", "first", "last", "street", "zip", "merchant", "job"}
+)
+
+Latitude = Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False)]
+Longitude = Annotated[float, Field(ge=-180.0, le=180.0, allow_inf_nan=False)]
+
+
+class CanonicalTransaction(BaseModel):
+    """One card transaction in Sparkov form; the timestamp may come in any of three fields.
+
+    `trans_date_trans_time` (naive local date-time), `unix_time` (epoch seconds) or
+    `current_time` (epoch milliseconds, as the live feed sends it). At least one is required;
+    `event_time` resolves them in that order of preference.
+    """
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+    trans_num: str = Field(min_length=1, max_length=128)
+    cc_num: int | str
+    merchant: str = Field(min_length=1, max_length=256)
+    category: str = Field(min_length=1, max_length=64)
+    amt: float = Field(ge=0.0, allow_inf_nan=False, description="Amount; finite, not negative.")
+    first: str | None = None
+    last: str | None = None
+    gender: str | None = Field(default=None, max_length=16)
+    street: str | None = None
+    city: str | None = None
+    state: str | None = Field(default=None, max_length=16)
+    zip: int | str | None = None
+    lat: Latitude | None = None
+    long: Longitude | None = None
+    city_pop: int | None = Field(default=None, ge=0)
+    job: str | None = None
+    dob: date | None = None
+    merch_lat: Latitude | None = None
+    merch_long: Longitude | None = None
+    trans_date_trans_time: datetime | None = None
+    unix_time: int | None = Field(default=None, ge=0)
+    current_time: int | None = Field(default=None, ge=0, description="Epoch milliseconds.")
+    is_fraud: int | None = Field(default=None, ge=0, le=1)
+
+    @field_validator("cc_num", "zip")
+    @classmethod
+    def _digits_as_text(cls, value: int | str | None) -> int | str | None:
+        if isinstance(value, str) and not value:
+            msg = "must not be empty"
+            raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _has_timestamp(self) -> Self:
+        if self.trans_date_trans_time is None and self.unix_time is None and self.current_time is None:
+            msg = "one of trans_date_trans_time, unix_time or current_time is required"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def event_time(self) -> datetime:
+        """The transaction time as a naive UTC date-time, whichever field carried it."""
+        if self.trans_date_trans_time is not None:
+            return self.trans_date_trans_time.replace(tzinfo=None)
+        if self.unix_time is not None:
+            return datetime.fromtimestamp(self.unix_time, tz=timezone.utc).replace(tzinfo=None)
+        assert self.current_time is not None  # noqa: S101 - guaranteed by _has_timestamp
+        stamp = datetime.fromtimestamp(self.current_time / 1000.0, tz=timezone.utc)
+        return stamp.replace(tzinfo=None)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> "CanonicalTransaction":
+        """Build from a loose record, turning NaN (pandas' missing value) into None."""
+        cleaned = {
+            key: (None if isinstance(value, float) and math.isnan(value) else value)
+            for key, value in record.items()
+        }
+        return cls.model_validate(cleaned)
