@@ -2,10 +2,28 @@
 
 import logging
 import sys
+from typing import TextIO
 
 import structlog
 
 from fraudops.config import Settings
+
+
+def _stderr_logger(*_args: object) -> structlog.PrintLogger:
+    """A logger on the current sys.stderr, so a swapped stream (tests, CliRunner) is honoured."""
+    return structlog.PrintLogger(file=sys.stderr)
+
+
+class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stdlib handler that writes to whatever sys.stderr is at the time of each record."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        """The stream is always the current sys.stderr; assignments are ignored."""
 
 
 def configure_logging(settings: Settings) -> None:
@@ -26,7 +44,9 @@ def configure_logging(settings: Settings) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
+    handler = _CurrentStderrHandler()
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=False)

@@ -108,9 +108,7 @@ class DatasetProfile(BaseModel):
         ]
         if self.geo is not None:
             roles += [self.geo.lat, self.geo.long, self.geo.merch_lat, self.geo.merch_long]
-        return tuple(
-            dict.fromkeys(c for c in roles if c is not None and c not in self.optional)
-        )
+        return tuple(dict.fromkeys(c for c in roles if c is not None and c not in self.optional))
 
     @property
     def known_columns(self) -> frozenset[str]:
@@ -121,7 +119,9 @@ class DatasetProfile(BaseModel):
 
     def is_index_column(self, column: str) -> bool:
         """Whether a column is a pandas index left in the file (dropped on read)."""
-        return self.index_columns is not None and re.fullmatch(self.index_columns, column) is not None
+        return (
+            self.index_columns is not None and re.fullmatch(self.index_columns, column) is not None
+        )
 
 
 SPARKOV = DatasetProfile(
@@ -153,7 +153,17 @@ SPARKOV = DatasetProfile(
         "unix_time",
         "fraud_scenario",
     ),
-    optional=("unix_time", "fraud_scenario", "first", "last", "street", "city", "state", "zip", "job"),
+    optional=(
+        "unix_time",
+        "fraud_scenario",
+        "first",
+        "last",
+        "street",
+        "city",
+        "state",
+        "zip",
+        "job",
+    ),
 )
 
 FDH = DatasetProfile(
@@ -173,9 +183,7 @@ ULB = DatasetProfile(
     name="ulb",
     description="ULB creditcard.csv: PCA components V1..V28, no card or merchant id.",
     transaction_id=None,
-    timestamps=(
-        TimestampSpec(column="Time", unit="offset_s", origin=datetime(2013, 9, 1)),  # noqa: DTZ001
-    ),
+    timestamps=(TimestampSpec(column="Time", unit="offset_s", origin=datetime(2013, 9, 1)),),
     amount="Amount",
     label="Class",
     numeric=tuple(f"V{i}" for i in range(1, 29)),

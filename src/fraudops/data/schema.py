@@ -1,7 +1,7 @@
 """The canonical card transaction (the public Sparkov fields) and its column orders."""
 
 import math
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -128,7 +128,11 @@ class CanonicalTransaction(BaseModel):
 
     @model_validator(mode="after")
     def _has_timestamp(self) -> Self:
-        if self.trans_date_trans_time is None and self.unix_time is None and self.current_time is None:
+        if (
+            self.trans_date_trans_time is None
+            and self.unix_time is None
+            and self.current_time is None
+        ):
             msg = "one of trans_date_trans_time, unix_time or current_time is required"
             raise ValueError(msg)
         return self
@@ -139,9 +143,9 @@ class CanonicalTransaction(BaseModel):
         if self.trans_date_trans_time is not None:
             return self.trans_date_trans_time.replace(tzinfo=None)
         if self.unix_time is not None:
-            return datetime.fromtimestamp(self.unix_time, tz=timezone.utc).replace(tzinfo=None)
+            return datetime.fromtimestamp(self.unix_time, tz=UTC).replace(tzinfo=None)
         assert self.current_time is not None  # noqa: S101 - guaranteed by _has_timestamp
-        stamp = datetime.fromtimestamp(self.current_time / 1000.0, tz=timezone.utc)
+        stamp = datetime.fromtimestamp(self.current_time / 1000.0, tz=UTC)
         return stamp.replace(tzinfo=None)
 
     @classmethod
