@@ -252,3 +252,56 @@ def feed_command(
 
 
 # --- demo -----------------------------------------------------------------------------------
+
+
+@app.command("demo")
+def demo_command(
+    *,
+    days: Annotated[int, typer.Option(help="Days of history to simulate.")] = 56,
+    cards: Annotated[int, typer.Option(help="Number of cards.")] = 2_000,
+    drift_day: Annotated[int, typer.Option(help="Day the drift starts.")] = 35,
+    seed: Annotated[int | None, typer.Option(help="Seed (FRAUDOPS_SEED).")] = None,
+) -> None:
+    """Run the main job on embedded defaults (today: simulate a drifting history and profile it)."""
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    from fraudops.demo import DemoPlan, run_demo  # noqa: PLC0415
+    from fraudops.progress import DelayedProgress  # noqa: PLC0415
+
+    settings = get_settings()
+    try:
+        plan = DemoPlan(
+            days=days,
+            cards=cards,
+            drift_day=drift_day,
+            seed=settings.seed if seed is None else seed,
+        )
+        plan.config()
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    with DelayedProgress() as progress:
+        result = run_demo(plan, home=settings.home, progress=progress.part(0.0, 0.9))
+    console = Console()
+    for line in result.summary.lines():
+        console.print(line)
+    console.print(f"validated     {result.report.title}")
+    table = Table(title="week by week (drift marked)")
+    for column in ("week", "transactions", "fraud rate", "mean amount", ""):
+        table.add_column(column, justify="right")
+    for week, row in result.weekly.iterrows():
+        table.add_row(
+            str(week),
+            f"{row['transactions']:,.0f}",
+            f"{row['fraud_rate']:.3%}",
+            f"${row['mean_amount']:,.2f}",
+            "<- drift starts" if week == result.drift_week else "",
+        )
+    console.print(table)
+    console.print(f"data          {result.path}")
+    console.print(
+        "next          serve it as a live feed: "
+        f"fraudops feed --data {result.path} --port 8000 --speed 3600 --label-delay 7d",
+        soft_wrap=True,
+    )

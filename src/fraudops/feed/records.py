@@ -136,6 +136,14 @@ def _as_digits(column: pd.Series) -> FeedColumn:
     return _factorized(text.where(column.notna()))
 
 
+def _whole_numbers(column: pd.Series) -> bool:
+    """Whether a numeric column holds only whole numbers that fit int64, none missing."""
+    if not pd.api.types.is_numeric_dtype(column.dtype) or column.isna().any():
+        return False
+    values = column.to_numpy(dtype=np.float64)
+    return bool(np.all(np.mod(values, 1.0) == 0.0) and np.all(np.abs(values) < 2.0**63))
+
+
 def _served_column(frame: pd.DataFrame, name: str) -> FeedColumn:
     """One served column in the feed's representation; null when an optional one is absent."""
     if name not in frame.columns:
@@ -148,10 +156,13 @@ def _served_column(frame: pd.DataFrame, name: str) -> FeedColumn:
     if name == "dob" and pd.api.types.is_datetime64_any_dtype(column.dtype):
         # The public feed sends birth dates as "YYYY-MM-DD" text.
         return _factorized(column.dt.strftime("%Y-%m-%d"))
+    # A population is a count: the public feed sends it as a JSON integer even when read as float.
+    if (name == "city_pop" and _whole_numbers(column)) or (
+        pd.api.types.is_integer_dtype(column.dtype) and not column.isna().any()
+    ):
+        return FeedColumn(values=column.to_numpy(dtype=np.int64))
     if pd.api.types.is_float_dtype(column.dtype):
         return FeedColumn(values=column.to_numpy(dtype=np.float64, na_value=np.nan))
-    if pd.api.types.is_integer_dtype(column.dtype) and not column.isna().any():
-        return FeedColumn(values=column.to_numpy(dtype=np.int64))
     return _factorized(column)
 
 

@@ -74,6 +74,14 @@ def test_card_numbers_that_cannot_round_trip_as_integers_stay_text() -> None:
     assert ["9999999999999999999"] == served(big, "cc_num")
 
 
+def test_city_population_read_as_float_is_served_as_an_integer() -> None:
+    """city_pop from the readers (float64) goes out as a JSON integer, as the public feed has it."""
+    frame = build_sparkov_frame(["2024-01-01 00:00:00", "2024-01-01 00:00:01"])
+    frame["city_pop"] = [8336817.0, 149.0]
+    assert [8336817, 149] == served(frame, "city_pop")
+    assert all(isinstance(value, np.integer) for value in served(frame, "city_pop"))
+
+
 def test_birth_dates_parsed_as_datetimes_are_served_as_iso_dates() -> None:
     """A datetime dob column is served as YYYY-MM-DD text, as the public feed sends it."""
     frame = build_sparkov_frame(["2024-01-01 00:00:00"])
