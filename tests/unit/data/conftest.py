@@ -1,12 +1,8 @@
 """Data test fixtures: small frames shaped like each built-in profile, and the real sample."""
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
-
-SAMPLE = "sparkov_sample_9999.csv.gz"
 
 # Three rows in the shape of the public Sparkov files, as text (the way a CSV is read).
 SPARKOV_ROWS: dict[str, list[str]] = {
@@ -33,15 +29,6 @@ SPARKOV_ROWS: dict[str, list[str]] = {
     "merch_long": ["-82.048315", "-118.186462", "-112.154481"],
     "is_fraud": ["0", "0", "1"],
 }
-
-
-@pytest.fixture
-def sample_path() -> Path:
-    """The real Sparkov sample shared beside the repository (never copied into it)."""
-    path = (Path(__file__).parents[3] / ".." / "shared" / "data" / SAMPLE).resolve()
-    if not path.is_file():
-        pytest.fail(f"the real Sparkov sample is missing: expected it at {path}")
-    return path
 
 
 @pytest.fixture
