@@ -1,6 +1,11 @@
-"""The `fraudops` command line: each command is a few lines calling the library."""
+"""The `fraudops` command line: each command is a few lines calling the library.
 
-from typing import Annotated
+Heavy modules (pandas, FastAPI, the simulator) are imported inside the commands that use
+them, so `fraudops --help` and a bad option answer at once.
+"""
+
+from pathlib import Path
+from typing import Annotated, Literal
 
 import typer
 
@@ -29,9 +34,6 @@ def main(
 
 
 # --- validate (fraudops.data) ---------------------------------------------------------------
-# Typer reads these in the signature; heavy imports (pandas) wait inside the command.
-from pathlib import Path  # noqa: E402
-from typing import Literal  # noqa: E402
 
 
 @app.command()
@@ -51,25 +53,28 @@ def validate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Check a transactions file against a dataset profile and report every problem."""
-    import json  # noqa: PLC0415
+    import json
 
-    from rich.console import Console  # noqa: PLC0415
+    from rich.console import Console
 
-    from fraudops.data.profiles import ProfileError, load_profile  # noqa: PLC0415
-    from fraudops.data.readers import DataFileError, validate_file  # noqa: PLC0415
-    from fraudops.data.validation import render_report  # noqa: PLC0415
+    from fraudops.data.profiles import ProfileError, load_profile
+    from fraudops.data.readers import DataFileError, validate_file
+    from fraudops.data.validation import render_report
+    from fraudops.progress import DelayedProgress
 
     if quarantine_out is not None and on_error != "quarantine":
         raise typer.BadParameter("needs --on-error quarantine", param_hint="--quarantine-out")
     try:
         dataset = load_profile(profile, user_dir=get_settings().user_profiles_dir)
-        report = validate_file(
-            data,
-            dataset,
-            on_error=on_error,
-            quarantine_path=quarantine_out,
-            require_label=require_label,
-        )
+        with DelayedProgress() as progress:
+            report = validate_file(
+                data,
+                dataset,
+                on_error=on_error,
+                quarantine_path=quarantine_out,
+                require_label=require_label,
+                progress=progress.update,
+            )
     except (ProfileError, DataFileError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -113,11 +118,10 @@ def simulate_command(
 ) -> None:
     """Simulate card transactions with labelled fraud scenarios and drift, and write them."""
     # pandas, pyarrow and numpy are loaded only when this command runs.
-    from datetime import date  # noqa: PLC0415
-    from pathlib import Path  # noqa: PLC0415
+    from datetime import date
 
-    from fraudops.progress import DelayedProgress  # noqa: PLC0415
-    from fraudops.simulate import (  # noqa: PLC0415
+    from fraudops.progress import DelayedProgress
+    from fraudops.simulate import (
         SimulationConfig,
         output_kind,
         parse_drift,
@@ -168,7 +172,7 @@ def simulate_command(
     typer.echo(f"written       {path} ({output_format} columns)")
 
 
-# --- feed (fraudops.simulate.feed) ----------------------------------------------------------
+# --- feed (fraudops.feed) ----------------------------------------------------------------
 
 
 @app.command("feed")
@@ -213,11 +217,10 @@ def feed_command(
 ) -> None:
     """Serve transactions one request at a time, like the public real-time payments API."""
     # FastAPI, uvicorn and the simulator are loaded only when the feed runs.
-    from pathlib import Path  # noqa: PLC0415
-
-    from fraudops.data.profiles import load_profile  # noqa: PLC0415
-    from fraudops.feed import server  # noqa: PLC0415
-    from fraudops.simulate import SimulationConfig, parse_drift  # noqa: PLC0415
+    from fraudops.data.profiles import load_profile
+    from fraudops.feed import server
+    from fraudops.progress import DelayedProgress
+    from fraudops.simulate import SimulationConfig, parse_drift
 
     settings = get_settings()
     try:
@@ -232,18 +235,20 @@ def feed_command(
             max_batch=max_batch,
             max_wait_s=max_wait,
         )
-        frame = server.load_feed_frame(
-            data=None if data is None else Path(data),
-            profile=load_profile(profile, user_dir=settings.user_profiles_dir),
-            simulation=SimulationConfig(
-                days=days,
-                cards=cards,
-                seed=settings.seed if seed is None else seed,
-                drift=tuple(parse_drift(spec) for spec in drift or ()),
+        with DelayedProgress() as progress:
+            frame = server.load_feed_frame(
+                data=None if data is None else Path(data),
+                profile=load_profile(profile, user_dir=settings.user_profiles_dir),
+                simulation=SimulationConfig(
+                    days=days,
+                    cards=cards,
+                    seed=settings.seed if seed is None else seed,
+                    drift=tuple(parse_drift(spec) for spec in drift or ()),
+                )
+                if simulate
+                else None,
+                progress=progress.update,
             )
-            if simulate
-            else None,
-        )
         feed_app = server.build_feed_app(frame, options)
     except ValueError as exc:
         typer.echo("error: " + "; ".join(line.strip() for line in str(exc).splitlines()), err=True)
@@ -263,11 +268,11 @@ def demo_command(
     seed: Annotated[int | None, typer.Option(help="Seed (FRAUDOPS_SEED).")] = None,
 ) -> None:
     """Run the main job on embedded defaults (today: simulate a drifting history and profile it)."""
-    from rich.console import Console  # noqa: PLC0415
-    from rich.table import Table  # noqa: PLC0415
+    from rich.console import Console
+    from rich.table import Table
 
-    from fraudops.demo import DemoPlan, run_demo  # noqa: PLC0415
-    from fraudops.progress import DelayedProgress  # noqa: PLC0415
+    from fraudops.demo import DemoPlan, run_demo
+    from fraudops.progress import DelayedProgress
 
     settings = get_settings()
     try:

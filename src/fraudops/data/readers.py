@@ -19,6 +19,7 @@ from fraudops.data.validation import (
     ValidationReport,
     check_frame,
 )
+from fraudops.progress import ProgressCallback
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +48,7 @@ def load_transactions(
     on_error: OnError = "reject",
     quarantine_path: Path | None = None,
     require_label: bool = True,
+    progress: ProgressCallback | None = None,
 ) -> LoadResult:
     """Read, validate and parse a transactions file; bad rows are refused or quarantined.
 
@@ -54,7 +56,10 @@ def load_transactions(
     mode on any error, in quarantine mode only when the file as a whole is unusable
     (missing columns). Raises DataFileError when the file cannot be read or written.
     """
+    report_progress = progress or _no_progress
+    report_progress("reading", 0.0)
     raw = read_table(path, profile)
+    report_progress("validating", 0.5)
     check = check_frame(raw, profile, require_label=require_label)
     source = str(path)
     if check.file_error or (check.has_errors and on_error == "reject"):
@@ -68,6 +73,7 @@ def load_transactions(
         )
         raise DataValidationError(report)
     if check.has_errors:
+        report_progress("quarantining", 0.8)
         target = quarantine_path or default_quarantine_path(path)
         _write_quarantine(check.quarantine_frame(), target)
         report = check.report(outcome="quarantined", path=source, quarantine_path=str(target))
@@ -82,7 +88,13 @@ def load_transactions(
         rows_accepted=report.rows_accepted,
         rows_quarantined=report.rows_quarantined,
     )
-    return LoadResult(frame=check.clean_frame(), report=report)
+    frame = check.clean_frame()
+    report_progress("loaded", 1.0)
+    return LoadResult(frame=frame, report=report)
+
+
+def _no_progress(_stage: str, _done: float) -> None:
+    """Progress sink for callers that show none."""
 
 
 def validate_file(
@@ -92,6 +104,7 @@ def validate_file(
     on_error: OnError = "reject",
     quarantine_path: Path | None = None,
     require_label: bool = True,
+    progress: ProgressCallback | None = None,
 ) -> ValidationReport:
     """Load a file only for its report: a refused file gives its report instead of raising."""
     try:
@@ -101,6 +114,7 @@ def validate_file(
             on_error=on_error,
             quarantine_path=quarantine_path,
             require_label=require_label,
+            progress=progress,
         ).report
     except DataValidationError as refused:
         return refused.report

@@ -16,6 +16,7 @@ from fraudops.feed.options import RateLimit, parse_duration, parse_rate
 from fraudops.feed.ratelimit import SlidingWindowRateLimiter
 from fraudops.feed.records import FeedError, check_profile_can_feed
 from fraudops.feed.state import TransactionFeed
+from fraudops.progress import ProgressCallback
 from fraudops.simulate import SimulationConfig, simulate
 
 log = structlog.get_logger(__name__)
@@ -77,17 +78,18 @@ def load_feed_frame(
     data: Path | None,
     profile: DatasetProfile | None = None,
     simulation: SimulationConfig | None = None,
+    progress: ProgressCallback | None = None,
 ) -> pd.DataFrame:
     """The rows to serve: a validated Sparkov-shaped file or a fresh simulation, exactly one."""
     if (data is None) == (simulation is None):
         msg = "give exactly one of --data FILE or --simulate"
         raise FeedError(msg)
     if simulation is not None:
-        return simulate(simulation)
+        return simulate(simulation, progress=progress)
     assert data is not None  # noqa: S101 - guaranteed by the check above
     check_profile_can_feed(profile or SPARKOV)
     try:
-        return load_transactions(data, profile or SPARKOV).frame
+        return load_transactions(data, profile or SPARKOV, progress=progress).frame
     except DataFileError as exc:
         raise FeedError(str(exc)) from exc
 
