@@ -124,6 +124,20 @@ class DatasetProfile(BaseModel):
         )
 
 
+# Who the cardholder is and the data's own bookkeeping: kept and stored, may be absent, and
+# never a model feature.
+_SPARKOV_DESCRIPTIVE = (
+    "first",
+    "last",
+    "street",
+    "city",
+    "state",
+    "zip",
+    "job",
+    "unix_time",
+    "fraud_scenario",
+)
+
 SPARKOV = DatasetProfile(
     name="sparkov",
     description="Sparkov card transactions (Kaggle 'Credit Card Transactions Fraud Detection').",
@@ -142,29 +156,12 @@ SPARKOV = DatasetProfile(
     categorical=("gender",),
     geo=GeoColumns(lat="lat", long="long", merch_lat="merch_lat", merch_long="merch_long"),
     birth_date="dob",
-    never_features=(
-        "first",
-        "last",
-        "street",
-        "city",
-        "state",
-        "zip",
-        "job",
-        "unix_time",
-        "fraud_scenario",
-    ),
-    optional=(
-        "unix_time",
-        "fraud_scenario",
-        "first",
-        "last",
-        "street",
-        "city",
-        "state",
-        "zip",
-        "job",
-    ),
+    never_features=_SPARKOV_DESCRIPTIVE,
+    optional=_SPARKOV_DESCRIPTIVE,
 )
+
+# Time counters derived from TX_DATETIME, and the simulator's ground truth.
+_FDH_BOOKKEEPING = ("TX_TIME_SECONDS", "TX_TIME_DAYS", "TX_FRAUD_SCENARIO")
 
 FDH = DatasetProfile(
     name="fdh",
@@ -175,8 +172,8 @@ FDH = DatasetProfile(
     merchant_id="TERMINAL_ID",
     amount="TX_AMOUNT",
     label="TX_FRAUD",
-    never_features=("TX_TIME_SECONDS", "TX_TIME_DAYS", "TX_FRAUD_SCENARIO"),
-    optional=("TX_TIME_SECONDS", "TX_TIME_DAYS", "TX_FRAUD_SCENARIO"),
+    never_features=_FDH_BOOKKEEPING,
+    optional=_FDH_BOOKKEEPING,
 )
 
 ULB = DatasetProfile(

@@ -32,28 +32,10 @@ SPARKOV_COLUMNS: tuple[str, ...] = (
     "is_fraud",
 )
 
-# Column order of one live-feed record (the public real-time payments API).
+# Column order of one live-feed record (the public real-time payments API): the Sparkov
+# fields less their two timestamps, then current_time in epoch milliseconds.
 FEED_COLUMNS: tuple[str, ...] = (
-    "cc_num",
-    "merchant",
-    "category",
-    "amt",
-    "first",
-    "last",
-    "gender",
-    "street",
-    "city",
-    "state",
-    "zip",
-    "lat",
-    "long",
-    "city_pop",
-    "job",
-    "dob",
-    "trans_num",
-    "merch_lat",
-    "merch_long",
-    "is_fraud",
+    *(c for c in SPARKOV_COLUMNS if c not in ("trans_date_trans_time", "unix_time")),
     "current_time",
 )
 
