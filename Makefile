@@ -34,7 +34,8 @@ bench: $(STAMP)
 
 # Re-pin every dependency after changing pyproject.toml.
 .PHONY: lock
-lock: $(STAMP)
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --quiet -o constraints.txt
 

@@ -1,0 +1,1 @@
+"""Feature definitions, computed by two engines with identical values: batch and online."""

@@ -1,0 +1,1 @@
+"""Time-ordered splits, the model zoo, tuning, thresholds, evaluation and the backtest."""

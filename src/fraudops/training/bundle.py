@@ -1,0 +1,46 @@
+"""The trained model as one object: feature spec, fitted estimator and decision threshold."""
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from fraudops.features.spec import FeatureSpec
+
+
+class ProbabilisticClassifier(Protocol):
+    """A fitted scikit-learn style binary classifier."""
+
+    def predict_proba(self, X: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:  # noqa: N803
+        """Class probabilities, one row per sample, fraud in column 1."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelBundle:
+    """Everything needed to score raw transactions, and what it was trained on."""
+
+    spec: FeatureSpec
+    estimator: ProbabilisticClassifier
+    threshold: float
+    model_type: str
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    training: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Columns of the feature matrix the estimator expects."""
+        return self.spec.names
+
+    def score_features(self, features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Fraud probability for each row of a feature matrix."""
+        return np.asarray(self.estimator.predict_proba(features)[:, 1], dtype=np.float64)
+
+    def score_frame(self, frame: pd.DataFrame) -> npt.NDArray[np.float64]:
+        """Fraud probability for each transaction of a loaded frame (history within the frame)."""
+        from fraudops.features.batch import batch_features  # noqa: PLC0415 - avoids a cycle
+
+        return self.score_features(batch_features(frame, self.spec))
