@@ -8,11 +8,7 @@ kernel's accounting of children, and writes benchmarks/results/simulate.json.
 
 import argparse
 import json
-import os
-import platform
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -20,39 +16,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from harness import fraudops_command, machine, run_once
+
 RESULTS = Path(__file__).parent / "results" / "simulate.json"
 TARGET_ROWS = 1_000_000
 TARGET_SECONDS = 60.0
 TARGET_RSS_MIB = 2_048.0
-
-
-def fraudops_command() -> str:
-    """The `fraudops` console script of the running interpreter's environment."""
-    beside = Path(sys.executable).parent / "fraudops"
-    found = str(beside) if beside.exists() else shutil.which("fraudops")
-    if found is None:
-        sys.exit("fraudops is not installed in this environment (run `make install`)")
-    return found
-
-
-def run_once(command: list[str]) -> tuple[float, float]:
-    """Run the command in a fresh child; return its wall seconds and peak RSS in MiB."""
-    # A fresh interpreter per run, so the children's peak RSS is this run's alone.
-    probe = (
-        "import resource, subprocess, sys, time;"
-        "t = time.perf_counter();"
-        "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode;"
-        "s = time.perf_counter() - t;"
-        "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss;"
-        "print(s, rss, code)"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe, *command], capture_output=True, text=True, check=True
-    )
-    seconds, rss_kib, code = result.stdout.split()
-    if int(code) != 0:
-        sys.exit(f"benchmark command failed with exit code {code}: {' '.join(command)}")
-    return float(seconds), int(rss_kib) / 1024.0
 
 
 def main() -> None:
@@ -90,11 +59,7 @@ def main() -> None:
         "peak_rss_mib": round(peak, 1),
         "rows_per_second": round(rows / seconds),
         "runs": [{"seconds": round(s, 2), "peak_rss_mib": round(m, 1)} for s, m in runs],
-        "machine": {
-            "nproc": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        "machine": machine(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "targets": targets,
         "pass": passed,

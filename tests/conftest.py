@@ -7,6 +7,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# As the CLI does: no MLflow usage telemetry and no download progress bars in tests.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
 
 @pytest.fixture(scope="session")
 def sample_path() -> Path:

@@ -4,13 +4,18 @@ Heavy modules (pandas, FastAPI, the simulator) are imported inside the commands 
 them, so `fraudops --help` and a bad option answer at once.
 """
 
+import os
+from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 
 import typer
 
 from fraudops.config import get_settings
 from fraudops.logs import configure_logging
+
+if TYPE_CHECKING:
+    from fraudops.training.trainer import TrainingConfig
 
 app = typer.Typer(
     name="fraudops",
@@ -27,6 +32,9 @@ def main(
     ] = None,
 ) -> None:
     """Configure logging once for whichever command runs."""
+    # fraudops never talks to the outside world: no MLflow usage telemetry, no progress bars.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     settings = get_settings()
     if log_level is not None:
         settings = settings.model_copy(update={"log_level": log_level})
@@ -310,3 +318,190 @@ def demo_command(
         f"fraudops feed --data {result.path} --port 8000 --speed 3600 --label-delay 7d",
         soft_wrap=True,
     )
+
+
+# --- train and backtest (fraudops.training) ------------------------------------------------
+
+DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
+DataOpt = Annotated[Path, typer.Option(help="Labelled transactions: .csv, .csv.gz or .parquet.")]
+ProfileOpt = Annotated[str, typer.Option(help="Dataset profile: built-in, user name or .toml.")]
+DelayOpt = Annotated[
+    float, typer.Option(help="Label delay in days: a label is used once this old.")
+]
+TrainStartOpt = Annotated[
+    datetime | None, typer.Option(formats=DATE_FORMATS, help="First day of training data.")
+]
+ModelOpt = Annotated[str, typer.Option("--model", help="xgboost, random_forest or logreg.")]
+TrialsOpt = Annotated[int, typer.Option(help="Optuna tuning trials (0: default parameters).")]
+TimeoutOpt = Annotated[
+    float | None, typer.Option(help="Stop tuning after this many seconds (not reproducible).")
+]
+ValidationOpt = Annotated[float, typer.Option(help="Days of validation before the delay.")]
+ObjectiveOpt = Annotated[
+    str, typer.Option(help="Threshold objective: f1, or cost (missed fraud + review cost).")
+]
+ReviewCostOpt = Annotated[float, typer.Option(help="Cost of reviewing one alert.")]
+SeedOpt = Annotated[int | None, typer.Option(help="Seed (FRAUDOPS_SEED).")]
+
+
+def _training_config(**options: Any) -> "TrainingConfig":
+    """Build the training config from CLI options, or exit 2 with the reason."""
+    from fraudops.training.models import MODEL_TYPES
+    from fraudops.training.trainer import TrainingConfig
+
+    if options["model_type"] not in MODEL_TYPES:
+        _fail(f"--model must be one of {', '.join(MODEL_TYPES)}, not {options['model_type']!r}")
+    if options["threshold_objective"] not in ("f1", "cost"):
+        _fail(f"--threshold-objective must be f1 or cost, not {options['threshold_objective']!r}")
+    if options["delay_days"] < 0 or options["validation_days"] <= 0 or options["trials"] < 0:
+        _fail("--delay-days and --trials must be >= 0 and --validation-days > 0")
+    if options["seed"] is None:
+        options["seed"] = get_settings().seed
+    return TrainingConfig(**options)
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    """One clear line on stderr, no traceback."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command("backtest")
+def backtest_command(
+    *,
+    data: DataOpt,
+    profile: ProfileOpt,
+    test_start: Annotated[datetime, typer.Option(formats=DATE_FORMATS, help="First test day.")],
+    test_end: Annotated[
+        datetime, typer.Option(formats=DATE_FORMATS, help="Last test day (inclusive).")
+    ],
+    delay_days: DelayOpt,
+    scores_out: Annotated[Path, typer.Option(help="Parquet file: transaction id and score.")],
+    report_out: Annotated[Path, typer.Option(help="JSON report of the test metrics.")],
+    train_start: TrainStartOpt = None,
+    model: ModelOpt = "xgboost",
+    trials: TrialsOpt = 15,
+    tune_timeout: TimeoutOpt = None,
+    validation_days: ValidationOpt = 7.0,
+    threshold_objective: ObjectiveOpt = "f1",
+    review_cost: ReviewCostOpt = 5.0,
+    seed: SeedOpt = None,
+) -> None:
+    """Train on data known before test-start minus the delay; score and judge the test days."""
+    from fraudops.data.profiles import ProfileError, load_profile
+    from fraudops.data.readers import DataFileError
+    from fraudops.data.validation import DataValidationError
+    from fraudops.progress import DelayedProgress
+    from fraudops.training.workflow import backtest_to_files
+
+    config = _training_config(
+        model_type=model,
+        delay_days=delay_days,
+        validation_days=validation_days,
+        train_start=train_start,
+        trials=trials,
+        tune_timeout_s=tune_timeout,
+        threshold_objective=threshold_objective,
+        review_cost=review_cost,
+        seed=seed,
+    )
+    try:
+        dataset = load_profile(profile, user_dir=get_settings().user_profiles_dir)
+        with DelayedProgress() as progress:
+            result = backtest_to_files(
+                data=data,
+                profile=dataset,
+                test_start=test_start,
+                test_end=test_end,
+                config=config,
+                scores_out=scores_out,
+                report_out=report_out,
+                progress=progress.update,
+            )
+    except (ProfileError, DataFileError, DataValidationError, ValueError) as exc:
+        _fail(str(exc).splitlines()[0] if isinstance(exc, DataValidationError) else str(exc))
+    _print_metrics(
+        f"backtest {result.test_start:%Y-%m-%d} .. {result.test_end:%Y-%m-%d}",
+        result.test.to_dict(),
+    )
+    typer.echo(f"scores        {scores_out} ({len(result.scores):,} transactions)")
+    typer.echo(f"report        {report_out}")
+
+
+def _print_metrics(title: str, metrics: dict[str, float]) -> None:
+    """The headline metrics as a small table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in metrics.items():
+        table.add_row(name, f"{value:,.4f}" if isinstance(value, float) else f"{value:,}")
+    Console().print(table)
+
+
+@app.command("train")
+def train_command(
+    *,
+    data: DataOpt,
+    profile: ProfileOpt,
+    train_start: TrainStartOpt = None,
+    train_end: Annotated[
+        datetime | None,
+        typer.Option(formats=DATE_FORMATS, help="Last day of labelled data (default: all)."),
+    ] = None,
+    delay_days: DelayOpt = 7.0,
+    model: ModelOpt = "xgboost",
+    trials: TrialsOpt = 15,
+    tune_timeout: TimeoutOpt = None,
+    validation_days: ValidationOpt = 7.0,
+    threshold_objective: ObjectiveOpt = "f1",
+    review_cost: ReviewCostOpt = 5.0,
+    seed: SeedOpt = None,
+) -> None:
+    """Train on labelled data, register the model in MLflow (champion, else challenger)."""
+    from fraudops.data.profiles import ProfileError, load_profile
+    from fraudops.data.readers import DataFileError
+    from fraudops.data.validation import DataValidationError
+    from fraudops.progress import DelayedProgress
+    from fraudops.registry import MlflowRegistry
+    from fraudops.training.workflow import train_and_register
+
+    settings = get_settings()
+    labelled_end = None
+    if train_end is not None:
+        labelled_end = train_end + timedelta(days=1) if train_end.time() == time() else train_end
+    config = _training_config(
+        model_type=model,
+        delay_days=delay_days,
+        validation_days=validation_days,
+        train_start=train_start,
+        labelled_end=labelled_end,
+        trials=trials,
+        tune_timeout_s=tune_timeout,
+        threshold_objective=threshold_objective,
+        review_cost=review_cost,
+        seed=seed,
+    )
+    out_dir = settings.home / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")
+    try:
+        dataset = load_profile(profile, user_dir=settings.user_profiles_dir)
+        with DelayedProgress() as progress:
+            trained, version = train_and_register(
+                data=data,
+                profile=dataset,
+                config=config,
+                out_dir=out_dir,
+                registry=MlflowRegistry(settings),
+                progress=progress.update,
+            )
+    except DataValidationError as exc:
+        _fail(str(exc).splitlines()[0])
+    except (ProfileError, DataFileError, ValueError) as exc:
+        _fail(str(exc))
+    result = trained.result
+    _print_metrics("validation", result.validation.to_dict())
+    typer.echo(f"registered    {version.name} version {version.version} as {version.alias}")
+    typer.echo(f"report        {trained.artifacts['html']}")
+    typer.echo(f"mlflow ui     mlflow ui --backend-store-uri {settings.resolved_tracking_uri}")

@@ -24,11 +24,36 @@ class Settings(BaseSettings):
         description="Folder of user dataset profiles (*.toml); defaults to HOME/profiles.",
     )
     seed: int = 42
+    tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking and registry URI; defaults to SQLite at HOME/mlflow.db.",
+    )
+    artifact_root: str | None = Field(
+        default=None,
+        description="Where new MLflow experiments store artifacts; defaults to HOME/mlartifacts "
+        "(an MLflow server chooses its own unless this is set).",
+    )
+    experiment: str = Field(default="fraudops", description="MLflow experiment of training runs.")
+    model_name: str = Field(default="fraud-detector", description="Registered model name.")
 
     @property
     def user_profiles_dir(self) -> Path:
         """Where user-defined dataset profiles are looked up by name."""
         return self.profiles_dir if self.profiles_dir is not None else self.home / "profiles"
+
+    @property
+    def resolved_tracking_uri(self) -> str:
+        """The MLflow URI in use: the setting, or the embedded SQLite file under home."""
+        if self.tracking_uri is not None:
+            return self.tracking_uri
+        return f"sqlite:///{(self.home / 'mlflow.db').resolve().as_posix()}"
+
+    @property
+    def resolved_artifact_root(self) -> str:
+        """Artifact location for new experiments: the setting, or HOME/mlartifacts as a URI."""
+        if self.artifact_root is not None:
+            return self.artifact_root
+        return (self.home / "mlartifacts").resolve().as_uri()
 
 
 @lru_cache(maxsize=1)

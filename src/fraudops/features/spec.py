@@ -8,6 +8,9 @@ Windows are half-open, [t - W, t). Times are epoch milliseconds (naive times rea
 """
 
 from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
 
 from fraudops.data.profiles import DatasetProfile
 
@@ -26,6 +29,8 @@ MERCHANT_WINDOWS: dict[str, int] = {
     "30d": 30 * MS_PER_DAY,
 }
 NIGHT_HOURS = frozenset({22, 23, 0, 1, 2, 3, 4, 5})
+# One-hot columns per categorical feature at most: the most frequent values in training.
+MAX_VOCABULARY = 50
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,3 +96,33 @@ class FeatureSpec:
         for column, values in self.vocabularies.items():
             names += [f"{column}={value}" for value in values]
         return tuple(names)
+
+
+def fit_feature_spec(
+    frame: pd.DataFrame,
+    profile: DatasetProfile,
+    *,
+    label_delay_ms: int,
+    max_vocabulary: int = MAX_VOCABULARY,
+) -> FeatureSpec:
+    """The spec for a profile, with vocabularies learned from the training frame.
+
+    Each category and extra categorical column the frame has gets its most frequent
+    non-blank values (at most `max_vocabulary`, ties by value), listed in sorted order.
+    """
+    if label_delay_ms < 0:
+        msg = f"label delay must not be negative, got {label_delay_ms} ms"
+        raise ValueError(msg)
+    vocabularies: dict[str, tuple[str, ...]] = {}
+    for column in dict.fromkeys(c for c in (profile.category, *profile.categorical) if c):
+        if column in frame.columns:
+            vocabularies[column] = _vocabulary(frame[column], limit=max_vocabulary)
+    return FeatureSpec(profile=profile, label_delay_ms=label_delay_ms, vocabularies=vocabularies)
+
+
+def _vocabulary(values: "pd.Series[Any]", *, limit: int) -> tuple[str, ...]:
+    """The `limit` most frequent non-blank values as text, sorted."""
+    text = values.dropna().astype("str")
+    counts = text[text.str.strip().ne("")].value_counts()
+    ranked = sorted(counts.items(), key=lambda item: (-int(item[1]), str(item[0])))
+    return tuple(sorted(str(value) for value, _ in ranked[:limit]))

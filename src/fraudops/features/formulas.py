@@ -1,0 +1,116 @@
+"""The feature formulas, written once for scalars (online) and once for arrays (batch).
+
+Each pair does the same IEEE operations in the same order, so the two engines agree to the
+last bit on everything but the transcendental functions (log1p, sin, cos, asin), where the
+libraries may differ by an ulp.
+"""
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from fraudops.features.spec import MS_PER_DAY, MS_PER_HOUR, NIGHT_HOURS
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+EARTH_RADIUS_KM = 6371.0088
+MS_PER_YEAR = 365.25 * MS_PER_DAY
+DEGREES_TO_RADIANS = math.pi / 180.0
+# A window variance below this share of its mean square is prefix-sum rounding, not spread:
+# both engines read it as zero, so a card with constant amounts gets no z-score.
+VARIANCE_FLOOR = 1e-9
+# 1970-01-01 was a Thursday; shifting by 3 days makes Monday 0.
+_EPOCH_WEEKDAY_SHIFT = 3
+_NIGHT = tuple(sorted(NIGHT_HOURS))
+
+
+def calendar(t_ms: int) -> tuple[int, int, bool, bool]:
+    """Hour of day, weekday (Monday 0), night and weekend flags of an epoch-ms time (UTC)."""
+    hour = (t_ms // MS_PER_HOUR) % 24
+    weekday = (t_ms // MS_PER_DAY + _EPOCH_WEEKDAY_SHIFT) % 7
+    return hour, weekday, hour in NIGHT_HOURS, weekday >= 5
+
+
+def calendar_array(t_ms: IntArray) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
+    """`calendar` over an array of epoch-ms times."""
+    hour = (t_ms // MS_PER_HOUR) % 24
+    weekday = (t_ms // MS_PER_DAY + _EPOCH_WEEKDAY_SHIFT) % 7
+    night = np.isin(hour, _NIGHT).astype(np.float64)
+    return hour, weekday, night, (weekday >= 5).astype(np.float64)
+
+
+def log_amount(amount: float) -> float:
+    """log1p of the amount, NaN where it is undefined (as numpy gives)."""
+    return math.log1p(amount) if amount > -1.0 else math.nan
+
+
+def log_amount_array(amount: FloatArray) -> FloatArray:
+    """`log_amount` over an array."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(amount > -1.0, np.log1p(amount), np.nan)
+
+
+def haversine_km(*, lat: float, long: float, merch_lat: float, merch_long: float) -> float:
+    """Great-circle distance between home and merchant; NaN if a coordinate is missing."""
+    phi1 = lat * DEGREES_TO_RADIANS
+    phi2 = merch_lat * DEGREES_TO_RADIANS
+    half_dphi = (phi2 - phi1) / 2.0
+    half_dlambda = (merch_long - long) * DEGREES_TO_RADIANS / 2.0
+    a = math.sin(half_dphi) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(half_dlambda) ** 2
+    if math.isnan(a):
+        return math.nan
+    return 2.0 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(max(a, 0.0), 1.0)))
+
+
+def haversine_km_array(
+    *, lat: FloatArray, long: FloatArray, merch_lat: FloatArray, merch_long: FloatArray
+) -> FloatArray:
+    """`haversine_km` over arrays."""
+    phi1 = lat * DEGREES_TO_RADIANS
+    phi2 = merch_lat * DEGREES_TO_RADIANS
+    half_dphi = (phi2 - phi1) / 2.0
+    half_dlambda = (merch_long - long) * DEGREES_TO_RADIANS / 2.0
+    a = np.sin(half_dphi) ** 2 + np.cos(phi1) * np.cos(phi2) * np.sin(half_dlambda) ** 2
+    distance: FloatArray = 2.0 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    return distance
+
+
+def age_years(t_ms: int, birth_ms: int | None) -> float:
+    """Age in years at transaction time; NaN without a birth date."""
+    return math.nan if birth_ms is None else (t_ms - birth_ms) / MS_PER_YEAR
+
+
+def age_years_array(
+    t_ms: IntArray, birth_ms: IntArray, *, known: npt.NDArray[np.bool_]
+) -> FloatArray:
+    """`age_years` over arrays; `known` marks the rows that have a birth date."""
+    return np.where(known, (t_ms - birth_ms) / MS_PER_YEAR, np.nan)
+
+
+def amount_vs_history(*, amount: float, count: int, s1: float, s2: float) -> tuple[float, float]:
+    """Ratio of the amount to the window mean, and its z-score (sample std from the sums)."""
+    if count == 0:
+        return math.nan, math.nan
+    mean = s1 / count
+    ratio = amount / mean if mean != 0.0 else math.nan
+    if count < 2:
+        return ratio, math.nan
+    variance = (s2 - s1 * s1 / count) / (count - 1)
+    if variance <= VARIANCE_FLOOR * (s2 / count):
+        return ratio, math.nan
+    return ratio, (amount - mean) / math.sqrt(variance)
+
+
+def amount_vs_history_array(
+    *, amount: FloatArray, count: IntArray, s1: FloatArray, s2: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """`amount_vs_history` over arrays."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = s1 / count
+        ratio = np.where((count > 0) & (mean != 0.0), amount / mean, np.nan)
+        variance = (s2 - s1 * s1 / count) / (count - 1)
+        spread = (count >= 2) & (variance > VARIANCE_FLOOR * (s2 / count))
+        zscore = np.where(spread, (amount - mean) / np.sqrt(variance), np.nan)
+    return ratio, zscore

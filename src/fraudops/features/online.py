@@ -1,0 +1,299 @@
+"""Online feature engine: one transaction at a time, from per-card and per-merchant state.
+
+Fed the transactions of a frame in time order (any order within a timestamp) with
+`features_then_update`, it gives the batch engine's values for every one of them: both
+share the formulas and the canonical (time, id) order of each card's running sums.
+
+A transaction is a mapping with the profile's columns (transaction id, card id, merchant
+id, amount, category, geo, birth date, numeric extras) and `event_time_ms`, the epoch
+milliseconds of its time; `records_from_frame` builds them from a loaded frame.
+"""
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, NamedTuple, Self
+
+import numpy as np
+import pandas as pd
+
+from fraudops.features import columns
+from fraudops.features.formulas import (
+    FloatArray,
+    age_years,
+    calendar,
+    haversine_km,
+    log_amount,
+)
+from fraudops.features.spec import CARD_WINDOWS, MERCHANT_WINDOWS, MS_PER_DAY, FeatureSpec
+from fraudops.features.state import (
+    CardState,
+    FeatureStateStore,
+    InMemoryStateStore,
+    MerchantState,
+    card_window_features,
+    merchant_counts,
+    merchant_risk,
+)
+
+EVENT_TIME_MS = "event_time_ms"
+Transaction = Mapping[str, Any]
+
+_EPOCH = datetime(1970, 1, 1)
+_ONE_MS = timedelta(milliseconds=1)
+
+
+class OnlineFeatureEngine:
+    """Features of single transactions from incremental state, equal to the batch engine's."""
+
+    def __init__(self, spec: FeatureSpec, store: FeatureStateStore | None = None) -> None:
+        self.spec = spec
+        self.store: FeatureStateStore = store if store is not None else InMemoryStateStore()
+        profile = spec.profile
+        self._id = profile.id_column
+        self._amount = profile.amount
+        self._card = profile.card_id if spec.has_card else None
+        self._merchant = profile.merchant_id if spec.has_merchant else None
+        self._risk = spec.has_merchant_risk
+        self._geo = profile.geo
+        self._birth = profile.birth_date
+        self._numeric = profile.numeric
+        self._card_windows = tuple(CARD_WINDOWS.values())
+        self._merchant_windows = tuple(MERCHANT_WINDOWS.values())
+        if list(self._card_windows) != sorted(self._card_windows):
+            msg = "card windows must be listed narrowest first"
+            raise ValueError(msg)
+        self._horizon_ms = max(*self._card_windows, *self._merchant_windows) + spec.label_delay_ms
+        self._one_hot = [
+            (column, {value: number for number, value in enumerate(vocabulary)}, len(vocabulary))
+            for column, vocabulary in spec.vocabularies.items()
+        ]
+
+    def features(self, tx: Transaction) -> FloatArray:
+        """The transaction's features from the current state, which stays unchanged."""
+        found = self._lookup(tx)
+        return np.array(self._row(tx, found), dtype=np.float64)
+
+    def update(self, tx: Transaction, *, label: int | None = None) -> Self:
+        """Add the transaction to its card's and merchant's state (with its label if known)."""
+        self._add(tx, self._lookup(tx), label=label)
+        return self
+
+    def features_then_update(self, tx: Transaction, *, label: int | None = None) -> FloatArray:
+        """The scoring path: read the features, then add the transaction to the state."""
+        found = self._lookup(tx)
+        row = self._row(tx, found)
+        self._add(tx, found, label=label)
+        return np.array(row, dtype=np.float64)
+
+    def add_label(self, tx: Transaction, *, is_fraud: bool) -> bool:
+        """Record a transaction's label for merchant risk; False if its merchant state lacks it."""
+        key = _key(tx.get(self._merchant)) if self._risk and self._merchant else None
+        if key is None:
+            return False
+        state = self.store.get_merchant(key)
+        if state is None:
+            return False
+        found = state.set_label(
+            time_ms=int(tx[EVENT_TIME_MS]), trans_id=str(tx[self._id]), is_fraud=is_fraud
+        )
+        if found:
+            self.store.put_merchant(key, state)
+        return found
+
+    def _lookup(self, tx: Transaction) -> "_Found":
+        """The transaction's card and merchant keys and their stored state (None if unknown)."""
+        card_key = _key(tx.get(self._card)) if self._card else None
+        merchant_key = _key(tx.get(self._merchant)) if self._merchant else None
+        return _Found(
+            card_key,
+            self.store.get_card(card_key) if card_key is not None else None,
+            merchant_key,
+            self.store.get_merchant(merchant_key) if merchant_key is not None else None,
+        )
+
+    def _row(self, tx: Transaction, found: "_Found") -> list[float]:
+        """Feature values in `spec.names` order."""
+        card, merchant = found.card, found.merchant
+        time_ms = int(tx[EVENT_TIME_MS])
+        amount = _number(tx.get(self._amount))
+        hour, weekday, night, weekend = calendar(time_ms)
+        row = [amount, log_amount(amount), hour, weekday, float(night), float(weekend)]
+        if self._card:
+            row += card_window_features(
+                card, time_ms=time_ms, amount=amount, windows=self._card_windows
+            )
+        if self._merchant:
+            row += merchant_counts(merchant, time_ms=time_ms, windows=self._merchant_windows)
+            if self._risk:
+                row += merchant_risk(
+                    merchant,
+                    time_ms=time_ms,
+                    label_delay_ms=self.spec.label_delay_ms,
+                    windows=self._merchant_windows,
+                )
+        if self._geo is not None:
+            geo = self._geo
+            row.append(
+                haversine_km(
+                    lat=_number(tx.get(geo.lat)),
+                    long=_number(tx.get(geo.long)),
+                    merch_lat=_number(tx.get(geo.merch_lat)),
+                    merch_long=_number(tx.get(geo.merch_long)),
+                )
+            )
+        if self._birth is not None:
+            row.append(age_years(time_ms, datetime_ms(tx.get(self._birth))))
+        row += [_number(tx.get(column)) for column in self._numeric]
+        for column, index, size in self._one_hot:
+            hot = [0.0] * size
+            value = _key(tx.get(column))
+            number = index.get(value) if value is not None else None
+            if number is not None:
+                hot[number] = 1.0
+            row += hot
+        return row
+
+    def _add(self, tx: Transaction, found: "_Found", *, label: int | None) -> None:
+        """Add the transaction to its card and merchant state and store them."""
+        time_ms = int(tx[EVENT_TIME_MS])
+        trans_id = str(tx[self._id])
+        card_key, merchant_key = found.card_key, found.merchant_key
+        if card_key is not None:
+            card = found.card if found.card is not None else CardState()
+            if card.add(time_ms=time_ms, trans_id=trans_id, amount=_number(tx.get(self._amount))):
+                card.prune(horizon_ms=self._horizon_ms)
+            self.store.put_card(card_key, card)
+        if merchant_key is not None:
+            merchant = found.merchant if found.merchant is not None else MerchantState()
+            if merchant.add(
+                time_ms=time_ms, trans_id=trans_id, label=label if self._risk else None
+            ):
+                merchant.prune(horizon_ms=self._horizon_ms)
+            self.store.put_merchant(merchant_key, merchant)
+
+
+class _Found(NamedTuple):
+    """A transaction's card and merchant keys, with their state as stored."""
+
+    card_key: str | None
+    card: CardState | None
+    merchant_key: str | None
+    merchant: MerchantState | None
+
+
+def _key(value: object) -> str | None:
+    """A card or merchant id as text; None when missing or blank."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    text = value if isinstance(value, str) else str(value)
+    return text if text.strip() else None
+
+
+def _number(value: object) -> float:
+    """A numeric field as float; NaN when missing or not a number."""
+    if isinstance(value, float):
+        return value
+    if value is None:
+        return math.nan
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def datetime_ms(value: object) -> int | None:
+    """Epoch milliseconds (UTC) of a date, date-time, ISO string or epoch-ms number."""
+    if isinstance(value, str):
+        value = _parse_iso(value)
+    if isinstance(value, datetime):
+        if pd.isna(value):
+            return None
+        naive = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+        return (naive - _EPOCH) // _ONE_MS
+    if isinstance(value, date):
+        return (value - _EPOCH.date()).days * MS_PER_DAY
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return int(value)
+    return None
+
+
+def _parse_iso(text: str) -> datetime | None:
+    """An ISO 8601 date or date-time, None if unreadable."""
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+
+
+def transaction_record(row: Mapping[str, Any], spec: FeatureSpec) -> dict[str, Any]:
+    """One online transaction from a frame row or any mapping with the profile's columns.
+
+    The time comes from `event_time_ms` if given, else from `event_time` (naive = UTC).
+    """
+    profile = spec.profile
+    record = {column: row.get(column) for column in _record_columns(spec)}
+    for column, value in record.items():
+        if isinstance(value, float) and math.isnan(value):
+            record[column] = None
+    if profile.birth_date is not None:
+        record[profile.birth_date] = datetime_ms(record[profile.birth_date])
+    time_ms = row.get(EVENT_TIME_MS)
+    record[EVENT_TIME_MS] = (
+        int(time_ms) if time_ms is not None else datetime_ms(row.get("event_time"))
+    )
+    if record[EVENT_TIME_MS] is None:
+        msg = "transaction has no event_time_ms or event_time"
+        raise columns.FeatureInputError(msg)
+    return record
+
+
+def records_from_frame(frame: pd.DataFrame, spec: FeatureSpec) -> list[dict[str, Any]]:
+    """Online transactions for every row of a loaded frame, read as the batch engine reads it."""
+    profile = spec.profile
+    fields: dict[str, list[Any]] = {
+        profile.id_column: columns.transaction_ids(frame, profile.id_column).tolist()
+    }
+    numeric = [profile.amount, *profile.numeric]
+    if profile.geo is not None:
+        geo = profile.geo
+        numeric += [geo.lat, geo.long, geo.merch_lat, geo.merch_long]
+    for column in _record_columns(spec):
+        if column in fields:
+            continue
+        if column in numeric:
+            # NaN -> None: records are JSON-ready and missing means the same either way.
+            fields[column] = [
+                None if math.isnan(v) else v for v in columns.numbers(frame, column).tolist()
+            ]
+        elif column == profile.birth_date:
+            ms, known = columns.birth_times_ms(frame, column)
+            fields[column] = [
+                m if k else None for m, k in zip(ms.tolist(), known.tolist(), strict=True)
+            ]
+        else:
+            text = columns.texts(frame, column)
+            fields[column] = text.astype(object).where(text.notna(), None).tolist()
+    fields[EVENT_TIME_MS] = columns.event_times_ms(frame).tolist()
+    names = list(fields)
+    return [dict(zip(names, values, strict=True)) for values in zip(*fields.values(), strict=True)]
+
+
+def _record_columns(spec: FeatureSpec) -> list[str]:
+    """The profile columns an online transaction carries."""
+    profile = spec.profile
+    names = [
+        profile.id_column,
+        profile.card_id,
+        profile.merchant_id,
+        profile.amount,
+        profile.birth_date,
+        *profile.numeric,
+        *spec.vocabularies,
+    ]
+    if profile.geo is not None:
+        geo = profile.geo
+        names += [geo.lat, geo.long, geo.merch_lat, geo.merch_long]
+    return list(dict.fromkeys(name for name in names if name is not None))

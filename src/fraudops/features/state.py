@@ -1,0 +1,250 @@
+"""Online feature state: each card's and merchant's recent events, and where they are kept.
+
+Events are kept in canonical (time, transaction id) order whatever order they arrive in;
+a card's running sums are added one event at a time in that order from its first event and
+kept absolute when old events are pruned, so window sums are the very floats the batch
+engine computes. State objects are plain lists of ints, floats and strings, ready to be
+serialised by a shared store (Redis) as well as kept in memory.
+"""
+
+import math
+from bisect import bisect_left, bisect_right, insort
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, Self
+
+from fraudops.features.formulas import amount_vs_history
+
+
+@dataclass(slots=True)
+class CardState:
+    """One card's recent events; sum1[j] / sum2[j]: sums of amounts / squares before event j."""
+
+    times: list[int] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    amounts: list[float] = field(default_factory=list)
+    sum1: list[float] = field(default_factory=lambda: [0.0])
+    sum2: list[float] = field(default_factory=lambda: [0.0])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Rebuild from `to_dict` output."""
+        return cls(**data)
+
+    def add(self, *, time_ms: int, trans_id: str, amount: float) -> bool:
+        """Add an event at its canonical place; False if it is already there (a replay)."""
+        position, present = canonical_position(self.times, self.ids, time_ms, trans_id)
+        if present:
+            return False
+        if position == len(self.times):
+            self.times.append(time_ms)
+            self.ids.append(trans_id)
+            self.amounts.append(amount)
+            self.sum1.append(self.sum1[-1] + amount)
+            self.sum2.append(self.sum2[-1] + amount * amount)
+            return True
+        # A tie or a late event: insert it and re-add the sums after it, in order.
+        self.times.insert(position, time_ms)
+        self.ids.insert(position, trans_id)
+        self.amounts.insert(position, amount)
+        del self.sum1[position + 1 :]
+        del self.sum2[position + 1 :]
+        for value in self.amounts[position:]:
+            self.sum1.append(self.sum1[-1] + value)
+            self.sum2.append(self.sum2[-1] + value * value)
+        return True
+
+    def prune(self, *, horizon_ms: int) -> None:
+        """Forget events older than the horizon before the latest one.
+
+        The last event before the latest instant stays, however old, so the time since
+        the previous purchase is still known to the next one (and to ties of the latest).
+        """
+        if not self.times or self.times[0] >= self.times[-1] - horizon_ms:
+            return
+        latest = self.times[-1]
+        old = min(bisect_left(self.times, latest - horizon_ms), bisect_left(self.times, latest) - 1)
+        if old > 0:
+            for values in (self.times, self.ids, self.amounts, self.sum1, self.sum2):
+                del values[:old]
+
+
+@dataclass(slots=True)
+class MerchantState:
+    """One merchant's recent events with their labels (0 until known), and its fraud times."""
+
+    times: list[int] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    fraud_times: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Rebuild from `to_dict` output."""
+        return cls(**data)
+
+    def add(self, *, time_ms: int, trans_id: str, label: int | None) -> bool:
+        """Add an event, with its label if known; False if it is already there."""
+        position, present = canonical_position(self.times, self.ids, time_ms, trans_id)
+        if present:
+            if label is not None:
+                self.set_label(time_ms=time_ms, trans_id=trans_id, is_fraud=bool(label))
+            return False
+        self.times.insert(position, time_ms)
+        self.ids.insert(position, trans_id)
+        self.labels.insert(position, 1 if label else 0)
+        if label:
+            insort(self.fraud_times, time_ms)
+        return True
+
+    def set_label(self, *, time_ms: int, trans_id: str, is_fraud: bool) -> bool:
+        """Record a transaction's label; False if the transaction is not (or no longer) here."""
+        position, present = canonical_position(self.times, self.ids, time_ms, trans_id)
+        if not present:
+            return False
+        label = 1 if is_fraud else 0
+        if self.labels[position] != label:
+            self.labels[position] = label
+            if label:
+                insort(self.fraud_times, time_ms)
+            else:
+                del self.fraud_times[bisect_left(self.fraud_times, time_ms)]
+        return True
+
+    def prune(self, *, horizon_ms: int) -> None:
+        """Forget events older than the horizon before the latest one."""
+        if not self.times or self.times[0] >= self.times[-1] - horizon_ms:
+            return
+        cutoff = self.times[-1] - horizon_ms
+        old = bisect_left(self.times, cutoff)
+        for values in (self.times, self.ids, self.labels):
+            del values[:old]
+        del self.fraud_times[: bisect_left(self.fraud_times, cutoff)]
+
+
+def canonical_position(
+    times: list[int], ids: list[str], time_ms: int, trans_id: str
+) -> tuple[int, bool]:
+    """Where (time, id) belongs in events sorted by (time, id), and whether it is there."""
+    if not times or time_ms > times[-1] or (time_ms == times[-1] and trans_id > ids[-1]):
+        return len(times), False
+    lo = bisect_left(times, time_ms)
+    hi = bisect_right(times, time_ms, lo)
+    position = bisect_left(ids, trans_id, lo, hi)
+    return position, position < hi and ids[position] == trans_id
+
+
+def card_window_features(
+    state: CardState | None, *, time_ms: int, amount: float, windows: tuple[int, ...]
+) -> list[float]:
+    """Count, sum, mean and max per window, then ratio and z-score over the widest, recency.
+
+    `windows` are widths in ascending order (each contains the previous), so the maximum
+    is carried from one window to the next.
+    """
+    if state is None or not state.times:
+        empty = [0.0, 0.0, math.nan, math.nan] * len(windows)
+        return [*empty, math.nan, math.nan, math.nan]
+    times, sum1, amounts = state.times, state.sum1, state.amounts
+    hi = bisect_left(times, time_ms)
+    out: list[float] = []
+    covered = hi
+    largest = -math.inf
+    lo = hi
+    for width in windows:
+        lo = bisect_left(times, time_ms - width, 0, covered)
+        if lo < covered:
+            widest = max(amounts[lo:covered])
+            largest = widest if widest > largest else largest
+            covered = lo
+        count = hi - lo
+        total = sum1[hi] - sum1[lo]
+        if count:
+            out += [count, total, total / count, largest]
+        else:
+            out += [0, total, math.nan, math.nan]
+    ratio, zscore = amount_vs_history(
+        amount=amount, count=hi - lo, s1=sum1[hi] - sum1[lo], s2=state.sum2[hi] - state.sum2[lo]
+    )
+    since = (time_ms - times[hi - 1]) / 1000 if hi else math.nan
+    return [*out, ratio, zscore, since]
+
+
+def merchant_counts(
+    state: MerchantState | None, *, time_ms: int, windows: tuple[int, ...]
+) -> list[int]:
+    """Merchant transactions in each window [t - W, t)."""
+    if state is None:
+        return [0] * len(windows)
+    times = state.times
+    hi = bisect_left(times, time_ms)
+    return [hi - bisect_left(times, time_ms - width, 0, hi) for width in windows]
+
+
+def merchant_risk(
+    state: MerchantState | None, *, time_ms: int, label_delay_ms: int, windows: tuple[int, ...]
+) -> list[float]:
+    """Fraud share of the merchant's transactions in [t - d - W, t - d); NaN if none."""
+    if state is None:
+        return [math.nan] * len(windows)
+    known_until = time_ms - label_delay_ms
+    times, frauds = state.times, state.fraud_times
+    hi = bisect_left(times, known_until)
+    fraud_hi = bisect_left(frauds, known_until)
+    out: list[float] = []
+    for width in windows:
+        count = hi - bisect_left(times, known_until - width, 0, hi)
+        fraud = fraud_hi - bisect_left(frauds, known_until - width, 0, fraud_hi)
+        out.append(fraud / count if count else math.nan)
+    return out
+
+
+class FeatureStateStore(Protocol):
+    """Where online feature state lives: card and merchant state by key."""
+
+    def get_card(self, key: str) -> CardState | None:
+        """A card's state, or None if the card is unknown."""
+        ...
+
+    def put_card(self, key: str, state: CardState) -> None:
+        """Store a card's state."""
+        ...
+
+    def get_merchant(self, key: str) -> MerchantState | None:
+        """A merchant's state, or None if the merchant is unknown."""
+        ...
+
+    def put_merchant(self, key: str, state: MerchantState) -> None:
+        """Store a merchant's state."""
+        ...
+
+
+class InMemoryStateStore:
+    """State in this process's memory: the embedded default and the tests' store."""
+
+    def __init__(self) -> None:
+        self.cards: dict[str, CardState] = {}
+        self.merchants: dict[str, MerchantState] = {}
+
+    def get_card(self, key: str) -> CardState | None:
+        """A card's state, or None if the card is unknown."""
+        return self.cards.get(key)
+
+    def put_card(self, key: str, state: CardState) -> None:
+        """Store a card's state."""
+        self.cards[key] = state
+
+    def get_merchant(self, key: str) -> MerchantState | None:
+        """A merchant's state, or None if the merchant is unknown."""
+        return self.merchants.get(key)
+
+    def put_merchant(self, key: str, state: MerchantState) -> None:
+        """Store a merchant's state."""
+        self.merchants[key] = state

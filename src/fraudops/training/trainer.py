@@ -1,0 +1,302 @@
+"""The standard training recipe: point-in-time features, delayed split, tuning, threshold.
+
+Features are computed once over the whole frame (each row sees only its past), the feature
+vocabularies are learned from the training rows only, the model is fitted on the training
+period, tuned and early-stopped on the validation period, and its decision threshold is
+chosen on validation. Same data, config and seed give the same model.
+"""
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import optuna
+import pandas as pd
+import structlog
+from sklearn.metrics import average_precision_score
+
+from fraudops.data.profiles import DatasetProfile
+from fraudops.features.batch import batch_features
+from fraudops.features.spec import MS_PER_DAY, fit_feature_spec
+from fraudops.progress import ProgressCallback
+from fraudops.training.bundle import ModelBundle
+from fraudops.training.metrics import EvaluationResult, evaluate
+from fraudops.training.models import (
+    Labels,
+    Matrix,
+    ModelType,
+    default_params,
+    feature_importance,
+    fit_model,
+    suggest_params,
+)
+from fraudops.training.splits import TimeSplit, prequential_splits
+from fraudops.training.threshold import ThresholdChoice, choose_threshold
+
+log = structlog.get_logger(__name__)
+
+
+class TrainingError(ValueError):
+    """Data that cannot train a model (no labels, no fraud in a period, ...)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingConfig:
+    """How to train: model, periods, tuning budget and threshold objective."""
+
+    model_type: ModelType = "xgboost"
+    delay_days: float = 7.0
+    validation_days: float = 7.0
+    train_start: datetime | None = None
+    labelled_end: datetime | None = None
+    trials: int = 15
+    tune_timeout_s: float | None = None
+    folds: int = 1
+    threshold_objective: Literal["f1", "cost"] = "f1"
+    review_cost: float = 5.0
+    precision_k: int = 100
+    seed: int = 42
+    max_tuning_negatives: int = 100_000
+
+    @property
+    def delay(self) -> timedelta:
+        """The label delay as a timedelta."""
+        return timedelta(days=self.delay_days)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingResult:
+    """The trained bundle with its split, validation metrics and how it was found."""
+
+    bundle: ModelBundle
+    split: TimeSplit
+    validation: EvaluationResult
+    threshold: ThresholdChoice
+    importance: dict[str, float]
+    features: Matrix = field(repr=False)
+    trials_run: int
+    best_tuning_score: float | None
+    seconds: dict[str, float]
+
+
+def train(
+    frame: pd.DataFrame,
+    profile: DatasetProfile,
+    config: TrainingConfig,
+    *,
+    progress: ProgressCallback | None = None,
+) -> TrainingResult:
+    """Train the standard recipe on a loaded frame (readers' output, with event_time)."""
+    report = progress or _silent
+    if profile.label is None or profile.label not in frame.columns:
+        msg = f"profile {profile.name!r} data has no label column; cannot train"
+        raise TrainingError(msg)
+    times = frame["event_time"]
+    splits = prequential_splits(
+        labelled_end=config.labelled_end or _after(times.max()),
+        delay=config.delay,
+        validation_days=config.validation_days,
+        train_start=config.train_start or times.min().to_pydatetime(),
+        folds=config.folds,
+    )
+    split = splits[0]
+    labels = frame[profile.label].to_numpy(dtype=np.int8)
+    train_mask, validation_mask = split.masks(times)
+    _check_period(labels[train_mask], "training", split.train_start, split.train_end)
+    _check_period(
+        labels[validation_mask], "validation", split.validation_start, split.validation_end
+    )
+    seconds: dict[str, float] = {}
+
+    started = time.perf_counter()
+    report("computing features", 0.0)
+    spec = fit_feature_spec(
+        frame.loc[train_mask],
+        profile,
+        label_delay_ms=int(config.delay_days * MS_PER_DAY),
+    )
+    features = batch_features(frame, spec)
+    seconds["features"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    report("tuning", 0.3)
+    params, trials_run, best = _tune(
+        features=features, labels=labels, times=times, splits=splits, config=config
+    )
+    seconds["tuning"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    report("fitting", 0.8)
+    estimator, used = fit_model(
+        config.model_type,
+        params,
+        features=features[train_mask],
+        labels=labels[train_mask],
+        seed=config.seed,
+        eval_set=(features[validation_mask], labels[validation_mask]),
+    )
+    seconds["fit"] = time.perf_counter() - started
+
+    report("choosing threshold", 0.95)
+    bundle_without_threshold = ModelBundle(
+        spec=spec, estimator=estimator, threshold=0.5, model_type=config.model_type
+    )
+    validation_scores = bundle_without_threshold.score_features(features[validation_mask])
+    amounts = frame[profile.amount].to_numpy(dtype=np.float64)
+    choice = choose_threshold(
+        labels=labels[validation_mask],
+        scores=validation_scores,
+        amounts=amounts[validation_mask],
+        objective=config.threshold_objective,
+        review_cost=config.review_cost,
+    )
+    validation = evaluate_rows(
+        frame=frame,
+        profile=profile,
+        rows=validation_mask,
+        scores=validation_scores,
+        threshold=choice.threshold,
+        config=config,
+    )
+    bundle = ModelBundle(
+        spec=spec,
+        estimator=estimator,
+        threshold=choice.threshold,
+        model_type=config.model_type,
+        params=used,
+        metrics={f"validation_{k}": v for k, v in validation.to_dict().items()},
+        training=split.to_dict() | {"profile": profile.name, "seed": str(config.seed)},
+    )
+    report("trained", 1.0)
+    log.info(
+        "model trained",
+        model_type=config.model_type,
+        rows_train=int(train_mask.sum()),
+        rows_validation=int(validation_mask.sum()),
+        validation_average_precision=round(validation.average_precision, 4),
+        threshold=round(choice.threshold, 4),
+        trials=trials_run,
+        **{f"seconds_{k}": round(v, 1) for k, v in seconds.items()},
+    )
+    return TrainingResult(
+        bundle=bundle,
+        split=split,
+        validation=validation,
+        threshold=choice,
+        importance=feature_importance(estimator, spec.names),
+        features=features,
+        trials_run=trials_run,
+        best_tuning_score=best,
+        seconds=seconds,
+    )
+
+
+def evaluate_rows(
+    *,
+    frame: pd.DataFrame,
+    profile: DatasetProfile,
+    rows: npt.NDArray[np.bool_],
+    scores: npt.NDArray[np.float64],
+    threshold: float,
+    config: TrainingConfig,
+) -> EvaluationResult:
+    """All evaluation metrics of some rows' scores (card precision@k where cards exist)."""
+    assert profile.label is not None  # noqa: S101 - checked by the callers
+    subset = frame.loc[rows]
+    has_card = profile.card_id is not None
+    return evaluate(
+        labels=subset[profile.label].to_numpy(dtype=np.int8),
+        scores=scores,
+        threshold=threshold,
+        amounts=subset[profile.amount].to_numpy(dtype=np.float64),
+        days=subset["event_time"].dt.floor("D").to_numpy() if has_card else None,
+        cards=subset[profile.card_id].to_numpy() if has_card else None,
+        k=config.precision_k,
+        review_cost=config.review_cost,
+    )
+
+
+def _tune(
+    *,
+    features: Matrix,
+    labels: Labels,
+    times: "pd.Series[pd.Timestamp]",
+    splits: list[TimeSplit],
+    config: TrainingConfig,
+) -> tuple[dict[str, Any], int, float | None]:
+    """Search hyperparameters on validation average precision within the trial budget."""
+    if config.trials <= 0:
+        return default_params(config.model_type), 0, None
+    folds = [
+        _tuning_rows(split=split, labels=labels, times=times, config=config) for split in splits
+    ]
+
+    def objective(trial: optuna.Trial) -> float:
+        params = suggest_params(trial, config.model_type)
+        values = []
+        for train_rows, validation_rows in folds:
+            model, _ = fit_model(
+                config.model_type,
+                params,
+                features=features[train_rows],
+                labels=labels[train_rows],
+                seed=config.seed,
+                eval_set=(features[validation_rows], labels[validation_rows]),
+            )
+            scores = model.predict_proba(features[validation_rows])[:, 1]
+            values.append(float(average_precision_score(labels[validation_rows], scores)))
+        return float(np.mean(values))
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        direction="maximize", sampler=optuna.samplers.TPESampler(seed=config.seed)
+    )
+    study.enqueue_trial(
+        {k: v for k, v in default_params(config.model_type).items() if k != "n_estimators"},
+        skip_if_exists=True,
+    )
+    study.optimize(objective, n_trials=config.trials, timeout=config.tune_timeout_s)
+    best = study.best_trial
+    params = suggest_params(optuna.trial.FixedTrial(best.params), config.model_type)
+    return params, len(study.trials), float(best.value) if best.value is not None else None
+
+
+def _tuning_rows(
+    *,
+    split: TimeSplit,
+    labels: Labels,
+    times: "pd.Series[pd.Timestamp]",
+    config: TrainingConfig,
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Rows of one fold: every fraud and at most max_tuning_negatives legitimate rows."""
+    train_mask, validation_mask = split.masks(times)
+    train_rows = np.flatnonzero(train_mask)
+    negatives = train_rows[labels[train_rows] == 0]
+    if len(negatives) > config.max_tuning_negatives:
+        rng = np.random.default_rng(config.seed)
+        keep = rng.choice(negatives, size=config.max_tuning_negatives, replace=False)
+        train_rows = np.sort(np.concatenate([train_rows[labels[train_rows] == 1], keep]))
+    return train_rows, np.flatnonzero(validation_mask)
+
+
+def _check_period(labels: Labels, name: str, start: datetime, end: datetime) -> None:
+    """A period must hold both classes to fit or to validate on."""
+    if len(labels) == 0 or labels.sum() == 0 or labels.sum() == len(labels):
+        msg = (
+            f"the {name} period {start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} has "
+            f"{len(labels)} transactions of which {int(labels.sum())} fraud; it needs both "
+            "fraud and legitimate ones (widen the period or check the dates)"
+        )
+        raise TrainingError(msg)
+
+
+def _after(moment: pd.Timestamp) -> datetime:
+    """Just after the last transaction, so that it falls inside a half-open period."""
+    return (moment + pd.Timedelta(seconds=1)).to_pydatetime()
+
+
+def _silent(_stage: str, _done: float) -> None:
+    """Progress sink for callers that show none."""

@@ -1,0 +1,190 @@
+"""Train and backtest from files to files: what the CLI, the scheduler and the DAGs call."""
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import structlog
+
+from fraudops.data.profiles import DatasetProfile
+from fraudops.data.readers import load_transactions
+from fraudops.progress import ProgressCallback
+from fraudops.training.backtest import BacktestResult, run_backtest
+from fraudops.training.metrics import EvaluationResult
+from fraudops.training.plots import write_plots
+from fraudops.training.report import write_report
+from fraudops.training.trainer import TrainingConfig, TrainingResult, train
+
+if TYPE_CHECKING:
+    from fraudops.registry import ModelRegistry, RegisteredVersion
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainedFromFile:
+    """A training run on a file, with the loaded frame and the report files written."""
+
+    frame: pd.DataFrame
+    result: TrainingResult
+    artifacts: dict[str, Path]
+
+
+def load_labelled(path: Path, profile: DatasetProfile) -> pd.DataFrame:
+    """Load a file for training or backtesting; a bad row refuses the file (no silent loss)."""
+    return load_transactions(path, profile).frame
+
+
+def train_from_file(
+    *,
+    data: Path,
+    profile: DatasetProfile,
+    config: TrainingConfig,
+    out_dir: Path,
+    progress: ProgressCallback | None = None,
+) -> TrainedFromFile:
+    """Load, train, and write validation plots and the training report under out_dir."""
+    frame = load_labelled(data, profile)
+    result = train(frame, profile, config, progress=progress)
+    _, validation_rows = result.split.masks(frame["event_time"])
+    artifacts = write_evaluation(
+        out_dir=out_dir,
+        title=f"fraudops training: {config.model_type} on {data.name} (validation period)",
+        evaluation=result.validation,
+        labels=_labels(frame, profile, validation_rows),
+        scores=result.bundle.score_features(result.features[validation_rows]),
+        result=result,
+        context={"data": str(data), "profile": profile.name} | result.split.to_dict(),
+    )
+    return TrainedFromFile(frame=frame, result=result, artifacts=artifacts)
+
+
+def train_and_register(
+    *,
+    data: Path,
+    profile: DatasetProfile,
+    config: TrainingConfig,
+    out_dir: Path,
+    registry: "ModelRegistry",
+    progress: ProgressCallback | None = None,
+) -> tuple[TrainedFromFile, "RegisteredVersion"]:
+    """Train on a file, write its report, and register the model (champion or challenger)."""
+    from fraudops.registry import dataset_fingerprint  # noqa: PLC0415 - MLflow loads lazily
+    from fraudops.registry.pyfunc import raw_input_example  # noqa: PLC0415
+
+    trained = train_from_file(
+        data=data, profile=profile, config=config, out_dir=out_dir, progress=progress
+    )
+    result = trained.result
+    version = registry.log_training(
+        result.bundle,
+        input_example=raw_input_example(trained.frame, profile),
+        dataset_fingerprint=dataset_fingerprint(trained.frame),
+        metrics={"tuning_trials": float(result.trials_run)}
+        | {f"seconds_{name}": value for name, value in result.seconds.items()},
+        params={"data": str(data), "threshold_objective": config.threshold_objective},
+        artifacts=trained.artifacts,
+        tags={"data_profile": profile.name},
+    )
+    return trained, version
+
+
+def backtest_to_files(
+    *,
+    data: Path,
+    profile: DatasetProfile,
+    test_start: datetime,
+    test_end: datetime,
+    config: TrainingConfig,
+    scores_out: Path,
+    report_out: Path,
+    progress: ProgressCallback | None = None,
+) -> BacktestResult:
+    """Run a backtest and write its scores (Parquet), JSON report, plots and readable report."""
+    frame = load_labelled(data, profile)
+    result = run_backtest(
+        frame, profile, test_start=test_start, test_end=test_end, config=config, progress=progress
+    )
+    scores_out.parent.mkdir(parents=True, exist_ok=True)
+    result.scores.to_parquet(scores_out, index=False)
+    times = frame["event_time"].to_numpy(dtype="datetime64[ns]")
+    in_test = (times >= np.datetime64(result.test_start)) & (times < np.datetime64(result.test_end))
+    report = result.report() | {
+        "data": str(data),
+        "profile": profile.name,
+        "delay_days": config.delay_days,
+        "scores": str(scores_out),
+    }
+    artifacts = write_evaluation(
+        out_dir=report_out.with_suffix("").with_name(report_out.stem + "_files"),
+        title=f"fraudops backtest: {config.model_type} on {data.name}",
+        evaluation=result.test,
+        labels=_labels(frame, profile, in_test),
+        scores=result.scores["score"].to_numpy(dtype=np.float64),
+        result=result.training,
+        context={
+            "data": str(data),
+            "profile": profile.name,
+            "test_start": result.test_start.isoformat(),
+            "test_end": result.test_end.isoformat(),
+        }
+        | result.training.split.to_dict(),
+    )
+    report["artifacts"] = {name: str(path) for name, path in artifacts.items()}
+    report_out.parent.mkdir(parents=True, exist_ok=True)
+    report_out.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    log.info(
+        "backtest written",
+        scores=str(scores_out),
+        report=str(report_out),
+        average_precision=round(result.test.average_precision, 4),
+    )
+    return result
+
+
+def write_evaluation(
+    *,
+    out_dir: Path,
+    title: str,
+    evaluation: EvaluationResult,
+    labels: npt.NDArray[np.int8],
+    scores: npt.NDArray[np.float64],
+    result: TrainingResult,
+    context: dict[str, str],
+) -> dict[str, Path]:
+    """Plots and a Markdown + HTML report of one evaluated period."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots = write_plots(
+        out_dir=out_dir,
+        labels=labels,
+        scores=scores,
+        threshold=result.bundle.threshold,
+        feature_importance=result.importance,
+    )
+    reports = write_report(
+        out_dir=out_dir,
+        title=title,
+        evaluation=evaluation,
+        context={
+            **context,
+            "model": result.bundle.model_type,
+            "threshold": result.bundle.threshold,
+            "threshold objective": result.threshold.objective,
+            "tuning trials": result.trials_run,
+        },
+        plots=plots,
+    )
+    return plots | reports
+
+
+def _labels(
+    frame: pd.DataFrame, profile: DatasetProfile, rows: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.int8]:
+    """The label column of some rows."""
+    assert profile.label is not None  # noqa: S101 - training refuses unlabelled profiles
+    return frame.loc[rows, profile.label].to_numpy(dtype=np.int8)

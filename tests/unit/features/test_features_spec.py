@@ -1,0 +1,65 @@
+"""Feature spec: names per profile and vocabularies learned from training data."""
+
+import pandas as pd
+import pytest
+from feature_frames import sparkov
+
+from fraudops.data.profiles import FDH, SPARKOV, ULB
+from fraudops.features.spec import FeatureSpec, fit_feature_spec
+
+
+def test_vocabularies_are_sorted_distinct_values_without_blanks() -> None:
+    """Each category column gets its distinct non-blank values in sorted order."""
+    frame = sparkov(
+        {"s": 0, "category": "travel", "gender": "M"},
+        {"s": 1, "category": "home", "gender": "F"},
+        {"s": 2, "category": "travel", "gender": "M"},
+        {"s": 3, "category": " ", "gender": "M"},
+    )
+    spec = fit_feature_spec(frame, SPARKOV, label_delay_ms=0)
+    assert {"category": ("home", "travel"), "gender": ("F", "M")} == spec.vocabularies
+
+
+def test_vocabulary_keeps_only_the_most_frequent_values() -> None:
+    """With a cap of 2, the two most frequent values are kept (ties broken by value)."""
+    values = ["b"] * 3 + ["a"] * 2 + ["c"] * 2 + ["d"]
+    frame = pd.DataFrame({"category": values, "gender": values})
+    spec = fit_feature_spec(frame, SPARKOV, label_delay_ms=0, max_vocabulary=2)
+    assert ("a", "b") == spec.vocabularies["category"]
+
+
+def test_vocabulary_columns_missing_from_the_frame_are_left_out() -> None:
+    """A categorical column the training frame lacks gets no one-hot columns."""
+    frame = pd.DataFrame({"category": ["home"]})
+    spec = fit_feature_spec(frame, SPARKOV, label_delay_ms=0)
+    assert {"category": ("home",)} == spec.vocabularies
+    assert "category=home" == spec.names[-1]
+
+
+def test_negative_label_delay_is_refused() -> None:
+    """A label cannot be known before its transaction happens."""
+    with pytest.raises(ValueError, match="label delay"):
+        fit_feature_spec(pd.DataFrame(), SPARKOV, label_delay_ms=-1)
+
+
+def test_ulb_has_no_card_or_merchant_features() -> None:
+    """Without card and merchant ids only the amount, calendar and V columns remain."""
+    spec = FeatureSpec(profile=ULB, label_delay_ms=0)
+    expected = (
+        "amount",
+        "log_amount",
+        "hour",
+        "weekday",
+        "is_night",
+        "is_weekend",
+        *(f"V{i}" for i in range(1, 29)),
+    )
+    assert expected == spec.names
+
+
+def test_fdh_has_velocity_and_risk_but_no_geo_age_or_category() -> None:
+    """FDH has card and terminal ids and a label, and nothing else to use."""
+    names = FeatureSpec(profile=FDH, label_delay_ms=0).names
+    assert 6 + 19 + 3 + 3 == len(names)
+    assert "merchant_risk_30d" == names[-1]
+    assert not {"home_merchant_km", "age_years"} & set(names)
