@@ -5,6 +5,8 @@ them, so `fraudops --help` and a bad option answer at once.
 """
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
@@ -337,6 +339,9 @@ TimeoutOpt = Annotated[
     float | None, typer.Option(help="Stop tuning after this many seconds (not reproducible).")
 ]
 ValidationOpt = Annotated[float, typer.Option(help="Days of validation before the delay.")]
+FoldsOpt = Annotated[
+    int, typer.Option(help="Prequential folds for tuning: validation weeks rolling back in time.")
+]
 ObjectiveOpt = Annotated[
     str, typer.Option(help="Threshold objective: f1, or cost (missed fraud + review cost).")
 ]
@@ -355,9 +360,27 @@ def _training_config(**options: Any) -> "TrainingConfig":
         _fail(f"--threshold-objective must be f1 or cost, not {options['threshold_objective']!r}")
     if options["delay_days"] < 0 or options["validation_days"] <= 0 or options["trials"] < 0:
         _fail("--delay-days and --trials must be >= 0 and --validation-days > 0")
+    if options["folds"] < 1:
+        _fail("--folds must be at least 1")
     if options["seed"] is None:
         options["seed"] = get_settings().seed
     return TrainingConfig(**options)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn a bad profile, an unreadable or invalid file or impossible periods into one line."""
+    from fraudops.data.profiles import ProfileError
+    from fraudops.data.readers import DataFileError
+    from fraudops.data.validation import DataValidationError
+
+    try:
+        yield
+    except DataValidationError as exc:
+        # The headline only: `fraudops validate` prints the whole report.
+        _fail(f"{str(exc).splitlines()[0]} (run `fraudops validate` for the report)")
+    except (ProfileError, DataFileError, ValueError) as exc:
+        _fail(str(exc))
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -383,14 +406,13 @@ def backtest_command(
     trials: TrialsOpt = 15,
     tune_timeout: TimeoutOpt = None,
     validation_days: ValidationOpt = 7.0,
+    folds: FoldsOpt = 1,
     threshold_objective: ObjectiveOpt = "f1",
     review_cost: ReviewCostOpt = 5.0,
     seed: SeedOpt = None,
 ) -> None:
     """Train on data known before test-start minus the delay; score and judge the test days."""
-    from fraudops.data.profiles import ProfileError, load_profile
-    from fraudops.data.readers import DataFileError
-    from fraudops.data.validation import DataValidationError
+    from fraudops.data.profiles import load_profile
     from fraudops.progress import DelayedProgress
     from fraudops.training.workflow import backtest_to_files
 
@@ -398,6 +420,7 @@ def backtest_command(
         model_type=model,
         delay_days=delay_days,
         validation_days=validation_days,
+        folds=folds,
         train_start=train_start,
         trials=trials,
         tune_timeout_s=tune_timeout,
@@ -405,7 +428,7 @@ def backtest_command(
         review_cost=review_cost,
         seed=seed,
     )
-    try:
+    with _user_errors():
         dataset = load_profile(profile, user_dir=get_settings().user_profiles_dir)
         with DelayedProgress() as progress:
             result = backtest_to_files(
@@ -418,8 +441,6 @@ def backtest_command(
                 report_out=report_out,
                 progress=progress.update,
             )
-    except (ProfileError, DataFileError, DataValidationError, ValueError) as exc:
-        _fail(str(exc).splitlines()[0] if isinstance(exc, DataValidationError) else str(exc))
     _print_metrics(
         f"backtest {result.test_start:%Y-%m-%d} .. {result.test_end:%Y-%m-%d}",
         result.test.to_dict(),
@@ -456,14 +477,13 @@ def train_command(
     trials: TrialsOpt = 15,
     tune_timeout: TimeoutOpt = None,
     validation_days: ValidationOpt = 7.0,
+    folds: FoldsOpt = 1,
     threshold_objective: ObjectiveOpt = "f1",
     review_cost: ReviewCostOpt = 5.0,
     seed: SeedOpt = None,
 ) -> None:
     """Train on labelled data, register the model in MLflow (champion, else challenger)."""
-    from fraudops.data.profiles import ProfileError, load_profile
-    from fraudops.data.readers import DataFileError
-    from fraudops.data.validation import DataValidationError
+    from fraudops.data.profiles import load_profile
     from fraudops.progress import DelayedProgress
     from fraudops.registry import MlflowRegistry
     from fraudops.training.workflow import train_and_register
@@ -476,6 +496,7 @@ def train_command(
         model_type=model,
         delay_days=delay_days,
         validation_days=validation_days,
+        folds=folds,
         train_start=train_start,
         labelled_end=labelled_end,
         trials=trials,
@@ -485,7 +506,7 @@ def train_command(
         seed=seed,
     )
     out_dir = settings.home / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")
-    try:
+    with _user_errors():
         dataset = load_profile(profile, user_dir=settings.user_profiles_dir)
         with DelayedProgress() as progress:
             trained, version = train_and_register(
@@ -496,10 +517,6 @@ def train_command(
                 registry=MlflowRegistry(settings),
                 progress=progress.update,
             )
-    except DataValidationError as exc:
-        _fail(str(exc).splitlines()[0])
-    except (ProfileError, DataFileError, ValueError) as exc:
-        _fail(str(exc))
     result = trained.result
     _print_metrics("validation", result.validation.to_dict())
     typer.echo(f"registered    {version.name} version {version.version} as {version.alias}")

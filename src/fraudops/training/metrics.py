@@ -132,6 +132,13 @@ class CardPrecisionResult:
         """Mean of the daily values; NaN with no day."""
         return float(np.mean(self.per_day)) if self.per_day else math.nan
 
+    @property
+    def best_possible(self) -> float:
+        """The mean a perfect ranking would reach: few compromised cards a day cap it below 1."""
+        if not self.per_day:
+            return math.nan
+        return float(np.mean([min(n, self.k) / self.k for n in self.compromised_cards_per_day]))
+
 
 def _day_labels(days: npt.ArrayLike) -> npt.NDArray[np.generic]:
     """Days as an array, timestamps truncated to their calendar day."""
@@ -300,6 +307,9 @@ class EvaluationResult:
         }
         if self.card_precision is not None:
             metrics[f"card_precision_at_{self.card_precision.k}"] = self.card_precision.mean
+            metrics[f"card_precision_at_{self.card_precision.k}_best_possible"] = (
+                self.card_precision.best_possible
+            )
         if self.cost is not None:
             metrics["cost_baseline"] = self.cost.baseline_cost
             metrics["cost_model"] = self.cost.model_cost

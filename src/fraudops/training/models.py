@@ -41,7 +41,13 @@ def default_params(model_type: ModelType) -> dict[str, Any]:
             "pos_weight_power": 0.5,
         }
     if model_type == "random_forest":
-        return {"n_estimators": 200, "max_depth": 16, "min_samples_leaf": 2, "max_features": 0.5}
+        return {
+            "n_estimators": 100,
+            "max_depth": 12,
+            "min_samples_leaf": 5,
+            "max_features": 0.2,
+            "max_samples": 0.5,
+        }
     return {"C": 1.0}
 
 
@@ -61,10 +67,12 @@ def suggest_params(trial: optuna.trial.BaseTrial, model_type: ModelType) -> dict
         }
     if model_type == "random_forest":
         return {
-            "n_estimators": trial.suggest_int("n_estimators", 100, 300, step=50),
-            "max_depth": trial.suggest_int("max_depth", 6, 24),
+            "n_estimators": trial.suggest_int("n_estimators", 50, 200, step=50),
+            "max_depth": trial.suggest_int("max_depth", 6, 16),
             "min_samples_leaf": trial.suggest_int("min_samples_leaf", 1, 20, log=True),
-            "max_features": trial.suggest_float("max_features", 0.2, 0.8),
+            "max_features": trial.suggest_float("max_features", 0.1, 0.5),
+            # Each tree sees half the rows: a forest on a million transactions stays minutes.
+            "max_samples": 0.5,
         }
     return {"C": trial.suggest_float("C", 1e-3, 1e2, log=True)}
 
@@ -133,16 +141,13 @@ def _fit_random_forest(
     eval_set: tuple[Matrix, Labels] | None,  # noqa: ARG001 - same signature as the others
 ) -> tuple[ProbabilisticClassifier, dict[str, Any]]:
     """Random forest on median-imputed features with balanced bootstrap class weights."""
-    model = Pipeline(
-        [
-            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-            (
-                "forest",
-                RandomForestClassifier(
-                    **params, class_weight="balanced_subsample", n_jobs=2, random_state=seed
-                ),
+    model = _imputed(
+        (
+            "forest",
+            RandomForestClassifier(
+                **params, class_weight="balanced_subsample", n_jobs=2, random_state=seed
             ),
-        ]
+        )
     )
     model.fit(features, labels)
     return model, dict(params)
@@ -157,20 +162,22 @@ def _fit_logreg(
     eval_set: tuple[Matrix, Labels] | None,  # noqa: ARG001 - same signature as the others
 ) -> tuple[ProbabilisticClassifier, dict[str, Any]]:
     """Standardised, median-imputed logistic regression with balanced class weights."""
-    model = Pipeline(
-        [
-            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-            ("scale", StandardScaler()),
-            (
-                "logreg",
-                LogisticRegression(
-                    **params, class_weight="balanced", max_iter=2000, random_state=seed
-                ),
-            ),
-        ]
+    model = _imputed(
+        ("scale", StandardScaler()),
+        (
+            "logreg",
+            LogisticRegression(**params, class_weight="balanced", max_iter=2000, random_state=seed),
+        ),
     )
     model.fit(features, labels)
     return model, dict(params)
+
+
+def _imputed(*steps: tuple[str, Any]) -> Pipeline:
+    """A pipeline that first fills missing features (no history yet) with training medians."""
+    return Pipeline(
+        [("impute", SimpleImputer(strategy="median", keep_empty_features=True)), *steps]
+    )
 
 
 def feature_importance(model: ProbabilisticClassifier, names: tuple[str, ...]) -> dict[str, float]:

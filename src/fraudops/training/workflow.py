@@ -111,7 +111,9 @@ def backtest_to_files(
         frame, profile, test_start=test_start, test_end=test_end, config=config, progress=progress
     )
     scores_out.parent.mkdir(parents=True, exist_ok=True)
-    result.scores.to_parquet(scores_out, index=False)
+    scores = result.scores.copy()
+    scores[profile.id_column] = integer_ids_as_numbers(scores[profile.id_column])
+    scores.to_parquet(scores_out, index=False)
     times = frame["event_time"].to_numpy(dtype="datetime64[ns]")
     in_test = (times >= np.datetime64(result.test_start)) & (times < np.datetime64(result.test_end))
     report = result.report() | {
@@ -145,6 +147,19 @@ def backtest_to_files(
         average_precision=round(result.test.average_precision, 4),
     )
     return result
+
+
+def integer_ids_as_numbers(ids: "pd.Series[str]") -> pd.Series:
+    """Ids that are all plain whole numbers (fdh's TRANSACTION_ID) as int64, others unchanged.
+
+    The readers keep ids as text so that no digit is lost; a scores file should carry them
+    as the data set does, so that it joins back onto the original file.
+    """
+    text = ids.astype("string")
+    canonical = text.str.fullmatch(r"-?(0|[1-9][0-9]{0,17})").fillna(value=False)
+    if len(text) and bool(canonical.all()):
+        return text.astype("int64")
+    return ids
 
 
 def write_evaluation(

@@ -52,6 +52,13 @@ def test_counts_compromised_and_detected_cards_per_day() -> None:
     assert (1, 2, 1) == result.detected_cards_per_day
 
 
+def test_best_possible_is_capped_by_the_compromised_cards_of_each_day() -> None:
+    """With 2, 2 and 1 compromised cards in the pool a perfect top 2 reaches 1, 1 and 1/2."""
+    result = card_precision_at_k(**_columns(ROWS), k=2)
+
+    assert pytest.approx((1.0 + 1.0 + 0.5) / 3) == result.best_possible
+
+
 def test_result_does_not_depend_on_row_order() -> None:
     """Shuffled transactions give the same daily values."""
     shuffled = [ROWS[i] for i in np.random.default_rng(7).permutation(len(ROWS))]

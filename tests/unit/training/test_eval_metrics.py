@@ -105,6 +105,7 @@ def test_to_dict_has_stable_metric_names() -> None:
         "false_negatives",
         "true_negatives",
         "card_precision_at_100",
+        "card_precision_at_100_best_possible",
         "cost_baseline",
         "cost_model",
         "cost_savings",

@@ -13,6 +13,7 @@ from fraudops.cli import app
 from fraudops.data.profiles import SPARKOV
 from fraudops.training.backtest import BacktestError, run_backtest
 from fraudops.training.trainer import TrainingConfig, TrainingError, train
+from fraudops.training.workflow import integer_ids_as_numbers
 
 TEST_START = datetime(2024, 1, 29)
 TEST_END = datetime(2024, 2, 4)
@@ -131,3 +132,23 @@ def test_backtest_command_names_a_bad_option(history_path: Path, tmp_path: Path)
     result = CliRunner().invoke(app, args)
     assert 2 == result.exit_code
     assert "--model must be one of xgboost, random_forest, logreg" in result.stderr
+
+
+def test_whole_number_ids_are_written_as_integers_and_others_as_text() -> None:
+    """fdh's numeric TRANSACTION_ID goes back out as int64; hex or zero-padded ids stay text."""
+    numbers = integer_ids_as_numbers(pd.Series(["0", "107528", "-3"]))
+    assert "int64" == str(numbers.dtype)
+    assert [0, 107528, -3] == numbers.tolist()
+    assert ["0a1f", "12"] == integer_ids_as_numbers(pd.Series(["0a1f", "12"])).tolist()
+    assert ["007", "12"] == integer_ids_as_numbers(pd.Series(["007", "12"])).tolist()
+
+
+@pytest.mark.parametrize("model_type", ["xgboost", "random_forest", "logreg"])
+def test_tuning_starts_from_the_defaults_and_stays_in_budget(
+    history: pd.DataFrame, model_type: str
+) -> None:
+    """Two trials per model (the first the default parameters) run cleanly and count as two."""
+    result = train(history, SPARKOV, TrainingConfig(model_type=model_type, trials=2, seed=1))
+    assert 2 == result.trials_run
+    assert result.best_tuning_score is not None
+    assert 0.0 < result.best_tuning_score <= 1.0
