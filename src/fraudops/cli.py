@@ -275,29 +275,33 @@ def demo_command(
     days: Annotated[int, typer.Option(help="Days of history to simulate.")] = 56,
     cards: Annotated[int, typer.Option(help="Number of cards.")] = 2_000,
     drift_day: Annotated[int, typer.Option(help="Day the drift starts.")] = 35,
+    trials: Annotated[int, typer.Option(help="Tuning trials of each training.")] = 5,
     seed: Annotated[int | None, typer.Option(help="Seed (FRAUDOPS_SEED).")] = None,
 ) -> None:
-    """Run the main job on embedded defaults (today: simulate a drifting history and profile it)."""
+    """Run the main job on embedded defaults: simulate, validate, backtest, train, register."""
     from rich.console import Console
     from rich.table import Table
 
     from fraudops.demo import DemoPlan, run_demo
     from fraudops.progress import DelayedProgress
+    from fraudops.registry import MlflowRegistry
 
     settings = get_settings()
-    try:
-        plan = DemoPlan(
-            days=days,
-            cards=cards,
-            drift_day=drift_day,
-            seed=settings.seed if seed is None else seed,
-        )
+    if trials < 0:
+        _fail("--trials must be >= 0")
+    plan = DemoPlan(
+        days=days,
+        cards=cards,
+        drift_day=drift_day,
+        seed=settings.seed if seed is None else seed,
+        trials=trials,
+    )
+    with _user_errors():
         plan.config()
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
-    with DelayedProgress() as progress:
-        result = run_demo(plan, home=settings.home, progress=progress.part(0.0, 0.9))
+    with DelayedProgress() as progress, _user_errors():
+        result = run_demo(
+            plan, home=settings.home, registry=MlflowRegistry(settings), progress=progress.update
+        )
     console = Console()
     for line in result.summary.lines():
         console.print(line)
@@ -315,11 +319,25 @@ def demo_command(
         )
     console.print(table)
     console.print(f"data          {result.path}")
+    metrics = result.backtest
     console.print(
-        "next          serve it as a live feed: "
-        f"fraudops feed --data {result.path} --port 8000 --speed 3600 --label-delay 7d",
+        f"backtest      last week, 7-day label delay: average precision "
+        f"{metrics.average_precision:.3f}, precision {metrics.precision:.3f}, recall "
+        f"{metrics.recall:.3f} at the validation threshold  ({result.backtest_report})",
         soft_wrap=True,
     )
+    version = result.registered
+    console.print(
+        f"registered    {version.name} version {version.version} as {version.alias}  "
+        f"({result.training_report})",
+        soft_wrap=True,
+    )
+    for line in (
+        f"mlflow ui     .venv/bin/mlflow ui --backend-store-uri {settings.resolved_tracking_uri}",
+        "live feed     .venv/bin/fraudops feed --data "
+        f"{result.path} --port 8000 --speed 3600 --label-delay 7d",
+    ):
+        console.print(line, soft_wrap=True)
 
 
 # --- train and backtest (fraudops.training) ------------------------------------------------

@@ -1,10 +1,12 @@
-"""The main job on embedded defaults: for now, simulate a history with drift and profile it.
+"""The main job on embedded defaults: simulate, validate, backtest, train and register.
 
-It grows into the whole closed loop (train, serve, monitor, retrain, promote) as those
-stages land; today it shows the data the rest of the lifecycle will run on.
+It grows into the whole closed loop (serve, monitor, retrain, promote) as those stages
+land; today it shows the data, how well the recipe does on its last week, and the
+champion model registered in the embedded MLflow.
 """
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +15,7 @@ from fraudops.data.profiles import SPARKOV
 from fraudops.data.readers import load_transactions
 from fraudops.data.validation import ValidationReport
 from fraudops.progress import ProgressCallback
+from fraudops.registry import ModelRegistry, RegisteredVersion
 from fraudops.simulate import (
     SimulationConfig,
     SimulationSummary,
@@ -21,6 +24,11 @@ from fraudops.simulate import (
     summarise,
     write_transactions,
 )
+from fraudops.training.metrics import EvaluationResult
+from fraudops.training.trainer import TrainingConfig
+from fraudops.training.workflow import backtest_to_files, train_and_register
+
+MIN_DAYS = 35
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,9 +41,16 @@ class DemoPlan:
     drift_day: int = 35
     stolen_credentials_rate: float = 0.004
     amount_factor: float = 1.25
+    trials: int = 5
 
     def config(self) -> SimulationConfig:
         """The simulation: steady spending, then more stolen-credential fraud and dearer baskets."""
+        if self.days < MIN_DAYS:
+            msg = (
+                f"the demo needs at least {MIN_DAYS} days (two weeks of training, a week of "
+                f"validation, the 7-day label delay and a test week), not {self.days}"
+            )
+            raise ValueError(msg)
         return SimulationConfig(
             days=self.days,
             cards=self.cards,
@@ -59,6 +74,10 @@ class DemoResult:
     report: ValidationReport
     weekly: pd.DataFrame
     drift_week: int
+    backtest: EvaluationResult
+    backtest_report: Path
+    registered: RegisteredVersion
+    training_report: Path
 
 
 def weekly_profile(frame: pd.DataFrame) -> pd.DataFrame:
@@ -75,15 +94,56 @@ def weekly_profile(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def run_demo(plan: DemoPlan, *, home: Path, progress: ProgressCallback | None = None) -> DemoResult:
-    """Simulate the plan's history into HOME/demo, load it back under `sparkov` and profile it."""
-    frame = simulate(plan.config(), progress=progress)
-    path = write_transactions(frame, home / "demo" / "transactions.parquet")
+def run_demo(
+    plan: DemoPlan,
+    *,
+    home: Path,
+    registry: ModelRegistry,
+    progress: ProgressCallback | None = None,
+) -> DemoResult:
+    """Simulate into HOME/demo, validate, backtest the last week, train and register a model."""
+    report = progress or _silent
+    report("simulating", 0.0)
+    frame = simulate(plan.config())
+    folder = home / "demo"
+    path = write_transactions(frame, folder / "transactions.parquet")
+    report("validating", 0.1)
     loaded = load_transactions(path, SPARKOV)
+    config = TrainingConfig(trials=plan.trials, seed=plan.seed)
+    last_day = datetime.combine(plan.config().start, datetime.min.time()) + timedelta(
+        days=plan.days - 1
+    )
+    report("backtesting the last week", 0.2)
+    backtest = backtest_to_files(
+        data=path,
+        profile=SPARKOV,
+        test_start=last_day - timedelta(days=6),
+        test_end=last_day,
+        config=config,
+        scores_out=folder / "backtest_scores.parquet",
+        report_out=folder / "backtest.json",
+    )
+    report("training the champion", 0.6)
+    trained, registered = train_and_register(
+        data=path,
+        profile=SPARKOV,
+        config=config,
+        out_dir=folder / "training",
+        registry=registry,
+    )
+    report("done", 1.0)
     return DemoResult(
         path=path,
         summary=summarise(frame),
         report=loaded.report,
         weekly=weekly_profile(loaded.frame),
         drift_week=plan.drift_day // 7,
+        backtest=backtest.test,
+        backtest_report=folder / "backtest.json",
+        registered=registered,
+        training_report=trained.artifacts["html"],
     )
+
+
+def _silent(_stage: str, _done: float) -> None:
+    """Progress sink for callers that show none."""
