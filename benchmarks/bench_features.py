@@ -11,17 +11,15 @@ online values equal the batch ones. Writes benchmarks/results/features.json.
 
 import argparse
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results" / "features.json"
+import harness
+
 TARGET_ROWS = 1_750_000
 TARGET_BATCH_SECONDS = 60.0
 TARGET_RSS_MIB = 4_096.0
@@ -160,20 +158,13 @@ def main() -> None:
         f"--seed {args.seed} --stream-cards {args.stream_cards} --stream-days {args.stream_days} "
         f"--delay-days {args.delay_days}"
     )
-    record = {
-        "benchmark": "features",
+    result = {
         "command": shown,
         "rows": batch["rows"],
         "seconds": batch["feature_seconds"],
         "peak_rss_mib": batch["peak_rss_mib"],
         "batch": batch,
         "online": online,
-        "machine": {
-            "nproc": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "targets": targets,
         "pass": passed,
     }
@@ -189,9 +180,7 @@ def main() -> None:
     print(f"online parity      {online['parity']}")
     print("result             " + ("pass" if passed else "FAIL"))
     if not args.no_save:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        print(f"recorded           {RESULTS}")
+        print(f"recorded           {harness.record('features', result)}")
     sys.exit(0 if passed else 1)
 
 
