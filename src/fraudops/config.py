@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     )
     experiment: str = Field(default="fraudops", description="MLflow experiment of training runs.")
     model_name: str = Field(default="fraud-detector", description="Registered model name.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the warehouse (e.g. postgresql+psycopg://...); "
+        "defaults to SQLite at HOME/warehouse.db.",
+    )
 
     @property
     def user_profiles_dir(self) -> Path:
@@ -47,6 +52,13 @@ class Settings(BaseSettings):
         if self.tracking_uri is not None:
             return self.tracking_uri
         return f"sqlite:///{(self.home / 'mlflow.db').resolve().as_posix()}"
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The warehouse URL in use: the setting, or the embedded SQLite file under home."""
+        if self.database_url is not None:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'warehouse.db').resolve().as_posix()}"
 
     @property
     def resolved_artifact_root(self) -> str:

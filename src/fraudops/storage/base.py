@@ -1,0 +1,121 @@
+"""The transaction store edge: the records it keeps and what every store offers."""
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+import pandas as pd
+
+Decision = Literal["approve", "review", "decline"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScoreRecord:
+    """One model's verdict on a transaction; non-finite features are kept as NaN (null stored)."""
+
+    model_name: str
+    model_version: str
+    fraud_probability: float
+    decision: Decision
+    scored_at: datetime
+    reasons: tuple[str, ...] = ()
+    features: Mapping[str, float] = field(default_factory=dict)
+    latency_ms: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LabelRecord:
+    """Whether a transaction was fraud, as known at `label_time` from `source`."""
+
+    trans_num: str
+    is_fraud: bool
+    label_time: datetime
+    source: str = "api"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredResult:
+    """The stored outcome of one transaction; `created` is False when it was already stored."""
+
+    trans_num: str
+    score: ScoreRecord
+    shadow: ScoreRecord | None
+    created: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredTransaction:
+    """A stored transaction with its raw record, every score and its label if one is known."""
+
+    trans_num: str
+    record: dict[str, Any]
+    event_time: datetime
+    received_at: datetime
+    champion: ScoreRecord | None
+    challengers: tuple[ScoreRecord, ...]
+    label: LabelRecord | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class HistoricTransaction:
+    """A stored transaction's raw record with its label, for rebuilding online state."""
+
+    record: dict[str, Any]
+    event_time: datetime
+    label: LabelRecord | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LabelOutcome:
+    """What a batch of labels did: new, repeated, changed, and those with no transaction yet."""
+
+    stored: int
+    unchanged: int
+    updated: int
+    unknown_trans_nums: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScoredTransaction:
+    """One transaction with its champion score and optional shadow score, for batch storage."""
+
+    transaction: Mapping[str, Any]
+    score: ScoreRecord
+    shadow: ScoreRecord | None = None
+
+
+class TransactionStore(Protocol):
+    """Where scored transactions and labels are kept, idempotently by trans_num."""
+
+    def store_scored(
+        self,
+        transaction: Mapping[str, Any],
+        score: ScoreRecord,
+        *,
+        shadow: ScoreRecord | None = None,
+    ) -> StoredResult:
+        """Store a transaction with its scores, or return what is stored if it already is."""
+        ...
+
+    def store_scored_batch(self, items: Sequence[ScoredTransaction]) -> list[StoredResult]:
+        """Store many scored transactions at once, in one database transaction."""
+        ...
+
+    def get_transaction(self, trans_num: str) -> StoredTransaction | None:
+        """The stored transaction with its scores and label, or None."""
+        ...
+
+    def record_labels(self, labels: Sequence[LabelRecord]) -> LabelOutcome:
+        """Store labels idempotently; labels of unknown transactions are kept and reported."""
+        ...
+
+    def labelled_between(
+        self, start: datetime, end: datetime, *, labels_known_by: datetime | None = None
+    ) -> pd.DataFrame:
+        """Labelled transactions with event_time in [start, end), with the champion score."""
+        ...
+
+    def transactions_since(self, time: datetime) -> Iterator[HistoricTransaction]:
+        """Stored transactions with event_time at or after `time`, in event-time order."""
+        ...

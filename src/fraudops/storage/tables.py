@@ -1,0 +1,123 @@
+"""The warehouse tables: scored transactions, their scores, labels and the labels' history.
+
+Types are portable between SQLite and PostgreSQL: JSON (JSONB on PostgreSQL) and naive
+date-times that always hold UTC. The Alembic migrations in `migrations/versions` create
+exactly these tables; a test checks that the two never drift apart.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
+
+CHAMPION_ROLE = "champion"
+CHALLENGER_ROLE = "challenger"
+DECISIONS = ("approve", "review", "decline")
+
+# Named constraints keep migrations reproducible on every backend (SQLite batch mode needs them).
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Surrogate keys: BIGINT on PostgreSQL, INTEGER on SQLite (its only auto-incrementing type).
+SURROGATE_KEY: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
+JSON_DOCUMENT: TypeEngine[Any] = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    """Declarative base holding the warehouse metadata."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: DateTime(timezone=False)}  # noqa: RUF012 - SQLAlchemy API
+
+
+class TransactionRow(Base):
+    """One scored transaction, keyed by its trans_num, with the raw canonical record."""
+
+    __tablename__ = "transactions"
+    __table_args__ = (
+        Index("ix_transactions_event_time", "event_time"),
+        Index("ix_transactions_card_id_event_time", "card_id", "event_time"),
+    )
+
+    trans_num: Mapped[str] = mapped_column(String(128), primary_key=True)
+    card_id: Mapped[str | None] = mapped_column(String(64))
+    merchant: Mapped[str | None] = mapped_column(String(256))
+    category: Mapped[str | None] = mapped_column(String(64))
+    amount: Mapped[float] = mapped_column(Double())
+    event_time: Mapped[datetime]
+    record: Mapped[dict[str, Any]] = mapped_column(JSON_DOCUMENT)
+    received_at: Mapped[datetime]
+
+
+class ScoreRow(Base):
+    """One model's score of a transaction: the champion's decision or a challenger's shadow."""
+
+    __tablename__ = "scores"
+    __table_args__ = (
+        UniqueConstraint("trans_num", "model_version", "role"),
+        CheckConstraint(f"role IN ('{CHAMPION_ROLE}', '{CHALLENGER_ROLE}')", name="role"),
+        CheckConstraint(
+            "decision IN (" + ", ".join(f"'{d}'" for d in DECISIONS) + ")", name="decision"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(SURROGATE_KEY, primary_key=True, autoincrement=True)
+    trans_num: Mapped[str] = mapped_column(
+        String(128), ForeignKey("transactions.trans_num", ondelete="CASCADE")
+    )
+    model_name: Mapped[str] = mapped_column(String(256))
+    model_version: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    fraud_probability: Mapped[float] = mapped_column(Double())
+    decision: Mapped[str] = mapped_column(String(16))
+    reasons: Mapped[list[str]] = mapped_column(JSON_DOCUMENT)
+    features: Mapped[dict[str, float | None]] = mapped_column(JSON_DOCUMENT)
+    latency_ms: Mapped[float | None] = mapped_column(Double())
+    scored_at: Mapped[datetime]
+
+
+class LabelRow(Base):
+    """The current label of a trans_num; no foreign key, since labels may come first."""
+
+    __tablename__ = "labels"
+
+    trans_num: Mapped[str] = mapped_column(String(128), primary_key=True)
+    is_fraud: Mapped[bool] = mapped_column(Boolean())
+    label_time: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime]
+
+
+class LabelEventRow(Base):
+    """Every label value a trans_num was given, in arrival order: the labels' history."""
+
+    __tablename__ = "label_events"
+    __table_args__ = (Index("ix_label_events_trans_num", "trans_num"),)
+
+    id: Mapped[int] = mapped_column(SURROGATE_KEY, primary_key=True, autoincrement=True)
+    trans_num: Mapped[str] = mapped_column(String(128))
+    is_fraud: Mapped[bool] = mapped_column(Boolean())
+    label_time: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime]

@@ -1,0 +1,502 @@
+"""The SQL warehouse: scored transactions and labels through SQLAlchemy, schema by Alembic.
+
+SQLite by default, PostgreSQL in production; the same statements run on both. Storing is
+idempotent by trans_num: INSERT ... ON CONFLICT DO NOTHING, then the stored result is read
+back, so a transaction sent twice (or by two replicas at once) is written once.
+
+Labels keep one current row per trans_num in `labels` and every value it was given in
+`label_events`: a repeated label writes nothing, a changed one updates the row and appends an
+event. Labels of transactions not stored yet are kept and match them when they arrive.
+"""
+
+import functools
+import json
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pandas as pd
+import structlog
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+
+from fraudops.config import Settings
+from fraudops.data.schema import CanonicalTransaction
+from fraudops.storage.base import (
+    HistoricTransaction,
+    LabelOutcome,
+    LabelRecord,
+    ScoredTransaction,
+    ScoreRecord,
+    StoredResult,
+    StoredTransaction,
+)
+from fraudops.storage.tables import (
+    CHALLENGER_ROLE,
+    CHAMPION_ROLE,
+    Base,
+    LabelEventRow,
+    LabelRow,
+    ScoreRow,
+    TransactionRow,
+)
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Rows per statement when a batch is looked up by trans_num (well under every bind limit).
+CHUNK = 500
+LABELLED_COLUMNS = (
+    "trans_num",
+    "event_time",
+    "is_fraud",
+    "label_time",
+    "label_source",
+    "model_name",
+    "model_version",
+    "fraud_probability",
+    "decision",
+)
+
+log = structlog.get_logger(__name__)
+_T = TypeVar("_T")
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic settings for the migrations shipped in this package; no alembic.ini needed."""
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS.as_posix())
+    config.attributes["connection"] = connection
+    return config
+
+
+class Warehouse:
+    """The transaction store on a SQL database named by a SQLAlchemy URL."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            msg = f"the warehouse supports SQLite and PostgreSQL, not {self.dialect!r}"
+            raise ValueError(msg)
+        options: dict[str, Any] = {}
+        if self.dialect == "sqlite":
+            if parsed.database in (None, "", ":memory:"):
+                # One shared connection, or every connection would see its own empty database.
+                options = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+            else:
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(
+            parsed,
+            echo=echo,
+            json_serializer=functools.partial(json.dumps, allow_nan=False),
+            **options,
+        )
+        if self.dialect == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Warehouse":
+        """The warehouse the settings name: FRAUDOPS_DATABASE_URL or SQLite under home."""
+        return cls(settings.resolved_database_url)
+
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema up to `revision` with Alembic; a no-op when it is already there."""
+        with self.engine.begin() as connection:
+            command.upgrade(alembic_config(connection), revision)
+        log.info("warehouse migrated", revision=revision, dialect=self.dialect)
+
+    def downgrade(self, revision: str) -> None:
+        """Take the schema down to `revision` ("base" drops every warehouse table)."""
+        with self.engine.begin() as connection:
+            command.downgrade(alembic_config(connection), revision)
+        log.info("warehouse downgraded", revision=revision, dialect=self.dialect)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    def store_scored(
+        self,
+        transaction: Mapping[str, Any],
+        score: ScoreRecord,
+        *,
+        shadow: ScoreRecord | None = None,
+    ) -> StoredResult:
+        """Store a transaction with its scores, or return what is stored if it already is."""
+        item = ScoredTransaction(transaction=transaction, score=score, shadow=shadow)
+        return self.store_scored_batch([item])[0]
+
+    def store_scored_batch(self, items: Sequence[ScoredTransaction]) -> list[StoredResult]:
+        """Store many scored transactions in one database transaction; results in input order."""
+        prepared = [(_transaction_row(item.transaction), item) for item in items]
+        first: dict[str, ScoredTransaction] = {}
+        rows: list[dict[str, Any]] = []
+        for row, item in prepared:
+            if row["trans_num"] not in first:
+                first[row["trans_num"]] = item
+                rows.append(row)
+        if not rows:
+            return []
+        with self.engine.begin() as connection:
+            inserted = self._insert_new(connection, rows)
+            score_rows = [
+                _score_row(trans_num, score, role=role)
+                for trans_num in inserted
+                for role, score in (
+                    (CHAMPION_ROLE, first[trans_num].score),
+                    (CHALLENGER_ROLE, first[trans_num].shadow),
+                )
+                if score is not None
+            ]
+            if score_rows:
+                statement = self._insert(ScoreRow).on_conflict_do_nothing(
+                    index_elements=["trans_num", "model_version", "role"]
+                )
+                connection.execute(statement, score_rows)
+            existing = [t for t in first if t not in inserted]
+            stored = self._first_scores(connection, existing)
+        results: list[StoredResult] = []
+        created: set[str] = set()
+        for row, _ in prepared:
+            trans_num = row["trans_num"]
+            if trans_num in inserted and trans_num not in created:
+                created.add(trans_num)
+                item = first[trans_num]
+                result = StoredResult(
+                    trans_num=trans_num, score=item.score, shadow=item.shadow, created=True
+                )
+            elif trans_num in inserted:
+                item = first[trans_num]
+                result = StoredResult(
+                    trans_num=trans_num, score=item.score, shadow=item.shadow, created=False
+                )
+            else:
+                result = _stored_result(trans_num, stored.get(trans_num, {}))
+            results.append(result)
+        log.debug("scored transactions stored", new=len(inserted), sent=len(items))
+        return results
+
+    def get_transaction(self, trans_num: str) -> StoredTransaction | None:
+        """The stored transaction with its scores and label, or None."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(TransactionRow).where(TransactionRow.trans_num == trans_num)
+            ).first()
+            if row is None:
+                return None
+            scores = connection.execute(
+                select(ScoreRow).where(ScoreRow.trans_num == trans_num).order_by(ScoreRow.id)
+            ).all()
+            label = connection.execute(
+                select(LabelRow).where(LabelRow.trans_num == trans_num)
+            ).first()
+        champions = [_score_record(s) for s in scores if s.role == CHAMPION_ROLE]
+        return StoredTransaction(
+            trans_num=row.trans_num,
+            record=dict(row.record),
+            event_time=row.event_time,
+            received_at=row.received_at,
+            champion=champions[0] if champions else None,
+            challengers=tuple(_score_record(s) for s in scores if s.role == CHALLENGER_ROLE),
+            label=None if label is None else _label_record(label),
+        )
+
+    def record_labels(self, labels: Sequence[LabelRecord]) -> LabelOutcome:
+        """Store labels idempotently; labels of unknown transactions are kept and reported."""
+        stored = unchanged = updated = 0
+        now = _utcnow()
+        trans_nums = list(dict.fromkeys(label.trans_num for label in labels))
+        with self.engine.begin() as connection:
+            current = {
+                row.trans_num: row.is_fraud
+                for part in _chunks(trans_nums)
+                for row in connection.execute(
+                    select(LabelRow.trans_num, LabelRow.is_fraud)
+                    .where(LabelRow.trans_num.in_(part))
+                    .with_for_update()
+                )
+            }
+            known = {
+                trans_num
+                for part in _chunks(trans_nums)
+                for trans_num in connection.scalars(
+                    select(TransactionRow.trans_num).where(TransactionRow.trans_num.in_(part))
+                )
+            }
+            for label in labels:
+                values = _label_values(label, received_at=now)
+                if label.trans_num not in current:
+                    # RETURNING, not rowcount: psycopg reports -1 for INSERT ... ON CONFLICT.
+                    statement = (
+                        self._insert(LabelRow)
+                        .on_conflict_do_nothing(index_elements=["trans_num"])
+                        .returning(LabelRow.trans_num)
+                    )
+                    if connection.execute(statement, values).first() is not None:
+                        stored += 1
+                        current[label.trans_num] = label.is_fraud
+                        connection.execute(insert(LabelEventRow), values)
+                        continue
+                    # Another writer stored it first: compare with what it stored.
+                    current[label.trans_num] = connection.scalars(
+                        select(LabelRow.is_fraud).where(LabelRow.trans_num == label.trans_num)
+                    ).one()
+                if current[label.trans_num] == label.is_fraud:
+                    unchanged += 1
+                    continue
+                connection.execute(
+                    update(LabelRow).where(LabelRow.trans_num == label.trans_num).values(values)
+                )
+                connection.execute(insert(LabelEventRow), values)
+                current[label.trans_num] = label.is_fraud
+                updated += 1
+        unknown = tuple(t for t in trans_nums if t not in known)
+        outcome = LabelOutcome(
+            stored=stored, unchanged=unchanged, updated=updated, unknown_trans_nums=unknown
+        )
+        log.info(
+            "labels recorded",
+            stored=stored,
+            unchanged=unchanged,
+            updated=updated,
+            unknown=len(unknown),
+        )
+        return outcome
+
+    def labelled_between(
+        self, start: datetime, end: datetime, *, labels_known_by: datetime | None = None
+    ) -> pd.DataFrame:
+        """Labelled transactions with event_time in [start, end), with the champion score.
+
+        One row per transaction: the raw record's fields, `event_time`, the label (`is_fraud`
+        as 0/1, `label_time`, `label_source`) and the first champion score stored. With
+        `labels_known_by`, only labels known by then count (point-in-time monitoring).
+        """
+        champion = (
+            select(ScoreRow.trans_num, func.min(ScoreRow.id).label("score_id"))
+            .where(ScoreRow.role == CHAMPION_ROLE)
+            .group_by(ScoreRow.trans_num)
+            .subquery()
+        )
+        statement = (
+            select(
+                TransactionRow.trans_num,
+                TransactionRow.record,
+                TransactionRow.event_time,
+                LabelRow.is_fraud,
+                LabelRow.label_time,
+                LabelRow.source.label("label_source"),
+                ScoreRow.model_name,
+                ScoreRow.model_version,
+                ScoreRow.fraud_probability,
+                ScoreRow.decision,
+            )
+            .join(LabelRow, LabelRow.trans_num == TransactionRow.trans_num)
+            .outerjoin(champion, champion.c.trans_num == TransactionRow.trans_num)
+            .outerjoin(ScoreRow, ScoreRow.id == champion.c.score_id)
+            .where(TransactionRow.event_time >= _utc_naive(start))
+            .where(TransactionRow.event_time < _utc_naive(end))
+            .order_by(TransactionRow.event_time, TransactionRow.trans_num)
+        )
+        if labels_known_by is not None:
+            statement = statement.where(LabelRow.label_time <= _utc_naive(labels_known_by))
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        records = [
+            {
+                **row.record,
+                "trans_num": row.trans_num,
+                "event_time": row.event_time,
+                "is_fraud": int(row.is_fraud),
+                "label_time": row.label_time,
+                "label_source": row.label_source,
+                "model_name": row.model_name,
+                "model_version": row.model_version,
+                "fraud_probability": row.fraud_probability,
+                "decision": row.decision,
+            }
+            for row in rows
+        ]
+        frame = pd.DataFrame.from_records(records)
+        record_columns = [c for c in frame.columns if c not in LABELLED_COLUMNS]
+        return frame.reindex(columns=[*record_columns, *LABELLED_COLUMNS])
+
+    def transactions_since(self, time: datetime) -> Iterator[HistoricTransaction]:
+        """Stored transactions with event_time at or after `time`, in event-time order."""
+        statement = (
+            select(
+                TransactionRow.record,
+                TransactionRow.event_time,
+                TransactionRow.trans_num,
+                LabelRow.is_fraud,
+                LabelRow.label_time,
+                LabelRow.source,
+            )
+            .outerjoin(LabelRow, LabelRow.trans_num == TransactionRow.trans_num)
+            .where(TransactionRow.event_time >= _utc_naive(time))
+            .order_by(TransactionRow.event_time, TransactionRow.trans_num)
+        )
+        with self.engine.connect() as connection:
+            result = connection.execution_options(yield_per=1_000).execute(statement)
+            for row in result:
+                label = None
+                if row.is_fraud is not None:
+                    label = LabelRecord(
+                        trans_num=row.trans_num,
+                        is_fraud=row.is_fraud,
+                        label_time=row.label_time,
+                        source=row.source,
+                    )
+                yield HistoricTransaction(
+                    record=dict(row.record), event_time=row.event_time, label=label
+                )
+
+    def _insert(self, entity: type[Base]) -> "sqlite.Insert | postgresql.Insert":
+        """The dialect's INSERT, which knows ON CONFLICT."""
+        if self.dialect == "postgresql":
+            return postgresql.insert(entity)
+        return sqlite.insert(entity)
+
+    def _insert_new(self, connection: Connection, rows: list[dict[str, Any]]) -> set[str]:
+        """Insert transaction rows whose trans_num is new; the trans_nums actually inserted."""
+        statement = (
+            self._insert(TransactionRow)
+            .on_conflict_do_nothing(index_elements=["trans_num"])
+            .returning(TransactionRow.trans_num)
+        )
+        return set(connection.scalars(statement, rows))
+
+    def _first_scores(
+        self, connection: Connection, trans_nums: list[str]
+    ) -> dict[str, dict[str, ScoreRecord]]:
+        """The first stored score of each role, per trans_num."""
+        found: dict[str, dict[str, ScoreRecord]] = {}
+        for part in _chunks(trans_nums):
+            rows = connection.execute(
+                select(ScoreRow).where(ScoreRow.trans_num.in_(part)).order_by(ScoreRow.id)
+            )
+            for row in rows:
+                found.setdefault(row.trans_num, {}).setdefault(row.role, _score_record(row))
+        return found
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
+    """Enforce foreign keys and wait for a busy writer instead of failing at once."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def _transaction_row(transaction: Mapping[str, Any]) -> dict[str, Any]:
+    """The `transactions` row of a canonical transaction (validated unless it already is)."""
+    canonical = (
+        transaction
+        if isinstance(transaction, CanonicalTransaction)
+        else CanonicalTransaction.from_record(dict(transaction))
+    )
+    return {
+        "trans_num": canonical.trans_num,
+        "card_id": str(canonical.cc_num),
+        "merchant": canonical.merchant,
+        "category": canonical.category,
+        "amount": canonical.amt,
+        "event_time": canonical.event_time,
+        "record": canonical.model_dump(mode="json", exclude_none=True),
+        "received_at": _utcnow(),
+    }
+
+
+def _score_row(trans_num: str, score: ScoreRecord, *, role: str) -> dict[str, Any]:
+    """The `scores` row of one model's score; non-finite features become null."""
+    return {
+        "trans_num": trans_num,
+        "model_name": score.model_name,
+        "model_version": str(score.model_version),
+        "role": role,
+        "fraud_probability": float(score.fraud_probability),
+        "decision": score.decision,
+        "reasons": list(score.reasons),
+        "features": {name: _finite_or_none(value) for name, value in score.features.items()},
+        "latency_ms": None if score.latency_ms is None else float(score.latency_ms),
+        "scored_at": _utc_naive(score.scored_at),
+    }
+
+
+def _score_record(row: Any) -> ScoreRecord:
+    """A stored score back as a record; null features read back as NaN."""
+    return ScoreRecord(
+        model_name=row.model_name,
+        model_version=row.model_version,
+        fraud_probability=row.fraud_probability,
+        decision=row.decision,
+        scored_at=row.scored_at,
+        reasons=tuple(row.reasons),
+        features={
+            name: math.nan if value is None else float(value)
+            for name, value in row.features.items()
+        },
+        latency_ms=row.latency_ms,
+    )
+
+
+def _stored_result(trans_num: str, scores: Mapping[str, ScoreRecord]) -> StoredResult:
+    """The result of a transaction that was already stored."""
+    champion = scores.get(CHAMPION_ROLE)
+    if champion is None:
+        msg = f"transaction {trans_num} is stored without a champion score"
+        raise LookupError(msg)
+    return StoredResult(
+        trans_num=trans_num, score=champion, shadow=scores.get(CHALLENGER_ROLE), created=False
+    )
+
+
+def _label_values(label: LabelRecord, *, received_at: datetime) -> dict[str, Any]:
+    """The `labels` (and `label_events`) row of a label."""
+    return {
+        "trans_num": label.trans_num,
+        "is_fraud": bool(label.is_fraud),
+        "label_time": _utc_naive(label.label_time),
+        "source": label.source,
+        "received_at": received_at,
+    }
+
+
+def _label_record(row: Any) -> LabelRecord:
+    """A stored label back as a record."""
+    return LabelRecord(
+        trans_num=row.trans_num,
+        is_fraud=row.is_fraud,
+        label_time=row.label_time,
+        source=row.source,
+    )
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    """The value as a float, or None where JSON has no number for it (NaN, infinities)."""
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _utc_naive(value: datetime) -> datetime:
+    """A naive UTC date-time; naive inputs are taken as UTC already."""
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _utcnow() -> datetime:
+    """Now, as a naive UTC date-time."""
+    return datetime.now(tz=UTC).replace(tzinfo=None)
+
+
+def _chunks(values: Sequence[_T]) -> Iterable[Sequence[_T]]:
+    """Consecutive slices of at most CHUNK values."""
+    return (values[i : i + CHUNK] for i in range(0, len(values), CHUNK))

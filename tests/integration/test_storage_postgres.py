@@ -1,0 +1,85 @@
+"""The warehouse against the real PostgreSQL: concurrent writers and the server's own types."""
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+import pytest
+import sqlalchemy as sa
+
+from fraudops.storage import LabelRecord, ScoreRecord, StoredResult, Warehouse
+
+pytestmark = pytest.mark.integration
+
+TX = {
+    "trans_num": "race",
+    "cc_num": 4111,
+    "merchant": "m",
+    "category": "travel",
+    "amt": 9.5,
+    "unix_time": 1_772_000_000,
+}
+
+
+def score(version: str) -> ScoreRecord:
+    """A score whose model version tells which writer made it."""
+    return ScoreRecord(
+        model_name="fraud-detector",
+        model_version=version,
+        fraud_probability=0.4,
+        decision="review",
+        scored_at=datetime(2026, 3, 1),
+    )
+
+
+@pytest.fixture
+def warehouse(clean_postgres_url: str) -> Iterator[Warehouse]:
+    """A migrated warehouse in this session's own schema."""
+    warehouse = Warehouse(clean_postgres_url)
+    warehouse.migrate()
+    yield warehouse
+    warehouse.dispose()
+
+
+def test_concurrent_writers_of_one_transaction_store_it_once(warehouse: Warehouse) -> None:
+    """Eight replicas storing the same trans_num at once: one writes, all get its score."""
+
+    def store(version: str) -> StoredResult:
+        return warehouse.store_scored(TX, score(version))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(store, [str(v) for v in range(8)]))
+    winners = [r for r in results if r.created]
+    assert 1 == len(winners)
+    assert [winners[0].score] * 8 == [r.score for r in results]
+    with warehouse.engine.connect() as connection:
+        assert 1 == connection.scalar(sa.text("SELECT count(*) FROM scores"))
+
+
+def test_concurrent_labels_of_one_transaction_store_it_once(warehouse: Warehouse) -> None:
+    """Eight writers of the same new label: one stores it, the others find it unchanged."""
+    label = LabelRecord(trans_num="race", is_fraud=True, label_time=datetime(2026, 3, 2))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(lambda _: warehouse.record_labels([label]), range(8)))
+    assert (1, 7) == (sum(o.stored for o in outcomes), sum(o.unchanged for o in outcomes))
+
+
+def test_tables_live_in_the_session_schema_with_jsonb(warehouse: Warehouse) -> None:
+    """Migrations go to the test schema on the search path, with JSONB documents."""
+    with warehouse.engine.connect() as connection:
+        schema = connection.scalar(sa.text("SELECT current_schema()"))
+        types = dict(
+            connection.execute(
+                sa.text(
+                    "SELECT column_name, data_type FROM information_schema.columns "
+                    "WHERE table_schema = :schema AND table_name = 'scores'"
+                ),
+                {"schema": schema},
+            ).all()
+        )
+    assert str(schema).startswith("fraudops_test_")
+    assert ("jsonb", "jsonb", "double precision") == (
+        types["features"],
+        types["reasons"],
+        types["fraud_probability"],
+    )
