@@ -2,11 +2,16 @@
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    from fraudops.training.bundle import ModelBundle
 
 REPO = Path(__file__).resolve().parents[1]
 POSTGRES_DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -67,3 +72,31 @@ def clean_postgres_url(postgres_url: str) -> Iterator[str]:
         connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def train_bundle() -> Callable[..., "ModelBundle"]:
+    """A trainer of small real XGBoost bundles, for the registry tests (unit and server)."""
+    from xgboost import XGBClassifier  # noqa: PLC0415 - only the registry tests need it
+
+    from fraudops.data.profiles import SPARKOV  # noqa: PLC0415
+    from fraudops.features.batch import batch_features  # noqa: PLC0415
+    from fraudops.features.spec import MS_PER_DAY, fit_feature_spec  # noqa: PLC0415
+    from fraudops.training.bundle import ModelBundle  # noqa: PLC0415
+
+    def train(frame: pd.DataFrame, *, threshold: float, seed: int) -> ModelBundle:
+        """A small XGBoost bundle on a loaded frame's features."""
+        spec = fit_feature_spec(frame, SPARKOV, label_delay_ms=7 * MS_PER_DAY)
+        estimator = XGBClassifier(n_estimators=15, max_depth=3, n_jobs=1, random_state=seed)
+        estimator.fit(batch_features(frame, spec), frame["is_fraud"].to_numpy())
+        return ModelBundle(
+            spec=spec,
+            estimator=estimator,
+            threshold=threshold,
+            model_type="xgboost",
+            params={"n_estimators": 15, "max_depth": 3},
+            metrics={"validation_average_precision": 0.75, "validation_f1": 0.5},
+            training={"train_start": "2019-01-01T00:00:00", "train_end": "2019-10-01T00:00:00"},
+        )
+
+    return train

@@ -14,7 +14,7 @@ import pandas as pd
 from fraudops.data.profiles import SPARKOV
 from fraudops.data.readers import load_transactions
 from fraudops.data.validation import ValidationReport
-from fraudops.progress import ProgressCallback
+from fraudops.progress import ProgressCallback, silent_progress
 from fraudops.registry import ModelRegistry, RegisteredVersion
 from fraudops.simulate import (
     SimulationConfig,
@@ -102,7 +102,7 @@ def run_demo(
     progress: ProgressCallback | None = None,
 ) -> DemoResult:
     """Simulate into HOME/demo, validate, backtest the last week, train and register a model."""
-    report = progress or _silent
+    report = progress or silent_progress
     report("simulating", 0.0)
     frame = simulate(plan.config())
     folder = home / "demo"
@@ -143,7 +143,3 @@ def run_demo(
         registered=registered,
         training_report=trained.artifacts["html"],
     )
-
-
-def _silent(_stage: str, _done: float) -> None:
-    """Progress sink for callers that show none."""

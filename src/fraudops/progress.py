@@ -12,6 +12,10 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 ProgressCallback = Callable[[str, float], None]
 
 
+def silent_progress(_stage: str, _done: float) -> None:
+    """The progress sink of callers that show none."""
+
+
 class DelayedProgress:
     """Progress bar on stderr, shown only if the job is still running after `delay` seconds."""
 

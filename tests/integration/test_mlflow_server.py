@@ -7,22 +7,18 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import mlflow
 import numpy as np
-import pandas as pd
 import pytest
-from xgboost import XGBClassifier
 
 from fraudops.config import Settings
 from fraudops.data.profiles import SPARKOV
 from fraudops.data.readers import load_transactions, read_table
 from fraudops.data.validation import check_frame
-from fraudops.features.batch import batch_features
-from fraudops.features.spec import MS_PER_DAY, fit_feature_spec
 from fraudops.registry import CHALLENGER, CHAMPION, MlflowRegistry, dataset_fingerprint
 from fraudops.training.bundle import ModelBundle
 
@@ -120,23 +116,12 @@ def mlflow_pointed_at(server: tuple[str, Path], monkeypatch: pytest.MonkeyPatch)
     mlflow.set_registry_uri(None)  # type: ignore[arg-type]
 
 
-def train_bundle(frame: pd.DataFrame, *, threshold: float, seed: int) -> ModelBundle:
-    """A small real XGBoost bundle on the sample's features."""
-    spec = fit_feature_spec(frame, SPARKOV, label_delay_ms=7 * MS_PER_DAY)
-    estimator = XGBClassifier(n_estimators=15, max_depth=3, n_jobs=1, random_state=seed)
-    estimator.fit(batch_features(frame, spec), frame["is_fraud"].to_numpy())
-    return ModelBundle(
-        spec=spec,
-        estimator=estimator,
-        threshold=threshold,
-        model_type="xgboost",
-        params={"n_estimators": 15, "max_depth": 3},
-        metrics={"validation_average_precision": 0.75},
-    )
-
-
 def test_train_register_and_load_by_alias_through_the_server(
-    sample_path: Path, server: tuple[str, Path], mlflow_pointed_at: str, tmp_path: Path
+    sample_path: Path,
+    server: tuple[str, Path],
+    mlflow_pointed_at: str,
+    tmp_path: Path,
+    train_bundle: Callable[..., ModelBundle],
 ) -> None:
     """Champion then challenger are registered via the server; the champion scores raw rows."""
     _, artifacts = server

@@ -1,6 +1,6 @@
 """MlflowRegistry on an embedded SQLite store: runs, pyfunc models, versions and aliases."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,14 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
-from xgboost import XGBClassifier
 
 from fraudops.config import Settings
 from fraudops.data.profiles import SPARKOV
 from fraudops.data.readers import load_transactions, read_table
 from fraudops.data.validation import check_frame
-from fraudops.features.batch import batch_features
-from fraudops.features.spec import MS_PER_DAY, fit_feature_spec
+from fraudops.features.spec import MS_PER_DAY
 from fraudops.registry import (
     CHALLENGER,
     CHAMPION,
@@ -30,22 +28,6 @@ from fraudops.registry import (
 from fraudops.training.bundle import ModelBundle
 
 SCORED_ROWS = 300
-
-
-def train_bundle(frame: pd.DataFrame, *, threshold: float, seed: int) -> ModelBundle:
-    """A small real XGBoost bundle on the sample's features."""
-    spec = fit_feature_spec(frame, SPARKOV, label_delay_ms=7 * MS_PER_DAY)
-    estimator = XGBClassifier(n_estimators=15, max_depth=3, n_jobs=1, random_state=seed)
-    estimator.fit(batch_features(frame, spec), frame["is_fraud"].to_numpy())
-    return ModelBundle(
-        spec=spec,
-        estimator=estimator,
-        threshold=threshold,
-        model_type="xgboost",
-        params={"n_estimators": 15, "max_depth": 3},
-        metrics={"validation_average_precision": 0.75, "validation_f1": 0.5},
-        training={"train_start": "2019-01-01T00:00:00", "train_end": "2019-10-01T00:00:00"},
-    )
 
 
 @dataclass(frozen=True)
@@ -70,7 +52,7 @@ class Registered:
 
 
 @pytest.fixture(scope="module")
-def trained(sample_path: Path) -> Trained:
+def trained(sample_path: Path, train_bundle: Callable[..., ModelBundle]) -> Trained:
     """Bundles trained once for the module."""
     frame = load_transactions(sample_path, SPARKOV).frame
     return Trained(

@@ -19,7 +19,7 @@ from fraudops.data.validation import (
     ValidationReport,
     check_frame,
 )
-from fraudops.progress import ProgressCallback
+from fraudops.progress import ProgressCallback, silent_progress
 
 log = structlog.get_logger(__name__)
 
@@ -56,7 +56,7 @@ def load_transactions(
     mode on any error, in quarantine mode only when the file as a whole is unusable
     (missing columns). Raises DataFileError when the file cannot be read or written.
     """
-    report_progress = progress or _no_progress
+    report_progress = progress or silent_progress
     report_progress("reading", 0.0)
     raw = read_table(path, profile)
     report_progress("validating", 0.5)
@@ -91,10 +91,6 @@ def load_transactions(
     frame = check.clean_frame()
     report_progress("loaded", 1.0)
     return LoadResult(frame=frame, report=report)
-
-
-def _no_progress(_stage: str, _done: float) -> None:
-    """Progress sink for callers that show none."""
 
 
 def validate_file(

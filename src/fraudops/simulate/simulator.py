@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import structlog
 
-from fraudops.progress import ProgressCallback
+from fraudops.progress import ProgressCallback, silent_progress
 from fraudops.simulate.arrays import SECONDS_PER_DAY, TransactionArrays, cents, stream
 from fraudops.simulate.behaviour import generate_habits
 from fraudops.simulate.catalogue import SCENARIOS
@@ -26,13 +26,9 @@ logger = structlog.get_logger(__name__)
 """Told the current stage and the overall fraction done, from 0 to 1."""
 
 
-def _no_progress(stage: str, done: float) -> None:
-    """Ignore progress when nobody is watching."""
-
-
 def simulate(config: SimulationConfig, *, progress: ProgressCallback | None = None) -> pd.DataFrame:
     """Simulate card transactions with labelled fraud, sorted by time, in Sparkov columns."""
-    report = progress or _no_progress
+    report = progress or silent_progress
     log = logger.bind(seed=config.seed, cards=config.cards, days=config.days)
     began = time.perf_counter()
     report("cardholders and merchants", 0.0)

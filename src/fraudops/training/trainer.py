@@ -21,7 +21,7 @@ from sklearn.metrics import average_precision_score
 from fraudops.data.profiles import DatasetProfile
 from fraudops.features.batch import batch_features
 from fraudops.features.spec import MS_PER_DAY, fit_feature_spec
-from fraudops.progress import ProgressCallback
+from fraudops.progress import ProgressCallback, silent_progress
 from fraudops.training.bundle import ModelBundle
 from fraudops.training.metrics import EvaluationResult, evaluate
 from fraudops.training.models import (
@@ -90,7 +90,7 @@ def train(
     progress: ProgressCallback | None = None,
 ) -> TrainingResult:
     """Train the standard recipe on a loaded frame (readers' output, with event_time)."""
-    report = progress or _silent
+    report = progress or silent_progress
     if profile.label is None or profile.label not in frame.columns:
         msg = f"profile {profile.name!r} data has no label column; cannot train"
         raise TrainingError(msg)
@@ -296,7 +296,3 @@ def _check_period(labels: Labels, name: str, start: datetime, end: datetime) -> 
 def _after(moment: pd.Timestamp) -> datetime:
     """Just after the last transaction, so that it falls inside a half-open period."""
     return (moment + pd.Timedelta(seconds=1)).to_pydatetime()
-
-
-def _silent(_stage: str, _done: float) -> None:
-    """Progress sink for callers that show none."""
