@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from fraudops.data.profiles import DatasetProfile
@@ -28,6 +29,7 @@ class BacktestResult:
     """Scores of the test period, its metrics and the model that produced them."""
 
     scores: pd.DataFrame
+    test_rows: npt.NDArray[np.bool_]
     test: EvaluationResult
     training: TrainingResult
     test_start: datetime
@@ -102,6 +104,7 @@ def run_backtest(
     id_column = profile.id_column
     return BacktestResult(
         scores=pd.DataFrame({id_column: frame.loc[in_test, id_column].to_numpy(), "score": scores}),
+        test_rows=in_test,
         test=test,
         training=training,
         test_start=test_start,

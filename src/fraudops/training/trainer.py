@@ -74,6 +74,7 @@ class TrainingResult:
     bundle: ModelBundle
     split: TimeSplit
     validation: EvaluationResult
+    validation_scores: npt.NDArray[np.float64] = field(repr=False)
     threshold: ThresholdChoice
     importance: dict[str, float]
     features: Matrix = field(repr=False)
@@ -185,6 +186,7 @@ def train(
         bundle=bundle,
         split=split,
         validation=validation,
+        validation_scores=validation_scores,
         threshold=choice,
         importance=feature_importance(estimator, spec.names),
         features=features,

@@ -57,7 +57,7 @@ def train_from_file(
         title=f"fraudops training: {config.model_type} on {data.name} (validation period)",
         evaluation=result.validation,
         labels=_labels(frame, profile, validation_rows),
-        scores=result.bundle.score_features(result.features[validation_rows]),
+        scores=result.validation_scores,
         result=result,
         context={"data": str(data), "profile": profile.name} | result.split.to_dict(),
     )
@@ -114,8 +114,6 @@ def backtest_to_files(
     scores = result.scores.copy()
     scores[profile.id_column] = integer_ids_as_numbers(scores[profile.id_column])
     scores.to_parquet(scores_out, index=False)
-    times = frame["event_time"].to_numpy(dtype="datetime64[ns]")
-    in_test = (times >= np.datetime64(result.test_start)) & (times < np.datetime64(result.test_end))
     report = result.report() | {
         "data": str(data),
         "profile": profile.name,
@@ -126,7 +124,7 @@ def backtest_to_files(
         out_dir=report_out.with_suffix("").with_name(report_out.stem + "_files"),
         title=f"fraudops backtest: {config.model_type} on {data.name}",
         evaluation=result.test,
-        labels=_labels(frame, profile, in_test),
+        labels=_labels(frame, profile, result.test_rows),
         scores=result.scores["score"].to_numpy(dtype=np.float64),
         result=result.training,
         context={
