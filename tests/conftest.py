@@ -100,3 +100,31 @@ def train_bundle() -> Callable[..., "ModelBundle"]:
         )
 
     return train
+
+
+REDIS_DEFAULT_URL = "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The URL of the real Redis; each test keeps to its own key prefix and clears it.
+
+    FRAUDOPS_TEST_REDIS_URL names the server. If it is unreachable the test is skipped,
+    except under CI=true, where it fails: CI must run the Redis tests.
+    """
+    import redis  # noqa: PLC0415 - only the Redis tests need it
+
+    from fraudops.features.redis_store import RedisStateStore  # noqa: PLC0415
+
+    url = os.environ.get("FRAUDOPS_TEST_REDIS_URL", REDIS_DEFAULT_URL)
+    store = RedisStateStore.from_url(url)
+    try:
+        store.client.ping()
+    except redis.RedisError as error:
+        message = f"Redis is unreachable at {store.address}: {error}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message} (CI=true: the Redis tests must run, not skip)")
+        pytest.skip(message)
+    finally:
+        store.close()
+    return url

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from feature_frames import DAY, HOUR, sparkov, sparkov_spec, ulb
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fraudops.data.profiles import ULB
 from fraudops.features.batch import batch_features
@@ -214,3 +216,34 @@ def test_ulb_online_has_amount_calendar_and_v_columns() -> None:
     engine = OnlineFeatureEngine(spec)
     online = [engine.features_then_update(r) for r in records_from_frame(frame, spec)]
     np.testing.assert_array_equal(batch_features(frame, spec), np.array(online))
+
+
+@given(st.floats(min_value=0.0, max_value=1e9, allow_nan=False))
+def test_log_amount_equals_the_batch_formula_bit_for_bit(amount: float) -> None:
+    """One amount's log1p online is the very float the vectorised batch formula gives."""
+    from fraudops.features.formulas import log_amount, log_amount_array  # noqa: PLC0415
+
+    batch = log_amount_array(np.array([amount, amount, 1.0, 22.3] * 5))[0]
+    assert batch.tobytes() == np.float64(log_amount(amount)).tobytes()
+
+
+@given(
+    st.floats(min_value=-90, max_value=90),
+    st.floats(min_value=-180, max_value=180),
+    st.floats(min_value=-90, max_value=90),
+    st.floats(min_value=-180, max_value=180),
+)
+def test_home_merchant_distance_equals_the_batch_formula_bit_for_bit(
+    lat: float, long: float, merch_lat: float, merch_long: float
+) -> None:
+    """One transaction's distance online is the very float the vectorised formula gives."""
+    from fraudops.features.formulas import haversine_km, haversine_km_array  # noqa: PLC0415
+
+    batch = haversine_km_array(
+        lat=np.array([lat, 10.0] * 9),
+        long=np.array([long, 20.0] * 9),
+        merch_lat=np.array([merch_lat, 11.0] * 9),
+        merch_long=np.array([merch_long, 21.0] * 9),
+    )[0]
+    online = haversine_km(lat=lat, long=long, merch_lat=merch_lat, merch_long=merch_long)
+    assert batch.tobytes() == np.float64(online).tobytes()

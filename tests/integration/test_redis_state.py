@@ -1,0 +1,440 @@
+"""Feature state in the real Redis: exact round trips, parity, and scorers in separate processes."""
+
+import multiprocessing
+import random
+import secrets
+import struct
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fraudops.data.profiles import SPARKOV
+from fraudops.data.readers import load_transactions
+from fraudops.features.online import EVENT_TIME_MS, OnlineFeatureEngine, records_from_frame
+from fraudops.features.redis_store import RedisStateStore
+from fraudops.features.spec import MS_PER_DAY, FeatureSpec, fit_feature_spec
+from fraudops.features.state import (
+    CardState,
+    FeatureStateUnavailableError,
+    InMemoryStateStore,
+    MerchantState,
+    StateTransition,
+    T,
+)
+from fraudops.simulate import SimulationConfig, simulate, write_transactions
+
+pytestmark = pytest.mark.integration
+
+SPAWN = multiprocessing.get_context("spawn")
+# Fields of the feature vector that depend on a merchant's state rather than the card's.
+MERCHANT_FEATURES = ("merchant_count_", "merchant_risk_")
+
+
+class Stream:
+    """A time-ordered stream of online transactions with labels, and its spec."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.spec = fit_feature_spec(frame, SPARKOV, label_delay_ms=2 * MS_PER_DAY)
+        self.records = records_from_frame(frame, self.spec)
+        self.labels: list[int] = frame["is_fraud"].tolist()
+
+    def reference(self) -> tuple[np.ndarray, InMemoryStateStore]:
+        """What one in-memory engine gives every transaction, fed in stream order."""
+        store = InMemoryStateStore()
+        engine = OnlineFeatureEngine(self.spec, store)
+        rows = [
+            engine.features_then_update(record, label=label)
+            for record, label in zip(self.records, self.labels, strict=True)
+        ]
+        return np.array(rows), store
+
+
+@pytest.fixture(scope="module")
+def stream(tmp_path_factory: pytest.TempPathFactory) -> Stream:
+    """~700 simulated purchases of 24 cards at only 14 merchants, so merchants are shared."""
+    path: Path = tmp_path_factory.mktemp("redis_state") / "stream.parquet"
+    config = SimulationConfig(days=20, cards=24, merchants=14, fraud_rate=0.05, seed=3)
+    write_transactions(simulate(config), path)
+    frame = load_transactions(path, SPARKOV).frame.sort_values("event_time", kind="stable")
+    return Stream(frame.reset_index(drop=True))
+
+
+@pytest.fixture
+def prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test alone, cleared afterwards."""
+    prefix = f"fraudops-test:{secrets.token_hex(6)}"
+    yield prefix
+    store = RedisStateStore.from_url(redis_url, prefix=prefix)
+    store.clear()
+    store.close()
+
+
+@pytest.fixture
+def store(redis_url: str, prefix: str) -> Iterator[RedisStateStore]:
+    """A Redis store under this test's prefix."""
+    store = RedisStateStore.from_url(redis_url, prefix=prefix)
+    yield store
+    store.close()
+
+
+def stored_states(
+    store: RedisStateStore, cards: set[str], merchants: set[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every given card's and merchant's stored state, as plain dicts."""
+
+    def plain(state: CardState | MerchantState | None) -> dict[str, Any] | None:
+        return state.to_dict() if state is not None else None
+
+    return (
+        {key: plain(store.get_card(key)) for key in sorted(cards)},
+        {key: plain(store.get_merchant(key)) for key in sorted(merchants)},
+    )
+
+
+def memory_states(store: InMemoryStateStore) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every card's and merchant's state in memory, as plain dicts."""
+    return (
+        {key: store.cards[key].to_dict() for key in sorted(store.cards)},
+        {key: store.merchants[key].to_dict() for key in sorted(store.merchants)},
+    )
+
+
+def bits(values: list[float]) -> list[bytes]:
+    """The exact IEEE 754 bytes of each float."""
+    return [struct.pack("<d", value) for value in values]
+
+
+def test_states_round_trip_bit_for_bit(store: RedisStateStore) -> None:
+    """Awkward doubles (tiny, huge, -0.0, 0.1 + 0.2) come back with the very same bits."""
+    rng = random.Random(5)
+    amounts = [0.1 + 0.2, -0.0, 5e-324, 1.7976931348623157e308 / 2**600, 1 / 3]
+    amounts += [struct.unpack("<d", struct.pack("<Q", rng.getrandbits(62)))[0] for _ in range(50)]
+    card = CardState()
+    for number, amount in enumerate(amounts):
+        card.add(time_ms=1_700_000_000_000 + number, trans_id=f"t{number}", amount=amount)
+    merchant = MerchantState()
+    merchant.add(time_ms=5, trans_id="x", label=1)
+    merchant.add(time_ms=5, trans_id="w", label=None)
+    store.put_card("4111 1111", card)
+    store.put_merchant("shop: a*b", merchant)
+    back = store.get_card("4111 1111")
+    assert back is not None
+    for name in ("amounts", "sum1", "sum2"):
+        assert bits(getattr(card, name)) == bits(getattr(back, name))
+    assert card.to_dict() == back.to_dict()
+    assert merchant == store.get_merchant("shop: a*b")
+    assert (None, None) == (store.get_card("other"), store.get_merchant("other"))
+
+
+def test_a_state_holding_nan_is_refused(store: RedisStateStore) -> None:
+    """NaN is not JSON: storing it fails clearly and leaves the key untouched."""
+    store.put_card("c", CardState(times=[1], ids=["a"], amounts=[1.0], sum1=[0.0, 1.0]))
+    poisoned = CardState(times=[1], ids=["a"], amounts=[float("nan")], sum1=[0.0, float("nan")])
+    with pytest.raises(ValueError, match="card c: state holds a number that is not finite"):
+        store.transact("c", None, lambda _card, _merchant: (None, poisoned, None))
+    assert [1.0] == store.get_card("c").amounts  # type: ignore[union-attr]
+
+
+def test_initialised_mark_and_clear_keep_to_the_prefix(redis_url: str, prefix: str) -> None:
+    """clear drops this prefix's keys and mark, not a neighbour's, even with glob characters."""
+    tricky = RedisStateStore.from_url(redis_url, prefix=f"{prefix}:[ab]*")
+    neighbour = RedisStateStore.from_url(redis_url, prefix=f"{prefix}:a")
+    try:
+        assert not tricky.initialised()
+        tricky.mark_initialised()
+        neighbour.mark_initialised()
+        for number in range(1_234):
+            tricky.put_card(f"c{number}", CardState())
+        neighbour.put_card("c0", CardState())
+        assert tricky.initialised()
+        tricky.clear()
+        assert (False, None) == (tricky.initialised(), tricky.get_card("c0"))
+        assert (True, CardState()) == (neighbour.initialised(), neighbour.get_card("c0"))
+    finally:
+        neighbour.clear()
+        tricky.close()
+        neighbour.close()
+
+
+def test_engine_over_redis_equals_engine_in_memory(stream: Stream, store: RedisStateStore) -> None:
+    """A whole stream scored through Redis: the in-memory features and states, bit for bit."""
+    expected, memory = stream.reference()
+    engine = OnlineFeatureEngine(stream.spec, store)
+    online = np.array(
+        [
+            engine.features_then_update(record, label=label)
+            for record, label in zip(stream.records, stream.labels, strict=True)
+        ]
+    )
+    np.testing.assert_array_equal(expected, online)
+    assert memory_states(memory) == stored_states(store, set(memory.cards), set(memory.merchants))
+    fraud = stream.records[stream.labels.index(1)]
+    assert engine.add_label(fraud, is_fraud=False)
+    merchant = store.get_merchant(str(fraud["merchant"]))
+    assert merchant is not None
+    assert fraud[EVENT_TIME_MS] not in merchant.fraud_times
+
+
+class _Once:
+    """A transition that, on its first run only, lets another writer commit in the middle."""
+
+    def __init__(self, work: StateTransition[Any], meanwhile: Any) -> None:
+        self.work, self.meanwhile, self.runs = work, meanwhile, 0
+
+    def __call__(self, card: CardState | None, merchant: MerchantState | None) -> Any:
+        self.runs += 1
+        if self.runs == 1:
+            self.meanwhile()
+        return self.work(card, merchant)
+
+
+def test_a_commit_between_read_and_write_makes_transact_retry(redis_url: str, prefix: str) -> None:
+    """Two clients race on one card: with transact both events survive, with get/put one is lost.
+
+    The interleaving is forced: the second client commits while the first is between its
+    read and its write. transact notices (WATCH) and reruns on the fresh state.
+    """
+    first = RedisStateStore.from_url(redis_url, prefix=prefix)
+    second = RedisStateStore.from_url(redis_url, prefix=prefix)
+
+    def adding(trans_id: str) -> StateTransition[None]:
+        def add(card: CardState | None, _merchant: MerchantState | None) -> Any:
+            card = card if card is not None else CardState()
+            card.add(time_ms=1_000 if trans_id == "a" else 2_000, trans_id=trans_id, amount=1.5)
+            return None, card, None
+
+        return add
+
+    try:
+        racing = _Once(adding("a"), lambda: second.transact("card", None, adding("b")))
+        first.transact("card", None, racing)
+        assert 2 == racing.runs
+        assert ["a", "b"] == first.get_card("card").ids  # type: ignore[union-attr]
+
+        first.clear()
+        card = first.get_card("card") or CardState()
+        second.transact("card", None, adding("b"))  # commits between the get and the put
+        card.add(time_ms=1_000, trans_id="a", amount=1.5)
+        first.put_card("card", card)
+        assert ["a"] == first.get_card("card").ids  # type: ignore[union-attr]
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_lock_holds_writers_back_until_it_lapses_but_not_readers(
+    store: RedisStateStore, prefix: str
+) -> None:
+    """While another transaction locks a card, a write waits for the lock; a read does not."""
+    began = time.monotonic()
+    store.client.set(f"{prefix}:lock:card:c", "another-writer", px=150)
+    assert "read" == store.transact("c", None, lambda _card, _merchant: ("read", None, None))
+    assert time.monotonic() - began < 0.1
+    store.transact("c", None, lambda _card, _merchant: (None, CardState(), None))
+    assert time.monotonic() - began >= 0.15
+    assert CardState() == store.get_card("c")
+
+
+class _CountingStore:
+    """A store counting how many times transitions ran (more than transactions: retries)."""
+
+    def __init__(self, store: RedisStateStore) -> None:
+        self.store, self.runs = store, 0
+
+    def transact(
+        self, card_key: str | None, merchant_key: str | None, work: StateTransition[T]
+    ) -> T:
+        """Transact, counting each run of the transition."""
+
+        def counted(
+            card: CardState | None, merchant: MerchantState | None
+        ) -> tuple[T, CardState | None, MerchantState | None]:
+            self.runs += 1
+            return work(card, merchant)
+
+        return self.store.transact(card_key, merchant_key, counted)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+def _wait_for_all(store: RedisStateStore, processes: int) -> None:
+    """Start together: count in, then wait until every process has."""
+    name = f"{store.prefix}:test:ready"
+    store.client.incr(name)
+    while int(store.client.get(name) or 0) < processes:
+        time.sleep(0.001)
+
+
+def score_share(
+    *,
+    url: str,
+    prefix: str,
+    processes: int,
+    spec: FeatureSpec,
+    share: list[tuple[int, dict[str, Any], int]],
+    in_turn: bool = False,
+) -> tuple[dict[int, np.ndarray], int]:
+    """In a child process: score (position, transaction, label) in order; features, runs.
+
+    With `in_turn`, transaction at position i waits until position i - 1 has committed.
+    """
+    store = RedisStateStore.from_url(url, prefix=prefix)
+    counting = _CountingStore(store)
+    engine = OnlineFeatureEngine(spec, counting)
+    turn = f"{prefix}:test:turn"
+    _wait_for_all(store, processes)
+    features = {}
+    for position, record, label in share:
+        while in_turn and int(store.client.get(turn) or 0) != position:
+            pass
+        features[position] = engine.features_then_update(record, label=label)
+        if in_turn:
+            store.client.set(turn, position + 1)
+    store.close()
+    return features, counting.runs
+
+
+def run_processes(
+    shares: list[list[tuple[int, dict[str, Any], int]]], **common: Any
+) -> tuple[dict[int, np.ndarray], int]:
+    """Run one spawned process per share, concurrently; all features by position, all runs."""
+    with SPAWN.Pool(len(shares)) as pool:
+        pending = [
+            pool.apply_async(score_share, kwds=common | {"share": share, "processes": len(shares)})
+            for share in shares
+        ]
+        answers = [answer.get(timeout=240) for answer in pending]
+    features = {position: row for part, _ in answers for position, row in part.items()}
+    return features, sum(runs for _, runs in answers)
+
+
+def test_processes_scoring_their_own_cards_share_merchants_exactly(
+    stream: Stream, redis_url: str, prefix: str, store: RedisStateStore
+) -> None:
+    """Two processes, each card's transactions in order in one of them, merchants shared.
+
+    Guarantee: a transaction's features equal the single-process ones when every earlier
+    transaction of its card and of its merchant has committed before it is scored. Here
+    each card's history is complete in its process, so card features match exactly; the
+    other process may be ahead or behind on a merchant, so merchant columns may differ.
+    Whatever the interleaving, every card's and merchant's final state equals the
+    single-process state: no update is lost on the contended merchant keys.
+    """
+    expected, memory = stream.reference()
+    cards = sorted({str(record["cc_num"]) for record in stream.records})
+    process_of = {card: number % 2 for number, card in enumerate(cards)}
+    shares: list[list[tuple[int, dict[str, Any], int]]] = [[], []]
+    for position, (record, label) in enumerate(zip(stream.records, stream.labels, strict=True)):
+        shares[process_of[str(record["cc_num"])]].append((position, record, label))
+
+    features, runs = run_processes(shares, url=redis_url, prefix=prefix, spec=stream.spec)
+
+    assert memory_states(memory) == stored_states(store, set(memory.cards), set(memory.merchants))
+    card_columns = [
+        number
+        for number, name in enumerate(stream.spec.names)
+        if not name.startswith(MERCHANT_FEATURES)
+    ]
+    online = np.array([features[position] for position in range(len(stream.records))])
+    np.testing.assert_array_equal(expected[:, card_columns], online[:, card_columns])
+    assert runs >= len(stream.records)
+
+
+def test_processes_taking_turns_on_shared_cards_give_single_process_features(
+    stream: Stream, redis_url: str, prefix: str, store: RedisStateStore
+) -> None:
+    """Two processes in strict alternation over one stream: every feature as one process gives.
+
+    Each transaction is scored only once the one before it has committed (a handshake key),
+    so every card and merchant goes back and forth between the processes: nothing may be
+    cached in a process, every read must see the other process's last write.
+    """
+    expected, memory = stream.reference()
+    shares: list[list[tuple[int, dict[str, Any], int]]] = [[], []]
+    for position, (record, label) in enumerate(zip(stream.records, stream.labels, strict=True)):
+        shares[position % 2].append((position, record, label))
+
+    features, runs = run_processes(
+        shares, url=redis_url, prefix=prefix, spec=stream.spec, in_turn=True
+    )
+
+    online = np.array([features[position] for position in range(len(stream.records))])
+    np.testing.assert_array_equal(expected, online)
+    assert len(stream.records) == runs
+    assert memory_states(memory) == stored_states(store, set(memory.cards), set(memory.merchants))
+
+
+def test_processes_hammering_one_card_lose_no_update(
+    stream: Stream, redis_url: str, prefix: str, store: RedisStateStore
+) -> None:
+    """4 processes x 150 transactions of one card at one merchant, at once: all 600 are there.
+
+    The card's events interleave in time across processes, so most arrive late and are
+    inserted mid-history; the final state equals a sequential run's, sums bit-equal, and
+    transitions ran more often than there were transactions (conflicts were retried, the
+    most starved writers through a lock).
+    """
+    processes, each = 4, 150
+    template = stream.records[0]
+    shares = [
+        [
+            (
+                j * processes + k,
+                template
+                | {
+                    "trans_num": f"p{k}-{j:03d}",
+                    "cc_num": "hot-card",
+                    "merchant": "hot-shop",
+                    "amt": round(1 + (37 * j + 11 * k) % 500 / 7, 2),
+                    EVENT_TIME_MS: template[EVENT_TIME_MS] + (j * processes + k) // 2 * 1000,
+                },
+                0,
+            )
+            for j in range(each)
+        ]
+        for k in range(processes)
+    ]
+    everything = sorted(
+        (record for share in shares for _, record, _ in share),
+        key=lambda record: (record[EVENT_TIME_MS], record["trans_num"]),
+    )
+    sequential = OnlineFeatureEngine(stream.spec)
+    for record in everything:
+        sequential.update(record, label=0)
+    reference = sequential.store
+    assert isinstance(reference, InMemoryStateStore)
+
+    _, runs = run_processes(shares, url=redis_url, prefix=prefix, spec=stream.spec)
+
+    card = store.get_card("hot-card")
+    assert card is not None
+    assert [record["trans_num"] for record in everything] == card.ids
+    assert reference.cards["hot-card"].to_dict() == card.to_dict()
+    assert reference.merchants["hot-shop"] == store.get_merchant("hot-shop")
+    assert runs > processes * each, "no conflict happened: the test proved nothing"
+
+
+def test_unreachable_redis_raises_a_clear_error_without_the_password() -> None:
+    """A closed port: FeatureStateUnavailableError naming the server, not the password."""
+    store = RedisStateStore.from_url("redis://scorer:s3cret@127.0.0.1:1/0", prefix="x")
+    try:
+        assert not store.healthy()
+        for call in (
+            lambda: store.get_card("c"),
+            lambda: store.transact("c", "m", lambda _card, _merchant: (None, None, None)),
+            store.initialised,
+            store.clear,
+        ):
+            with pytest.raises(FeatureStateUnavailableError) as raised:
+                call()
+            message = str(raised.value)
+            assert "Redis at redis://127.0.0.1:1/0" in message
+            assert "s3cret" not in message
+    finally:
+        store.close()
