@@ -15,6 +15,7 @@ from alembic.migration import MigrationContext
 from fraudops.config import Settings
 from fraudops.storage import (
     LabelRecord,
+    Reason,
     ScoredTransaction,
     ScoreRecord,
     StoredResult,
@@ -50,7 +51,7 @@ def score(
         fraud_probability=probability,
         decision="decline" if probability > 0.5 else "approve",
         scored_at=T0 + timedelta(seconds=1),
-        reasons=("amount_high",) if probability > 0.5 else (),
+        reasons=(Reason("amount", 900.0, 1.5, "amount 900.00"),) if probability > 0.5 else (),
         features={"amount": 12.5, "card_count_1h": 0.0} if features is None else features,
         latency_ms=2.5,
     )

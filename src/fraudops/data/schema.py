@@ -1,7 +1,7 @@
 """The canonical card transaction (the public Sparkov fields) and its column orders."""
 
 import math
-from datetime import UTC, date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -62,6 +62,14 @@ IDENTIFYING_FIELDS: frozenset[str] = frozenset(
     {"trans_num", "cc_num", "first", "last", "street", "zip", "merchant", "job"}
 )
 
+_EPOCH = datetime(1970, 1, 1)
+_ONE_MS = timedelta(milliseconds=1)
+# Epoch bounds of representable date-times (years 1 to 9999 are datetime's own limits).
+MAX_UNIX_SECONDS = 253_402_300_799
+MAX_AMOUNT = 1e9
+MAX_CARD_NUMBER = 10**19 - 1
+_EARLIEST = datetime(1970, 1, 1)
+
 Latitude = Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False)]
 Longitude = Annotated[float, Field(ge=-180.0, le=180.0, allow_inf_nan=False)]
 
@@ -77,27 +85,35 @@ class CanonicalTransaction(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
 
     trans_num: str = Field(min_length=1, max_length=128)
-    cc_num: int | str
+    cc_num: Annotated[int, Field(ge=0, le=MAX_CARD_NUMBER)] | Annotated[str, Field(max_length=64)]
     merchant: str = Field(min_length=1, max_length=256)
     category: str = Field(min_length=1, max_length=64)
-    amt: float = Field(ge=0.0, allow_inf_nan=False, description="Amount; finite, not negative.")
-    first: str | None = None
-    last: str | None = None
+    amt: float = Field(
+        ge=0.0, le=MAX_AMOUNT, allow_inf_nan=False, description="Amount; finite, not negative."
+    )
+    first: str | None = Field(default=None, max_length=256)
+    last: str | None = Field(default=None, max_length=256)
     gender: str | None = Field(default=None, max_length=16)
-    street: str | None = None
-    city: str | None = None
+    street: str | None = Field(default=None, max_length=256)
+    city: str | None = Field(default=None, max_length=256)
     state: str | None = Field(default=None, max_length=16)
-    zip: int | str | None = None
+    zip: (
+        Annotated[int, Field(ge=0, le=MAX_CARD_NUMBER)]
+        | Annotated[str, Field(max_length=16)]
+        | None
+    ) = None
     lat: Latitude | None = None
     long: Longitude | None = None
-    city_pop: int | None = Field(default=None, ge=0)
-    job: str | None = None
+    city_pop: int | None = Field(default=None, ge=0, le=100_000_000)
+    job: str | None = Field(default=None, max_length=256)
     dob: date | None = None
     merch_lat: Latitude | None = None
     merch_long: Longitude | None = None
     trans_date_trans_time: datetime | None = None
-    unix_time: int | None = Field(default=None, ge=0)
-    current_time: int | None = Field(default=None, ge=0, description="Epoch milliseconds.")
+    unix_time: int | None = Field(default=None, ge=0, le=MAX_UNIX_SECONDS)
+    current_time: int | None = Field(
+        default=None, ge=0, le=MAX_UNIX_SECONDS * 1000, description="Epoch milliseconds."
+    )
     is_fraud: int | None = Field(default=None, ge=0, le=1)
 
     @field_validator("cc_num", "zip")
@@ -105,6 +121,23 @@ class CanonicalTransaction(BaseModel):
     def _digits_as_text(cls, value: int | str | None) -> int | str | None:
         if isinstance(value, str) and not value:
             msg = "must not be empty"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul_characters(cls, value: object) -> object:
+        # PostgreSQL text and JSONB cannot hold NUL; refuse it here rather than fail to store.
+        if isinstance(value, str) and "\x00" in value:
+            msg = "must not contain NUL characters"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("trans_date_trans_time", mode="after")
+    @classmethod
+    def _after_epoch(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.replace(tzinfo=None) < _EARLIEST:
+            msg = "must be on or after 1970-01-01"
             raise ValueError(msg)
         return value
 
@@ -120,15 +153,24 @@ class CanonicalTransaction(BaseModel):
         return self
 
     @property
+    def event_time_ms(self) -> int:
+        """Epoch milliseconds of the transaction (naive times read as UTC), as profiles read it.
+
+        Preference: trans_date_trans_time, then current_time, then unix_time (the order of
+        the sparkov profile's timestamps, so the service and the batch engine agree).
+        """
+        if self.trans_date_trans_time is not None:
+            # A wall-clock time: an offset, if any, is dropped as the file readers drop it.
+            return (self.trans_date_trans_time.replace(tzinfo=None) - _EPOCH) // _ONE_MS
+        if self.current_time is not None:
+            return self.current_time
+        assert self.unix_time is not None  # noqa: S101 - guaranteed by _has_timestamp
+        return self.unix_time * 1000
+
+    @property
     def event_time(self) -> datetime:
         """The transaction time as a naive UTC date-time, whichever field carried it."""
-        if self.trans_date_trans_time is not None:
-            return self.trans_date_trans_time.replace(tzinfo=None)
-        if self.unix_time is not None:
-            return datetime.fromtimestamp(self.unix_time, tz=UTC).replace(tzinfo=None)
-        assert self.current_time is not None  # noqa: S101 - guaranteed by _has_timestamp
-        stamp = datetime.fromtimestamp(self.current_time / 1000.0, tz=UTC)
-        return stamp.replace(tzinfo=None)
+        return _EPOCH + timedelta(milliseconds=self.event_time_ms)
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> "CanonicalTransaction":

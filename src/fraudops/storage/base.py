@@ -7,7 +7,19 @@ from typing import Any, Literal, Protocol
 
 import pandas as pd
 
+from fraudops.data.schema import CanonicalTransaction
+
 Decision = Literal["approve", "review", "decline"]
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a model scored as it did: a feature, its value, its pull towards fraud, in words."""
+
+    feature: str
+    value: float | None  # None: the feature was missing (e.g. a card's first purchase)
+    contribution: float  # log-odds towards fraud
+    text: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -19,7 +31,7 @@ class ScoreRecord:
     fraud_probability: float
     decision: Decision
     scored_at: datetime
-    reasons: tuple[str, ...] = ()
+    reasons: tuple[Reason, ...] = ()
     features: Mapping[str, float] = field(default_factory=dict)
     latency_ms: float | None = None
 
@@ -80,7 +92,7 @@ class LabelOutcome:
 class ScoredTransaction:
     """One transaction with its champion score and optional shadow score, for batch storage."""
 
-    transaction: Mapping[str, Any]
+    transaction: "Mapping[str, Any] | CanonicalTransaction"
     score: ScoreRecord
     shadow: ScoreRecord | None = None
 
@@ -90,7 +102,7 @@ class TransactionStore(Protocol):
 
     def store_scored(
         self,
-        transaction: Mapping[str, Any],
+        transaction: "Mapping[str, Any] | CanonicalTransaction",
         score: ScoreRecord,
         *,
         shadow: ScoreRecord | None = None,

@@ -91,7 +91,7 @@ class ScoreRow(Base):
     role: Mapped[str] = mapped_column(String(16))
     fraud_probability: Mapped[float] = mapped_column(Double())
     decision: Mapped[str] = mapped_column(String(16))
-    reasons: Mapped[list[str]] = mapped_column(JSON_DOCUMENT)
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON_DOCUMENT)
     features: Mapped[dict[str, float | None]] = mapped_column(JSON_DOCUMENT)
     latency_ms: Mapped[float | None] = mapped_column(Double())
     scored_at: Mapped[datetime]

@@ -9,6 +9,7 @@ Labels keep one current row per trans_num in `labels` and every value it was giv
 event. Labels of transactions not stored yet are kept and match them when they arrive.
 """
 
+import dataclasses
 import functools
 import json
 import math
@@ -32,6 +33,7 @@ from fraudops.storage.base import (
     HistoricTransaction,
     LabelOutcome,
     LabelRecord,
+    Reason,
     ScoredTransaction,
     ScoreRecord,
     StoredResult,
@@ -122,7 +124,7 @@ class Warehouse:
 
     def store_scored(
         self,
-        transaction: Mapping[str, Any],
+        transaction: Mapping[str, Any] | CanonicalTransaction,
         score: ScoreRecord,
         *,
         shadow: ScoreRecord | None = None,
@@ -356,6 +358,41 @@ class Warehouse:
                     record=dict(row.record), event_time=row.event_time, label=label
                 )
 
+    def store_shadow_scores(self, scores: Sequence[tuple[str, ScoreRecord]]) -> int:
+        """Store challenger scores of stored transactions; those already stored are skipped."""
+        rows = [_score_row(trans_num, score, role=CHALLENGER_ROLE) for trans_num, score in scores]
+        if not rows:
+            return 0
+        statement = (
+            self._insert(ScoreRow)
+            .on_conflict_do_nothing(index_elements=["trans_num", "model_version", "role"])
+            .returning(ScoreRow.id)
+        )
+        with self.engine.begin() as connection:
+            return len(connection.scalars(statement, rows).all())
+
+    def latest_event_time(self) -> datetime | None:
+        """The event time of the latest stored transaction, None if there is none."""
+        with self.engine.connect() as connection:
+            latest: datetime | None = connection.scalar(select(func.max(TransactionRow.event_time)))
+        return latest
+
+    def records_of(self, trans_nums: Sequence[str]) -> dict[str, HistoricTransaction]:
+        """The stored records (with event time, without label) of the trans_nums that exist."""
+        found: dict[str, HistoricTransaction] = {}
+        with self.engine.connect() as connection:
+            for part in _chunks(list(dict.fromkeys(trans_nums))):
+                rows = connection.execute(
+                    select(
+                        TransactionRow.trans_num, TransactionRow.record, TransactionRow.event_time
+                    ).where(TransactionRow.trans_num.in_(part))
+                )
+                for row in rows:
+                    found[row.trans_num] = HistoricTransaction(
+                        record=dict(row.record), event_time=row.event_time, label=None
+                    )
+        return found
+
     def _insert(self, entity: type[Base]) -> "sqlite.Insert | postgresql.Insert":
         """The dialect's INSERT, which knows ON CONFLICT."""
         if self.dialect == "postgresql":
@@ -390,10 +427,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
+    # Write-ahead log: readers never wait for the writer, and commits are cheaper.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
-def _transaction_row(transaction: Mapping[str, Any]) -> dict[str, Any]:
+def _transaction_row(transaction: Mapping[str, Any] | CanonicalTransaction) -> dict[str, Any]:
     """The `transactions` row of a canonical transaction (validated unless it already is)."""
     canonical = (
         transaction
@@ -421,7 +461,7 @@ def _score_row(trans_num: str, score: ScoreRecord, *, role: str) -> dict[str, An
         "role": role,
         "fraud_probability": float(score.fraud_probability),
         "decision": score.decision,
-        "reasons": list(score.reasons),
+        "reasons": [dataclasses.asdict(reason) for reason in score.reasons],
         "features": {name: _finite_or_none(value) for name, value in score.features.items()},
         "latency_ms": None if score.latency_ms is None else float(score.latency_ms),
         "scored_at": _utc_naive(score.scored_at),
@@ -436,7 +476,7 @@ def _score_record(row: Any) -> ScoreRecord:
         fraud_probability=row.fraud_probability,
         decision=row.decision,
         scored_at=row.scored_at,
-        reasons=tuple(row.reasons),
+        reasons=tuple(Reason(**reason) for reason in row.reasons),
         features={
             name: math.nan if value is None else float(value)
             for name, value in row.features.items()
