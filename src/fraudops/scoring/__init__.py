@@ -1,0 +1,1 @@
+"""Real-time scoring: one transaction's fraud probability in microseconds, and its reasons."""
