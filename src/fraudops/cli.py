@@ -540,3 +540,114 @@ def train_command(
     typer.echo(f"registered    {version.name} version {version.version} as {version.alias}")
     typer.echo(f"report        {trained.artifacts['html']}")
     typer.echo(f"mlflow ui     mlflow ui --backend-store-uri {settings.resolved_tracking_uri}")
+
+
+# --- serve (fraudops.api) -------------------------------------------------------------------
+
+
+@app.command("serve")
+def serve_command(
+    *,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes; above 1 needs FRAUDOPS_REDIS_URL.")
+    ] = 1,
+    dev: Annotated[
+        bool, typer.Option("--dev", help="Development mode: no API tokens required.")
+    ] = False,
+    access_log: Annotated[
+        bool, typer.Option("--access-log", help="Log every request (off: metrics count them).")
+    ] = False,
+) -> None:
+    """Serve the scoring API: /v1/score, labels, models, hot reload, health and metrics."""
+    import shutil
+
+    import uvicorn
+
+    from fraudops.api.app import create_app
+    from fraudops.api.auth import InsecureSettingsError, TokenChecker
+    from fraudops.api.metrics import MULTIPROC_ENV
+
+    if dev:
+        # Workers read their settings from the environment: pass the mode on to them.
+        os.environ["FRAUDOPS_DEV"] = "true"
+        get_settings.cache_clear()
+    settings = get_settings()
+    if not 1 <= port <= 65535:
+        _fail(f"--port must be between 1 and 65535 ({port})")
+    if workers < 1:
+        _fail("--workers must be at least 1")
+    try:
+        TokenChecker.from_settings(settings)
+    except InsecureSettingsError as exc:
+        _fail(str(exc))
+    if workers > 1 and not settings.redis_url:
+        _fail(
+            "--workers above 1 needs FRAUDOPS_REDIS_URL: in-process feature state is not "
+            "shared between workers, so each would see only part of a card's history"
+        )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "access_log": access_log,
+        "log_level": settings.log_level,
+        "timeout_graceful_shutdown": 30,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)
+        return
+    metrics_dir = settings.home / "prometheus-multiproc"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ[MULTIPROC_ENV] = str(metrics_dir.resolve())
+    uvicorn.run("fraudops.api.app:app_from_environment", factory=True, workers=workers, **options)
+
+
+# --- score (fraudops.registry) --------------------------------------------------------------
+
+
+@app.command("score")
+def score_command(
+    *,
+    data: DataOpt,
+    profile: ProfileOpt,
+    out: Annotated[Path, typer.Option(help="Parquet file: transaction id, score, decision.")],
+    version: Annotated[
+        int | None, typer.Option(help="Registered version (default: the champion).")
+    ] = None,
+) -> None:
+    """Score a file of transactions offline with the champion (history within the file)."""
+    import numpy as np
+    import pandas as pd
+
+    from fraudops.data.profiles import load_profile
+    from fraudops.data.readers import load_transactions
+    from fraudops.progress import DelayedProgress
+    from fraudops.registry import CHAMPION, MlflowRegistry
+    from fraudops.scoring.serving import decision_thresholds
+
+    settings = get_settings()
+    registry = MlflowRegistry(settings)
+    with _user_errors():
+        dataset = load_profile(profile, user_dir=settings.user_profiles_dir)
+        with DelayedProgress() as progress:
+            frame = load_transactions(data, dataset, progress=progress.part(0.0, 0.5)).frame
+            chosen = registry.resolve(CHAMPION).version if version is None else version
+            bundle = registry.load_version(chosen)
+            progress.update("scoring", 0.6)
+            scores = bundle.score_frame(frame)
+    review, decline = decision_thresholds(bundle, settings)
+    decisions = np.select([scores >= decline, scores >= review], ["decline", "review"], "approve")
+    id_column = dataset.id_column
+    result = pd.DataFrame({id_column: frame[id_column].to_numpy(), "score": scores})
+    result["decision"] = decisions
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result.to_parquet(out, index=False)
+    counts = result["decision"].value_counts().to_dict()
+    typer.echo(f"model         {settings.model_name} version {chosen}")
+    typer.echo(
+        f"scored        {len(result):,} transactions: "
+        + ", ".join(f"{counts.get(d, 0):,} {d}" for d in ("approve", "review", "decline"))
+    )
+    typer.echo(f"written       {out}")

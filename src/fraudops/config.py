@@ -2,9 +2,9 @@
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -40,6 +40,75 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the warehouse (e.g. postgresql+psycopg://...); "
         "defaults to SQLite at HOME/warehouse.db.",
     )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis holding the online feature state shared by service replicas "
+        "(e.g. redis://127.0.0.1:6379/0); without it the state lives in the process and is "
+        "rebuilt from the warehouse on start.",
+    )
+    redis_prefix: str = Field(default="fraudops", description="Prefix of every Redis key.")
+    api_tokens: str = Field(
+        default="", description="Comma-separated bearer tokens allowed to score and label."
+    )
+    admin_tokens: str = Field(
+        default="",
+        description="Comma-separated bearer tokens allowed to administer (reload models); "
+        "they may also score.",
+    )
+    metrics_public: bool = Field(
+        default=True, description="Serve /metrics without a token (scrapers inside the network)."
+    )
+    dev: bool = Field(
+        default=False,
+        description="Development mode (set by `fraudops serve --dev`): no tokens required.",
+    )
+    review_threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Fraud probability from which a transaction goes to review; "
+        "defaults to half the decline threshold.",
+    )
+    decline_threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Fraud probability from which a transaction is declined; "
+        "defaults to the threshold chosen when the model was trained.",
+    )
+    batch_limit: int = Field(
+        default=1000, ge=1, le=100_000, description="Most transactions in one batch request."
+    )
+    reasons: int = Field(default=3, ge=0, le=20, description="Reasons returned with a score.")
+    model_watch_seconds: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Poll the registry aliases this often and hot-swap on a change (0: off).",
+    )
+    shadow: bool = Field(
+        default=True, description="Score the challenger, if any, in shadow and store its scores."
+    )
+
+    @model_validator(mode="after")
+    def _thresholds_in_order(self) -> Self:
+        if (
+            self.review_threshold is not None
+            and self.decline_threshold is not None
+            and self.review_threshold > self.decline_threshold
+        ):
+            msg = "review_threshold must not exceed decline_threshold"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def scoring_tokens(self) -> tuple[str, ...]:
+        """Bearer tokens of scoring clients."""
+        return _token_list(self.api_tokens)
+
+    @property
+    def admin_token_list(self) -> tuple[str, ...]:
+        """Bearer tokens of administrators."""
+        return _token_list(self.admin_tokens)
 
     @property
     def user_profiles_dir(self) -> Path:
@@ -66,6 +135,11 @@ class Settings(BaseSettings):
         if self.artifact_root is not None:
             return self.artifact_root
         return (self.home / "mlartifacts").resolve().as_uri()
+
+
+def _token_list(text: str) -> tuple[str, ...]:
+    """Non-empty, stripped, comma-separated tokens."""
+    return tuple(token.strip() for token in text.split(",") if token.strip())
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,167 @@
+"""The FastAPI app factory: settings in, a scoring service started by the lifespan.
+
+`create_app(settings)` refuses insecure settings before anything starts; the lifespan
+builds the service from the settings (warehouse, registry, feature state store), starts
+it, and on shutdown stores everything it accepted before the process ends.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from fraudops import __version__
+from fraudops.api.auth import TokenChecker
+from fraudops.api.metrics import MetricsMiddleware, ServiceMetrics
+from fraudops.api.routes import router
+from fraudops.config import Settings, get_settings
+from fraudops.features.state import FeatureStateStore, InMemoryStateStore
+from fraudops.logs import configure_logging
+from fraudops.scoring.service import ScoringService
+
+log = structlog.get_logger(__name__)
+
+# Request bodies beyond this many bytes per allowed batch item are refused before parsing.
+BYTES_PER_ITEM = 8192
+
+
+def create_app(
+    settings: Settings | None = None, *, service: ScoringService | None = None
+) -> FastAPI:
+    """The scoring service's app; `service` replaces the one built from settings (tests)."""
+    settings = settings if settings is not None else get_settings()
+    tokens = TokenChecker.from_settings(settings)
+    metrics = service.metrics if service is not None else ServiceMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        running = service if service is not None else build_service(settings, metrics=metrics)
+        await asyncio.to_thread(running.start, block=False)
+        app.state.service = running
+        if settings.dev:
+            log.warning("development mode: requests are not authenticated")
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(running.stop)
+
+    app = FastAPI(
+        title="fraudops scoring service",
+        version=__version__,
+        description="Real-time card-fraud scoring: online features, champion score, "
+        "reasons, storage, labels, shadow challenger and hot model reload.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.tokens = tokens
+    app.state.metrics = metrics
+    app.include_router(router)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.batch_limit * BYTES_PER_ITEM + 65_536)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app for uvicorn's factory mode (each worker builds its own from the environment)."""
+    settings = get_settings()
+    configure_logging(settings)
+    return create_app(settings)
+
+
+def build_service(settings: Settings, *, metrics: ServiceMetrics) -> ScoringService:
+    """The scoring service the settings describe: warehouse, registry and state store."""
+    from fraudops.registry.tracking import MlflowRegistry  # noqa: PLC0415 - MLflow is heavy
+    from fraudops.storage.warehouse import Warehouse  # noqa: PLC0415
+
+    return ScoringService(
+        settings=settings,
+        warehouse=Warehouse.from_settings(settings),
+        registry=MlflowRegistry(settings),
+        store=state_store(settings),
+        metrics=metrics,
+    )
+
+
+def state_store(settings: Settings) -> FeatureStateStore:
+    """Redis when FRAUDOPS_REDIS_URL is set (shared by replicas), else this process's memory."""
+    if settings.redis_url:
+        from fraudops.features.redis_store import RedisStateStore  # noqa: PLC0415
+
+        return RedisStateStore.from_url(settings.redis_url, prefix=settings.redis_prefix)
+    return InMemoryStateStore()
+
+
+async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
+    """422 naming each bad field and the problem, without echoing large inputs back."""
+    assert isinstance(error, RequestValidationError)  # noqa: S101 - registered for this type
+    problems = [
+        {"loc": list(item.get("loc", ())), "msg": item.get("msg", ""), "type": item.get("type", "")}
+        for item in error.errors()
+    ]
+    return JSONResponse({"detail": problems}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    """500 with no internals for the client; the traceback goes to the log."""
+    log.error("unhandled error", path=request.url.path, exc_info=error)
+    return JSONResponse({"detail": "internal error; it has been logged"}, status_code=500)
+
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class BodyLimitMiddleware:
+    """413 for request bodies over the limit, whether or not Content-Length is sent."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], *, limit: int):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse a declared oversize body at once; cut off an undeclared one as it arrives."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await self._too_large(send)
+                return
+        received = 0
+
+        async def counting_receive() -> dict[str, Any]:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _BodyTooLargeError
+            return message
+
+        try:
+            await self.app(scope, counting_receive, send)
+        except _BodyTooLargeError:
+            await self._too_large(send)
+
+    async def _too_large(self, send: Send) -> None:
+        response = JSONResponse(
+            {"detail": f"request body larger than {self.limit} bytes"},
+            status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+        )
+        await response({"type": "http"}, _no_receive, send)  # type: ignore[arg-type]
+
+
+class _BodyTooLargeError(Exception):
+    """The body went over the limit while it was being read."""
+
+
+async def _no_receive() -> dict[str, Any]:
+    return {"type": "http.disconnect"}

@@ -1,0 +1,171 @@
+"""Prometheus metrics of the scoring service, safe with several uvicorn workers.
+
+With PROMETHEUS_MULTIPROC_DIR set (`fraudops serve --workers N` sets it before the workers
+start), every worker writes its values to files there and /metrics adds them up;
+otherwise the values live in this app's own registry.
+"""
+
+import os
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+FAST_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25)
+SCORE_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class ServiceMetrics:
+    """Every metric the service exports, registered in one registry of its own."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "fraudops_http_requests",
+            "HTTP requests by route template, method and status code.",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "fraudops_http_request_duration_seconds",
+            "Server-side HTTP request latency by route template and method.",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.decisions = Counter(
+            "fraudops_decisions",
+            "Champion decisions on new transactions.",
+            ["decision"],
+            registry=r,
+        )
+        self.scores = Histogram(
+            "fraudops_fraud_probability",
+            "Champion fraud probability of new transactions.",
+            buckets=SCORE_BUCKETS,
+            registry=r,
+        )
+        self.model_info = Gauge(
+            "fraudops_model_info",
+            "Model versions in service (1 = serving) by role.",
+            ["role", "name", "version"],
+            multiprocess_mode="livemax",
+            registry=r,
+        )
+        self.reloads = Counter(
+            "fraudops_model_reloads",
+            "Model reloads by outcome (swapped, unchanged, rejected, failed).",
+            ["outcome"],
+            registry=r,
+        )
+        self.feature_state = Histogram(
+            "fraudops_feature_state_seconds",
+            "Time to read and update one transaction's online feature state.",
+            buckets=FAST_BUCKETS,
+            registry=r,
+        )
+        self.model_seconds = Histogram(
+            "fraudops_model_seconds",
+            "Time to score and explain one transaction with the champion.",
+            buckets=FAST_BUCKETS,
+            registry=r,
+        )
+        self.store_seconds = Histogram(
+            "fraudops_store_seconds",
+            "Time to commit one group of scored transactions to the warehouse.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.store_batch = Histogram(
+            "fraudops_store_batch_size",
+            "Scored transactions per warehouse commit.",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+            registry=r,
+        )
+        self.duplicates = Counter(
+            "fraudops_duplicate_transactions",
+            "Transactions sent again: the stored result was returned, nothing written.",
+            registry=r,
+        )
+        self.labels = Counter(
+            "fraudops_labels", "Labels received by outcome.", ["outcome"], registry=r
+        )
+        self.unknown_categories = Counter(
+            "fraudops_unknown_category",
+            "Transactions whose category the champion never saw in training (scored as none).",
+            registry=r,
+        )
+        self.shadow = Counter(
+            "fraudops_shadow_scores",
+            "Challenger shadow scores by outcome (stored, dropped, failed).",
+            ["outcome"],
+            registry=r,
+        )
+
+    def render(self) -> bytes:
+        """The exposition text: every worker's values when running multi-process."""
+        if os.environ.get(MULTIPROC_ENV):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return generate_latest(registry)
+        return generate_latest(self.registry)
+
+    def set_model(self, *, role: str, name: str, version: str | None, previous: str | None) -> None:
+        """Mark the version now serving in a role, and the one it replaced as gone."""
+        if previous is not None and previous != version:
+            self.model_info.labels(role=role, name=name, version=previous).set(0)
+        if version is not None:
+            self.model_info.labels(role=role, name=name, version=version).set(1)
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request by its route template (not its raw path)."""
+
+    def __init__(self, app: ASGIApp, *, metrics: ServiceMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, noting its status and how long it took."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = str(scope.get("method", ""))
+            self.metrics.requests.labels(route=template, method=method, status=str(status)).inc()
+            self.metrics.latency.labels(route=template, method=method).observe(
+                time.perf_counter() - start
+            )

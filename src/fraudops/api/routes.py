@@ -1,0 +1,236 @@
+"""The HTTP routes: thin adapters over the scoring service."""
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, HTTPException, Path, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from fraudops.api.deps import AdminAccess, MetricsAccess, ScoringAccess, ServiceDep, SettingsDep
+from fraudops.api.metrics import ServiceMetrics
+from fraudops.api.schemas import (
+    BatchRequest,
+    BatchResponse,
+    LabelIn,
+    LabelsResponse,
+    ModelOut,
+    ModelsResponse,
+    Problem,
+    ReloadResponse,
+    ScoreResponse,
+    TransactionOut,
+)
+from fraudops.data.schema import CanonicalTransaction
+from fraudops.features.state import FeatureStateUnavailableError
+from fraudops.scoring.service import NoModelError, ScoreOutcome, ScoringService
+from fraudops.scoring.writer import StoreUnavailableError
+
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"model": Problem, "description": "No model in service or a store is down."}
+}
+UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "Missing or invalid bearer token."}
+}
+
+router = APIRouter()
+
+
+@router.post(
+    "/v1/score",
+    response_model=ScoreResponse,
+    dependencies=[ScoringAccess],
+    responses={**UNAUTHORIZED, **UNAVAILABLE},
+    summary="Score one transaction",
+)
+async def score(transaction: CanonicalTransaction, service: ServiceDep) -> ScoreResponse:
+    """Score one canonical transaction with the champion, store it, and return the verdict.
+
+    Sending a stored trans_num again returns the stored result (duplicate: true) and writes
+    nothing. A feed record's is_fraud is stored as a label and never used as model input.
+    """
+    start = time.perf_counter()
+    outcome = await _stored(_submit(service, [transaction])[0])
+    return ScoreResponse.from_outcome(outcome, latency_ms=(time.perf_counter() - start) * 1000)
+
+
+@router.post(
+    "/v1/score/batch",
+    response_model=BatchResponse,
+    dependencies=[ScoringAccess],
+    responses={
+        **UNAUTHORIZED,
+        **UNAVAILABLE,
+        413: {"model": Problem, "description": "More transactions than the batch limit."},
+    },
+    summary="Score several transactions",
+)
+async def score_batch(
+    batch: BatchRequest, service: ServiceDep, settings: SettingsDep
+) -> BatchResponse:
+    """Score up to the configured batch limit of transactions, in order, and store them."""
+    _check_batch_size(len(batch.transactions), settings.batch_limit)
+    start = time.perf_counter()
+    outcomes = await _all_stored(_submit(service, batch.transactions))
+    latency = (time.perf_counter() - start) * 1000
+    return BatchResponse(
+        results=[ScoreResponse.from_outcome(o, latency_ms=latency) for o in outcomes]
+    )
+
+
+@router.post(
+    "/v1/labels",
+    response_model=LabelsResponse,
+    dependencies=[ScoringAccess],
+    responses={**UNAUTHORIZED, **UNAVAILABLE},
+    summary="Record fraud labels",
+)
+def record_labels(
+    labels: Annotated[LabelIn | list[LabelIn], Body()],
+    service: ServiceDep,
+    settings: SettingsDep,
+) -> LabelsResponse:
+    """Record one label or a list of them, idempotently, with the time each became known.
+
+    Labels of transactions not stored yet are kept, reported, and match them on arrival.
+    """
+    items = labels if isinstance(labels, list) else [labels]
+    if not items:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="no labels given")
+    _check_batch_size(len(items), settings.batch_limit)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    try:
+        outcome = service.record_labels([item.record(now=now) for item in items])
+    except FeatureStateUnavailableError as error:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(error)) from error
+    return LabelsResponse.from_outcome(outcome)
+
+
+@router.get(
+    "/v1/transactions/{trans_num}",
+    response_model=TransactionOut,
+    dependencies=[ScoringAccess],
+    responses={**UNAUTHORIZED, 404: {"model": Problem, "description": "Not stored."}},
+    summary="What is stored about a transaction",
+)
+def get_transaction(
+    trans_num: Annotated[str, Path(min_length=1, max_length=128)], service: ServiceDep
+) -> TransactionOut:
+    """The stored record, the champion's and challengers' scores, and the label if known."""
+    stored = service.get_transaction(trans_num)
+    if stored is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=f"no stored transaction {trans_num!r}"
+        )
+    return TransactionOut.from_stored(stored)
+
+
+@router.get(
+    "/v1/models",
+    response_model=ModelsResponse,
+    dependencies=[ScoringAccess],
+    responses=UNAUTHORIZED,
+    summary="Models in service",
+)
+async def models(service: ServiceDep) -> ModelsResponse:
+    """The champion and challenger in service, with their thresholds and training metrics."""
+    serving = service.models
+    return ModelsResponse(
+        champion=None if serving.champion is None else ModelOut.from_serving(serving.champion),
+        challenger=None
+        if serving.challenger is None
+        else ModelOut.from_serving(serving.challenger),
+    )
+
+
+@router.post(
+    "/v1/models/reload",
+    response_model=ReloadResponse,
+    dependencies=[AdminAccess],
+    responses={**UNAUTHORIZED, 403: {"model": Problem, "description": "Not an admin token."}},
+    summary="Hot-swap to the versions the registry aliases point at",
+)
+def reload_models(service: ServiceDep) -> ReloadResponse:
+    """Load the champion and challenger aliases' versions, canary-check them, swap atomically.
+
+    Requests in flight finish on the model they started with; a version that fails to load
+    or fails its canary check is not swapped in.
+    """
+    return ReloadResponse.from_report(service.reload())
+
+
+@router.get("/healthz", summary="Liveness", responses={200: {"model": dict[str, str]}})
+async def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness",
+    responses={200: {"model": dict[str, str]}, 503: {"model": dict[str, str]}},
+)
+async def readyz(service: ServiceDep) -> JSONResponse:
+    """Ready when a champion is loaded, the feature state is rebuilt and storage is running."""
+    reason = service.readiness()
+    if reason is not None:
+        return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
+    champion = service.models.champion
+    version = "" if champion is None else str(champion.version)
+    return JSONResponse({"status": "ready", "champion_version": version})
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    dependencies=[MetricsAccess],
+    responses=UNAUTHORIZED,
+)
+async def metrics(request: Request) -> Response:
+    """Prometheus exposition text (every worker's values); a token unless metrics are public."""
+    registry: ServiceMetrics = request.app.state.metrics
+    body = await run_in_threadpool(registry.render)
+    return Response(body, media_type=registry.content_type)
+
+
+def _submit(
+    service: ScoringService, transactions: list[CanonicalTransaction]
+) -> "list[asyncio.Future[ScoreOutcome]]":
+    """Score in this thread (microseconds each) and wrap the storage futures for awaiting."""
+    try:
+        return [asyncio.wrap_future(f) for f in service.score_many(transactions)]
+    except NoModelError as error:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(error)) from error
+    except FeatureStateUnavailableError as error:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(error)) from error
+
+
+async def _stored(future: "asyncio.Future[ScoreOutcome]") -> ScoreOutcome:
+    """The stored outcome; 503 if the warehouse could not store it."""
+    return (await _all_stored([future]))[0]
+
+
+async def _all_stored(futures: "list[asyncio.Future[ScoreOutcome]]") -> list[ScoreOutcome]:
+    """Every stored outcome, in order; 503 if the warehouse could not store one of them."""
+    results = await asyncio.gather(*futures, return_exceptions=True)
+    outcomes: list[ScoreOutcome] = []
+    for result in results:
+        if isinstance(result, StoreUnavailableError):
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(result))
+        if isinstance(result, BaseException):
+            raise result
+        outcomes.append(result)
+    return outcomes
+
+
+def _check_batch_size(size: int, limit: int) -> None:
+    """413 when a request carries more items than the configured limit."""
+    if size > limit:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            detail=f"{size} items is more than the limit of {limit} per request "
+            "(FRAUDOPS_BATCH_LIMIT)",
+        )

@@ -1,0 +1,286 @@
+"""Request and response bodies of the HTTP service (the OpenAPI document is built from them)."""
+
+import math
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from fraudops.data.schema import CanonicalTransaction
+from fraudops.scoring.service import ReloadReport, RoleReload, ScoreOutcome
+from fraudops.scoring.serving import ServingModel
+from fraudops.storage.base import LabelOutcome, LabelRecord, ScoreRecord, StoredTransaction
+
+
+class ReasonOut(BaseModel):
+    """One reason for a score: the feature, its value, its pull towards fraud, in words."""
+
+    feature: str
+    value: float | None
+    contribution: float = Field(description="Log-odds contribution towards fraud.")
+    text: str
+
+
+class ModelRef(BaseModel):
+    """A registered model version."""
+
+    name: str
+    version: str
+
+
+class ScoreResponse(BaseModel):
+    """The champion's verdict on one transaction, as stored."""
+
+    trans_num: str
+    fraud_probability: float
+    decision: Literal["approve", "review", "decline"]
+    model: ModelRef
+    reasons: list[ReasonOut]
+    latency_ms: float = Field(
+        description="Server-side time from validated request to stored result."
+    )
+    scoring_latency_ms: float | None = Field(
+        description="Time the model path took when the transaction was first scored "
+        "(features, probability, reasons)."
+    )
+    duplicate: bool = Field(
+        description="True when the trans_num was already stored: this is the stored result "
+        "and nothing new was written."
+    )
+
+    @classmethod
+    def from_outcome(cls, outcome: ScoreOutcome, *, latency_ms: float) -> "ScoreResponse":
+        """The response for a stored outcome."""
+        score = outcome.score
+        return cls(
+            trans_num=outcome.trans_num,
+            fraud_probability=score.fraud_probability,
+            decision=score.decision,
+            model=ModelRef(name=score.model_name, version=score.model_version),
+            reasons=[ReasonOut(**vars(reason)) for reason in score.reasons],
+            latency_ms=latency_ms,
+            scoring_latency_ms=score.latency_ms,
+            duplicate=outcome.duplicate,
+        )
+
+
+class BatchRequest(BaseModel):
+    """Several transactions to score in one request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    transactions: list[CanonicalTransaction] = Field(min_length=1)
+
+
+class BatchResponse(BaseModel):
+    """One result per transaction, in request order."""
+
+    results: list[ScoreResponse]
+
+
+class LabelIn(BaseModel):
+    """Whether a transaction was fraud, and when that became known."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    trans_num: str = Field(min_length=1, max_length=128)
+    is_fraud: bool
+    label_time: datetime | None = Field(
+        default=None, description="When the label became known; defaults to now."
+    )
+    source: str = Field(default="api", min_length=1, max_length=64)
+
+    @field_validator("trans_num", "source")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        if "\x00" in value:
+            msg = "must not contain NUL characters"
+            raise ValueError(msg)
+        return value
+
+    def record(self, *, now: datetime) -> LabelRecord:
+        """The label record to store."""
+        time = self.label_time if self.label_time is not None else now
+        if time.tzinfo is not None:
+            time = time.astimezone(UTC).replace(tzinfo=None)
+        return LabelRecord(
+            trans_num=self.trans_num, is_fraud=self.is_fraud, label_time=time, source=self.source
+        )
+
+
+class LabelsIn(BaseModel):
+    """Several labels at once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    labels: list[LabelIn] = Field(min_length=1)
+
+
+class LabelsResponse(BaseModel):
+    """What the labels did: new, repeated, changed, and those with no transaction yet."""
+
+    stored: int
+    unchanged: int
+    updated: int
+    unknown_trans_nums: list[str] = Field(
+        description="Labels kept for transactions not stored yet; they match on arrival."
+    )
+
+    @classmethod
+    def from_outcome(cls, outcome: LabelOutcome) -> "LabelsResponse":
+        """The response for a label outcome."""
+        return cls(
+            stored=outcome.stored,
+            unchanged=outcome.unchanged,
+            updated=outcome.updated,
+            unknown_trans_nums=list(outcome.unknown_trans_nums),
+        )
+
+
+class StoredScoreOut(BaseModel):
+    """One stored model score."""
+
+    model: ModelRef
+    fraud_probability: float
+    decision: str
+    scored_at: datetime
+    reasons: list[ReasonOut]
+    features: dict[str, float | None]
+    latency_ms: float | None
+
+    @classmethod
+    def from_record(cls, score: ScoreRecord) -> "StoredScoreOut":
+        """The output form of a stored score (missing feature values as null)."""
+        return cls(
+            model=ModelRef(name=score.model_name, version=score.model_version),
+            fraud_probability=score.fraud_probability,
+            decision=score.decision,
+            scored_at=score.scored_at,
+            reasons=[ReasonOut(**vars(reason)) for reason in score.reasons],
+            features={
+                name: (None if math.isnan(value) else value)  # NaN is not JSON
+                for name, value in score.features.items()
+            },
+            latency_ms=score.latency_ms,
+        )
+
+
+class LabelOut(BaseModel):
+    """A stored label."""
+
+    is_fraud: bool
+    label_time: datetime
+    source: str
+
+
+class TransactionOut(BaseModel):
+    """What is stored about a transaction."""
+
+    trans_num: str
+    record: dict[str, Any]
+    event_time: datetime
+    received_at: datetime
+    champion: StoredScoreOut | None
+    challengers: list[StoredScoreOut]
+    label: LabelOut | None
+
+    @classmethod
+    def from_stored(cls, stored: StoredTransaction) -> "TransactionOut":
+        """The output form of a stored transaction."""
+        return cls(
+            trans_num=stored.trans_num,
+            record=stored.record,
+            event_time=stored.event_time,
+            received_at=stored.received_at,
+            champion=None
+            if stored.champion is None
+            else StoredScoreOut.from_record(stored.champion),
+            challengers=[StoredScoreOut.from_record(s) for s in stored.challengers],
+            label=None
+            if stored.label is None
+            else LabelOut(
+                is_fraud=stored.label.is_fraud,
+                label_time=stored.label.label_time,
+                source=stored.label.source,
+            ),
+        )
+
+
+class ModelOut(BaseModel):
+    """A model in service: version, thresholds and what it scored in training."""
+
+    name: str
+    version: str
+    model_type: str
+    loaded_at: datetime
+    registered_at: datetime
+    review_threshold: float
+    decline_threshold: float
+    trained_threshold: float
+    metrics: dict[str, float]
+    training: dict[str, str]
+
+    @classmethod
+    def from_serving(cls, model: ServingModel) -> "ModelOut":
+        """The output form of a serving model."""
+        return cls(
+            name=model.name,
+            version=str(model.version),
+            model_type=model.bundle.model_type,
+            loaded_at=model.loaded_at,
+            registered_at=model.info.created_at,
+            review_threshold=model.review_threshold,
+            decline_threshold=model.decline_threshold,
+            trained_threshold=float(model.bundle.threshold),
+            metrics={**model.bundle.metrics, **model.info.metrics},
+            training=dict(model.bundle.training),
+        )
+
+
+class ModelsResponse(BaseModel):
+    """The champion and challenger in service."""
+
+    champion: ModelOut | None
+    challenger: ModelOut | None
+
+
+class RoleReloadOut(BaseModel):
+    """What a reload did to one role."""
+
+    outcome: Literal["swapped", "unchanged", "removed", "rejected", "failed", "absent"]
+    version: str | None
+    previous: str | None
+    detail: str | None
+
+    @classmethod
+    def from_report(cls, report: RoleReload) -> "RoleReloadOut":
+        """The output form of one role's reload."""
+        return cls(
+            outcome=report.outcome,
+            version=None if report.version is None else str(report.version),
+            previous=None if report.previous is None else str(report.previous),
+            detail=report.detail,
+        )
+
+
+class ReloadResponse(BaseModel):
+    """What a reload did."""
+
+    changed: bool
+    champion: RoleReloadOut
+    challenger: RoleReloadOut
+
+    @classmethod
+    def from_report(cls, report: ReloadReport) -> "ReloadResponse":
+        """The output form of a reload report."""
+        return cls(
+            changed=report.changed,
+            champion=RoleReloadOut.from_report(report.champion),
+            challenger=RoleReloadOut.from_report(report.challenger),
+        )
+
+
+class Problem(BaseModel):
+    """An error: what went wrong, and for bad input which fields and why."""
+
+    detail: str | list[dict[str, Any]]

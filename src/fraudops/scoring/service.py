@@ -1,0 +1,506 @@
+"""The scoring service without HTTP: online features, champion score, storage, shadow, reload.
+
+`score` runs the fast path in the caller's thread (online features, champion probability,
+reasons, decision) and returns a future that resolves once the result is durably stored;
+the HTTP routes, the stream ingester and tests all drive this one object.
+
+Models in service are one immutable `ServingModels` value: a request reads it once and
+finishes on what it read, and a reload replaces it with a single assignment, so a swap
+never mixes two versions within one request.
+"""
+
+import gc
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from fraudops.api.metrics import ServiceMetrics
+from fraudops.config import Settings
+from fraudops.data.schema import CanonicalTransaction
+from fraudops.features.formulas import FloatArray
+from fraudops.features.spec import CARD_WINDOWS, MERCHANT_WINDOWS
+from fraudops.features.state import FeatureStateStore
+from fraudops.registry.base import CHALLENGER, CHAMPION, ModelNotFoundError, ModelRegistry
+from fraudops.scoring.serving import (
+    ModelRefusedError,
+    ServingModel,
+    canary_check,
+    load_serving_model,
+)
+from fraudops.scoring.writer import GroupCommitWriter
+from fraudops.storage.base import (
+    LabelOutcome,
+    LabelRecord,
+    ScoredTransaction,
+    ScoreRecord,
+    StoredResult,
+    StoredTransaction,
+)
+from fraudops.storage.warehouse import Warehouse
+
+log = structlog.get_logger(__name__)
+
+RECENT_CANARY = 256
+SHADOW_QUEUE = 10_000
+
+
+class NoModelError(RuntimeError):
+    """No champion is in service yet (none registered, or none could be loaded)."""
+
+
+@dataclass(frozen=True)
+class ServingModels:
+    """The champion and the challenger in service; replaced whole on every swap."""
+
+    champion: ServingModel | None = None
+    challenger: ServingModel | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScoreOutcome:
+    """A scored transaction as stored: the champion's score and whether it was already there."""
+
+    trans_num: str
+    score: ScoreRecord
+    duplicate: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoleReload:
+    """What a reload did to one role."""
+
+    outcome: str  # swapped, unchanged, removed, rejected, failed, absent
+    version: int | None
+    previous: int | None
+    detail: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReloadReport:
+    """What a reload did to the champion and the challenger."""
+
+    champion: RoleReload
+    challenger: RoleReload
+
+    @property
+    def changed(self) -> bool:
+        """Whether any model in service changed."""
+        return "swapped" in (self.champion.outcome, self.challenger.outcome) or (
+            self.challenger.outcome == "removed"
+        )
+
+
+@dataclass(frozen=True)
+class _ShadowJob:
+    transaction: CanonicalTransaction
+    record: dict[str, Any]
+    features: FloatArray | None
+    challenger: ServingModel
+    stored: "Future[StoredResult]"
+
+
+@dataclass
+class _Readiness:
+    state_ready: bool = False
+    reason: str | None = "starting"
+    started_at: float = field(default_factory=time.monotonic)
+
+
+class ScoringService:
+    """Scores canonical transactions with the champion, stores them, shadows the challenger."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        warehouse: Warehouse,
+        registry: ModelRegistry,
+        store: FeatureStateStore,
+        metrics: ServiceMetrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.warehouse = warehouse
+        self.registry = registry
+        self.store = store
+        self.metrics = metrics if metrics is not None else ServiceMetrics()
+        self.models = ServingModels()
+        self._writer = GroupCommitWriter(warehouse, on_commit=self._note_commit)
+        self._shadow_jobs: queue.Queue[_ShadowJob | None] = queue.Queue(SHADOW_QUEUE)
+        self._shadow_thread = threading.Thread(
+            target=self._shadow_loop, name="fraudops-shadow", daemon=True
+        )
+        self._reload_lock = threading.Lock()
+        self._recent: deque[dict[str, Any]] = deque(maxlen=RECENT_CANARY)
+        self._readiness = _Readiness()
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, *, block: bool = True) -> None:
+        """Migrate the warehouse, start the threads, then load the models and rebuild state.
+
+        With block=False the loading goes on in a thread (readiness says so meanwhile), so
+        a server answers its health checks during a long state rebuild.
+        """
+        self.warehouse.migrate()
+        self._writer.start()
+        self._shadow_thread.start()
+        if block:
+            self._load_initial()
+        else:
+            threading.Thread(
+                target=self._load_initial, name="fraudops-startup", daemon=True
+            ).start()
+
+    def _load_initial(self) -> None:
+        """Load the models in service, rebuild the state, then settle the heap."""
+        try:
+            report = self.reload()
+        except Exception as error:  # surfaced through readiness, not a dead thread
+            log.exception("loading the models failed")
+            self._readiness.reason = f"loading the models failed: {error}"
+            return
+        if self.models.champion is None:
+            self._readiness.reason = f"no champion in service ({report.champion.detail})"
+        if self.settings.model_watch_seconds > 0 and not self._stop.is_set():
+            self._watcher = threading.Thread(
+                target=self._watch_aliases, name="fraudops-model-watch", daemon=True
+            )
+            self._watcher.start()
+        # Everything loaded so far lives as long as the service: keep it out of the
+        # collector's way, so no request pays for a full collection of it.
+        gc.collect()
+        gc.freeze()
+
+    def stop(self) -> None:
+        """Store everything accepted, finish the shadow work, stop the threads."""
+        self._stop.set()
+        self._writer.close()
+        self._shadow_jobs.put(None)
+        if self._shadow_thread.is_alive():
+            self._shadow_thread.join(30)
+        if self._watcher is not None:
+            self._watcher.join(5)
+        self.warehouse.dispose()
+        self.store.close()
+
+    def readiness(self) -> str | None:
+        """None when ready to score, else why not."""
+        if not self._writer.alive:
+            return "the warehouse writer is not running"
+        return self._readiness.reason
+
+    # --- scoring -----------------------------------------------------------------------------
+
+    def score(self, transaction: CanonicalTransaction) -> "Future[ScoreOutcome]":
+        """Score one transaction now; the future resolves when the result is stored."""
+        models = self.models  # read once: this request finishes on these models
+        champion = models.champion
+        if champion is None:
+            raise NoModelError(self._readiness.reason or "no champion in service")
+        start = time.perf_counter()
+        record = champion.record(transaction)
+        label = transaction.is_fraud
+        challenger = models.challenger if self.settings.shadow else None
+        shadow_features = None
+        if challenger is not None and not challenger.shares_features_with(champion):
+            shadow_features = None  # computed from its own engine below, before the update
+            shadow_record = challenger.record(transaction)
+            shadow_features = challenger.engine.features(shadow_record)
+        state_start = time.perf_counter()
+        features = champion.engine.features_then_update(record, label=label)
+        model_start = time.perf_counter()
+        scored = champion.model.score(features, top=self.settings.reasons)
+        probability, reasons = scored.probability, scored.reasons
+        done = time.perf_counter()
+        self.metrics.feature_state.observe(model_start - state_start)
+        self.metrics.model_seconds.observe(done - model_start)
+        if not champion.knows_category(transaction):
+            self.metrics.unknown_categories.inc()
+        score = ScoreRecord(
+            model_name=champion.name,
+            model_version=str(champion.version),
+            fraud_probability=probability,
+            decision=champion.decide(probability),
+            scored_at=datetime.now(UTC),
+            reasons=reasons,
+            features=dict(zip(champion.bundle.feature_names, features.tolist(), strict=True)),
+            latency_ms=(done - start) * 1000,
+        )
+        label_record = (
+            None
+            if label is None
+            else LabelRecord(
+                trans_num=transaction.trans_num,
+                is_fraud=bool(label),
+                label_time=score.scored_at,
+                source="feed",
+            )
+        )
+        stored = self._writer.submit(
+            ScoredTransaction(transaction=transaction, score=score), label=label_record
+        )
+        self._recent.append(record)
+        if challenger is not None:
+            self._queue_shadow(
+                _ShadowJob(
+                    transaction,
+                    record,
+                    features if shadow_features is None else shadow_features,
+                    challenger,
+                    stored,
+                )
+            )
+        outcome: Future[ScoreOutcome] = Future()
+        stored.add_done_callback(lambda done: self._finish(done, outcome))
+        return outcome
+
+    def score_many(
+        self, transactions: Sequence[CanonicalTransaction]
+    ) -> "list[Future[ScoreOutcome]]":
+        """Score several transactions in order; one future each."""
+        return [self.score(transaction) for transaction in transactions]
+
+    def _finish(self, stored: "Future[StoredResult]", outcome: "Future[ScoreOutcome]") -> None:
+        """Turn a storage result into the caller's outcome, counting what was new."""
+        error = stored.exception()
+        if error is not None:
+            outcome.set_exception(error)
+            return
+        result = stored.result()
+        if result.created:
+            self.metrics.decisions.labels(decision=result.score.decision).inc()
+            self.metrics.scores.observe(result.score.fraud_probability)
+        else:
+            self.metrics.duplicates.inc()
+        outcome.set_result(
+            ScoreOutcome(
+                trans_num=result.trans_num, score=result.score, duplicate=not result.created
+            )
+        )
+
+    # --- labels and look-ups -----------------------------------------------------------------
+
+    def record_labels(self, labels: Sequence[LabelRecord]) -> LabelOutcome:
+        """Store labels, and tell the online merchant state about those of known transactions."""
+        outcome = self.warehouse.record_labels(labels)
+        for name, count in (
+            ("stored", outcome.stored),
+            ("unchanged", outcome.unchanged),
+            ("updated", outcome.updated),
+            ("unknown", len(outcome.unknown_trans_nums)),
+        ):
+            if count:
+                self.metrics.labels.labels(outcome=name).inc(count)
+        champion = self.models.champion
+        if champion is not None and (outcome.stored or outcome.updated):
+            latest = {label.trans_num: label.is_fraud for label in labels}
+            for trans_num, stored in self.warehouse.records_of(list(latest)).items():
+                transaction = CanonicalTransaction.model_validate(stored.record)
+                champion.engine.add_label(champion.record(transaction), is_fraud=latest[trans_num])
+        return outcome
+
+    def get_transaction(self, trans_num: str) -> StoredTransaction | None:
+        """What is stored about a transaction."""
+        return self.warehouse.get_transaction(trans_num)
+
+    # --- models ------------------------------------------------------------------------------
+
+    def reload(self) -> ReloadReport:
+        """Load the versions the aliases point at, check them, and swap in those that changed."""
+        with self._reload_lock:
+            current = self.models
+            champion, champion_report = self._load_role(CHAMPION, current.champion)
+            challenger, challenger_report = self._load_role(CHALLENGER, current.challenger)
+            if champion is not None and not self._readiness.state_ready:
+                self._rebuild_state(champion)
+            self.models = ServingModels(champion=champion, challenger=challenger)
+            if champion is not None and self._readiness.state_ready:
+                self._readiness.reason = None
+        report = ReloadReport(champion=champion_report, challenger=challenger_report)
+        for role_report in (champion_report, challenger_report):
+            self.metrics.reloads.labels(outcome=role_report.outcome).inc()
+        log.info(
+            "models reloaded",
+            champion=champion_report.outcome,
+            champion_version=champion_report.version,
+            challenger=challenger_report.outcome,
+            challenger_version=challenger_report.version,
+        )
+        return report
+
+    def _load_role(  # noqa: PLR0911 - one return per outcome reads best
+        self, role: str, current: ServingModel | None
+    ) -> tuple[ServingModel | None, RoleReload]:
+        """The model to serve in a role after a reload, and what happened."""
+        previous = None if current is None else current.version
+        try:
+            info = self.registry.resolve(role)
+        except ModelNotFoundError as error:
+            if current is not None and role == CHALLENGER:
+                self._mark(role, None, current)
+                return None, RoleReload(outcome="removed", version=None, previous=previous)
+            outcome = "absent" if current is None else "unchanged"
+            return current, RoleReload(
+                outcome=outcome, version=previous, previous=previous, detail=str(error)
+            )
+        except Exception as error:  # the registry being down must not take the service down
+            log.warning("registry unavailable", role=role, error=str(error))
+            return current, RoleReload(
+                outcome="failed", version=previous, previous=previous, detail=str(error)
+            )
+        if current is not None and current.version == info.version:
+            return current, RoleReload(outcome="unchanged", version=previous, previous=previous)
+        try:
+            candidate = load_serving_model(
+                registry=self.registry, alias=role, store=self.store, settings=self.settings
+            )
+            checked = canary_check(candidate, list(self._recent))
+        except ModelRefusedError as error:
+            log.warning("model refused", role=role, version=info.version, error=str(error))
+            return current, RoleReload(
+                outcome="rejected", version=previous, previous=previous, detail=str(error)
+            )
+        except Exception as error:  # a model that fails to load must not replace a working one
+            log.exception("model load failed", role=role, version=info.version)
+            return current, RoleReload(
+                outcome="failed", version=previous, previous=previous, detail=str(error)
+            )
+        self._mark(role, candidate, current)
+        log.info("model ready", role=role, version=candidate.version, canary=checked)
+        return candidate, RoleReload(
+            outcome="swapped", version=candidate.version, previous=previous
+        )
+
+    def _mark(self, role: str, new: ServingModel | None, old: ServingModel | None) -> None:
+        """Update the model-info metric for a role."""
+        name = new.name if new is not None else (old.name if old is not None else "")
+        self.metrics.set_model(
+            role=role,
+            name=name,
+            version=None if new is None else str(new.version),
+            previous=None if old is None else str(old.version),
+        )
+
+    def _watch_aliases(self) -> None:
+        """Reload whenever an alias points at another version (polling the registry)."""
+        interval = self.settings.model_watch_seconds
+        while not self._stop.wait(interval):
+            try:
+                models = self.models
+                serving = {
+                    CHAMPION: None if models.champion is None else models.champion.version,
+                    CHALLENGER: None if models.challenger is None else models.challenger.version,
+                }
+                if any(self._registered(role) != version for role, version in serving.items()):
+                    self.reload()
+            except Exception:  # keep watching through registry hiccups
+                log.exception("watching the model aliases failed")
+
+    def _registered(self, role: str) -> int | None:
+        """The version an alias points at in the registry, None if it points nowhere."""
+        try:
+            return self.registry.resolve(role).version
+        except ModelNotFoundError:
+            return None
+
+    # --- state -------------------------------------------------------------------------------
+
+    def _rebuild_state(self, champion: ServingModel) -> None:
+        """Replay the warehouse's recent history into the online state, unless it is there."""
+        if self.store.initialised():
+            self._readiness.state_ready = True
+            return
+        latest = self.warehouse.latest_event_time()
+        replayed = 0
+        if latest is not None:
+            windows = max(*CARD_WINDOWS.values(), *MERCHANT_WINDOWS.values())
+            horizon = timedelta(milliseconds=windows + champion.bundle.spec.label_delay_ms)
+            for stored in self.warehouse.transactions_since(latest - horizon):
+                transaction = CanonicalTransaction.model_validate(stored.record)
+                label = None if stored.label is None else int(stored.label.is_fraud)
+                champion.engine.update(champion.record(transaction), label=label)
+                replayed += 1
+        self.store.mark_initialised()
+        self._readiness.state_ready = True
+        log.info("online feature state rebuilt", transactions=replayed, latest=str(latest))
+
+    # --- shadow ------------------------------------------------------------------------------
+
+    def _queue_shadow(self, job: _ShadowJob) -> None:
+        """Hand a transaction to the shadow thread; drop it if the thread is far behind."""
+        try:
+            self._shadow_jobs.put_nowait(job)
+        except queue.Full:
+            self.metrics.shadow.labels(outcome="dropped").inc()
+
+    def _shadow_loop(self) -> None:
+        """Score queued transactions with their challenger and store those scores."""
+        while True:
+            job = self._shadow_jobs.get()
+            if job is None:
+                return
+            group = [job]
+            while len(group) < 200:
+                try:
+                    more = self._shadow_jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._shadow_jobs.put(None)
+                    break
+                group.append(more)
+            self._shadow_group(group)
+
+    def _shadow_group(self, group: Sequence[_ShadowJob]) -> None:
+        """Score one group in shadow once its champion rows are stored."""
+        scores: list[tuple[str, ScoreRecord]] = []
+        for job in group:
+            try:
+                job.stored.result(timeout=60)
+            except Exception:  # the champion row was not stored: nothing to attach to
+                self.metrics.shadow.labels(outcome="failed").inc()
+                continue
+            challenger = job.challenger
+            features = job.features
+            if features is None:
+                features = challenger.engine.features(job.record)
+            scored = challenger.model.score(features, top=self.settings.reasons)
+            probability = scored.probability
+            scores.append(
+                (
+                    job.transaction.trans_num,
+                    ScoreRecord(
+                        model_name=challenger.name,
+                        model_version=str(challenger.version),
+                        fraud_probability=probability,
+                        decision=challenger.decide(probability),
+                        scored_at=datetime.now(UTC),
+                        reasons=scored.reasons,
+                        features=dict(
+                            zip(challenger.bundle.feature_names, features.tolist(), strict=True)
+                        ),
+                    ),
+                )
+            )
+        try:
+            stored = self.warehouse.store_shadow_scores(scores)
+        except Exception:  # shadow scores are best effort; the champion's are what count
+            log.exception("storing shadow scores failed", group=len(scores))
+            self.metrics.shadow.labels(outcome="failed").inc(len(scores))
+            return
+        self.metrics.shadow.labels(outcome="stored").inc(stored)
+
+    def _note_commit(self, size: int, seconds: float) -> None:
+        """Record one group commit in the metrics."""
+        self.metrics.store_batch.observe(size)
+        self.metrics.store_seconds.observe(seconds)

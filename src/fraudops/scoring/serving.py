@@ -1,0 +1,208 @@
+"""A registered model made ready to serve: fast scorer, online features, decision thresholds.
+
+Loading checks that the model can serve canonical transactions and passes a canary: its
+scores of recent (or built-in) transactions are probabilities, and it explains them.
+"""
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from fraudops.config import Settings
+from fraudops.data.schema import CanonicalTransaction
+from fraudops.features.online import EVENT_TIME_MS, OnlineFeatureEngine, transaction_record
+from fraudops.features.state import FeatureStateStore
+from fraudops.registry.base import ModelRegistry, ModelVersionInfo
+from fraudops.scoring.model import FastModel, Reason
+from fraudops.storage.base import Decision
+from fraudops.training.bundle import ModelBundle
+
+CANONICAL_FIELDS = frozenset(CanonicalTransaction.model_fields) | {EVENT_TIME_MS}
+
+# Built-in canary transactions, used with whatever the service saw most recently.
+CANARY_TRANSACTIONS: tuple[dict[str, Any], ...] = (
+    {
+        "trans_num": "canary-quiet-grocery",
+        "cc_num": 4_000_000_000_000_001,
+        "merchant": "fraud_Canary Grocers",
+        "category": "grocery_pos",
+        "amt": 42.10,
+        "gender": "F",
+        "lat": 40.71,
+        "long": -74.0,
+        "city_pop": 1_000_000,
+        "dob": "1980-05-17",
+        "merch_lat": 40.75,
+        "merch_long": -73.9,
+        "trans_date_trans_time": "2024-03-05T14:21:00",
+    },
+    {
+        "trans_num": "canary-night-online",
+        "cc_num": 4_000_000_000_000_002,
+        "merchant": "fraud_Canary Online",
+        "category": "shopping_net",
+        "amt": 1_249.99,
+        "gender": "M",
+        "lat": 33.75,
+        "long": -84.39,
+        "city_pop": 500_000,
+        "dob": "1950-01-01",
+        "merch_lat": 34.5,
+        "merch_long": -85.2,
+        "trans_date_trans_time": "2024-03-05T02:10:00",
+    },
+)
+
+
+class ModelRefusedError(ValueError):
+    """A model that cannot serve: wrong inputs or a failed canary check."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServingModel:
+    """One registered version in service, with its online feature engine and thresholds."""
+
+    role: str
+    name: str
+    version: int
+    bundle: ModelBundle
+    model: FastModel
+    engine: OnlineFeatureEngine
+    review_threshold: float
+    decline_threshold: float
+    loaded_at: datetime
+    info: ModelVersionInfo
+
+    def decide(self, probability: float) -> Decision:
+        """approve, review or decline by the configured thresholds."""
+        if probability >= self.decline_threshold:
+            return "decline"
+        if probability >= self.review_threshold:
+            return "review"
+        return "approve"
+
+    def record(self, transaction: CanonicalTransaction) -> dict[str, Any]:
+        """The online-engine record of a validated canonical transaction."""
+        fields = dict(transaction.__dict__)
+        fields[EVENT_TIME_MS] = transaction.event_time_ms
+        return transaction_record(fields, self.bundle.spec)
+
+    def shares_features_with(self, other: "ServingModel") -> bool:
+        """Whether both models read the very same feature vector."""
+        return self.bundle.spec == other.bundle.spec
+
+    def knows_category(self, transaction: CanonicalTransaction) -> bool:
+        """Whether the transaction's category was seen in training (else it one-hots to 0s)."""
+        vocabulary = self.bundle.spec.vocabularies.get("category")
+        return vocabulary is None or transaction.category in vocabulary
+
+
+@dataclass(frozen=True)
+class ScoredRow:
+    """One model's probability and reasons for one feature vector."""
+
+    probability: float
+    reasons: tuple[Reason, ...]
+
+
+def decision_thresholds(bundle: ModelBundle, settings: Settings) -> tuple[float, float]:
+    """(review, decline): the settings', else the trained threshold and half of it."""
+    decline = (
+        settings.decline_threshold
+        if settings.decline_threshold is not None
+        else float(bundle.threshold)
+    )
+    review = settings.review_threshold if settings.review_threshold is not None else decline / 2
+    return min(review, decline), decline
+
+
+def load_serving_model(
+    *,
+    registry: ModelRegistry,
+    alias: str,
+    store: FeatureStateStore,
+    settings: Settings,
+) -> ServingModel:
+    """The version an alias points at, loaded and checked as able to serve canonical input."""
+    info = registry.resolve(alias)
+    bundle = registry.load_version(info.version)
+    return serving_model(bundle=bundle, info=info, role=alias, store=store, settings=settings)
+
+
+def serving_model(
+    *,
+    bundle: ModelBundle,
+    info: ModelVersionInfo,
+    role: str,
+    store: FeatureStateStore,
+    settings: Settings,
+) -> ServingModel:
+    """Wrap a loaded bundle for serving, refusing one that cannot read canonical transactions."""
+    needed = set(_input_columns(bundle))
+    foreign = sorted(needed - CANONICAL_FIELDS)
+    if foreign:
+        msg = (
+            f"model {info.name} v{info.version} was trained on profile "
+            f"{bundle.spec.profile.name!r}, whose columns {foreign} are not canonical "
+            "transaction fields: the service scores canonical (Sparkov) transactions"
+        )
+        raise ModelRefusedError(msg)
+    review, decline = decision_thresholds(bundle, settings)
+    return ServingModel(
+        role=role,
+        name=info.name,
+        version=info.version,
+        bundle=bundle,
+        model=FastModel(bundle),
+        engine=OnlineFeatureEngine(bundle.spec, store),
+        review_threshold=review,
+        decline_threshold=decline,
+        loaded_at=datetime.now(UTC),
+        info=info,
+    )
+
+
+def canary_check(candidate: ServingModel, recent: Iterable[Mapping[str, Any]]) -> int:
+    """Score recent and built-in transactions (state unchanged); the number checked.
+
+    Raises ModelRefusedError unless every score is a probability and every row explains.
+    """
+    records = [dict(r) for r in recent]
+    records += [
+        candidate.record(CanonicalTransaction.model_validate(raw)) for raw in CANARY_TRANSACTIONS
+    ]
+    try:
+        rows = np.vstack([candidate.engine.features(record) for record in records])
+        probabilities = candidate.model.predict_many(rows)
+        for row in rows[: min(len(rows), 8)]:
+            candidate.model.reasons(row, top=3)
+    except Exception as error:  # any failure of an unknown model refuses it
+        msg = f"model v{candidate.version} failed its canary check: {error}"
+        raise ModelRefusedError(msg) from error
+    bad = [p for p in probabilities.tolist() if not (math.isfinite(p) and 0.0 <= p <= 1.0)]
+    if len(probabilities) != len(records) or bad:
+        msg = f"model v{candidate.version} gave {len(bad)} scores that are not probabilities"
+        raise ModelRefusedError(msg)
+    return len(records)
+
+
+def _input_columns(bundle: ModelBundle) -> list[str]:
+    """The transaction fields the bundle's features read."""
+    profile = bundle.spec.profile
+    names = [
+        profile.id_column,
+        profile.card_id,
+        profile.merchant_id,
+        profile.amount,
+        profile.birth_date,
+        *profile.numeric,
+        *bundle.spec.vocabularies,
+    ]
+    if profile.geo is not None:
+        geo = profile.geo
+        names += [geo.lat, geo.long, geo.merch_lat, geo.merch_long]
+    return [name for name in names if name is not None]

@@ -1,0 +1,138 @@
+"""Real `fraudops serve` processes for the integration tests: start, wait ready, kill."""
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+
+FRAUDOPS = Path(sys.executable).parent / "fraudops"
+TOKEN = "integration-" + secrets.token_urlsafe(24)
+ADMIN_TOKEN = "integration-admin-" + secrets.token_urlsafe(24)
+READY_TIMEOUT_S = 120.0
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class ServiceProcess:
+    """A running `fraudops serve` and a client authorised to call it."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    log_path: Path
+
+    def client(self, *, admin: bool = False, timeout: float = 30.0) -> httpx.Client:
+        """An HTTP client with a scoring (or admin) token."""
+        token = ADMIN_TOKEN if admin else TOKEN
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout
+        )
+
+    def log(self) -> str:
+        """What the server wrote so far."""
+        return self.log_path.read_text(errors="replace")
+
+
+def service_env(home: Path, **settings: str) -> dict[str, str]:
+    """The environment of a service process: tokens, home, and FRAUDOPS_* overrides."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("FRAUDOPS_") and key != "PROMETHEUS_MULTIPROC_DIR"
+    }
+    env |= {
+        "FRAUDOPS_HOME": str(home),
+        "FRAUDOPS_API_TOKENS": TOKEN,
+        "FRAUDOPS_ADMIN_TOKENS": ADMIN_TOKEN,
+        "FRAUDOPS_LOG_FORMAT": "json",
+    }
+    env |= {f"FRAUDOPS_{key.upper()}": value for key, value in settings.items()}
+    return env
+
+
+@contextmanager
+def running_service(
+    home: Path, *options: str, env: Mapping[str, str] | None = None, ready: bool = True
+) -> Iterator[ServiceProcess]:
+    """Start `fraudops serve` on a free port, wait for /readyz, stop it (SIGTERM) afterwards."""
+    port = free_port()
+    log_path = home / f"serve-{port}.log"
+    home.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(FRAUDOPS), "serve", "--port", str(port), *options],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(env) if env is not None else service_env(home),
+        )
+    service = ServiceProcess(process, f"http://127.0.0.1:{port}", log_path)
+    try:
+        wait_ready(service, ready=ready)
+        yield service
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+
+
+def wait_ready(service: ServiceProcess, *, ready: bool = True) -> None:
+    """Wait until /readyz says ready (or, with ready=False, until the server answers at all)."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if service.process.poll() is not None:
+            msg = f"fraudops serve exited with {service.process.returncode}:\n{service.log()}"
+            raise RuntimeError(msg)
+        try:
+            response = httpx.get(f"{service.url}/readyz", timeout=2)
+            last = response.text
+            if response.status_code == 200 or not ready:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    msg = f"fraudops serve not ready after {READY_TIMEOUT_S} s ({last}):\n{service.log()}"
+    raise RuntimeError(msg)
+
+
+def request_body(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A loaded sample row as the JSON body of /v1/score."""
+    return {
+        "trans_num": str(row["trans_num"]),
+        "cc_num": str(row["cc_num"]),
+        "merchant": str(row["merchant"]),
+        "category": str(row["category"]),
+        "amt": float(row["amt"]),
+        "gender": str(row["gender"]),
+        "city": str(row["city"]),
+        "state": str(row["state"]),
+        "zip": str(row["zip"]),
+        "lat": float(row["lat"]),
+        "long": float(row["long"]),
+        "city_pop": int(row["city_pop"]),
+        "job": str(row["job"]),
+        "dob": pd.Timestamp(row["dob"]).date().isoformat(),
+        "merch_lat": float(row["merch_lat"]),
+        "merch_long": float(row["merch_long"]),
+        "trans_date_trans_time": pd.Timestamp(row["event_time"]).isoformat(),
+    }

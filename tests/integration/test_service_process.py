@@ -1,0 +1,241 @@
+"""Real `fraudops serve` processes: restarts, replicas sharing Redis, hot reload, schemathesis."""
+
+import itertools
+import json
+import secrets
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from service_process import (
+    ADMIN_TOKEN,
+    TOKEN,
+    request_body,
+    running_service,
+    service_env,
+)
+
+from fraudops.config import Settings
+from fraudops.data.profiles import SPARKOV
+from fraudops.data.readers import load_transactions
+from fraudops.features.batch import batch_features
+from fraudops.features.redis_store import RedisStateStore
+from fraudops.registry import CHALLENGER, CHAMPION, MlflowRegistry
+from fraudops.training.bundle import ModelBundle
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def stream(sample_path: Path) -> pd.DataFrame:
+    """The real sample in time order: a stream of transactions of many cards."""
+    frame = load_transactions(sample_path, SPARKOV).frame
+    return frame.sort_values(["event_time", "trans_num"], kind="stable").reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def registered(
+    tmp_path_factory: pytest.TempPathFactory,
+    train_bundle: Callable[..., ModelBundle],
+    stream: pd.DataFrame,
+) -> tuple[Path, ModelBundle]:
+    """An MLflow registry (SQLite) with a champion (v1) and a challenger (v2)."""
+    home = tmp_path_factory.mktemp("registry")
+    registry = MlflowRegistry(Settings(home=home, _env_file=None))  # type: ignore[call-arg]
+    champion = train_bundle(stream, threshold=0.5, seed=3)
+    for bundle in (champion, train_bundle(stream, threshold=0.4, seed=11)):
+        registry.log_training(bundle, input_example=stream.head(3), dataset_fingerprint="sample")
+    return home, champion
+
+
+def env_for(home: Path, registry_home: Path, **settings: str) -> dict[str, str]:
+    """A service environment using the shared registry and its own warehouse and home."""
+    tracking = Settings(home=registry_home, _env_file=None)  # type: ignore[call-arg]
+    return service_env(home, tracking_uri=tracking.resolved_tracking_uri, **settings)
+
+
+def stored_features(url: str, names: tuple[str, ...]) -> dict[str, list[float]]:
+    """The champion feature vector of every stored transaction, by trans_num."""
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text("SELECT trans_num, features FROM scores WHERE role = 'champion'")
+        ).all()
+    engine.dispose()
+    out = {}
+    for trans_num, features in rows:
+        values = json.loads(features) if isinstance(features, str) else features
+        out[trans_num] = [np.nan if values[n] is None else values[n] for n in names]
+    return out
+
+
+def assert_features_as_one_uninterrupted_process(
+    url: str, history: pd.DataFrame, bundle: ModelBundle
+) -> None:
+    """Every stored feature vector equals the batch features of the whole history."""
+    unlabelled = history.assign(is_fraud=0)  # no label reached the service
+    expected = batch_features(unlabelled, bundle.spec)
+    stored = stored_features(url, bundle.feature_names)
+    assert len(history) == len(stored)
+    for row, trans_num in enumerate(history["trans_num"]):
+        np.testing.assert_array_equal(expected[row], np.array(stored[trans_num]), trans_num)
+
+
+def test_a_killed_and_restarted_service_keeps_every_card_velocity(
+    tmp_path: Path, registered: tuple[Path, ModelBundle], stream: pd.DataFrame
+) -> None:
+    """kill -9 mid-stream, restart: state is rebuilt from the warehouse, features unchanged."""
+    registry_home, champion = registered
+    history = stream.head(600)
+    database = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    env = env_for(tmp_path / "home", registry_home, database_url=database)
+    bodies = [request_body(row) for row in history.to_dict("records")]
+    with running_service(tmp_path / "home", env=env) as first, first.client() as http:
+        before = [http.post("/v1/score", json=body).json() for body in bodies[:300]]
+        first.process.kill()  # SIGKILL: no shutdown hook runs
+        first.process.wait(10)
+    with running_service(tmp_path / "home", env=env) as second, second.client() as http:
+        after = [http.post("/v1/score", json=body).json() for body in bodies[300:]]
+        again = http.post("/v1/score", json=bodies[5]).json()
+    assert [False] * 600 == [r["duplicate"] for r in before + after]
+    assert True is again["duplicate"]
+    assert before[5]["fraud_probability"] == again["fraud_probability"]
+    assert "rebuilt" in second.log()
+    assert_features_as_one_uninterrupted_process(database, history, champion)
+
+
+def test_two_replicas_sharing_redis_give_the_features_of_one_process(
+    tmp_path: Path,
+    registered: tuple[Path, ModelBundle],
+    stream: pd.DataFrame,
+    redis_url: str,
+    clean_postgres_url: str,
+) -> None:
+    """Two service processes on one Redis and one PostgreSQL, fed alternately: one history."""
+    registry_home, champion = registered
+    history = stream.head(600)
+    prefix = f"fraudops-test-{secrets.token_hex(4)}"
+    env = env_for(
+        tmp_path / "home",
+        registry_home,
+        database_url=clean_postgres_url,
+        redis_url=redis_url,
+        redis_prefix=prefix,
+    )
+    bodies = [request_body(row) for row in history.to_dict("records")]
+    try:
+        with (
+            running_service(tmp_path / "home", env=env) as one,
+            running_service(tmp_path / "home", env=env) as two,
+            one.client() as first,
+            two.client() as second,
+        ):
+            replies = [
+                client.post("/v1/score", json=body)
+                for client, body in zip(itertools.cycle((first, second)), bodies, strict=False)
+            ]
+            metrics = first.get("/metrics").text
+    finally:
+        RedisStateStore.from_url(redis_url, prefix=prefix).clear()
+    assert [200] * 600 == [r.status_code for r in replies]
+    assert "fraudops_feature_state_seconds_count 300.0" in metrics
+    assert_features_as_one_uninterrupted_process(clean_postgres_url, history, champion)
+
+
+def test_twenty_hot_reloads_under_load_fail_no_request(
+    tmp_path: Path,
+    train_bundle: Callable[..., ModelBundle],
+    stream: pd.DataFrame,
+) -> None:
+    """Flip the champion between two versions 20 times while 4 clients score: no failure."""
+    registry_home = tmp_path / "registry"
+    registry = MlflowRegistry(Settings(home=registry_home, _env_file=None))  # type: ignore[call-arg]
+    for seed in (3, 11):
+        registry.log_training(
+            train_bundle(stream, threshold=0.5, seed=seed),
+            input_example=stream.head(3),
+            dataset_fingerprint="sample",
+        )
+    registry.delete_alias(CHALLENGER)
+    env = env_for(tmp_path / "home", registry_home)
+    template = request_body(stream.iloc[0].to_dict())
+    statuses: Counter[int] = Counter()
+    versions: Counter[str] = Counter()
+    stop = threading.Event()
+    counter = itertools.count()
+
+    def load(url: str) -> None:
+        import httpx  # noqa: PLC0415
+
+        with httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+        ) as http:
+            while not stop.is_set():
+                number = next(counter)
+                body = template | {"trans_num": f"load-{number}", "cc_num": str(number % 50)}
+                response = http.post("/v1/score", json=body)
+                statuses[response.status_code] += 1
+                if response.status_code == 200:
+                    versions[response.json()["model"]["version"]] += 1
+
+    with running_service(tmp_path / "home", env=env) as service:
+        clients = [threading.Thread(target=load, args=(service.url,)) for _ in range(4)]
+        for client in clients:
+            client.start()
+        outcomes = []
+        with service.client(admin=True, timeout=120) as admin:
+            for flip in range(20):
+                registry.set_alias(2 if flip % 2 == 0 else 1, CHAMPION)
+                outcomes.append(admin.post("/v1/models/reload").json()["champion"]["outcome"])
+        stop.set()
+        for client in clients:
+            client.join(60)
+    assert ["swapped"] * 20 == outcomes
+    assert {200} == set(statuses), statuses
+    assert sum(statuses.values()) > 100
+    assert {"1", "2"} == set(versions)
+
+
+def test_schemathesis_finds_no_server_error(
+    tmp_path: Path, registered: tuple[Path, ModelBundle]
+) -> None:
+    """Schemathesis, generating requests from /openapi.json, never gets a 5xx."""
+    registry_home, _ = registered
+    env = env_for(
+        tmp_path / "home",
+        registry_home,
+        database_url=f"sqlite:///{tmp_path / 'warehouse.db'}",
+    )
+    with running_service(tmp_path / "home", env=env) as service:
+        result = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "schemathesis"),
+                "run",
+                f"{service.url}/openapi.json",
+                "--checks",
+                "not_a_server_error",
+                "--header",
+                f"Authorization: Bearer {ADMIN_TOKEN}",
+                "--max-examples",
+                "60",
+                "--seed",
+                "20261129",
+                "--request-timeout",
+                "30",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+            cwd=tmp_path,  # schemathesis keeps its example database in the working folder
+        )
+        log = service.log()
+    assert 0 == result.returncode, result.stdout[-6000:] + result.stderr[-2000:]
+    assert "Traceback" not in log, log[-4000:]
