@@ -239,3 +239,32 @@ def test_schemathesis_finds_no_server_error(
         log = service.log()
     assert 0 == result.returncode, result.stdout[-6000:] + result.stderr[-2000:]
     assert "Traceback" not in log, log[-4000:]
+
+
+def test_metrics_add_up_every_worker(
+    tmp_path: Path, registered: tuple[Path, ModelBundle], stream: pd.DataFrame, redis_url: str
+) -> None:
+    """With two workers, /metrics counts the requests both of them served."""
+    import httpx  # noqa: PLC0415
+
+    registry_home, _ = registered
+    prefix = f"fraudops-test-{secrets.token_hex(4)}"
+    home = tmp_path / "home"
+    env = env_for(home, registry_home, redis_url=redis_url, redis_prefix=prefix)
+    bodies = [request_body(row) for row in stream.head(60).to_dict("records")]
+    try:
+        with running_service(home, "--workers", "2", env=env) as service:
+            headers = {"Authorization": f"Bearer {TOKEN}"}
+            for body in bodies:  # a new connection each: the kernel spreads them over workers
+                response = httpx.post(f"{service.url}/v1/score", json=body, headers=headers)
+                assert 200 == response.status_code
+            metrics = httpx.get(f"{service.url}/metrics").text
+            workers = {
+                path.name.split("_")[-1]
+                for path in (home / "prometheus-multiproc").glob("counter_*.db")
+            }
+    finally:
+        RedisStateStore.from_url(redis_url, prefix=prefix).clear()
+    assert 2 <= len(workers), workers
+    line = 'fraudops_http_requests_total{method="POST",route="/v1/score",status="200"} 60.0'
+    assert line in metrics

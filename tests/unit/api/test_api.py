@@ -384,3 +384,50 @@ def test_sample_loads_for_the_api_fixtures(sample_path: Path) -> None:
 
     assert "2019-01-15T22:24:12" == transaction_json(frame, 0)["trans_date_trans_time"]
     assert CanonicalTransaction.model_validate(transaction_json(frame, 0)).event_time_ms > 0
+
+
+async def test_a_label_reaches_the_online_merchant_state(
+    client: httpx.AsyncClient, bodies: list[dict[str, Any]], service: ScoringService
+) -> None:
+    """A fraud label of a stored transaction marks it in its merchant's online state."""
+    await client.post("/v1/score", json=bodies[0])
+    merchant = service.store.get_merchant(bodies[0]["merchant"])
+    assert merchant is not None
+    assert [0] == merchant.labels
+    await client.post("/v1/labels", json={"trans_num": bodies[0]["trans_num"], "is_fraud": True})
+    merchant = service.store.get_merchant(bodies[0]["merchant"])
+    assert merchant is not None
+    assert [1] == merchant.labels
+
+
+async def test_watching_the_aliases_swaps_without_a_reload_call(
+    settings: Settings,
+    registry: InMemoryRegistry,
+    other_bundle: ModelBundle,
+    sample_frame: pd.DataFrame,
+    tmp_path: Path,
+) -> None:
+    """With model_watch_seconds set, a new challenger is picked up on its own."""
+    from fraudops.features.state import InMemoryStateStore  # noqa: PLC0415
+    from fraudops.storage.warehouse import Warehouse  # noqa: PLC0415
+
+    watching = ScoringService(
+        settings=settings.model_copy(update={"model_watch_seconds": 0.05}),
+        warehouse=Warehouse(f"sqlite:///{tmp_path / 'watch.db'}"),
+        registry=registry,
+        store=InMemoryStateStore(),
+    )
+    watching.start()
+    try:
+        assert watching.models.challenger is None
+        registry.log_training(
+            other_bundle, input_example=sample_frame.head(3), dataset_fingerprint="sample"
+        )
+        for _ in range(200):
+            if watching.models.challenger is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert watching.models.challenger is not None
+        assert 2 == watching.models.challenger.version
+    finally:
+        watching.stop()
