@@ -6,9 +6,8 @@ it, and on shutdown stores everything it accepted before the process ends.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request, status
@@ -17,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from fraudops import __version__
 from fraudops.api.auth import TokenChecker
+from fraudops.api.bridge import FutureBridge
 from fraudops.api.metrics import MetricsMiddleware, ServiceMetrics
 from fraudops.api.routes import router
 from fraudops.config import Settings, get_settings
@@ -43,6 +43,7 @@ def create_app(
         running = service if service is not None else build_service(settings, metrics=metrics)
         await asyncio.to_thread(running.start, block=False)
         app.state.service = running
+        app.state.bridge = FutureBridge(asyncio.get_running_loop())
         if settings.dev:
             log.warning("development mode: requests are not authenticated")
         try:
@@ -56,6 +57,10 @@ def create_app(
         description="Real-time card-fraud scoring: online features, champion score, "
         "reasons, storage, labels, shadow challenger and hot model reload.",
         lifespan=lifespan,
+        max_body_size=settings.batch_limit * BYTES_PER_ITEM + 65_536,
+        # Prometheus (/metrics) is the service's telemetry; FastAPI's own OpenTelemetry
+        # middleware would otherwise switch itself on when MLflow sets a tracer provider.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.tokens = tokens
@@ -63,7 +68,6 @@ def create_app(
     app.include_router(router)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)
-    app.add_middleware(BodyLimitMiddleware, limit=settings.batch_limit * BYTES_PER_ITEM + 65_536)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 
@@ -112,56 +116,3 @@ async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
     """500 with no internals for the client; the traceback goes to the log."""
     log.error("unhandled error", path=request.url.path, exc_info=error)
     return JSONResponse({"detail": "internal error; it has been logged"}, status_code=500)
-
-
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-
-
-class BodyLimitMiddleware:
-    """413 for request bodies over the limit, whether or not Content-Length is sent."""
-
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], *, limit: int):
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Refuse a declared oversize body at once; cut off an undeclared one as it arrives."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await self._too_large(send)
-                return
-        received = 0
-
-        async def counting_receive() -> dict[str, Any]:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise _BodyTooLargeError
-            return message
-
-        try:
-            await self.app(scope, counting_receive, send)
-        except _BodyTooLargeError:
-            await self._too_large(send)
-
-    async def _too_large(self, send: Send) -> None:
-        response = JSONResponse(
-            {"detail": f"request body larger than {self.limit} bytes"},
-            status_code=status.HTTP_413_CONTENT_TOO_LARGE,
-        )
-        await response({"type": "http"}, _no_receive, send)  # type: ignore[arg-type]
-
-
-class _BodyTooLargeError(Exception):
-    """The body went over the limit while it was being read."""
-
-
-async def _no_receive() -> dict[str, Any]:
-    return {"type": "http.disconnect"}

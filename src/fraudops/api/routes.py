@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, HTTPException, Path, Request, Response, sta
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from fraudops.api.bridge import FutureBridge
 from fraudops.api.deps import AdminAccess, MetricsAccess, ScoringAccess, ServiceDep, SettingsDep
 from fraudops.api.metrics import ServiceMetrics
 from fraudops.api.schemas import (
@@ -25,8 +26,9 @@ from fraudops.api.schemas import (
 )
 from fraudops.data.schema import CanonicalTransaction
 from fraudops.features.state import FeatureStateUnavailableError
-from fraudops.scoring.service import NoModelError, ScoreOutcome, ScoringService
+from fraudops.scoring.service import NoModelError, ScoringService
 from fraudops.scoring.writer import StoreUnavailableError
+from fraudops.storage.base import StoredResult
 
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": Problem, "description": "No model in service or a store is down."}
@@ -45,14 +47,16 @@ router = APIRouter()
     responses={**UNAUTHORIZED, **UNAVAILABLE},
     summary="Score one transaction",
 )
-async def score(transaction: CanonicalTransaction, service: ServiceDep) -> ScoreResponse:
+async def score(
+    transaction: CanonicalTransaction, request: Request, service: ServiceDep
+) -> ScoreResponse:
     """Score one canonical transaction with the champion, store it, and return the verdict.
 
     Sending a stored trans_num again returns the stored result (duplicate: true) and writes
     nothing. A feed record's is_fraud is stored as a label and never used as model input.
     """
     start = time.perf_counter()
-    outcome = await _stored(_submit(service, [transaction])[0])
+    outcome = (await _all_stored(_submit(request, service, [transaction])))[0]
     return ScoreResponse.from_outcome(outcome, latency_ms=(time.perf_counter() - start) * 1000)
 
 
@@ -68,12 +72,12 @@ async def score(transaction: CanonicalTransaction, service: ServiceDep) -> Score
     summary="Score several transactions",
 )
 async def score_batch(
-    batch: BatchRequest, service: ServiceDep, settings: SettingsDep
+    batch: BatchRequest, request: Request, service: ServiceDep, settings: SettingsDep
 ) -> BatchResponse:
     """Score up to the configured batch limit of transactions, in order, and store them."""
     _check_batch_size(len(batch.transactions), settings.batch_limit)
     start = time.perf_counter()
-    outcomes = await _all_stored(_submit(service, batch.transactions))
+    outcomes = await _all_stored(_submit(request, service, batch.transactions))
     latency = (time.perf_counter() - start) * 1000
     return BatchResponse(
         results=[ScoreResponse.from_outcome(o, latency_ms=latency) for o in outcomes]
@@ -197,26 +201,22 @@ async def metrics(request: Request) -> Response:
 
 
 def _submit(
-    service: ScoringService, transactions: list[CanonicalTransaction]
-) -> "list[asyncio.Future[ScoreOutcome]]":
+    request: Request, service: ScoringService, transactions: list[CanonicalTransaction]
+) -> "list[asyncio.Future[StoredResult]]":
     """Score in this thread (microseconds each) and wrap the storage futures for awaiting."""
     try:
-        return [asyncio.wrap_future(f) for f in service.score_many(transactions)]
+        bridge: FutureBridge = request.app.state.bridge
+        return [bridge.wait(future) for future in service.score_many(transactions)]
     except NoModelError as error:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(error)) from error
     except FeatureStateUnavailableError as error:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(error)) from error
 
 
-async def _stored(future: "asyncio.Future[ScoreOutcome]") -> ScoreOutcome:
-    """The stored outcome; 503 if the warehouse could not store it."""
-    return (await _all_stored([future]))[0]
-
-
-async def _all_stored(futures: "list[asyncio.Future[ScoreOutcome]]") -> list[ScoreOutcome]:
+async def _all_stored(futures: "list[asyncio.Future[StoredResult]]") -> list[StoredResult]:
     """Every stored outcome, in order; 503 if the warehouse could not store one of them."""
     results = await asyncio.gather(*futures, return_exceptions=True)
-    outcomes: list[ScoreOutcome] = []
+    outcomes: list[StoredResult] = []
     for result in results:
         if isinstance(result, StoreUnavailableError):
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(result))

@@ -7,9 +7,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fraudops.data.schema import CanonicalTransaction
-from fraudops.scoring.service import ReloadReport, RoleReload, ScoreOutcome
+from fraudops.scoring.service import ReloadReport, RoleReload
 from fraudops.scoring.serving import ServingModel
-from fraudops.storage.base import LabelOutcome, LabelRecord, ScoreRecord, StoredTransaction
+from fraudops.storage.base import (
+    LabelOutcome,
+    LabelRecord,
+    ScoreRecord,
+    StoredResult,
+    StoredTransaction,
+)
 
 
 class ReasonOut(BaseModel):
@@ -49,8 +55,8 @@ class ScoreResponse(BaseModel):
     )
 
     @classmethod
-    def from_outcome(cls, outcome: ScoreOutcome, *, latency_ms: float) -> "ScoreResponse":
-        """The response for a stored outcome."""
+    def from_outcome(cls, outcome: StoredResult, *, latency_ms: float) -> "ScoreResponse":
+        """The response for what is stored."""
         score = outcome.score
         return cls(
             trans_num=outcome.trans_num,
@@ -60,7 +66,7 @@ class ScoreResponse(BaseModel):
             reasons=[ReasonOut(**vars(reason)) for reason in score.reasons],
             latency_ms=latency_ms,
             scoring_latency_ms=score.latency_ms,
-            duplicate=outcome.duplicate,
+            duplicate=not outcome.created,
         )
 
 

@@ -266,7 +266,7 @@ def transaction_record(row: Mapping[str, Any], spec: FeatureSpec) -> dict[str, A
     The time comes from `event_time_ms` if given, else from `event_time` (naive = UTC).
     """
     profile = spec.profile
-    record = {column: row.get(column) for column in _record_columns(spec)}
+    record = {column: row.get(column) for column in spec.input_columns}
     for column, value in record.items():
         if isinstance(value, float) and math.isnan(value):
             record[column] = None
@@ -292,7 +292,7 @@ def records_from_frame(frame: pd.DataFrame, spec: FeatureSpec) -> list[dict[str,
     if profile.geo is not None:
         geo = profile.geo
         numeric += [geo.lat, geo.long, geo.merch_lat, geo.merch_long]
-    for column in _record_columns(spec):
+    for column in spec.input_columns:
         if column in fields:
             continue
         if column in numeric:
@@ -311,21 +311,3 @@ def records_from_frame(frame: pd.DataFrame, spec: FeatureSpec) -> list[dict[str,
     fields[EVENT_TIME_MS] = columns.event_times_ms(frame).tolist()
     names = list(fields)
     return [dict(zip(names, values, strict=True)) for values in zip(*fields.values(), strict=True)]
-
-
-def _record_columns(spec: FeatureSpec) -> list[str]:
-    """The profile columns an online transaction carries."""
-    profile = spec.profile
-    names = [
-        profile.id_column,
-        profile.card_id,
-        profile.merchant_id,
-        profile.amount,
-        profile.birth_date,
-        *profile.numeric,
-        *spec.vocabularies,
-    ]
-    if profile.geo is not None:
-        geo = profile.geo
-        names += [geo.lat, geo.long, geo.merch_lat, geo.merch_long]
-    return list(dict.fromkeys(name for name in names if name is not None))

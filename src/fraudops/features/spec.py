@@ -8,6 +8,7 @@ Windows are half-open, [t - W, t). Times are epoch milliseconds (naive times rea
 """
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import pandas as pd
@@ -67,9 +68,27 @@ class FeatureSpec:
         """Age at transaction time needs a birth date."""
         return self.profile.birth_date is not None
 
-    @property
+    @cached_property
+    def input_columns(self) -> tuple[str, ...]:
+        """The profile columns the features read from a transaction (computed once)."""
+        profile = self.profile
+        names = [
+            profile.id_column,
+            profile.card_id,
+            profile.merchant_id,
+            profile.amount,
+            profile.birth_date,
+            *profile.numeric,
+            *self.vocabularies,
+        ]
+        if profile.geo is not None:
+            geo = profile.geo
+            names += [geo.lat, geo.long, geo.merch_lat, geo.merch_long]
+        return tuple(dict.fromkeys(name for name in names if name is not None))
+
+    @cached_property
     def names(self) -> tuple[str, ...]:
-        """Feature names in the column order of every feature matrix."""
+        """Feature names in the column order of every feature matrix (computed once)."""
         names = ["amount", "log_amount", "hour", "weekday", "is_night", "is_weekend"]
         if self.has_card:
             for window in CARD_WINDOWS:

@@ -11,6 +11,7 @@ never mixes two versions within one request.
 
 import gc
 import queue
+import sys
 import threading
 import time
 from collections import deque
@@ -50,6 +51,7 @@ log = structlog.get_logger(__name__)
 
 RECENT_CANARY = 256
 SHADOW_QUEUE = 10_000
+GIL_SWITCH_SECONDS = 0.0005
 
 
 class NoModelError(RuntimeError):
@@ -62,15 +64,6 @@ class ServingModels:
 
     champion: ServingModel | None = None
     challenger: ServingModel | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class ScoreOutcome:
-    """A scored transaction as stored: the champion's score and whether it was already there."""
-
-    trans_num: str
-    score: ScoreRecord
-    duplicate: bool
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,6 +145,9 @@ class ScoringService:
         a server answers its health checks during a long state rebuild.
         """
         self.warehouse.migrate()
+        # A request waits for the writer thread's commit; with CPython's default 5 ms GIL
+        # switch interval each hand-over between the two threads can cost up to 5 ms.
+        sys.setswitchinterval(GIL_SWITCH_SECONDS)
         self._writer.start()
         self._shadow_thread.start()
         if block:
@@ -201,8 +197,11 @@ class ScoringService:
 
     # --- scoring -----------------------------------------------------------------------------
 
-    def score(self, transaction: CanonicalTransaction) -> "Future[ScoreOutcome]":
-        """Score one transaction now; the future resolves when the result is stored."""
+    def score(self, transaction: CanonicalTransaction) -> "Future[StoredResult]":
+        """Score one transaction now; the future resolves when the result is stored.
+
+        Its result is what is stored: this score, or (created=False) the one stored before.
+        """
         models = self.models  # read once: this request finishes on these models
         champion = models.champion
         if champion is None:
@@ -260,33 +259,13 @@ class ScoringService:
                     stored,
                 )
             )
-        outcome: Future[ScoreOutcome] = Future()
-        stored.add_done_callback(lambda done: self._finish(done, outcome))
-        return outcome
+        return stored
 
     def score_many(
         self, transactions: Sequence[CanonicalTransaction]
-    ) -> "list[Future[ScoreOutcome]]":
+    ) -> "list[Future[StoredResult]]":
         """Score several transactions in order; one future each."""
         return [self.score(transaction) for transaction in transactions]
-
-    def _finish(self, stored: "Future[StoredResult]", outcome: "Future[ScoreOutcome]") -> None:
-        """Turn a storage result into the caller's outcome, counting what was new."""
-        error = stored.exception()
-        if error is not None:
-            outcome.set_exception(error)
-            return
-        result = stored.result()
-        if result.created:
-            self.metrics.decisions.labels(decision=result.score.decision).inc()
-            self.metrics.scores.observe(result.score.fraud_probability)
-        else:
-            self.metrics.duplicates.inc()
-        outcome.set_result(
-            ScoreOutcome(
-                trans_num=result.trans_num, score=result.score, duplicate=not result.created
-            )
-        )
 
     # --- labels and look-ups -----------------------------------------------------------------
 
@@ -500,7 +479,13 @@ class ScoringService:
             return
         self.metrics.shadow.labels(outcome="stored").inc(stored)
 
-    def _note_commit(self, size: int, seconds: float) -> None:
-        """Record one group commit in the metrics."""
-        self.metrics.store_batch.observe(size)
+    def _note_commit(self, results: Sequence[StoredResult], seconds: float) -> None:
+        """Record one group commit in the metrics: its size, time, decisions, duplicates."""
+        self.metrics.store_batch.observe(len(results))
         self.metrics.store_seconds.observe(seconds)
+        for result in results:
+            if result.created:
+                self.metrics.decisions.labels(decision=result.score.decision).inc()
+                self.metrics.scores.observe(result.score.fraud_probability)
+            else:
+                self.metrics.duplicates.inc()

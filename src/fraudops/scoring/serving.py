@@ -14,7 +14,11 @@ import numpy as np
 
 from fraudops.config import Settings
 from fraudops.data.schema import CanonicalTransaction
-from fraudops.features.online import EVENT_TIME_MS, OnlineFeatureEngine, transaction_record
+from fraudops.features.online import (
+    EVENT_TIME_MS,
+    OnlineFeatureEngine,
+    transaction_record,
+)
 from fraudops.features.state import FeatureStateStore
 from fraudops.registry.base import ModelRegistry, ModelVersionInfo
 from fraudops.scoring.model import FastModel, Reason
@@ -142,7 +146,7 @@ def serving_model(
     settings: Settings,
 ) -> ServingModel:
     """Wrap a loaded bundle for serving, refusing one that cannot read canonical transactions."""
-    needed = set(_input_columns(bundle))
+    needed = set(bundle.spec.input_columns)
     foreign = sorted(needed - CANONICAL_FIELDS)
     if foreign:
         msg = (
@@ -188,21 +192,3 @@ def canary_check(candidate: ServingModel, recent: Iterable[Mapping[str, Any]]) -
         msg = f"model v{candidate.version} gave {len(bad)} scores that are not probabilities"
         raise ModelRefusedError(msg)
     return len(records)
-
-
-def _input_columns(bundle: ModelBundle) -> list[str]:
-    """The transaction fields the bundle's features read."""
-    profile = bundle.spec.profile
-    names = [
-        profile.id_column,
-        profile.card_id,
-        profile.merchant_id,
-        profile.amount,
-        profile.birth_date,
-        *profile.numeric,
-        *bundle.spec.vocabularies,
-    ]
-    if profile.geo is not None:
-        geo = profile.geo
-        names += [geo.lat, geo.long, geo.merch_lat, geo.merch_long]
-    return [name for name in names if name is not None]

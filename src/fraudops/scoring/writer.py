@@ -42,7 +42,7 @@ class GroupCommitWriter:
         self,
         store: TransactionStore,
         *,
-        on_commit: Callable[[int, float], None] | None = None,
+        on_commit: Callable[[Sequence[StoredResult], float], None] | None = None,
         max_group: int = MAX_GROUP,
     ) -> None:
         self._store = store
@@ -123,7 +123,7 @@ class GroupCommitWriter:
             group[0].future.set_exception(failure)
             return
         if self._on_commit is not None:
-            self._on_commit(len(group), time.perf_counter() - start)
+            self._on_commit(results, time.perf_counter() - start)
         for job, result in zip(group, results, strict=True):
             job.future.set_result(result)
 

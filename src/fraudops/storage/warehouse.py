@@ -9,7 +9,6 @@ Labels keep one current row per trans_num in `labels` and every value it was giv
 event. Labels of transactions not stored yet are kept and match them when they arrive.
 """
 
-import dataclasses
 import functools
 import json
 import math
@@ -461,7 +460,15 @@ def _score_row(trans_num: str, score: ScoreRecord, *, role: str) -> dict[str, An
         "role": role,
         "fraud_probability": float(score.fraud_probability),
         "decision": score.decision,
-        "reasons": [dataclasses.asdict(reason) for reason in score.reasons],
+        "reasons": [
+            {
+                "feature": reason.feature,
+                "value": reason.value,
+                "contribution": reason.contribution,
+                "text": reason.text,
+            }
+            for reason in score.reasons
+        ],
         "features": {name: _finite_or_none(value) for name, value in score.features.items()},
         "latency_ms": None if score.latency_ms is None else float(score.latency_ms),
         "scored_at": _utc_naive(score.scored_at),
