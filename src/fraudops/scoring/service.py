@@ -11,7 +11,6 @@ never mixes two versions within one request.
 
 import gc
 import queue
-import sys
 import threading
 import time
 from collections import deque
@@ -51,7 +50,6 @@ log = structlog.get_logger(__name__)
 
 RECENT_CANARY = 256
 SHADOW_QUEUE = 10_000
-GIL_SWITCH_SECONDS = 0.0005
 
 
 class NoModelError(RuntimeError):
@@ -145,9 +143,6 @@ class ScoringService:
         a server answers its health checks during a long state rebuild.
         """
         self.warehouse.migrate()
-        # A request waits for the writer thread's commit; with CPython's default 5 ms GIL
-        # switch interval each hand-over between the two threads can cost up to 5 ms.
-        sys.setswitchinterval(GIL_SWITCH_SECONDS)
         self._writer.start()
         self._shadow_thread.start()
         if block:
