@@ -34,6 +34,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_features.py
 	$(BIN)/python benchmarks/bench_train.py
 	$(BIN)/python benchmarks/bench_backtest.py
+	$(BIN)/python benchmarks/bench_scoring.py
+	$(BIN)/python benchmarks/bench_serve.py
 
 # Re-pin every dependency after changing pyproject.toml.
 .PHONY: lock
