@@ -11,10 +11,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
-import pandas as pd
 
 FRAUDOPS = Path(sys.executable).parent / "fraudops"
 TOKEN = "integration-" + secrets.token_urlsafe(24)
@@ -113,26 +111,3 @@ def wait_ready(service: ServiceProcess, *, ready: bool = True) -> None:
         time.sleep(0.2)
     msg = f"fraudops serve not ready after {READY_TIMEOUT_S} s ({last}):\n{service.log()}"
     raise RuntimeError(msg)
-
-
-def request_body(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A loaded sample row as the JSON body of /v1/score."""
-    return {
-        "trans_num": str(row["trans_num"]),
-        "cc_num": str(row["cc_num"]),
-        "merchant": str(row["merchant"]),
-        "category": str(row["category"]),
-        "amt": float(row["amt"]),
-        "gender": str(row["gender"]),
-        "city": str(row["city"]),
-        "state": str(row["state"]),
-        "zip": str(row["zip"]),
-        "lat": float(row["lat"]),
-        "long": float(row["long"]),
-        "city_pop": int(row["city_pop"]),
-        "job": str(row["job"]),
-        "dob": pd.Timestamp(row["dob"]).date().isoformat(),
-        "merch_lat": float(row["merch_lat"]),
-        "merch_long": float(row["merch_long"]),
-        "trans_date_trans_time": pd.Timestamp(row["event_time"]).isoformat(),
-    }

@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from service_process import (
     ADMIN_TOKEN,
     TOKEN,
-    request_body,
     running_service,
     service_env,
 )
@@ -29,6 +28,7 @@ from fraudops.features.batch import batch_features
 from fraudops.features.redis_store import RedisStateStore
 from fraudops.registry import CHALLENGER, CHAMPION, MlflowRegistry
 from fraudops.training.bundle import ModelBundle
+from transaction_bodies import request_body
 
 pytestmark = pytest.mark.integration
 

@@ -8,6 +8,7 @@ import pandas as pd
 
 from fraudops.data.profiles import FDH, SPARKOV, ULB
 from fraudops.data.validation import check_frame
+from fraudops.features.online import EVENT_TIME_MS
 from fraudops.features.spec import FeatureSpec, fit_feature_spec
 
 # 2024-01-01 was a Monday.
@@ -91,3 +92,27 @@ def column(values: np.ndarray, spec: FeatureSpec, name: str) -> list[float]:
     """One named feature of every row, as a plain list."""
     result: list[float] = values[:, spec.names.index(name)].tolist()
     return result
+
+
+START_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC, START in epoch milliseconds
+
+
+def tx(
+    seconds: float, *, trans_id: str, card: str = "card-a", amount: float | None = 10.0
+) -> dict[str, Any]:
+    """An online Sparkov transaction `seconds` after 2024-01-01, at shop-1."""
+    return {
+        "trans_num": trans_id,
+        "cc_num": card,
+        "merchant": "shop-1",
+        "amt": amount,
+        "category": "home",
+        "gender": "F",
+        "lat": 40.0,
+        "long": -74.0,
+        "merch_lat": 40.0,
+        "merch_long": -74.0,
+        "city_pop": 1000.0,
+        "dob": "1990-01-01",
+        EVENT_TIME_MS: START_MS + round(seconds * 1000),
+    }

@@ -3,12 +3,11 @@
 import json
 import math
 from datetime import UTC, date, datetime, timedelta, timezone
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from feature_frames import DAY, HOUR, sparkov, sparkov_spec, ulb
+from feature_frames import DAY, HOUR, START_MS, sparkov, sparkov_spec, tx, ulb
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -23,29 +22,6 @@ from fraudops.features.online import (
 )
 from fraudops.features.spec import FeatureSpec
 from fraudops.features.state import CardState, InMemoryStateStore, MerchantState
-
-START_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC
-
-
-def tx(
-    seconds: float, *, trans_id: str, card: str = "card-a", amount: float = 10.0
-) -> dict[str, Any]:
-    """An online Sparkov transaction `seconds` after 2024-01-01."""
-    return {
-        "trans_num": trans_id,
-        "cc_num": card,
-        "merchant": "shop-1",
-        "amt": amount,
-        "category": "home",
-        "gender": "F",
-        "lat": 40.0,
-        "long": -74.0,
-        "merch_lat": 40.0,
-        "merch_long": -74.0,
-        "city_pop": 1000.0,
-        "dob": "1990-01-01",
-        EVENT_TIME_MS: START_MS + round(seconds * 1000),
-    }
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from feature_frames import sparkov, sparkov_spec
+from feature_frames import START_MS, sparkov, sparkov_spec, tx
 
 from fraudops.features.batch import batch_features
 from fraudops.features.columns import FeatureInputError
@@ -20,23 +20,6 @@ from fraudops.features.state import (
     StateTransition,
     T,
 )
-
-START_MS = 1_704_067_200_000  # 2024-01-01 00:00 UTC
-
-
-def tx(
-    seconds: float, *, trans_id: str, card: str = "card-a", amount: float | None = 10.0
-) -> dict[str, Any]:
-    """An online Sparkov transaction `seconds` after 2024-01-01, at shop-1."""
-    return {
-        "trans_num": trans_id,
-        "cc_num": card,
-        "merchant": "shop-1",
-        "amt": amount,
-        "category": "home",
-        "dob": "1990-01-01",
-        EVENT_TIME_MS: START_MS + round(seconds * 1000),
-    }
 
 
 def card_with(*amounts: float) -> CardState:
