@@ -207,7 +207,7 @@ class ScoringService:
         challenger = models.challenger if self.settings.shadow else None
         shadow_features = None
         if challenger is not None and not challenger.shares_features_with(champion):
-            shadow_features = None  # computed from its own engine below, before the update
+            # A challenger reading other features gets its own, read before the update.
             shadow_record = challenger.record(transaction)
             shadow_features = challenger.engine.features(shadow_record)
         state_start = time.perf_counter()
