@@ -101,13 +101,15 @@ class GroupCommitWriter:
             self._commit(group)
 
     def _commit(self, group: Sequence[_Job]) -> None:
-        """Store one group and resolve its futures; if it fails, store its jobs one by one."""
+        """Store one group and resolve its futures; if it fails, store its jobs one by one.
+
+        Labels are stored after their transactions: if that fails, the transactions stay
+        stored and only the jobs that carried a label fail (a retry is a duplicate that
+        records the label).
+        """
         start = time.perf_counter()
         try:
             results = self._store.store_scored_batch([job.item for job in group])
-            labels = [job.label for job in group if job.label is not None]
-            if labels:
-                self._store.record_labels(labels)
         except Exception as error:  # any storage failure fails the group, never the thread
             if len(group) > 1:
                 # One bad transaction must not fail the others that shared its commit.
@@ -117,15 +119,33 @@ class GroupCommitWriter:
             log.exception(
                 "storing a scored transaction failed", trans_num=_trans_num(group[0].item)
             )
-            failure = StoreUnavailableError(
-                f"the warehouse could not store the transaction: {error}"
-            )
-            group[0].future.set_exception(failure)
+            group[0].future.set_exception(_unavailable(error))
             return
+        label_error = self._store_labels(group)
         if self._on_commit is not None:
             self._on_commit(results, time.perf_counter() - start)
         for job, result in zip(group, results, strict=True):
-            job.future.set_result(result)
+            if label_error is not None and job.label is not None:
+                job.future.set_exception(_unavailable(label_error))
+            else:
+                job.future.set_result(result)
+
+    def _store_labels(self, group: Sequence[_Job]) -> Exception | None:
+        """Store the labels that came with a group; the error if that failed."""
+        labels = [job.label for job in group if job.label is not None]
+        if not labels:
+            return None
+        try:
+            self._store.record_labels(labels)
+        except Exception as error:  # reported to the jobs that carried a label
+            log.exception("storing labels failed", labels=len(labels))
+            return error
+        return None
+
+
+def _unavailable(error: Exception) -> StoreUnavailableError:
+    """The error a caller gets when the warehouse failed it."""
+    return StoreUnavailableError(f"the warehouse could not store the transaction: {error}")
 
 
 def _trans_num(item: ScoredTransaction) -> str:
