@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from fraudops.data.schema import CanonicalTransaction
+from fraudops.data.schema import CanonicalTransaction, refuse_nul
 from fraudops.scoring.service import ReloadReport, RoleReload
 from fraudops.scoring.serving import ServingModel
 from fraudops.storage.base import (
@@ -99,9 +99,7 @@ class LabelIn(BaseModel):
     @field_validator("trans_num", "source")
     @classmethod
     def _no_nul(cls, value: str) -> str:
-        if "\x00" in value:
-            msg = "must not contain NUL characters"
-            raise ValueError(msg)
+        refuse_nul(value)
         return value
 
     def record(self, *, now: datetime) -> LabelRecord:

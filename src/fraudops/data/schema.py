@@ -74,6 +74,14 @@ Latitude = Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False)]
 Longitude = Annotated[float, Field(ge=-180.0, le=180.0, allow_inf_nan=False)]
 
 
+def refuse_nul(value: object) -> object:
+    """A text field's value, refused if it holds NUL (PostgreSQL text and JSONB cannot)."""
+    if isinstance(value, str) and "\x00" in value:
+        msg = "must not contain NUL characters"
+        raise ValueError(msg)
+    return value
+
+
 class CanonicalTransaction(BaseModel):
     """One card transaction in Sparkov form; the timestamp may come in any of three fields.
 
@@ -127,11 +135,7 @@ class CanonicalTransaction(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _no_nul_characters(cls, value: object) -> object:
-        # PostgreSQL text and JSONB cannot hold NUL; refuse it here rather than fail to store.
-        if isinstance(value, str) and "\x00" in value:
-            msg = "must not contain NUL characters"
-            raise ValueError(msg)
-        return value
+        return refuse_nul(value)
 
     @field_validator("trans_date_trans_time", mode="after")
     @classmethod

@@ -91,9 +91,10 @@ class ReloadReport:
 
 @dataclass(frozen=True)
 class _ShadowJob:
+    """A transaction for the challenger, with the features it reads (taken before update)."""
+
     transaction: CanonicalTransaction
-    record: dict[str, Any]
-    features: FloatArray | None
+    features: FloatArray
     challenger: ServingModel
     stored: "Future[StoredResult]"
 
@@ -248,7 +249,6 @@ class ScoringService:
             self._queue_shadow(
                 _ShadowJob(
                     transaction,
-                    record,
                     features if shadow_features is None else shadow_features,
                     challenger,
                     stored,
@@ -279,8 +279,9 @@ class ScoringService:
         if champion is not None and (outcome.stored or outcome.updated):
             latest = {label.trans_num: label.is_fraud for label in labels}
             for trans_num, stored in self.warehouse.records_of(list(latest)).items():
-                transaction = CanonicalTransaction.model_validate(stored.record)
-                champion.engine.add_label(champion.record(transaction), is_fraud=latest[trans_num])
+                champion.engine.add_label(
+                    champion.stored_record(stored.record), is_fraud=latest[trans_num]
+                )
         return outcome
 
     def get_transaction(self, trans_num: str) -> StoredTransaction | None:
@@ -400,9 +401,8 @@ class ScoringService:
             windows = max(*CARD_WINDOWS.values(), *MERCHANT_WINDOWS.values())
             horizon = timedelta(milliseconds=windows + champion.bundle.spec.label_delay_ms)
             for stored in self.warehouse.transactions_since(latest - horizon):
-                transaction = CanonicalTransaction.model_validate(stored.record)
                 label = None if stored.label is None else int(stored.label.is_fraud)
-                champion.engine.update(champion.record(transaction), label=label)
+                champion.engine.update(champion.stored_record(stored.record), label=label)
                 replayed += 1
         self.store.mark_initialised()
         self._readiness.state_ready = True
@@ -446,8 +446,6 @@ class ScoringService:
                 continue
             challenger = job.challenger
             features = job.features
-            if features is None:
-                features = challenger.engine.features(job.record)
             scored = challenger.model.score(features, top=self.settings.reasons)
             probability = scored.probability
             scores.append(

@@ -95,6 +95,10 @@ class ServingModel:
         fields[EVENT_TIME_MS] = transaction.event_time_ms
         return transaction_record(fields, self.bundle.spec)
 
+    def stored_record(self, stored: Mapping[str, Any]) -> dict[str, Any]:
+        """The online-engine record of a transaction as the warehouse stored it."""
+        return self.record(CanonicalTransaction.model_validate(stored))
+
     def shares_features_with(self, other: "ServingModel") -> bool:
         """Whether both models read the very same feature vector."""
         return self.bundle.spec == other.bundle.spec
