@@ -102,7 +102,7 @@ def test_migrate_creates_the_tables_and_is_idempotent(bare_warehouse: Warehouse)
     bare_warehouse.migrate()
     inspector = sa.inspect(bare_warehouse.engine)
     assert WAREHOUSE_TABLES == set(inspector.get_table_names())
-    assert {"ix_transactions_event_time", "ix_transactions_card_id_event_time"} == {
+    assert {"ix_transactions_event_time"} == {
         index["name"] for index in inspector.get_indexes("transactions")
     }
     with bare_warehouse.engine.connect() as connection:
@@ -119,6 +119,18 @@ def test_downgrade_to_base_then_upgrade_head(warehouse: Warehouse) -> None:
     assert WAREHOUSE_TABLES == set(sa.inspect(warehouse.engine).get_table_names())
     assert warehouse.get_transaction("t1") is None
     assert warehouse.store_scored(transaction("t1"), score()).created
+
+
+def test_downgrading_one_revision_restores_the_card_time_index(warehouse: Warehouse) -> None:
+    """Revision 0002 only drops the (card_id, event_time) index; its downgrade brings it back."""
+    warehouse.store_scored(transaction("t1"), score())
+    warehouse.downgrade("0001")
+    names = {index["name"] for index in sa.inspect(warehouse.engine).get_indexes("transactions")}
+    assert "ix_transactions_card_id_event_time" in names
+    assert warehouse.get_transaction("t1") is not None
+    warehouse.migrate()
+    names = {index["name"] for index in sa.inspect(warehouse.engine).get_indexes("transactions")}
+    assert "ix_transactions_card_id_event_time" not in names
 
 
 def test_storing_again_returns_the_first_score_and_writes_nothing(warehouse: Warehouse) -> None:

@@ -54,20 +54,28 @@ class ScoreResponse(BaseModel):
         "and nothing new was written."
     )
 
-    @classmethod
-    def from_outcome(cls, outcome: StoredResult, *, latency_ms: float) -> "ScoreResponse":
-        """The response for what is stored."""
-        score = outcome.score
-        return cls(
-            trans_num=outcome.trans_num,
-            fraud_probability=score.fraud_probability,
-            decision=score.decision,
-            model=ModelRef(name=score.model_name, version=score.model_version),
-            reasons=[ReasonOut(**vars(reason)) for reason in score.reasons],
-            latency_ms=latency_ms,
-            scoring_latency_ms=score.latency_ms,
-            duplicate=not outcome.created,
-        )
+
+def score_payload(outcome: StoredResult, *, latency_ms: float) -> dict[str, Any]:
+    """The ScoreResponse of a stored outcome as plain data, ready for JSON (the fast path)."""
+    score = outcome.score
+    return {
+        "trans_num": outcome.trans_num,
+        "fraud_probability": score.fraud_probability,
+        "decision": score.decision,
+        "model": {"name": score.model_name, "version": score.model_version},
+        "reasons": [
+            {
+                "feature": reason.feature,
+                "value": reason.value,
+                "contribution": reason.contribution,
+                "text": reason.text,
+            }
+            for reason in score.reasons
+        ],
+        "latency_ms": latency_ms,
+        "scoring_latency_ms": score.latency_ms,
+        "duplicate": not outcome.created,
+    }
 
 
 class BatchRequest(BaseModel):

@@ -11,6 +11,7 @@ never mixes two versions within one request.
 
 import gc
 import queue
+import sys
 import threading
 import time
 from collections import deque
@@ -49,6 +50,8 @@ from fraudops.storage.warehouse import Warehouse
 log = structlog.get_logger(__name__)
 
 RECENT_CANARY = 256
+# How long a thread may hold the GIL while another waits for it (Python's default: 5 ms).
+GIL_SWITCH_SECONDS = 0.001
 SHADOW_QUEUE = 10_000
 
 
@@ -144,6 +147,10 @@ class ScoringService:
         a server answers its health checks during a long state rebuild.
         """
         self.warehouse.migrate()
+        # The writer thread gives up the GIL for every database call and must wait for it
+        # back while the scoring thread computes: at Python's default 5 ms switch interval
+        # that wait, not the database, limited how fast the warehouse kept up under load.
+        sys.setswitchinterval(GIL_SWITCH_SECONDS)
         self._writer.start()
         self._shadow_thread.start()
         if block:

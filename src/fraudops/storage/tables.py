@@ -55,10 +55,7 @@ class TransactionRow(Base):
     """One scored transaction, keyed by its trans_num, with the raw canonical record."""
 
     __tablename__ = "transactions"
-    __table_args__ = (
-        Index("ix_transactions_event_time", "event_time"),
-        Index("ix_transactions_card_id_event_time", "card_id", "event_time"),
-    )
+    __table_args__ = (Index("ix_transactions_event_time", "event_time"),)
 
     trans_num: Mapped[str] = mapped_column(String(128), primary_key=True)
     card_id: Mapped[str | None] = mapped_column(String(64))

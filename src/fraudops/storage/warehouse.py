@@ -9,14 +9,13 @@ Labels keep one current row per trans_num in `labels` and every value it was giv
 event. Labels of transactions not stored yet are kept and match them when they arrive.
 """
 
-import functools
-import json
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 import pandas as pd
 import structlog
 from alembic import command
@@ -94,11 +93,13 @@ class Warehouse:
         self.engine: Engine = create_engine(
             parsed,
             echo=echo,
-            json_serializer=functools.partial(json.dumps, allow_nan=False),
+            json_serializer=_json_text,
+            json_deserializer=orjson.loads,
             **options,
         )
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._processors: dict[Any, Callable[[Any], Any] | None] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Warehouse":
@@ -134,7 +135,10 @@ class Warehouse:
 
     def store_scored_batch(self, items: Sequence[ScoredTransaction]) -> list[StoredResult]:
         """Store many scored transactions in one database transaction; results in input order."""
-        prepared = [(_transaction_row(item.transaction), item) for item in items]
+        received_at = _utcnow()
+        prepared = [
+            (_transaction_row(item.transaction, received_at=received_at), item) for item in items
+        ]
         first: dict[str, ScoredTransaction] = {}
         rows: list[dict[str, Any]] = []
         for row, item in prepared:
@@ -155,10 +159,9 @@ class Warehouse:
                 if score is not None
             ]
             if score_rows:
-                statement = self._insert(ScoreRow).on_conflict_do_nothing(
-                    index_elements=["trans_num", "model_version", "role"]
+                self._insert_ignoring(
+                    connection, ScoreRow, score_rows, key=("trans_num", "model_version", "role")
                 )
-                connection.execute(statement, score_rows)
             existing = [t for t in first if t not in inserted]
             stored = self._first_scores(connection, existing)
         results: list[StoredResult] = []
@@ -399,13 +402,83 @@ class Warehouse:
         return sqlite.insert(entity)
 
     def _insert_new(self, connection: Connection, rows: list[dict[str, Any]]) -> set[str]:
-        """Insert transaction rows whose trans_num is new; the trans_nums actually inserted."""
-        statement = (
-            self._insert(TransactionRow)
-            .on_conflict_do_nothing(index_elements=["trans_num"])
-            .returning(TransactionRow.trans_num)
-        )
-        return set(connection.scalars(statement, rows))
+        """Insert transaction rows whose trans_num is new; the trans_nums actually inserted.
+
+        One multi-row INSERT per chunk: SQLite runs it in one step, so the thread releases
+        and takes back Python's GIL once per chunk instead of once per row (under load the
+        scoring thread holds the GIL, and each take-back can wait for a switch interval).
+        PostgreSQL returns the inserted keys with the statement.
+        """
+        if self.dialect == "postgresql":
+            statement = (
+                postgresql.insert(TransactionRow)
+                .on_conflict_do_nothing(index_elements=["trans_num"])
+                .returning(TransactionRow.trans_num)
+            )
+            return set(connection.scalars(statement, rows))
+        inserted: set[str] = set()
+        for part in _chunks(rows):
+            keys = [row["trans_num"] for row in part]
+            if self._insert_ignoring(connection, TransactionRow, part, key=("trans_num",)) == len(
+                part
+            ):
+                inserted.update(keys)
+                continue
+            # Some were stored before: this group's rows carry its received_at, and the
+            # transaction holds SQLite's write lock, so no other writer's rows can match.
+            received = connection.scalars(
+                select(TransactionRow.trans_num).where(
+                    TransactionRow.trans_num.in_(keys),
+                    TransactionRow.received_at == part[0]["received_at"],
+                )
+            )
+            inserted.update(received)
+        return inserted
+
+    def _insert_ignoring(
+        self,
+        connection: Connection,
+        entity: type[Base],
+        rows: Sequence[dict[str, Any]],
+        *,
+        key: tuple[str, ...],
+    ) -> int:
+        """INSERT rows, skipping those whose `key` is stored; how many were inserted.
+
+        PostgreSQL: one executemany. SQLite: one multi-row statement per chunk, written out
+        here (SQLAlchemy would compile a multi-row statement afresh on every call), its
+        values converted by the columns' own bind processors, as SQLAlchemy would.
+        """
+        if self.dialect == "postgresql":
+            statement = postgresql.insert(entity).on_conflict_do_nothing(index_elements=key)
+            return connection.execute(statement, list(rows)).rowcount
+        table = entity.__table__
+        columns = list(rows[0])
+        processors = [self._bind_processor(table.c[name]) for name in columns]
+        inserted = 0
+        for part in _chunks(rows):
+            values = "(" + ",".join("?" * len(columns)) + ")"
+            sql = (
+                f"INSERT INTO {entity.__tablename__} ({','.join(columns)}) "  # noqa: S608 - names, not data
+                f"VALUES {','.join([values] * len(part))} "
+                f"ON CONFLICT ({','.join(key)}) DO NOTHING"
+            )
+            parameters = [
+                value if process is None or value is None else process(value)
+                for row in part
+                for value, process in zip((row[name] for name in columns), processors, strict=True)
+            ]
+            inserted += connection.exec_driver_sql(sql, tuple(parameters)).rowcount
+        return inserted
+
+    def _bind_processor(self, column: Any) -> Callable[[Any], Any] | None:
+        """The dialect's conversion of a column's Python values, looked up once."""
+        processor = self._processors.get(column)
+        if column not in self._processors:
+            dialect = self.engine.dialect
+            processor = column.type.dialect_impl(dialect).bind_processor(dialect)
+            self._processors[column] = processor
+        return processor
 
     def _first_scores(
         self, connection: Connection, trans_nums: list[str]
@@ -432,7 +505,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     cursor.close()
 
 
-def _transaction_row(transaction: Mapping[str, Any] | CanonicalTransaction) -> dict[str, Any]:
+def _transaction_row(
+    transaction: Mapping[str, Any] | CanonicalTransaction, *, received_at: datetime
+) -> dict[str, Any]:
     """The `transactions` row of a canonical transaction (validated unless it already is)."""
     canonical = (
         transaction
@@ -447,7 +522,7 @@ def _transaction_row(transaction: Mapping[str, Any] | CanonicalTransaction) -> d
         "amount": canonical.amt,
         "event_time": canonical.event_time,
         "record": canonical.model_dump(mode="json", exclude_none=True),
-        "received_at": _utcnow(),
+        "received_at": received_at,
     }
 
 
@@ -469,7 +544,7 @@ def _score_row(trans_num: str, score: ScoreRecord, *, role: str) -> dict[str, An
             }
             for reason in score.reasons
         ],
-        "features": {name: _finite_or_none(value) for name, value in score.features.items()},
+        "features": score.features,  # NaN and infinities are stored as null
         "latency_ms": None if score.latency_ms is None else float(score.latency_ms),
         "scored_at": _utc_naive(score.scored_at),
     }
@@ -524,12 +599,9 @@ def _label_record(row: Any) -> LabelRecord:
     )
 
 
-def _finite_or_none(value: float | None) -> float | None:
-    """The value as a float, or None where JSON has no number for it (NaN, infinities)."""
-    if value is None:
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
+def _json_text(value: Any) -> str:
+    """JSON text for a JSON column: orjson (fast; NaN and infinities become null)."""
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 def _utc_naive(value: datetime) -> datetime:

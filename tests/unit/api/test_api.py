@@ -14,6 +14,7 @@ from api_bodies import ADMIN_TOKEN, transaction_json
 
 from fraudops.api.app import create_app
 from fraudops.api.auth import InsecureSettingsError
+from fraudops.api.schemas import BatchResponse, ScoreResponse
 from fraudops.config import Settings
 from fraudops.data.profiles import SPARKOV
 from fraudops.data.readers import load_transactions
@@ -34,6 +35,7 @@ async def test_score_returns_a_stored_verdict_with_reasons(
     response = await client.post("/v1/score", json=bodies[0])
     assert 200 == response.status_code
     result = response.json()
+    assert result == ScoreResponse.model_validate(result).model_dump(mode="json")
     assert bodies[0]["trans_num"] == result["trans_num"]
     assert 0.0 <= result["fraud_probability"] <= 1.0
     probability = result["fraud_probability"]
@@ -120,6 +122,7 @@ async def test_batch_scores_in_order_and_refuses_more_than_the_limit(
     """A batch answers per transaction in order; over the limit it is a 413 naming the limit."""
     response = await client.post("/v1/score/batch", json={"transactions": bodies[:5]})
     assert 200 == response.status_code
+    assert response.json() == BatchResponse.model_validate(response.json()).model_dump(mode="json")
     assert [b["trans_num"] for b in bodies[:5]] == [
         r["trans_num"] for r in response.json()["results"]
     ]
@@ -221,6 +224,22 @@ async def test_malformed_bodies_are_client_errors(
     assert "one of trans_date_trans_time, unix_time or current_time" in missing.text
     huge = await client.post("/v1/score", content=b"[" + b"1," * 400_000 + b"1]", headers=headers)
     assert 413 == huge.status_code
+
+
+async def test_lean_score_routes_are_documented_like_any_other(client: httpx.AsyncClient) -> None:
+    """/v1/score and /v1/score/batch skip FastAPI's per-request machinery, not its docs."""
+    document = (await client.get("/openapi.json")).json()
+    for path, body, answer in (
+        ("/v1/score", "CanonicalTransaction", "ScoreResponse"),
+        ("/v1/score/batch", "BatchRequest", "BatchResponse"),
+    ):
+        operation = document["paths"][path]["post"]
+        schema = operation["requestBody"]["content"]["application/json"]["schema"]
+        assert schema["$ref"].endswith(f"/{body}")
+        ok = operation["responses"]["200"]["content"]["application/json"]["schema"]
+        assert ok["$ref"].endswith(f"/{answer}")
+        assert {"401", "422", "503"} <= set(operation["responses"])
+        assert operation["security"] == [{"HTTPBearer": []}]
 
 
 async def test_unknown_category_is_scored_and_counted(
