@@ -10,6 +10,10 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from fraudops.data.profiles import SPARKOV
+from fraudops.data.readers import load_transactions
+from fraudops.registry.memory import InMemoryRegistry
+
 if TYPE_CHECKING:
     from fraudops.training.bundle import ModelBundle
 
@@ -128,3 +132,38 @@ def redis_url() -> str:
     finally:
         store.close()
     return url
+
+
+# --- a served model, shared by the API and ingest tests ---------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sample_frame(sample_path: Path) -> pd.DataFrame:
+    """The real Sparkov sample, loaded and validated."""
+    return load_transactions(sample_path, SPARKOV).frame
+
+
+@pytest.fixture(scope="session")
+def served_bundle(
+    train_bundle: Callable[..., "ModelBundle"], sample_frame: pd.DataFrame
+) -> "ModelBundle":
+    """A small XGBoost bundle trained on the sample."""
+    return train_bundle(sample_frame, threshold=0.5, seed=3)
+
+
+@pytest.fixture(scope="session")
+def other_bundle(
+    train_bundle: Callable[..., "ModelBundle"], sample_frame: pd.DataFrame
+) -> "ModelBundle":
+    """A second bundle (another seed and threshold), to be a challenger or a new champion."""
+    return train_bundle(sample_frame, threshold=0.4, seed=11)
+
+
+@pytest.fixture
+def registry(served_bundle: "ModelBundle", sample_frame: pd.DataFrame) -> InMemoryRegistry:
+    """A registry whose champion is the served bundle."""
+    registry = InMemoryRegistry()
+    registry.log_training(
+        served_bundle, input_example=sample_frame.head(3), dataset_fingerprint="sample"
+    )
+    return registry

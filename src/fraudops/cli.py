@@ -651,3 +651,99 @@ def score_command(
         + ", ".join(f"{counts.get(d, 0):,} {d}" for d in ("approve", "review", "decline"))
     )
     typer.echo(f"written       {out}")
+
+
+# --- ingest (fraudops.ingest) ---------------------------------------------------------------
+
+
+@app.command("ingest")
+def ingest_command(
+    *,
+    source: Annotated[str, typer.Option(help="file (replay), feed (live HTTP) or redis (stream).")],
+    data: Annotated[
+        Path | None, typer.Option(help="With --source file: .csv, .csv.gz or .parquet.")
+    ] = None,
+    profile: Annotated[str, typer.Option(help="With --source file: dataset profile.")] = "sparkov",
+    speed: Annotated[
+        float, typer.Option(help="With --source file: x real time (0: as fast as scored).")
+    ] = 0.0,
+    label_delay: Annotated[
+        str | None,
+        typer.Option(help="With --source file: send labels this long after (7d, 12h)."),
+    ] = None,
+    feed_url: Annotated[str | None, typer.Option(help="With --source feed: its base URL.")] = None,
+    redis_url: Annotated[
+        str | None, typer.Option(help="With --source redis (default FRAUDOPS_REDIS_URL).")
+    ] = None,
+    stream: Annotated[str, typer.Option(help="With --source redis: stream key.")] = (
+        "fraudops:transactions"
+    ),
+    group: Annotated[str, typer.Option(help="With --source redis: consumer group.")] = (
+        "fraudops-ingest"
+    ),
+    consumer: Annotated[str, typer.Option(help="With --source redis: consumer name.")] = (
+        "ingest-1"
+    ),
+    service_url: Annotated[
+        str | None,
+        typer.Option(help="Scoring service URL (default: score in this process)."),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(help="Bearer token (default: the first of FRAUDOPS_API_TOKENS)."),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Transactions per request to the scorer.")] = 500,
+    memory_items: Annotated[
+        int, typer.Option(help="Items buffered in memory; more spill to disk.")
+    ] = 50_000,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(help="Spool, checkpoint, dead letters (default FRAUDOPS_HOME/ingest/...)."),
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus metrics on this port.")
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Keep running when the source has nothing more.")
+    ] = False,
+) -> None:
+    """Move transactions from a source to the scoring service, and labels to the warehouse."""
+    from fraudops.data.profiles import load_profile
+    from fraudops.feed import parse_duration
+    from fraudops.ingest.app import IngestConfig, ingest
+    from fraudops.ingest.runner import IngestOptions
+    from fraudops.ingest.sinks import SinkRefusedError
+
+    settings = get_settings()
+    with _user_errors():
+        config = IngestConfig(
+            source=source,
+            data=data,
+            profile=load_profile(profile, user_dir=settings.user_profiles_dir),
+            speed=speed,
+            label_delay_ms=None
+            if label_delay is None
+            else round(parse_duration(label_delay) * 1000),
+            feed_url=feed_url,
+            redis_url=redis_url,
+            stream=stream,
+            group=group,
+            consumer=consumer,
+            service_url=service_url,
+            token=token,
+            state_dir=state_dir,
+            memory_items=memory_items,
+            metrics_port=metrics_port,
+            options=IngestOptions(batch_size=batch_size, stop_when_finished=not follow),
+        )
+        try:
+            report = ingest(config, settings)
+        except SinkRefusedError as exc:
+            _fail(f"{exc} (nothing was lost: the next run sends it again)")
+    typer.echo(
+        f"stored        {report.stored:,} transactions ({report.stored_new:,} new, "
+        f"{report.stored_duplicates:,} sent again), {report.labels:,} labels"
+    )
+    typer.echo(f"refused       {report.invalid:,} (dead letters in the state directory)")
+    typer.echo(f"retries       {report.retries:,}; {report.left_in_spool:,} left for the next run")
+    typer.echo(f"took          {report.seconds:.1f} s")

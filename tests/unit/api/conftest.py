@@ -1,7 +1,7 @@
 """A scoring service on real parts (SQLite warehouse, trained XGBoost) behind an ASGI client."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,51 +12,16 @@ from api_bodies import ADMIN_TOKEN, SCORING_TOKEN, transaction_json
 
 from fraudops.api.app import create_app
 from fraudops.config import Settings
-from fraudops.data.profiles import SPARKOV
-from fraudops.data.readers import load_transactions
 from fraudops.features.state import InMemoryStateStore
 from fraudops.registry.memory import InMemoryRegistry
 from fraudops.scoring.service import ScoringService
 from fraudops.storage.warehouse import Warehouse
-from fraudops.training.bundle import ModelBundle
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     """Run the async tests on asyncio (uvicorn's loop)."""
     return "asyncio"
-
-
-@pytest.fixture(scope="session")
-def sample_frame(sample_path: Path) -> pd.DataFrame:
-    """The real Sparkov sample, loaded and validated."""
-    return load_transactions(sample_path, SPARKOV).frame
-
-
-@pytest.fixture(scope="session")
-def served_bundle(
-    train_bundle: Callable[..., ModelBundle], sample_frame: pd.DataFrame
-) -> ModelBundle:
-    """A small XGBoost bundle trained on the sample."""
-    return train_bundle(sample_frame, threshold=0.5, seed=3)
-
-
-@pytest.fixture(scope="session")
-def other_bundle(
-    train_bundle: Callable[..., ModelBundle], sample_frame: pd.DataFrame
-) -> ModelBundle:
-    """A second bundle (another seed and threshold), to be a challenger or a new champion."""
-    return train_bundle(sample_frame, threshold=0.4, seed=11)
-
-
-@pytest.fixture
-def registry(served_bundle: ModelBundle, sample_frame: pd.DataFrame) -> InMemoryRegistry:
-    """A registry whose champion is the served bundle."""
-    registry = InMemoryRegistry()
-    registry.log_training(
-        served_bundle, input_example=sample_frame.head(3), dataset_fingerprint="sample"
-    )
-    return registry
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""Stream ingestion: sources, a spilling spool, sinks, and the ingester that joins them."""

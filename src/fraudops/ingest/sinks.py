@@ -1,0 +1,188 @@
+"""Where transactions go: the scoring service over HTTP, or a ScoringService in this process.
+
+A sink stores a batch or says why it could not: `SinkUnavailableError` (down, overloaded,
+a store failing: try again later, the batch is kept) or `SinkRefusedError` (this request
+will never succeed: a bad token, a wrong URL; the ingester stops and keeps what it holds).
+"""
+
+from collections.abc import Sequence
+from concurrent.futures import wait
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import httpx
+
+from fraudops.data.schema import CanonicalTransaction
+from fraudops.features.state import FeatureStateUnavailableError
+from fraudops.ingest.backoff import retry_after
+from fraudops.scoring.service import NoModelError, ScoringService
+from fraudops.scoring.writer import StoreUnavailableError
+from fraudops.storage.base import LabelRecord
+
+STORE_TIMEOUT_SECONDS = 120.0
+
+
+class SinkUnavailableError(RuntimeError):
+    """The batch was not (all) stored this time; sending it again is safe (idempotent)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class SinkRefusedError(RuntimeError):
+    """The sink refuses the ingester itself (credentials, address): retrying cannot help."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What the sink says of one stored transaction."""
+
+    trans_num: str
+    duplicate: bool
+    fraud_probability: float
+    decision: str
+
+
+class Sink(Protocol):
+    """Stores transactions (scored) and labels, idempotently."""
+
+    name: str
+
+    def score(self, transactions: Sequence[CanonicalTransaction]) -> list[Stored]:
+        """Score and store a batch, in order; every one is stored when this returns."""
+        ...
+
+    def labels(self, labels: Sequence[LabelRecord]) -> None:
+        """Store labels (idempotent); unknown trans_nums are kept by the warehouse."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class HttpSink:
+    """POST /v1/score/batch and /v1/labels of a running `fraudops serve`."""
+
+    def __init__(
+        self, url: str, *, token: str | None, timeout: float = 60.0, batch_limit: int = 1000
+    ) -> None:
+        self.name = f"http:{url}"
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.batch_limit = batch_limit
+        self._client = httpx.Client(base_url=url, headers=headers, timeout=timeout)
+
+    def score(self, transactions: Sequence[CanonicalTransaction]) -> list[Stored]:
+        """Score a batch over HTTP; 429, 5xx and connection errors are SinkUnavailableError."""
+        body = {
+            "transactions": [t.model_dump(mode="json", exclude_none=True) for t in transactions]
+        }
+        answer = self._post("/v1/score/batch", body)
+        return [
+            Stored(
+                trans_num=r["trans_num"],
+                duplicate=bool(r["duplicate"]),
+                fraud_probability=float(r["fraud_probability"]),
+                decision=str(r["decision"]),
+            )
+            for r in answer["results"]
+        ]
+
+    def labels(self, labels: Sequence[LabelRecord]) -> None:
+        """Record labels over HTTP."""
+        body = [
+            {
+                "trans_num": label.trans_num,
+                "is_fraud": label.is_fraud,
+                "label_time": label.label_time.isoformat(),
+                "source": label.source,
+            }
+            for label in labels
+        ]
+        self._post("/v1/labels", body)
+
+    def _post(self, path: str, body: Any) -> Any:
+        try:
+            response = self._client.post(path, json=body)
+        except httpx.HTTPError as error:
+            msg = f"{self.name} unreachable: {type(error).__name__}: {error}"
+            raise SinkUnavailableError(msg) from error
+        status = response.status_code
+        if status == httpx.codes.OK:
+            return response.json()
+        detail = response.text[:300]
+        if status in (429, 502, 503, 504) or status >= 500:
+            raise SinkUnavailableError(
+                f"{self.name}{path} answered {status}: {detail}",
+                retry_after=retry_after(response),
+            )
+        # 401/403 (token), 404 (URL), 413/422 (a batch the ingester should never build).
+        msg = f"{self.name}{path} refused the request with {status}: {detail}"
+        raise SinkRefusedError(msg)
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self._client.close()
+
+
+class InProcessSink:
+    """A ScoringService in this process (the embedded default): no HTTP in between."""
+
+    def __init__(self, service: ScoringService) -> None:
+        self.name = "in-process"
+        self.service = service
+
+    def score(self, transactions: Sequence[CanonicalTransaction]) -> list[Stored]:
+        """Score in this thread, wait until the warehouse holds every one."""
+        try:
+            futures = self.service.score_many(transactions)
+        except (NoModelError, FeatureStateUnavailableError) as error:
+            raise SinkUnavailableError(str(error)) from error
+        _, pending = wait(futures, timeout=STORE_TIMEOUT_SECONDS)
+        if pending:
+            msg = f"{len(pending)} transactions not stored after {STORE_TIMEOUT_SECONDS:.0f} s"
+            raise SinkUnavailableError(msg)
+        results: list[Stored] = []
+        for future in futures:
+            failure = future.exception()
+            if isinstance(failure, StoreUnavailableError):
+                raise SinkUnavailableError(str(failure)) from failure
+            if failure is not None:
+                raise failure
+            outcome = future.result()
+            results.append(
+                Stored(
+                    trans_num=outcome.trans_num,
+                    duplicate=not outcome.created,
+                    fraud_probability=outcome.score.fraud_probability,
+                    decision=outcome.score.decision,
+                )
+            )
+        return results
+
+    def labels(self, labels: Sequence[LabelRecord]) -> None:
+        """Record labels in the warehouse (and the online merchant state)."""
+        try:
+            self.service.record_labels(labels)
+        except FeatureStateUnavailableError as error:
+            raise SinkUnavailableError(str(error)) from error
+        except Exception as error:  # the warehouse down: keep the labels and retry
+            raise SinkUnavailableError(f"labels not stored: {error}") from error
+
+    def close(self) -> None:
+        """The service is stopped by whoever started it."""
+
+
+def label_record(data: dict[str, Any]) -> LabelRecord:
+    """A label item's data as a LabelRecord (label_time ISO 8601; naive means UTC)."""
+    time = datetime.fromisoformat(str(data["label_time"]))
+    if time.tzinfo is not None:
+        time = time.astimezone(UTC).replace(tzinfo=None)
+    return LabelRecord(
+        trans_num=str(data["trans_num"]),
+        is_fraud=bool(data["is_fraud"]),
+        label_time=time,
+        source=str(data.get("source", "ingest")),
+    )

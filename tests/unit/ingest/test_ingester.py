@@ -1,0 +1,209 @@
+"""The ingester over a real in-process scoring service: stored once, retried, refused, resumed."""
+
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from fraudops.config import Settings
+from fraudops.data.schema import CanonicalTransaction
+from fraudops.features.state import InMemoryStateStore
+from fraudops.ingest.runner import Ingester, IngestOptions
+from fraudops.ingest.sinks import InProcessSink, SinkUnavailableError, Stored
+from fraudops.ingest.sources import TRANSACTION, FileReplaySource
+from fraudops.ingest.spool import Item, Spool
+from fraudops.registry.memory import InMemoryRegistry
+from fraudops.scoring.service import ScoringService
+from fraudops.storage.base import LabelRecord
+from fraudops.storage.warehouse import Warehouse
+
+ROWS = 1_500
+FAST = IngestOptions(batch_size=200, retry_base_seconds=0.001, retry_cap_seconds=0.01)
+
+
+@pytest.fixture
+def replay_file(sample_path: Path, tmp_path: Path) -> Path:
+    """The sample's first rows in time (a Parquet file the replay reads)."""
+    frame = pd.read_csv(sample_path, dtype={"cc_num": str, "zip": str})
+    frame = frame.sort_values("unix_time", kind="stable").head(ROWS)
+    path = tmp_path / "replay.parquet"
+    frame.drop(columns=[c for c in frame.columns if c.startswith("Unnamed")]).to_parquet(path)
+    return path
+
+
+@pytest.fixture
+def service(tmp_path: Path, registry: InMemoryRegistry) -> Iterator[ScoringService]:
+    """A started scoring service on a SQLite warehouse."""
+    running = ScoringService(
+        settings=Settings(home=tmp_path / "home", _env_file=None),  # type: ignore[call-arg]
+        warehouse=Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}"),
+        registry=registry,
+        store=InMemoryStateStore(),
+    )
+    running.start(block=True)
+    yield running
+    running.stop()
+
+
+def stored_count(service: ScoringService, table: str = "transactions") -> int:
+    """Rows in a warehouse table."""
+    with service.warehouse.engine.connect() as connection:
+        count = connection.scalar(sa.text(f"SELECT count(*) FROM {table}"))  # noqa: S608 - ours
+        return int(count or 0)
+
+
+class FlakySink(InProcessSink):
+    """The real in-process sink, unavailable for its first `failures` batches."""
+
+    def __init__(self, service: ScoringService, failures: int) -> None:
+        super().__init__(service)
+        self.failures = failures
+        self.calls = 0
+
+    def score(self, transactions: Sequence[CanonicalTransaction]) -> list[Stored]:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise SinkUnavailableError("scorer restarting", retry_after=0.0)
+        return super().score(transactions)
+
+
+class ListSource:
+    """Items from a list, redelivering from the last acknowledgement like a stream."""
+
+    name = "list"
+    redelivers = True
+
+    def __init__(self, items: list[Item]) -> None:
+        self.items = items
+        self.next = 0
+        self.acked: list[Item] = []
+
+    def read(self, limit: int) -> list[Item]:
+        batch = self.items[self.next : self.next + limit]
+        self.next += len(batch)
+        return batch
+
+    def ack(self, items: Sequence[Item]) -> None:
+        self.acked += items
+
+    @property
+    def finished(self) -> bool:
+        return self.next >= len(self.items)
+
+    def lag(self) -> dict[str, float]:
+        return {}
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def ingester(source: object, sink: InProcessSink, state: Path, **options: object) -> Ingester:
+    """An ingester with a small spool under `state`."""
+    return Ingester(
+        source,  # type: ignore[arg-type]
+        sink,
+        spool=Spool(state / "spool.db", memory_items=300, durable=False),
+        dead_letter=state / "dead-letter.jsonl",
+        options=IngestOptions(**{**FAST.__dict__, **options}),  # type: ignore[arg-type]
+    )
+
+
+def test_a_replay_is_stored_exactly_once_with_its_labels(
+    replay_file: Path, service: ScoringService, tmp_path: Path
+) -> None:
+    """Every row scored and stored once; the inline is_fraud stored as a label."""
+    source = FileReplaySource(replay_file, checkpoint=tmp_path / "state" / "checkpoint.json")
+    report = ingester(source, InProcessSink(service), tmp_path / "state").run()
+    assert (ROWS, ROWS, 0, 0) == (report.read, report.stored_new, report.stored_duplicates, 0)
+    assert ROWS == stored_count(service) == stored_count(service, "labels")
+    assert ROWS == source.position
+
+
+def test_a_sink_that_is_down_is_retried_until_it_stores(
+    replay_file: Path, service: ScoringService, tmp_path: Path
+) -> None:
+    """Three failed attempts, then everything stored once; the retries are counted."""
+    source = FileReplaySource(replay_file, checkpoint=tmp_path / "state" / "checkpoint.json")
+    sink = FlakySink(service, failures=3)
+    report = ingester(source, sink, tmp_path / "state").run()
+    assert 3 == report.retries
+    assert ROWS == report.stored_new == stored_count(service)
+
+
+def test_invalid_items_are_dead_lettered_and_the_rest_stored(
+    replay_file: Path, service: ScoringService, tmp_path: Path
+) -> None:
+    """A bad amount and a missing timestamp go to the dead-letter file with the field named."""
+    good = FileReplaySource(replay_file, checkpoint=tmp_path / "unused.json").read(50)
+    timeless = {
+        k: v for k, v in good[1].data.items() if k not in ("trans_date_trans_time", "unix_time")
+    }
+    bad = [
+        Item(TRANSACTION, good[0].data | {"trans_num": "bad-amount", "amt": -5}, "x1"),
+        Item(TRANSACTION, timeless | {"trans_num": "no-time"}, "x2"),
+    ]
+    source = ListSource([*good[:25], *bad, *good[25:]])
+    report = ingester(source, InProcessSink(service), tmp_path / "state").run()
+    assert (50, 2) == (report.stored_new, report.invalid)
+    assert 52 == len(source.acked)
+    letters = (tmp_path / "state" / "dead-letter.jsonl").read_text().splitlines()
+    assert 2 == len(letters)
+    assert "amt" in letters[0]
+    assert "trans_date_trans_time" in letters[1]
+
+
+def test_a_stopped_run_resumes_and_stores_nothing_twice(
+    replay_file: Path, service: ScoringService, tmp_path: Path
+) -> None:
+    """Stop mid-way (the sink down meanwhile), run again: every row stored exactly once."""
+    state = tmp_path / "state"
+    source = FileReplaySource(replay_file, checkpoint=state / "checkpoint.json")
+    sink = FlakySink(service, failures=10**9)  # never stores: the run can only stop
+    run = ingester(source, sink, state, drain_seconds=0.2)
+    timer = threading.Timer(0.5, run.stop)
+    timer.start()
+    first = run.run()
+    assert 0 == first.stored
+    assert first.retries > 0
+    assert 0 == stored_count(service)
+    again = FileReplaySource(replay_file, checkpoint=state / "checkpoint.json")
+    second = ingester(again, InProcessSink(service), state).run()
+    assert ROWS == second.stored_new == stored_count(service)
+
+
+def test_a_durable_spool_hands_a_killed_runs_items_to_the_next(
+    replay_file: Path, service: ScoringService, tmp_path: Path
+) -> None:
+    """Items read from a source that cannot redeliver survive in the spool until stored."""
+    items = FileReplaySource(replay_file, checkpoint=tmp_path / "unused.json").read(300)
+    spool = Spool(tmp_path / "state" / "spool.db", memory_items=50, durable=True)
+    spool.put(items)  # read, then the process died before delivering
+    del spool
+    source = ListSource([])
+    source.redelivers = False
+    run = Ingester(
+        source,  # type: ignore[arg-type]
+        InProcessSink(service),
+        spool=Spool(tmp_path / "state" / "spool.db", memory_items=50, durable=True),
+        dead_letter=tmp_path / "state" / "dead-letter.jsonl",
+        options=FAST,
+    )
+    assert 300 == run.run().stored_new == stored_count(service)
+
+
+def test_labels_from_the_stream_are_stored_and_never_scored(
+    service: ScoringService, replay_file: Path, tmp_path: Path
+) -> None:
+    """Delayed labels reach the warehouse; the transaction's score was made without them."""
+    source = FileReplaySource(
+        replay_file, checkpoint=tmp_path / "state" / "checkpoint.json", label_delay_ms=3_600_000
+    )
+    report = ingester(source, InProcessSink(service), tmp_path / "state").run()
+    assert ROWS == report.labels == stored_count(service, "labels")
+    stored = service.get_transaction(str(pd.read_parquet(replay_file)["trans_num"].iloc[0]))
+    assert stored is not None
+    assert stored.label is not None
+    assert isinstance(stored.label, LabelRecord)
