@@ -50,3 +50,5 @@ def configure_logging(settings: Settings) -> None:
     handler = _CurrentStderrHandler()
     handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
     logging.basicConfig(level=level, handlers=[handler], force=False)
+    # httpx logs every request at INFO: an ingester sends several a second.
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))

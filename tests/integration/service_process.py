@@ -66,10 +66,14 @@ def service_env(home: Path, **settings: str) -> dict[str, str]:
 
 @contextmanager
 def running_service(
-    home: Path, *options: str, env: Mapping[str, str] | None = None, ready: bool = True
+    home: Path,
+    *options: str,
+    env: Mapping[str, str] | None = None,
+    ready: bool = True,
+    port: int | None = None,
 ) -> Iterator[ServiceProcess]:
-    """Start `fraudops serve` on a free port, wait for /readyz, stop it (SIGTERM) afterwards."""
-    port = free_port()
+    """Start `fraudops serve` (on `port`, or a free one), wait for /readyz, SIGTERM it after."""
+    port = port if port is not None else free_port()
     log_path = home / f"serve-{port}.log"
     home.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:

@@ -14,8 +14,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -23,12 +24,15 @@ from pydantic import ValidationError
 
 from fraudops.data.schema import CanonicalTransaction
 from fraudops.ingest.backoff import Backoff
-from fraudops.ingest.sinks import Sink, SinkUnavailableError, label_record
+from fraudops.ingest.sinks import Pending, Sink, SinkUnavailableError, label_record
 from fraudops.ingest.sources import LABEL, Source, SourceError
 from fraudops.ingest.spool import Item, Spool
 from fraudops.storage.base import LabelRecord
 
 log = structlog.get_logger(__name__)
+
+_T = TypeVar("_T")
+_HALTED: Any = object()  # what a retry loop returns when the ingester halted meanwhile
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -45,6 +49,9 @@ class IngestOptions:
     retry_base_seconds: float = 0.1
     retry_cap_seconds: float = 10.0
     stop_when_finished: bool = True  # end once the source is finished and all is stored
+    # Batches handed to the sink and not yet stored: scoring the next batch while the last
+    # is being written. Scoring order stays the reading order (one thread submits).
+    in_flight: int = 3
 
 
 class IngestMetrics:
@@ -115,11 +122,25 @@ class IngestReport:
     left_in_spool: int = 0
     batch_seconds: list[float] = field(default_factory=list)
     delivery_seconds: list[float] = field(default_factory=list)
+    # (seconds since the start, transactions stored so far) after every stored batch
+    timeline: list[tuple[float, int]] = field(default_factory=list)
 
     @property
     def stored(self) -> int:
         """Transactions the sink holds (new and sent again)."""
         return self.stored_new + self.stored_duplicates
+
+
+@dataclass
+class _InFlight:
+    """A batch handed to the sink: what it held, and the sink's promise to store it."""
+
+    batch: list[Item]
+    transactions: list[CanonicalTransaction]
+    labels: list[LabelRecord]
+    invalid: list[tuple[Item, str]]
+    submitted: float
+    pending: Pending | None = None
 
 
 class Ingester:
@@ -150,6 +171,8 @@ class Ingester:
         self._reader_error: BaseException | None = None
         self._read_times: deque[tuple[int, float]] = deque()  # (last seq of a put, when)
         self._read_lock = threading.Lock()
+        self._flight: deque[_InFlight] = deque()
+        self._began = time.monotonic()
 
     def stop(self) -> None:
         """Stop reading; deliver what is spooled for up to drain_seconds, then end."""
@@ -165,15 +188,17 @@ class Ingester:
 
     def run(self) -> IngestReport:
         """Ingest until the source is finished (and all stored) or `stop()`; the report."""
-        began = time.monotonic()
+        began = self._began = time.monotonic()
         reader = threading.Thread(target=self._read_loop, name="fraudops-ingest-read", daemon=True)
         reader.start()
         next_progress = began + self.options.progress_seconds
         try:
             while not self._halt.is_set():
-                batch = self._take_batch()
+                batch = self._take_batch() if len(self._flight) < self.options.in_flight else []
                 if batch:
-                    self._deliver(batch)
+                    self._submit(batch)
+                elif self._flight:
+                    self._complete_oldest()
                 elif self._reader_done.is_set() and len(self.spool) == 0:
                     break
                 if time.monotonic() >= next_progress:
@@ -182,6 +207,9 @@ class Ingester:
         finally:
             self._stop.set()
             self._halt.set()
+            # Batches not known to be stored go back to the spool, oldest first.
+            self.spool.requeue([item for entry in self._flight for item in entry.batch])
+            self._flight.clear()
             reader.join(timeout=10)
             self.report.seconds = time.monotonic() - began
             self.report.left_in_spool = len(self.spool)
@@ -192,7 +220,7 @@ class Ingester:
 
     def _read_loop(self) -> None:
         """Source to spool, pausing while the spool is full, backing off while the source fails."""
-        backoff = Backoff(base=self.options.retry_base_seconds, cap=self.options.retry_cap_seconds)
+        backoff = self._backoff()
         try:
             while not self._stop.is_set():
                 if self.source.finished and self.options.stop_when_finished:
@@ -239,39 +267,77 @@ class Ingester:
 
     # --- delivering --------------------------------------------------------------------------
 
-    def _deliver(self, batch: list[Item]) -> None:
-        """Validate, store (retrying until stored or halted), then acknowledge the batch."""
+    def _submit(self, batch: list[Item]) -> None:
+        """Validate a batch and hand it to the sink (retrying while the sink refuses it)."""
         transactions, labels, invalid = self._validate(batch)
-        backoff = Backoff(base=self.options.retry_base_seconds, cap=self.options.retry_cap_seconds)
+        entry = _InFlight(batch, transactions, labels, invalid, time.monotonic())
+        if transactions:
+            pending = self._retrying(lambda: self.sink.submit(transactions))
+            if pending is _HALTED:
+                self.spool.requeue(batch)
+                return
+            entry.pending = pending
+        self._flight.append(entry)
+
+    def _complete_oldest(self) -> None:
+        """Wait until the oldest batch in flight is stored (resending it after a failure),
+        store its labels, acknowledge it: acknowledgements keep the reading order."""
+        entry = self._flight[0]
+        backoff = self._backoff()
+        while entry.pending is not None:
+            try:
+                stored = entry.pending.result()
+            except SinkUnavailableError as error:
+                if self._wait_after(error, backoff):
+                    return  # halted: run() gives the batches in flight back to the spool
+                pending = self._retrying(partial(self.sink.submit, entry.transactions))
+                if pending is _HALTED:
+                    return
+                entry.pending = pending
+                continue
+            took = time.monotonic() - entry.submitted
+            self.report.batch_seconds.append(took)
+            self.metrics.batch_seconds.observe(took)
+            new = sum(1 for s in stored if not s.duplicate)
+            self._count_stored(new, len(stored) - new)
+            entry.pending = None
+        if entry.labels:
+            labels = entry.labels
+            if self._retrying(lambda: self.sink.labels(labels)) is _HALTED:
+                return
+            self.report.labels += len(labels)
+            self.metrics.labels.inc(len(labels))
+            entry.labels = []
+        self._flight.popleft()
+        if entry.invalid:
+            self._dead_letter(entry.invalid)
+        self.source.ack(entry.batch)
+        self.spool.ack(entry.batch)
+        self.report.batches += 1
+        self.report.timeline.append((time.monotonic() - self._began, self.report.stored))
+        self._note_delivered(entry.batch[-1].seq)
+
+    def _retrying(self, attempt: Callable[[], _T]) -> _T | None:
+        """attempt() until the sink takes it; None (or _HALTED for None results) if halted."""
+        backoff = self._backoff()
         while True:
             try:
-                started = time.monotonic()
-                if transactions:
-                    stored = self.sink.score(transactions)
-                    self.report.batch_seconds.append(time.monotonic() - started)
-                    self.metrics.batch_seconds.observe(time.monotonic() - started)
-                    new = sum(1 for s in stored if not s.duplicate)
-                    self._count_stored(new, len(stored) - new)
-                    transactions = []  # stored: a retry of the labels must not resend them
-                if labels:
-                    self.sink.labels(labels)
-                    self.report.labels += len(labels)
-                    self.metrics.labels.inc(len(labels))
-                break
+                return attempt()
             except SinkUnavailableError as error:
-                self.metrics.retries.labels(stage="sink").inc()
-                self.report.retries += 1
-                delay = backoff.next_delay(error.retry_after)
-                log.warning("sink unavailable", error=str(error)[:300], retry_in=round(delay, 2))
-                if self._sleep(self._halt, delay) or self._halt.is_set():
-                    self.spool.requeue(batch)  # not stored: the next run sends it
-                    return
-        if invalid:
-            self._dead_letter(invalid)
-        self.source.ack(batch)
-        self.spool.ack(batch)
-        self.report.batches += 1
-        self._note_delivered(batch[-1].seq)
+                if self._wait_after(error, backoff):
+                    halted: _T = _HALTED
+                    return halted
+
+    def _wait_after(self, error: SinkUnavailableError, backoff: Backoff) -> bool:
+        """Count a retry and wait before it; True if halted meanwhile."""
+        self.metrics.retries.labels(stage="sink").inc()
+        self.report.retries += 1
+        delay = backoff.next_delay(error.retry_after)
+        log.warning("sink unavailable", error=str(error)[:300], retry_in=round(delay, 2))
+        return self._sleep(self._halt, delay) or self._halt.is_set()
+
+    def _backoff(self) -> Backoff:
+        return Backoff(base=self.options.retry_base_seconds, cap=self.options.retry_cap_seconds)
 
     def _validate(
         self, batch: Sequence[Item]

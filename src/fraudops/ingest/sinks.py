@@ -6,7 +6,7 @@ will never succeed: a bad token, a wrong URL; the ingester stops and keeps what 
 """
 
 from collections.abc import Sequence
-from concurrent.futures import wait
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -18,7 +18,7 @@ from fraudops.features.state import FeatureStateUnavailableError
 from fraudops.ingest.backoff import retry_after
 from fraudops.scoring.service import NoModelError, ScoringService
 from fraudops.scoring.writer import StoreUnavailableError
-from fraudops.storage.base import LabelRecord
+from fraudops.storage.base import LabelRecord, StoredResult
 
 STORE_TIMEOUT_SECONDS = 120.0
 
@@ -45,13 +45,32 @@ class Stored:
     decision: str
 
 
+class Pending(Protocol):
+    """A batch handed to a sink: `result()` waits until it is stored."""
+
+    def result(self) -> list[Stored]:
+        """What was stored, in order; SinkUnavailableError if it was not (all) stored."""
+        ...
+
+
+@dataclass(frozen=True)
+class Done:
+    """A batch already stored when submit returned."""
+
+    stored: list[Stored]
+
+    def result(self) -> list[Stored]:
+        """What was stored."""
+        return self.stored
+
+
 class Sink(Protocol):
     """Stores transactions (scored) and labels, idempotently."""
 
     name: str
 
-    def score(self, transactions: Sequence[CanonicalTransaction]) -> list[Stored]:
-        """Score and store a batch, in order; every one is stored when this returns."""
+    def submit(self, transactions: Sequence[CanonicalTransaction]) -> Pending:
+        """Score a batch now, in order; the result says when it is stored."""
         ...
 
     def labels(self, labels: Sequence[LabelRecord]) -> None:
@@ -74,8 +93,14 @@ class HttpSink:
         self.batch_limit = batch_limit
         self._client = httpx.Client(base_url=url, headers=headers, timeout=timeout)
 
+    def submit(self, transactions: Sequence[CanonicalTransaction]) -> Pending:
+        """Score a batch over HTTP, stored on return (one request at a time keeps the order
+        in which the service scores them); 429, 5xx and connection errors are
+        SinkUnavailableError."""
+        return Done(self.score(transactions))
+
     def score(self, transactions: Sequence[CanonicalTransaction]) -> list[Stored]:
-        """Score a batch over HTTP; 429, 5xx and connection errors are SinkUnavailableError."""
+        """Score and store a batch over HTTP."""
         body = {
             "transactions": [t.model_dump(mode="json", exclude_none=True) for t in transactions]
         }
@@ -134,18 +159,40 @@ class InProcessSink:
         self.name = "in-process"
         self.service = service
 
-    def score(self, transactions: Sequence[CanonicalTransaction]) -> list[Stored]:
-        """Score in this thread, wait until the warehouse holds every one."""
+    def submit(self, transactions: Sequence[CanonicalTransaction]) -> Pending:
+        """Score in this thread now; the result waits until the warehouse holds every one."""
         try:
-            futures = self.service.score_many(transactions)
+            return _Storing(self.service.score_many(transactions))
         except (NoModelError, FeatureStateUnavailableError) as error:
             raise SinkUnavailableError(str(error)) from error
-        _, pending = wait(futures, timeout=STORE_TIMEOUT_SECONDS)
+
+    def labels(self, labels: Sequence[LabelRecord]) -> None:
+        """Record labels in the warehouse (and the online merchant state)."""
+        try:
+            self.service.record_labels(labels)
+        except FeatureStateUnavailableError as error:
+            raise SinkUnavailableError(str(error)) from error
+        except Exception as error:  # the warehouse down: keep the labels and retry
+            raise SinkUnavailableError(f"labels not stored: {error}") from error
+
+    def close(self) -> None:
+        """The service is stopped by whoever started it."""
+
+
+@dataclass(frozen=True)
+class _Storing:
+    """Scored transactions on their way into the warehouse."""
+
+    futures: "list[Future[StoredResult]]"
+
+    def result(self) -> list[Stored]:
+        """Wait for every one; SinkUnavailableError if the warehouse failed any."""
+        _, pending = wait(self.futures, timeout=STORE_TIMEOUT_SECONDS)
         if pending:
             msg = f"{len(pending)} transactions not stored after {STORE_TIMEOUT_SECONDS:.0f} s"
             raise SinkUnavailableError(msg)
         results: list[Stored] = []
-        for future in futures:
+        for future in self.futures:
             failure = future.exception()
             if isinstance(failure, StoreUnavailableError):
                 raise SinkUnavailableError(str(failure)) from failure
@@ -161,18 +208,6 @@ class InProcessSink:
                 )
             )
         return results
-
-    def labels(self, labels: Sequence[LabelRecord]) -> None:
-        """Record labels in the warehouse (and the online merchant state)."""
-        try:
-            self.service.record_labels(labels)
-        except FeatureStateUnavailableError as error:
-            raise SinkUnavailableError(str(error)) from error
-        except Exception as error:  # the warehouse down: keep the labels and retry
-            raise SinkUnavailableError(f"labels not stored: {error}") from error
-
-    def close(self) -> None:
-        """The service is stopped by whoever started it."""
 
 
 def label_record(data: dict[str, Any]) -> LabelRecord:

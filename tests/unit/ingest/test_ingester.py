@@ -12,7 +12,7 @@ from fraudops.config import Settings
 from fraudops.data.schema import CanonicalTransaction
 from fraudops.features.state import InMemoryStateStore
 from fraudops.ingest.runner import Ingester, IngestOptions
-from fraudops.ingest.sinks import InProcessSink, SinkUnavailableError, Stored
+from fraudops.ingest.sinks import InProcessSink, Pending, SinkUnavailableError
 from fraudops.ingest.sources import TRANSACTION, FileReplaySource
 from fraudops.ingest.spool import Item, Spool
 from fraudops.registry.memory import InMemoryRegistry
@@ -63,11 +63,11 @@ class FlakySink(InProcessSink):
         self.failures = failures
         self.calls = 0
 
-    def score(self, transactions: Sequence[CanonicalTransaction]) -> list[Stored]:
+    def submit(self, transactions: Sequence[CanonicalTransaction]) -> Pending:
         self.calls += 1
         if self.calls <= self.failures:
             raise SinkUnavailableError("scorer restarting", retry_after=0.0)
-        return super().score(transactions)
+        return super().submit(transactions)
 
 
 class ListSource:
