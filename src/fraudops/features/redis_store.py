@@ -1,25 +1,58 @@
 """Online feature state in Redis, shared by every scoring process that uses the same prefix.
 
-Each card and merchant is one key holding the JSON of its state's `to_dict()`: Python
-writes floats with `repr`, the shortest text that reads back as the same double, so sums
-survive the trip bit for bit (NaN and infinity are refused: they are not JSON). `transact`
-is optimistic: WATCH the keys, read them, run the transition, write in MULTI/EXEC; if
-another process wrote a watched key in between, EXEC fails and the transition runs again
-on the fresh state. A writer that keeps losing that race on a hot key (a busy merchant)
-then locks its keys for a moment: every writer watches and honours the locks, so the
-starved one gets through instead of failing.
+Keys live under `{prefix}:v2` (the JSON layout of earlier versions lived beside it, under
+`{prefix}:card:` and `{prefix}:merchant:`; it is not read: state missing under the new
+layout is rebuilt from the warehouse, and `clear` removes both). For each card and merchant:
+
+- `{kind}-{column}:{key}`: one column of the state (a card's times, amounts and running
+  sums; a merchant's times, labels and fraud times) packed as little-endian int64, float64
+  or uint8. A packed double is its own bits, so sums come back bit for bit (NaN too).
+  Columns only grow at the end (APPEND); what pruning drops from the front is skipped, not
+  cut, until it outgrows a quarter of the column and the column is written anew.
+- `{kind}:{key}`: a hash of `v`, a random version token every write replaces, `g`, a random
+  token replaced whenever a column is written anew, and `s1`, `s2`, ...: the dropped bytes
+  at the front of each column.
+- `{kind}-ids:{key}`: the events' ids in a sorted set, each member the event's time (8 bytes,
+  big-endian, sign-flipped) then its id, scored by the time: the set's order is the state's
+  canonical (time, id) order, so a position in the state is a rank in the set.
+- `initialised`: the state was built from history; `rebuilding`: held by whoever builds it;
+  `lock:{kind}:{key}`: a contended transaction's lock, briefly.
+
+A transition runs on arrays built from the packed columns; ids, the bulk of a state, are
+fetched only where the state compares them (a tie, a late event, a label). Each process keeps
+the states it last read or wrote (least recently used out): while `g` is unchanged a column
+only grew, so a read returns only the bytes appended since. `transact` is optimistic. With
+both states kept it runs the transition on them at once; otherwise it reads them first, in
+one script call. The write is a second script, applied only if every version is still the
+one the transition saw, no other writer holds a lock on the keys and the state is
+initialised: it appends what the transition added to each column, skips what it pruned, and
+adds and drops ids to match. If a version changed it writes nothing and answers with the
+fresh state instead, and the transition runs again on it. So a scorer that sees a state
+first, or whose kept copy another wrote over, pays two round trips, one that kept it current
+pays one. A writer that keeps losing that race on a hot key (a busy merchant) then locks its
+keys for a moment: every writer honours the locks, so the starved one gets through. A write
+refused because the initialised mark is gone (Redis restarted empty, or a rebuild is under
+way) raises FeatureStateUnavailableError: nobody builds on state that lost its history.
 """
 
-import json
 import random
 import secrets
+import sys
+import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any, Self
+from array import array
+from bisect import bisect_left
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableSequence, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Self, cast, overload
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from fraudops.features.state import (
@@ -31,6 +64,7 @@ from fraudops.features.state import (
     require_key,
 )
 
+LAYOUT = "v2"
 # Seconds to connect or to wait for an answer, and retries after a connection error,
 # before the state counts as unavailable: scoring cannot wait on a dead server (redis-py's
 # own default, 10 retries with no socket timeout, could block a request for minutes).
@@ -46,8 +80,136 @@ MAX_BACKOFF_SECONDS = 0.02
 # Conflicts before a transaction locks its keys; the lock expires in case its holder dies.
 LOCK_AFTER = 5
 LOCK_MILLISECONDS = 200
+# The rebuild lock lapses this long after its holder stops renewing it (a third of it).
+REBUILD_LOCK_MILLISECONDS = 15_000
 CLEAR_BATCH = 500
+# Cards and merchants per pipelined round trip when loading a rebuilt state.
+LOAD_BATCH = 250
+# Dropped bytes a column's front may hold before it is written anew: a quarter of the live
+# bytes (reads carry at most that much dead weight), and never less than this.
+COMPACT_BYTES = 4_096
+# Bytes of packed columns a process keeps at most (about 20,000 cards of a month each).
+KEPT_BYTES = 64 * 1024 * 1024
 
+# Appends to `out` one state as a transaction reads it: v, g and each column's skip; each
+# column from the length kept in process if g is the one kept, else whole; the id count;
+# the last id. `key`: the state's hash in KEYS (its ids and columns follow); `at`: the
+# column lengths kept in ARGV.
+_READ_STATE = """
+local function read_state(out, key, columns, g, at)
+    local fields = {'v', 'g'}
+    for c = 1, columns do fields[c + 2] = 's' .. c end
+    local header = redis.call('HMGET', KEYS[key], unpack(fields))
+    for f = 1, columns + 2 do out[#out + 1] = header[f] end
+    local kept = header[2] == g
+    for c = 1, columns do
+        local column = KEYS[key + 1 + c]
+        if kept then
+            out[#out + 1] = redis.call('GETRANGE', column, ARGV[at + c - 1], -1)
+        else
+            out[#out + 1] = redis.call('GET', column) or ''
+        end
+    end
+    out[#out + 1] = redis.call('ZCARD', KEYS[key + 1])
+    out[#out + 1] = redis.call('ZRANGE', KEYS[key + 1], -1, -1)[1] or false
+end
+"""
+_READ = (
+    _READ_STATE
+    + """
+-- KEYS: per state its hash, its ids and its columns.
+-- ARGV: per state its column count, the g kept in process ('' if none), the lengths kept.
+local out = {}
+local key, arg = 1, 1
+while key <= #KEYS do
+    local columns = tonumber(ARGV[arg])
+    read_state(out, key, columns, ARGV[arg + 1], arg + 2)
+    key = key + 2 + columns
+    arg = arg + 2 + columns
+end
+return out
+"""
+)
+_WRITE = (
+    _READ_STATE
+    + """
+-- KEYS: the initialised mark, the locks, then per state its hash, its ids and its columns.
+-- ARGV: lock token, lock count, then per state: the version seen ('' if absent), column
+-- count, the g and column lengths kept (to answer a conflict), new version ('' if the
+-- state is unchanged, and nothing follows), new g, ids dropped from the front (-1: replace
+-- them all), per column its new skip (-1: write it whole) and the bytes to append (or its
+-- whole value), ids added (count, then pairs of score and member).
+-- 1: written; 0: another holds a lock; -1: not initialised; else a version changed and
+-- nothing was written: the states as _READ returns them.
+local function write_state(key, arg, columns)
+    local ids = KEYS[key + 1]
+    local dropped = tonumber(ARGV[arg + 5 + columns])
+    if dropped < 0 then
+        redis.call('DEL', ids)
+    elseif dropped > 0 then
+        redis.call('ZREMRANGEBYRANK', ids, 0, dropped - 1)
+    end
+    local fields = {'v', ARGV[arg + 3 + columns]}
+    for c = 1, columns do
+        local column = KEYS[key + 1 + c]
+        local skip, bytes = ARGV[arg + 4 + columns + 2 * c], ARGV[arg + 5 + columns + 2 * c]
+        if skip == '-1' then
+            redis.call('SET', column, bytes)
+            skip = 0
+            fields[#fields + 1] = 'g'
+            fields[#fields + 1] = ARGV[arg + 4 + columns]
+        elseif bytes ~= '' then
+            redis.call('APPEND', column, bytes)
+        end
+        fields[#fields + 1] = 's' .. c
+        fields[#fields + 1] = skip
+    end
+    redis.call('HSET', KEYS[key], unpack(fields))
+    local first = arg + 7 + 3 * columns
+    local last = first + 2 * tonumber(ARGV[first - 1]) - 1
+    for j = first, last, 2000 do
+        redis.call('ZADD', ids, unpack(ARGV, j, math.min(j + 1999, last)))
+    end
+end
+
+local locks = tonumber(ARGV[2])
+local gate = redis.call('MGET', unpack(KEYS, 1, locks + 1))
+if not gate[1] then return -1 end
+for i = 2, locks + 1 do
+    if gate[i] and gate[i] ~= ARGV[1] then return 0 end
+end
+local states, current = {}, true
+local key, arg = locks + 2, 3
+while key <= #KEYS do
+    local columns = tonumber(ARGV[arg + 1])
+    if (redis.call('HGET', KEYS[key], 'v') or '') ~= ARGV[arg] then current = false end
+    states[#states + 1] = {key, arg, columns}
+    key = key + 2 + columns
+    if ARGV[arg + 3 + columns] == '' then
+        arg = arg + 4 + columns
+    else
+        arg = arg + 7 + 3 * columns + 2 * tonumber(ARGV[arg + 6 + 3 * columns])
+    end
+end
+if not current then
+    local out = {}
+    for _, state in ipairs(states) do
+        read_state(out, state[1], state[3], ARGV[state[2] + 2], state[2] + 3)
+    end
+    return out
+end
+for _, state in ipairs(states) do
+    local key, arg, columns = state[1], state[2], state[3]
+    if ARGV[arg + 3 + columns] ~= '' then write_state(key, arg, columns) end
+end
+return 1
+"""
+)
+_FETCH_IDS = """
+-- KEYS: a state's hash and ids; ARGV: the version read, first and last rank.
+if (redis.call('HGET', KEYS[1], 'v') or '') ~= ARGV[1] then return false end
+return redis.call('ZRANGE', KEYS[2], ARGV[2], ARGV[3])
+"""
 # Lock every key or none: taking them one by one could deadlock two transactions.
 _LOCK_ALL = """
 for _, key in ipairs(KEYS) do
@@ -64,25 +226,91 @@ for _, key in ipairs(KEYS) do
 end
 return 0
 """
+_EXTEND_OWN = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+_BIG_ENDIAN = sys.byteorder == "big"
+_ITEM_BYTES = {"q": 8, "d": 8, "B": 1}  # the packed size of each array typecode used
+# Added to a time so that its unsigned big-endian bytes sort as the signed times do.
+_TIME_OFFSET = 1 << 63
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """A card or a merchant: its state class and its packed columns (attribute, typecode)."""
+
+    name: str
+    state: type[CardState] | type[MerchantState]
+    columns: tuple[tuple[str, str], ...]
+
+
+CARD = _Kind("card", CardState, (("times", "q"), ("amounts", "d"), ("sum1", "d"), ("sum2", "d")))
+MERCHANT = _Kind("merchant", MerchantState, (("times", "q"), ("labels", "B"), ("fraud_times", "q")))
+
+State = CardState | MerchantState
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Snapshot:
+    """A state as stored at one version: each column's live bytes and skip, id count, last id."""
+
+    version: bytes  # b"" when the state does not exist
+    g: bytes = b""
+    live: tuple[bytes, ...] = ()  # each column's bytes after its skipped front
+    skips: tuple[int, ...] = ()
+    count: int = 0
+    last: str | None = None  # the last id, None if unknown (or no id)
+
+    @property
+    def size(self) -> int:
+        """Bytes of packed columns held."""
+        return sum(len(live) for live in self.live)
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """A state as handed to a transition: the snapshot it came from, its object, its ids."""
+
+    kind: _Kind
+    key: str
+    snapshot: _Snapshot
+    state: State | None
+    ids: "_StoredIds | None"
 
 
 class _ConflictError(Exception):
-    """Another writer changed or locked the keys during an attempt."""
+    """Another writer changed or locked the keys during an attempt; the fresh states if known."""
+
+    def __init__(self, fresh: list[_Snapshot] | None = None) -> None:
+        super().__init__()
+        self.fresh = fresh
+
+
+class _UnverifiedError(Exception):
+    """A transition wrote nothing, so the kept states it read were never checked: read them."""
 
 
 class RedisStateStore:
-    """Card and merchant state under `{prefix}:card:{key}` and `{prefix}:merchant:{key}`.
+    """Card and merchant state under `{prefix}:v2:...`; see the module docstring for the keys.
 
-    Also `{prefix}:initialised` (the state was built from history) and, briefly, a
-    contended transaction's locks `{prefix}:lock:card:{key}` / `{prefix}:lock:merchant:{key}`.
+    The client must return bytes (redis-py's default, not `decode_responses=True`).
     """
 
     def __init__(self, client: redis.Redis, *, prefix: str = "fraudops") -> None:
         self.client = client
         self.prefix = prefix
         self.address = _address(client)
+        self._root = f"{prefix}:{LAYOUT}"
+        self._kept = _KeptSnapshots(KEPT_BYTES)
+        self._connections = _Connections(client.connection_pool)
+        self._read = client.register_script(_READ)
+        self._write = client.register_script(_WRITE)
+        self._fetch = client.register_script(_FETCH_IDS)
         self._lock_all = client.register_script(_LOCK_ALL)
         self._unlock_own = client.register_script(_UNLOCK_OWN)
+        self._extend_own = client.register_script(_EXTEND_OWN)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "fraudops") -> Self:
@@ -96,7 +324,8 @@ class RedisStateStore:
         return cls(client, prefix=prefix)
 
     def close(self) -> None:
-        """Close the client's connections."""
+        """Close the client's connections, and the store's own."""
+        self._connections.close()
         self.client.close()
 
     def healthy(self) -> bool:
@@ -106,56 +335,120 @@ class RedisStateStore:
         except redis.RedisError:
             return False
 
+    # --- plain reads and writes --------------------------------------------------------------
+
     def get_card(self, key: str) -> CardState | None:
-        """A card's state, or None if the card is unknown."""
-        with self._reaching():
-            raw = self.client.get(self._card(key))
-        return _card_state(raw)
+        """A card's state (plain lists), or None if the card is unknown."""
+        return cast(CardState | None, self._get(CARD, key))
 
     def put_card(self, key: str, state: CardState) -> None:
         """Store a card's state."""
-        text = _dumps(state.to_dict(), f"card {key}")
-        with self._reaching():
-            self.client.set(self._card(key), text)
+        self._put(CARD, key, state)
 
     def get_merchant(self, key: str) -> MerchantState | None:
-        """A merchant's state, or None if the merchant is unknown."""
-        with self._reaching():
-            raw = self.client.get(self._merchant(key))
-        return _merchant_state(raw)
+        """A merchant's state (plain lists), or None if the merchant is unknown."""
+        return cast(MerchantState | None, self._get(MERCHANT, key))
 
     def put_merchant(self, key: str, state: MerchantState) -> None:
         """Store a merchant's state."""
-        text = _dumps(state.to_dict(), f"merchant {key}")
-        with self._reaching():
-            self.client.set(self._merchant(key), text)
+        self._put(MERCHANT, key, state)
+
+    def _get(self, kind: _Kind, key: str) -> State | None:
+        """One state read whole, its columns and ids as lists."""
+        hash_name, ids_name, *columns = self._keys(kind, key)
+        skips = [f"s{number}" for number in range(1, len(kind.columns) + 1)]
+        with self._reaching(), self.client.pipeline(transaction=True) as pipe:
+            pipe.hmget(hash_name, ["v", *skips])
+            for column in columns:
+                pipe.get(column)
+            pipe.zrange(ids_name, 0, -1)
+            (version, *skipped), *raw, members = pipe.execute()
+        if version is None:
+            return None
+        fields = {
+            name: _unpack(code, memoryview(packed or b"")[int(skip or 0) :]).tolist()
+            for (name, code), skip, packed in zip(kind.columns, skipped, raw, strict=True)
+        }
+        return kind.state(ids=[_id_of(member) for member in members], **fields)
+
+    def _put(self, kind: _Kind, key: str, state: State) -> None:
+        """Replace one state, atomically."""
+        self._kept.drop((kind.name, key))
+        with self._reaching(), self.client.pipeline(transaction=True) as pipe:
+            pipe.delete(*self._keys(kind, key))
+            self._queue_put(pipe, kind, key, state)
+            pipe.execute()
+
+    def _queue_put(self, pipe: Any, kind: _Kind, key: str, state: State) -> _Snapshot:
+        """Queue the writes of a whole state on a pipeline whose keys are gone; its snapshot."""
+        ids = list(state.ids)
+        members = {
+            _member(time_ms, trans_id): time_ms
+            for time_ms, trans_id in zip(state.times, ids, strict=True)
+        }
+        if len(members) != len(ids):
+            msg = f"{kind.name} {key}: the state holds an event twice"
+            raise ValueError(msg)
+        hash_name, ids_name, *columns = self._keys(kind, key)
+        snapshot = _Snapshot(
+            version=_new_token().encode(),
+            g=_new_token().encode(),
+            live=tuple(_pack(code, getattr(state, name)) for name, code in kind.columns),
+            skips=(0,) * len(kind.columns),
+            count=len(ids),
+            last=_last(ids),
+        )
+        skips = {f"s{number}": 0 for number in range(1, len(kind.columns) + 1)}
+        pipe.hset(hash_name, mapping={"v": snapshot.version, "g": snapshot.g, **skips})
+        for column, live in zip(columns, snapshot.live, strict=True):
+            pipe.set(column, live)
+        if members:
+            pipe.zadd(ids_name, members)
+        return snapshot
+
+    # --- transactions ------------------------------------------------------------------------
 
     def transact(
         self, card_key: str | None, merchant_key: str | None, work: StateTransition[T]
     ) -> T:
-        """Apply `work` to freshly read states and store what it returns, retried on conflict.
+        """Apply `work` to the states and store what it returns, retried on conflict.
 
-        Each attempt hands `work` new objects, so it may change them in place.
+        Each attempt hands `work` new objects, so it may change them in place; their columns
+        are arrays and their ids a sequence fetched on demand (see `_StoredIds`).
         """
-        kinds = [("card", card_key), ("merchant", merchant_key)]
-        names = [f"{self.prefix}:{kind}:{key}" for kind, key in kinds if key is not None]
-        if not names:
+        wanted = [
+            (kind, key)
+            for kind, key in ((CARD, card_key), (MERCHANT, merchant_key))
+            if key is not None
+        ]
+        if not wanted:
             result, _card, _merchant = work(None, None)
             return result
-        locks = [f"{self.prefix}:lock:{kind}:{key}" for kind, key in kinds if key is not None]
+        locks = [f"{self._root}:lock:{kind.name}:{key}" for kind, key in wanted]
+        kept = [self._kept.get((kind.name, key)) for kind, key in wanted]
+        snapshots = None if None in kept else cast(list[_Snapshot], kept)
+        fresh = False  # whether the snapshots were just read (else kept: maybe outdated)
         token: str | None = None
         try:
             for attempt in range(MAX_ATTEMPTS):
                 if token is None and attempt >= LOCK_AFTER:
                     token = self._lock(locks)
+                    snapshots = None if token is not None else snapshots  # read under it
+                if snapshots is None:
+                    snapshots, fresh = self._read_states(wanted), True
                 try:
-                    return self._attempt(card_key, merchant_key, names + locks, token, work)
-                except (redis.WatchError, _ConflictError):
-                    if token is not None:  # a conflict despite our lock: it lapsed, queue again
-                        self._unlock(locks, token)
-                        token = None
-                    if attempt >= EAGER_ATTEMPTS:
-                        time.sleep(random.uniform(0, _backoff_ceiling(attempt - EAGER_ATTEMPTS)))
+                    return self._attempt(wanted, snapshots, fresh=fresh, token=token, work=work)
+                except _UnverifiedError:
+                    snapshots = None
+                    continue
+                except _ConflictError as conflict:
+                    snapshots, fresh = conflict.fresh, True
+                if token is not None:  # a conflict despite our lock: it lapsed, queue again
+                    self._unlock(locks, token)
+                    token = None
+                if attempt >= EAGER_ATTEMPTS:
+                    snapshots = None  # outdated after the pause
+                    time.sleep(random.uniform(0, _backoff_ceiling(attempt - EAGER_ATTEMPTS)))
         finally:
             if token is not None:
                 self._unlock(locks, token)
@@ -167,39 +460,171 @@ class RedisStateStore:
 
     def _attempt(
         self,
-        card_key: str | None,
-        merchant_key: str | None,
-        watched: list[str],
+        wanted: list[tuple[_Kind, str]],
+        snapshots: list[_Snapshot],
+        *,
+        fresh: bool,
         token: str | None,
         work: StateTransition[T],
     ) -> T:
-        """One optimistic read-modify-write; `watched` holds the state keys, then their locks.
+        """Run the transition on the snapshots and write what it returns, if they are current.
 
-        WatchError if a watched key changed meanwhile, _ConflictError if another holds a lock.
+        _ConflictError if another writer got in first, _UnverifiedError if nothing was
+        written on snapshots not read just now.
         """
-        with self._reaching(), self.client.pipeline(transaction=True) as pipe:
-            pipe.watch(*watched)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
-            values = pipe.mget(watched)
-            states = iter(values[: len(watched) // 2])
-            card = _card_state(next(states)) if card_key is not None else None
-            merchant = _merchant_state(next(states)) if merchant_key is not None else None
-            result, new_card, new_merchant = work(card, merchant)
-            writes = []
-            if new_card is not None:
-                key = require_key(card_key, "card")
-                writes.append((self._card(key), _dumps(new_card.to_dict(), f"card {key}")))
-            if new_merchant is not None:
-                key = require_key(merchant_key, "merchant")
-                text = _dumps(new_merchant.to_dict(), f"merchant {key}")
-                writes.append((self._merchant(key), text))
-            if writes:
-                if any(_held_by_other(lock, token) for lock in values[len(watched) // 2 :]):
-                    raise _ConflictError
-                pipe.multi()
-                for name, text in writes:
-                    pipe.set(name, text)
-                pipe.execute()
+        seen = {
+            kind.name: self._seen(kind, key, snapshot)
+            for (kind, key), snapshot in zip(wanted, snapshots, strict=True)
+        }
+        card_seen, merchant_seen = seen.get(CARD.name), seen.get(MERCHANT.name)
+        card = cast(CardState | None, card_seen.state if card_seen else None)
+        merchant = cast(MerchantState | None, merchant_seen.state if merchant_seen else None)
+        result, new_card, new_merchant = work(card, merchant)
+        if new_card is not None:
+            require_key(card_seen.key if card_seen else None, "card")
+        if new_merchant is not None:
+            require_key(merchant_seen.key if merchant_seen else None, "merchant")
+        if new_card is None and new_merchant is None:
+            if not fresh:
+                raise _UnverifiedError
             return result
+        new = {CARD.name: new_card, MERCHANT.name: new_merchant}
+        self._commit([(one, new[name]) for name, one in seen.items()], token=token)
+        return result
+
+    def _seen(self, kind: _Kind, key: str, snapshot: _Snapshot) -> _Seen:
+        """A snapshot as the objects a transition gets: arrays, ids fetched on demand."""
+        if not snapshot.version:
+            return _Seen(kind, key, snapshot, None, None)
+        ids = _StoredIds(
+            stored=snapshot.count,
+            fetch=partial(self._fetch_ids, kind, key, snapshot.version),
+            last=snapshot.last,
+        )
+        fields = {
+            name: _unpack(code, live)
+            for (name, code), live in zip(kind.columns, snapshot.live, strict=True)
+        }
+        return _Seen(kind, key, snapshot, kind.state(ids=ids, **fields), ids)
+
+    def _read_states(self, wanted: list[tuple[_Kind, str]]) -> list[_Snapshot]:
+        """The current states of the keys, in one script call (only what grew, where kept)."""
+        kept = [self._kept.get((kind.name, key)) for kind, key in wanted]
+        keys: list[str] = []
+        args: list[Any] = []
+        for (kind, key), snapshot in zip(wanted, kept, strict=True):
+            keys += self._keys(kind, key)
+            args += [len(kind.columns), *_kept_args(kind, snapshot)]
+        reply = self._run(self._read, keys, args)
+        return self._snapshots(wanted, reply, kept)
+
+    def _snapshots(
+        self, wanted: list[tuple[_Kind, str]], reply: list[Any], kept: Sequence[_Snapshot | None]
+    ) -> list[_Snapshot]:
+        """Snapshots from what `read_state` answered on top of the kept ones; kept in turn."""
+        snapshots = []
+        at = 0
+        for (kind, key), old in zip(wanted, kept, strict=True):
+            count = len(kind.columns)
+            version, g, *rest = reply[at : at + 2 * count + 4]
+            at += 2 * count + 4
+            if version is None:
+                self._kept.drop((kind.name, key))
+                snapshots.append(_Snapshot(version=b""))
+                continue
+            skips = tuple(int(skip or 0) for skip in rest[:count])
+            live = tuple(
+                memoryview(column)[skip:].tobytes()
+                for column, skip in zip(rest[count : 2 * count], skips, strict=True)
+            )
+            if old is not None and old.version and old.g == g:  # only what grew was read
+                live = tuple(
+                    (before + grown)[skip - skipped :]
+                    for before, grown, skip, skipped in zip(
+                        old.live, rest[count : 2 * count], skips, old.skips, strict=True
+                    )
+                )
+            ids, last = rest[2 * count :]
+            snapshot = _Snapshot(
+                version=version,
+                g=g,
+                live=live,
+                skips=skips,
+                count=ids,
+                last=None if last is None else _id_of(last),
+            )
+            self._kept.put((kind.name, key), snapshot)
+            snapshots.append(snapshot)
+        return snapshots
+
+    def _run(self, script: Script, keys: list[str], args: list[Any]) -> Any:
+        """A registered script's answer, sent on a connection of the store's own.
+
+        A write has some 55 arguments, and redis-py's packing of them and its pool's checks
+        at each checkout took longer than Redis takes to run the script. A lost connection
+        or a Redis that forgot the script (restarted) goes through redis-py, which retries
+        and loads the script again.
+        """
+        command = _resp([b"EVALSHA", script.sha, len(keys), *keys, *args])
+        connection = self._connections.take()
+        with self._reaching():
+            try:
+                connection.send_packed_command([command], check_health=False)  # type: ignore[no-untyped-call]
+                answer = connection.read_response()
+            except (redis.ConnectionError, redis.TimeoutError, NoScriptError):
+                connection.disconnect()  # type: ignore[no-untyped-call]
+                return script(keys=keys, args=args)
+            except BaseException:
+                connection.disconnect()  # type: ignore[no-untyped-call]  # unread answers
+                raise
+            finally:
+                self._connections.give_back(connection)
+        return answer
+
+    def _fetch_ids(self, kind: _Kind, key: str, version: bytes, lo: int, hi: int) -> list[str]:
+        """Stored ids of ranks [lo, hi), if the state is still at `version` (else a conflict)."""
+        with self._reaching():
+            members = self._fetch(
+                keys=[self._hash(kind, key), self._ids(kind, key)], args=[version, lo, hi - 1]
+            )
+        if members is None or len(members) != hi - lo:
+            raise _ConflictError
+        return [_id_of(member) for member in members]
+
+    def _commit(self, changes: list[tuple[_Seen, State | None]], *, token: str | None) -> None:
+        """Write the new states (None: unchanged) if every state seen is still current.
+
+        Raises _ConflictError (with the fresh states if a version changed), and
+        FeatureStateUnavailableError if the state is not initialised.
+        """
+        locks = [f"{self._root}:lock:{seen.kind.name}:{seen.key}" for seen, _ in changes]
+        keys: list[str] = [self._marker, *locks]
+        args: list[Any] = [token or "", len(locks)]
+        written: list[tuple[_Seen, _Snapshot]] = []
+        for seen, state in changes:
+            kind, snapshot = seen.kind, seen.snapshot
+            keys += self._keys(kind, seen.key)
+            args += [snapshot.version, len(kind.columns), *_kept_args(kind, snapshot)]
+            if state is None:
+                args.append("")
+                continue
+            after, state_args = _write_args(seen, state)
+            args += state_args
+            written.append((seen, after))
+        reply = self._run(self._write, keys, args)
+        if isinstance(reply, list):
+            wanted = [(seen.kind, seen.key) for seen, _ in changes]
+            raise _ConflictError(self._snapshots(wanted, reply, [s.snapshot for s, _ in changes]))
+        if reply == 0:
+            raise _ConflictError
+        if reply < 0:
+            msg = (
+                f"feature state at {self.address} is not initialised (Redis lost it, or a "
+                "rebuild is under way): nothing was written"
+            )
+            raise FeatureStateUnavailableError(msg)
+        for seen, snapshot in written:
+            self._kept.put((seen.kind.name, seen.key), snapshot)
 
     def _lock(self, locks: list[str]) -> str | None:
         """Lock all the keys for a moment; the lock's token, or None if another holds one."""
@@ -213,6 +638,8 @@ class RedisStateStore:
         with self._reaching():
             self._unlock_own(keys=locks, args=[token])
 
+    # --- initialisation and rebuilds ---------------------------------------------------------
+
     def initialised(self) -> bool:
         """Whether the state under this prefix has been built from history already."""
         with self._reaching():
@@ -223,28 +650,96 @@ class RedisStateStore:
         with self._reaching():
             self.client.set(self._marker, "1")
 
-    def clear(self) -> None:
-        """Unlink every key under this prefix, in batches (SCAN, so Redis never blocks)."""
-        pattern = f"{_glob_escape(self.prefix)}:*"
+    def load(self, cards: Mapping[str, CardState], merchants: Mapping[str, MerchantState]) -> None:
+        """Replace the whole state with these, in pipelined batches, then mark it initialised.
+
+        The mark goes first (writers stop) and comes back last (on the complete state).
+        """
+        self._kept.clear()
         with self._reaching():
-            batch: list[Any] = []
-            for name in self.client.scan_iter(match=pattern, count=CLEAR_BATCH):
-                batch.append(name)
-                if len(batch) == CLEAR_BATCH:
-                    self.client.unlink(*batch)
-                    batch = []
-            if batch:
+            self.client.delete(self._marker)
+            self._unlink_matching(f"{_glob_escape(self._root)}:*", keep=self._rebuild_key)
+            with self.client.pipeline(transaction=False) as pipe:
+                queued = 0
+                for kind, states in ((CARD, cards), (MERCHANT, merchants)):
+                    for key, state in states.items():
+                        # This process is likely to score next: it keeps what it wrote.
+                        self._kept.put((kind.name, key), self._queue_put(pipe, kind, key, state))
+                        queued += 1
+                        if queued % LOAD_BATCH == 0:
+                            pipe.execute()
+                pipe.execute()
+            self.client.set(self._marker, "1")
+
+    @contextmanager
+    def rebuild_lock(self) -> Iterator[bool]:
+        """Whether this process may rebuild; the lock is renewed while held, lapses if we die."""
+        token = secrets.token_hex(8)
+        with self._reaching():
+            taken = self.client.set(self._rebuild_key, token, nx=True, px=REBUILD_LOCK_MILLISECONDS)
+        if not taken:
+            yield False
+            return
+        done = threading.Event()
+        keeper = threading.Thread(
+            target=self._keep_rebuild_lock,
+            args=(token, done),
+            name="fraudops-rebuild-lock",
+            daemon=True,
+        )
+        keeper.start()
+        try:
+            yield True
+        finally:
+            done.set()
+            keeper.join()
+            with suppress(FeatureStateUnavailableError):  # else it lapses on its own
+                self._unlock([self._rebuild_key], token)
+
+    def _keep_rebuild_lock(self, token: str, done: threading.Event) -> None:
+        """Renew the rebuild lock until the rebuild is done."""
+        while not done.wait(REBUILD_LOCK_MILLISECONDS / 3000):
+            with suppress(redis.RedisError):  # the rebuild itself will fail and say why
+                self._extend_own(keys=[self._rebuild_key], args=[token, REBUILD_LOCK_MILLISECONDS])
+
+    def clear(self) -> None:
+        """Unlink every key under this prefix, any layout (SCAN, so Redis never blocks)."""
+        self._kept.clear()
+        with self._reaching():
+            self._unlink_matching(f"{_glob_escape(self.prefix)}:*")
+
+    def _unlink_matching(self, pattern: str, *, keep: str | None = None) -> None:
+        """Unlink the keys matching a glob pattern, in batches."""
+        spared = None if keep is None else keep.encode()
+        batch: list[Any] = []
+        for name in self.client.scan_iter(match=pattern, count=CLEAR_BATCH):
+            if name == spared:
+                continue
+            batch.append(name)
+            if len(batch) == CLEAR_BATCH:
                 self.client.unlink(*batch)
+                batch = []
+        if batch:
+            self.client.unlink(*batch)
 
     @property
     def _marker(self) -> str:
-        return f"{self.prefix}:initialised"
+        return f"{self._root}:initialised"
 
-    def _card(self, key: str) -> str:
-        return f"{self.prefix}:card:{key}"
+    @property
+    def _rebuild_key(self) -> str:
+        return f"{self._root}:rebuilding"
 
-    def _merchant(self, key: str) -> str:
-        return f"{self.prefix}:merchant:{key}"
+    def _hash(self, kind: _Kind, key: str) -> str:
+        return f"{self._root}:{kind.name}:{key}"
+
+    def _ids(self, kind: _Kind, key: str) -> str:
+        return f"{self._root}:{kind.name}-ids:{key}"
+
+    def _keys(self, kind: _Kind, key: str) -> list[str]:
+        """A state's keys: its hash, its ids, then its columns."""
+        columns = [f"{self._root}:{kind.name}-{name}:{key}" for name, _ in kind.columns]
+        return [self._hash(kind, key), self._ids(kind, key), *columns]
 
     @contextmanager
     def _reaching(self) -> Iterator[None]:
@@ -264,35 +759,322 @@ class RedisStateStore:
             raise FeatureStateUnavailableError(msg) from error
 
 
+class _Connections:
+    """Connections like the client's pool makes, handed out without its checks at checkout."""
+
+    def __init__(self, pool: redis.ConnectionPool) -> None:
+        self._pool = pool
+        self._idle: list[redis.Connection] = []
+        self._made: list[redis.Connection] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> redis.Connection:
+        """An idle connection, or a new one (it connects when first used)."""
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        connection = cast(
+            redis.Connection, self._pool.connection_class(**self._pool.connection_kwargs)
+        )
+        with self._lock:
+            self._made.append(connection)
+        return connection
+
+    def give_back(self, connection: redis.Connection) -> None:
+        """Return a connection taken."""
+        with self._lock:
+            self._idle.append(connection)
+
+    def close(self) -> None:
+        """Disconnect every connection made."""
+        with self._lock:
+            for connection in self._made:
+                connection.disconnect()  # type: ignore[no-untyped-call]
+
+
+class _KeptSnapshots:
+    """The states this process last read or wrote, least recently used out past a size."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._size = 0
+        self._entries: OrderedDict[tuple[str, str], _Snapshot] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> _Snapshot | None:
+        """The snapshot kept for a state, if any."""
+        with self._lock:
+            snapshot = self._entries.get(key)
+            if snapshot is not None:
+                self._entries.move_to_end(key)
+            return snapshot
+
+    def put(self, key: tuple[str, str], snapshot: _Snapshot) -> None:
+        """Keep a state's snapshot in place of any older one."""
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._size -= old.size
+            self._entries[key] = snapshot
+            self._size += snapshot.size
+            while self._size > self._limit:
+                _, evicted = self._entries.popitem(last=False)
+                self._size -= evicted.size
+
+    def drop(self, key: tuple[str, str]) -> None:
+        """Forget a state."""
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._size -= old.size
+
+    def clear(self) -> None:
+        """Forget every state."""
+        with self._lock:
+            self._entries.clear()
+            self._size = 0
+
+
+class _StoredIds(MutableSequence[str]):
+    """A state's ids as Redis holds them: fetched only where read, with this attempt's edits.
+
+    The state classes only read ids, insert them and drop a prefix of them; `change` then
+    tells how many stored ids to drop from the front and which inserted ones remain, where.
+    """
+
+    def __init__(self, *, stored: int, fetch: Callable[[int, int], list[str]], last: str | None):
+        self._stored = stored
+        self._fetch = fetch
+        self._known: dict[int, str] = {} if last is None else {stored - 1: last}
+        self._dropped = 0
+        self._positions: list[int] = []  # of the inserted ids, ascending
+        self._added: list[str] = []
+
+    def __len__(self) -> int:
+        return self._stored - self._dropped + len(self._added)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> MutableSequence[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | MutableSequence[str]:
+        if isinstance(index, slice):
+            return [self[position] for position in range(*index.indices(len(self)))]
+        position = self._position(index)
+        before = bisect_left(self._positions, position)
+        if before < len(self._positions) and self._positions[before] == position:
+            return self._added[before]
+        rank = self._dropped + position - before
+        found = self._known.get(rank)
+        if found is None:
+            found = self._known[rank] = self._fetch(rank, rank + 1)[0]
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        stored = iter(
+            self._fetch(self._dropped, self._stored) if self._dropped < self._stored else []
+        )
+        added = iter(zip(self._positions, self._added, strict=True))
+        upcoming = next(added, None)
+        for position in range(len(self)):
+            if upcoming is not None and upcoming[0] == position:
+                yield upcoming[1]
+                upcoming = next(added, None)
+            else:
+                yield next(stored)
+
+    def insert(self, index: int, value: str) -> None:
+        """Insert as list.insert does."""
+        size = len(self)
+        position = min(max(index + size if index < 0 else index, 0), size)
+        at = bisect_left(self._positions, position)
+        for later in range(at, len(self._positions)):
+            self._positions[later] += 1
+        self._positions.insert(at, position)
+        self._added.insert(at, value)
+
+    def __delitem__(self, index: int | slice) -> None:
+        if isinstance(index, int):
+            start, stop, step = self._position(index), self._position(index) + 1, 1
+        else:
+            start, stop, step = index.indices(len(self))
+        if start != 0 or step != 1:
+            msg = "stored ids can only lose a prefix"
+            raise NotImplementedError(msg)
+        count = max(stop, 0)
+        gone = bisect_left(self._positions, count)
+        self._dropped += count - gone
+        self._positions = [position - count for position in self._positions[gone:]]
+        del self._added[:gone]
+
+    def __setitem__(self, index: int | slice, value: Any) -> None:
+        msg = "stored ids are never replaced"
+        raise NotImplementedError(msg)
+
+    def last_known(self) -> str | None:
+        """The last id if known without asking Redis (None also when there is none)."""
+        if not len(self):
+            return None
+        if self._positions and self._positions[-1] == len(self) - 1:
+            return self._added[-1]
+        return self._known.get(self._stored - 1)
+
+    def change(self) -> tuple[int, list[tuple[int, str]]]:
+        """Stored ids dropped from the front, and each inserted id left with its position."""
+        return self._dropped, list(zip(self._positions, self._added, strict=True))
+
+    def _position(self, index: int) -> int:
+        """A non-negative position for an index, as a list reads it."""
+        position = index + len(self) if index < 0 else index
+        if not 0 <= position < len(self):
+            msg = "ids index out of range"
+            raise IndexError(msg)
+        return position
+
+
+def _kept_args(kind: _Kind, snapshot: _Snapshot | None) -> list[Any]:
+    """A read's arguments for one state: the g kept and each column's length kept."""
+    if snapshot is None or not snapshot.version:
+        return [b"", *([0] * len(kind.columns))]
+    return [
+        snapshot.g,
+        *(skip + len(live) for skip, live in zip(snapshot.skips, snapshot.live, strict=True)),
+    ]
+
+
+def _write_args(seen: _Seen, state: State) -> tuple[_Snapshot, list[Any]]:
+    """A write's arguments for one new state (from new version on), and its snapshot after."""
+    kind, snapshot = seen.kind, seen.snapshot
+    if seen.ids is not None and state.ids is seen.ids:
+        dropped, added = seen.ids.change()
+    else:
+        dropped, added = -1, list(enumerate(state.ids))
+    if len(state.ids) != len(state.times):
+        msg = f"{kind.name} {seen.key}: {len(state.ids)} ids for {len(state.times)} events"
+        raise ValueError(msg)
+    version, g = _new_token().encode(), _new_token().encode()
+    args: list[Any] = [version, g, dropped]
+    lives: list[bytes] = []
+    skips: list[int] = []
+    rewritten = not snapshot.version
+    for number, (name, code) in enumerate(kind.columns):
+        skip, sent, live = _column_change(snapshot, number, code, getattr(state, name), dropped)
+        args += [skip, sent]
+        lives.append(live)
+        skips.append(max(skip, 0))
+        rewritten = rewritten or skip < 0
+    args.append(len(added))
+    for position, trans_id in added:
+        time_ms = state.times[position]
+        args += [time_ms, _member(time_ms, trans_id)]
+    after = _Snapshot(
+        version=version,
+        g=g if rewritten else snapshot.g,
+        live=tuple(lives),
+        skips=tuple(skips),
+        count=len(state.ids),
+        last=state.ids.last_known() if isinstance(state.ids, _StoredIds) else _last(state.ids),
+    )
+    return after, args
+
+
+def _last(ids: Sequence[str]) -> str | None:
+    """The last id, None if there is none."""
+    return ids[-1] if ids else None
+
+
+def _column_change(
+    snapshot: _Snapshot, number: int, code: str, values: Sequence[Any], dropped: int
+) -> tuple[int, bytes, bytes]:
+    """How to write a column: its new skip (-1: write it whole), the bytes sent, its bytes after."""
+    new = _pack(code, values)
+    if not snapshot.version:
+        return -1, new, new
+    skipped = snapshot.skips[number]
+    drop, tail = _splice(
+        memoryview(snapshot.live[number]),
+        new,
+        code=code,
+        values=values,
+        dropped=dropped,
+        skipped=skipped,
+    )
+    return (-1, new, new) if drop < 0 else (skipped + drop, tail, new)
+
+
+def _splice(
+    old: memoryview, new: bytes, *, code: str, values: Sequence[Any], dropped: int, skipped: int
+) -> tuple[int, bytes]:
+    """(drop, tail) such that new == old[drop:] + tail, or (-1, new) to write it whole.
+
+    Scoring appends an event and prunes old ones, so a column usually loses as many items
+    from the front as the ids did (`dropped`) and gains a few at the end; a sorted column
+    (the fraud times) may lose others, found by where its new first value sits in the old.
+    Anything else (a late event's sums), and a front of `skipped` dropped bytes that would
+    outgrow a quarter of the column (read at every transaction for nothing), goes whole.
+    """
+    size = _ITEM_BYTES[code]
+    drop = dropped * size if dropped > 0 else 0
+    if drop > len(old) or not new.startswith(old[drop:]):
+        if code != "q":
+            return -1, new
+        drop = bisect_left(_unpack(code, old), values[0]) * size if values else len(old)
+        if not new.startswith(old[drop:]):
+            return -1, new
+    if skipped + drop > max(COMPACT_BYTES, len(new) // 4):
+        return -1, new
+    return drop, new[len(old) - drop :]
+
+
+def _pack(code: str, values: Iterable[Any]) -> bytes:
+    """Values as little-endian machine numbers of an array typecode."""
+    packed = (
+        values if isinstance(values, array) and values.typecode == code else array(code, values)
+    )
+    if _BIG_ENDIAN:
+        packed = array(code, packed)
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def _unpack(code: str, raw: bytes | memoryview) -> "array[Any]":
+    """An array of an array typecode from `_pack` output."""
+    values: array[Any] = array(code)
+    values.frombytes(raw)
+    if _BIG_ENDIAN:
+        values.byteswap()
+    return values
+
+
+def _resp(parts: list[Any]) -> bytes:
+    """A command in the Redis protocol (bytes as they are, text in UTF-8, integers in digits)."""
+    packed = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        data = part if type(part) is bytes else part.encode() if type(part) is str else b"%d" % part
+        packed.append(b"$%d\r\n%b\r\n" % (len(data), data))
+    return b"".join(packed)
+
+
+def _member(time_ms: int, trans_id: str) -> bytes:
+    """An event's sorted-set member: bytes that sort as (time, id) sorts."""
+    return (time_ms + _TIME_OFFSET).to_bytes(8, "big") + trans_id.encode("utf-8", "surrogatepass")
+
+
+def _id_of(member: bytes) -> str:
+    """The id in a sorted-set member."""
+    return member[8:].decode("utf-8", "surrogatepass")
+
+
+def _new_token() -> str:
+    """A version or generation no other write uses (random: a restarted Redis counts nothing)."""
+    return secrets.token_hex(8)
+
+
 def _backoff_ceiling(retry: int) -> float:
     """The longest sleep before a retry: doubling from BACKOFF_SECONDS, capped."""
     return min(MAX_BACKOFF_SECONDS, BACKOFF_SECONDS * 2.0 ** min(retry, 16))
-
-
-def _held_by_other(lock: bytes | str | None, token: str | None) -> bool:
-    """Whether a lock key's value is another writer's token."""
-    if lock is None:
-        return False
-    return (lock.decode() if isinstance(lock, bytes) else lock) != token
-
-
-def _card_state(raw: bytes | str | None) -> CardState | None:
-    """A card's state from its stored JSON."""
-    return CardState.from_dict(json.loads(raw)) if raw is not None else None
-
-
-def _merchant_state(raw: bytes | str | None) -> MerchantState | None:
-    """A merchant's state from its stored JSON."""
-    return MerchantState.from_dict(json.loads(raw)) if raw is not None else None
-
-
-def _dumps(data: dict[str, Any], what: str) -> str:
-    """Compact JSON; refuses NaN and infinity, which JSON cannot hold."""
-    try:
-        return json.dumps(data, allow_nan=False, separators=(",", ":"))
-    except ValueError as error:
-        msg = f"{what}: state holds a number that is not finite, refusing to store it"
-        raise ValueError(msg) from error
 
 
 def _address(client: redis.Redis) -> str:

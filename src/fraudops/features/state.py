@@ -4,16 +4,20 @@ Events are kept in canonical (time, transaction id) order whatever order they ar
 a card's running sums are added one event at a time in that order from its first event and
 kept absolute when old events are pruned, so window sums are the very floats the batch
 engine computes. State objects are plain lists of ints, floats and strings, ready to be
-serialised by a shared store (Redis) as well as kept in memory.
+serialised by a shared store (Redis) as well as kept in memory. A store may hand out states
+whose fields are other mutable sequences (arrays read from Redis, ids fetched on demand):
+ids are only ever read, inserted and dropped from the front here.
 
 Stores change state only through `transact`: read a card's and a merchant's state, derive
 the new states, write them, atomically with respect to every other `transact` on the keys.
+A rebuild computes every state in process from history and hands them to `load` at once.
 """
 
 import math
 import threading
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, MutableSequence, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self, TypeAlias, TypeVar
 
@@ -24,11 +28,11 @@ from fraudops.features.formulas import amount_vs_history
 class CardState:
     """One card's recent events; sum1[j] / sum2[j]: sums of amounts / squares before event j."""
 
-    times: list[int] = field(default_factory=list)
-    ids: list[str] = field(default_factory=list)
-    amounts: list[float] = field(default_factory=list)
-    sum1: list[float] = field(default_factory=lambda: [0.0])
-    sum2: list[float] = field(default_factory=lambda: [0.0])
+    times: MutableSequence[int] = field(default_factory=list)
+    ids: MutableSequence[str] = field(default_factory=list)
+    amounts: MutableSequence[float] = field(default_factory=list)
+    sum1: MutableSequence[float] = field(default_factory=lambda: [0.0])
+    sum2: MutableSequence[float] = field(default_factory=lambda: [0.0])
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form (copies of the lists; `asdict` is 300x slower)."""
@@ -87,10 +91,10 @@ class CardState:
 class MerchantState:
     """One merchant's recent events with their labels (0 until known), and its fraud times."""
 
-    times: list[int] = field(default_factory=list)
-    ids: list[str] = field(default_factory=list)
-    labels: list[int] = field(default_factory=list)
-    fraud_times: list[int] = field(default_factory=list)
+    times: MutableSequence[int] = field(default_factory=list)
+    ids: MutableSequence[str] = field(default_factory=list)
+    labels: MutableSequence[int] = field(default_factory=list)
+    fraud_times: MutableSequence[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form (copies of the lists)."""
@@ -146,7 +150,7 @@ class MerchantState:
 
 
 def canonical_position(
-    times: list[int], ids: list[str], time_ms: int, trans_id: str
+    times: Sequence[int], ids: Sequence[str], time_ms: int, trans_id: str
 ) -> tuple[int, bool]:
     """Where (time, id) belongs in events sorted by (time, id), and whether it is there."""
     if not times or time_ms > times[-1] or (time_ms == times[-1] and trans_id > ids[-1]):
@@ -264,7 +268,9 @@ class FeatureStateStore(Protocol):
         """Apply `work` to the keys' states and store what it returns, atomically; its result.
 
         `work` may run more than once (optimistic stores retry it on a conflict), so it
-        must do nothing but build its return value, and must not call the store.
+        must do nothing but build its return value, and must not call the store. A shared
+        store refuses to write state that is not initialised (its history was lost, or is
+        being rebuilt): FeatureStateUnavailableError.
         """
         ...
 
@@ -274,6 +280,17 @@ class FeatureStateStore(Protocol):
 
     def mark_initialised(self) -> None:
         """Record that the state has been built from history."""
+        ...
+
+    def load(self, cards: Mapping[str, CardState], merchants: Mapping[str, MerchantState]) -> None:
+        """Replace the whole state with these (built from history), then mark it initialised."""
+        ...
+
+    def rebuild_lock(self) -> AbstractContextManager[bool]:
+        """Try to become the one process rebuilding the state: True if this one is.
+
+        Held for the `with` block; False means another holds it (wait for `initialised`).
+        """
         ...
 
     def clear(self) -> None:
@@ -297,6 +314,7 @@ class InMemoryStateStore:
         self.cards: dict[str, CardState] = {}
         self.merchants: dict[str, MerchantState] = {}
         self._lock = threading.Lock()
+        self._rebuilding = threading.Lock()
         self._initialised = False
 
     def get_card(self, key: str) -> CardState | None:
@@ -336,6 +354,25 @@ class InMemoryStateStore:
     def mark_initialised(self) -> None:
         """Record that the state has been built from history."""
         self._initialised = True
+
+    def load(self, cards: Mapping[str, CardState], merchants: Mapping[str, MerchantState]) -> None:
+        """Replace every card and merchant with these (kept as given), then mark initialised."""
+        with self._lock:
+            self.cards.clear()
+            self.cards.update(cards)
+            self.merchants.clear()
+            self.merchants.update(merchants)
+            self._initialised = True
+
+    @contextmanager
+    def rebuild_lock(self) -> Iterator[bool]:
+        """Whether this caller may rebuild: one rebuild at a time in this process."""
+        taken = self._rebuilding.acquire(blocking=False)
+        try:
+            yield taken
+        finally:
+            if taken:
+                self._rebuilding.release()
 
     def clear(self) -> None:
         """Drop every card, merchant and the initialised mark."""

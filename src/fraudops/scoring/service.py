@@ -7,6 +7,13 @@ the HTTP routes, the stream ingester and tests all drive this one object.
 Models in service are one immutable `ServingModels` value: a request reads it once and
 finishes on what it read, and a reload replaces it with a single assignment, so a swap
 never mixes two versions within one request.
+
+The online feature state is built from the warehouse's recent history when the store does
+not have it: in process, then loaded into the store at once, by one replica while the
+others wait. A shared store can lose it at run time (Redis restarted empty): after a state
+failure, and every few seconds, the service checks the store's initialised mark and, if it
+is gone, rebuilds in the background; scoring raises FeatureStateUnavailableError meanwhile
+(a 503 the caller retries).
 """
 
 import gc
@@ -16,7 +23,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,8 +34,13 @@ from fraudops.api.metrics import ServiceMetrics
 from fraudops.config import Settings
 from fraudops.data.schema import CanonicalTransaction
 from fraudops.features.formulas import FloatArray
+from fraudops.features.online import OnlineFeatureEngine
 from fraudops.features.spec import CARD_WINDOWS, MERCHANT_WINDOWS
-from fraudops.features.state import FeatureStateStore
+from fraudops.features.state import (
+    FeatureStateStore,
+    FeatureStateUnavailableError,
+    InMemoryStateStore,
+)
 from fraudops.registry.base import CHALLENGER, CHAMPION, ModelNotFoundError, ModelRegistry
 from fraudops.scoring.serving import (
     ModelRefusedError,
@@ -53,6 +65,12 @@ RECENT_CANARY = 256
 # How long a thread may hold the GIL while another waits for it (Python's default: 5 ms).
 GIL_SWITCH_SECONDS = 0.001
 SHADOW_QUEUE = 10_000
+# How often the state store's initialised mark is checked (one EXISTS on Redis), and how
+# often a replica waiting for another's rebuild looks again.
+STATE_CHECK_SECONDS = 2.0
+REBUILD_POLL_SECONDS = 0.2
+# How long a rebuild waits for the warehouse to store what was scored before it.
+WRITER_WAIT_SECONDS = 30.0
 
 
 class NoModelError(RuntimeError):
@@ -106,6 +124,7 @@ class _ShadowJob:
 class _Readiness:
     state_ready: bool = False
     reason: str | None = "starting"
+    state_reason: str | None = None  # why the online state cannot be used, if it cannot
     started_at: float = field(default_factory=time.monotonic)
 
 
@@ -137,6 +156,11 @@ class ScoringService:
         self._readiness = _Readiness()
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
+        self._state_watcher: threading.Thread | None = None
+        # Set when a state call failed: check the store's initialised mark before scoring.
+        self._state_doubt = threading.Event()
+        self._state_rebuilding = threading.Lock()  # held by a background rebuild
+        self._last_stored: Future[StoredResult] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -175,6 +199,11 @@ class ScoringService:
                 target=self._watch_aliases, name="fraudops-model-watch", daemon=True
             )
             self._watcher.start()
+        if not self._stop.is_set():
+            self._state_watcher = threading.Thread(
+                target=self._watch_state, name="fraudops-state-watch", daemon=True
+            )
+            self._state_watcher.start()
         # Everything loaded so far lives as long as the service: keep it out of the
         # collector's way, so no request pays for a full collection of it.
         gc.collect()
@@ -187,8 +216,9 @@ class ScoringService:
         self._shadow_jobs.put(None)
         if self._shadow_thread.is_alive():
             self._shadow_thread.join(30)
-        if self._watcher is not None:
-            self._watcher.join(5)
+        for watcher in (self._watcher, self._state_watcher):
+            if watcher is not None:
+                watcher.join(5)
         self.warehouse.dispose()
         self.store.close()
 
@@ -196,7 +226,7 @@ class ScoringService:
         """None when ready to score, else why not."""
         if not self._writer.alive:
             return "the warehouse writer is not running"
-        return self._readiness.reason
+        return self._readiness.state_reason or self._readiness.reason
 
     # --- scoring -----------------------------------------------------------------------------
 
@@ -209,17 +239,22 @@ class ScoringService:
         champion = models.champion
         if champion is None:
             raise NoModelError(self._readiness.reason or "no champion in service")
+        self._require_state()
         start = time.perf_counter()
         record = champion.record(transaction)
         label = transaction.is_fraud
         challenger = models.challenger if self.settings.shadow else None
         shadow_features = None
-        if challenger is not None and not challenger.shares_features_with(champion):
-            # A challenger reading other features gets its own, read before the update.
-            shadow_record = challenger.record(transaction)
-            shadow_features = challenger.engine.features(shadow_record)
-        state_start = time.perf_counter()
-        features = champion.engine.features_then_update(record, label=label)
+        try:
+            if challenger is not None and not challenger.shares_features_with(champion):
+                # A challenger reading other features gets its own, read before the update.
+                shadow_record = challenger.record(transaction)
+                shadow_features = challenger.engine.features(shadow_record)
+            state_start = time.perf_counter()
+            features = champion.engine.features_then_update(record, label=label)
+        except FeatureStateUnavailableError:
+            self._state_doubt.set()
+            raise
         model_start = time.perf_counter()
         scored = champion.model.score(features, top=self.settings.reasons)
         probability, reasons = scored.probability, scored.reasons
@@ -251,6 +286,7 @@ class ScoringService:
         stored = self._writer.submit(
             ScoredTransaction(transaction=transaction, score=score), label=label_record
         )
+        self._last_stored = stored
         self._recent.append(record)
         if challenger is not None:
             self._queue_shadow(
@@ -285,10 +321,14 @@ class ScoringService:
         champion = self.models.champion
         if champion is not None and (outcome.stored or outcome.updated):
             latest = {label.trans_num: label.is_fraud for label in labels}
-            for trans_num, stored in self.warehouse.records_of(list(latest)).items():
-                champion.engine.add_label(
-                    champion.stored_record(stored.record), is_fraud=latest[trans_num]
-                )
+            try:
+                for trans_num, stored in self.warehouse.records_of(list(latest)).items():
+                    champion.engine.add_label(
+                        champion.stored_record(stored.record), is_fraud=latest[trans_num]
+                    )
+            except FeatureStateUnavailableError:
+                self._state_doubt.set()  # the warehouse has the labels: a rebuild reads them
+                raise
         return outcome
 
     def get_transaction(self, trans_num: str) -> StoredTransaction | None:
@@ -303,8 +343,17 @@ class ScoringService:
             current = self.models
             champion, champion_report = self._load_role(CHAMPION, current.champion)
             challenger, challenger_report = self._load_role(CHALLENGER, current.challenger)
-            if champion is not None and not self._readiness.state_ready:
-                self._rebuild_state(champion)
+            if (
+                champion is not None
+                and not self._readiness.state_ready
+                and not self._state_rebuilding.locked()
+            ):
+                try:
+                    self._ensure_state(champion)
+                except FeatureStateUnavailableError as error:  # retried by the state watch
+                    log.warning("the online feature state is unavailable", error=str(error))
+                    self._readiness.state_reason = f"online feature state unavailable: {error}"
+                    self._state_doubt.set()
             self.models = ServingModels(champion=champion, challenger=challenger)
             if champion is not None and self._readiness.state_ready:
                 self._readiness.reason = None
@@ -397,11 +446,92 @@ class ScoringService:
 
     # --- state -------------------------------------------------------------------------------
 
-    def _rebuild_state(self, champion: ServingModel) -> None:
-        """Replay the warehouse's recent history into the online state, unless it is there."""
-        if self.store.initialised():
-            self._readiness.state_ready = True
+    def _require_state(self) -> None:
+        """Raise FeatureStateUnavailableError unless the online state may be used now.
+
+        After a state failure the store's initialised mark is checked first: if it is gone
+        (Redis restarted empty) a rebuild starts in the background.
+        """
+        if self._state_doubt.is_set() and not self._state_rebuilding.locked():
+            self._check_state()
+        if not self._readiness.state_ready:
+            reason = self._readiness.state_reason or "the online feature state is not built"
+            raise FeatureStateUnavailableError(reason)
+
+    def _check_state(self) -> None:
+        """Whether the store still has its state: if not, start rebuilding it.
+
+        Raises FeatureStateUnavailableError if the store cannot be reached.
+        """
+        initialised = self.store.initialised()
+        self._state_doubt.clear()
+        if initialised:
+            if not self._readiness.state_ready and not self._state_rebuilding.locked():
+                self._readiness.state_ready = True  # built by another replica meanwhile
+                self._readiness.state_reason = None
             return
+        champion = self.models.champion
+        if champion is None or not self._state_rebuilding.acquire(blocking=False):
+            return
+        log.warning("the online feature state is gone from the store: rebuilding it")
+        self._readiness.state_ready = False
+        self._readiness.state_reason = "rebuilding the online feature state: the store lost it"
+        threading.Thread(
+            target=self._rebuild_in_background,
+            args=(champion,),
+            name="fraudops-state-rebuild",
+            daemon=True,
+        ).start()
+
+    def _rebuild_in_background(self, champion: ServingModel) -> None:
+        """Rebuild the state (holding `_state_rebuilding`, taken by the caller)."""
+        try:
+            self._ensure_state(champion)
+        except Exception as error:  # the store or the warehouse failed: checked again later
+            log.exception("rebuilding the online feature state failed")
+            self._readiness.state_reason = f"rebuilding the online feature state failed: {error}"
+            self._state_doubt.set()
+        finally:
+            self._state_rebuilding.release()
+
+    def _watch_state(self) -> None:
+        """Check the store's initialised mark every few seconds (a restarted Redis lost it)."""
+        while not self._stop.wait(STATE_CHECK_SECONDS):
+            if self.models.champion is None or self._state_rebuilding.locked():
+                continue
+            try:
+                self._check_state()
+            except FeatureStateUnavailableError as error:
+                self._state_doubt.set()
+                log.warning("the online feature state is unavailable", error=str(error))
+            except Exception:  # keep watching through any hiccup
+                log.exception("checking the online feature state failed")
+
+    def _ensure_state(self, champion: ServingModel) -> None:
+        """Have the state built from history: build it here, or wait for whoever builds it."""
+        while not self.store.initialised():
+            with self.store.rebuild_lock() as mine:
+                if mine:
+                    if not self.store.initialised():  # unless another just finished
+                        self._readiness.state_reason = (
+                            "rebuilding the online feature state from the warehouse"
+                        )
+                        self._rebuild_state(champion)
+                    continue
+            self._readiness.state_reason = (
+                "waiting for another process to rebuild the online feature state"
+            )
+            if self._stop.wait(REBUILD_POLL_SECONDS):
+                return
+        self._readiness.state_ready = True
+        self._readiness.state_reason = None
+
+    def _rebuild_state(self, champion: ServingModel) -> None:
+        """Replay the warehouse's recent history into state in process, then load it at once."""
+        self._wait_for_writer()
+        began = time.perf_counter()
+        memory = InMemoryStateStore()
+        engine = OnlineFeatureEngine(champion.bundle.spec, memory)
         latest = self.warehouse.latest_event_time()
         replayed = 0
         if latest is not None:
@@ -409,11 +539,25 @@ class ScoringService:
             horizon = timedelta(milliseconds=windows + champion.bundle.spec.label_delay_ms)
             for stored in self.warehouse.transactions_since(latest - horizon):
                 label = None if stored.label is None else int(stored.label.is_fraud)
-                champion.engine.update(champion.stored_record(stored.record), label=label)
+                engine.update(champion.stored_record(stored.record), label=label)
                 replayed += 1
-        self.store.mark_initialised()
-        self._readiness.state_ready = True
-        log.info("online feature state rebuilt", transactions=replayed, latest=str(latest))
+        built = time.perf_counter()
+        self.store.load(memory.cards, memory.merchants)
+        log.info(
+            "online feature state rebuilt",
+            transactions=replayed,
+            cards=len(memory.cards),
+            merchants=len(memory.merchants),
+            latest=str(latest),
+            replay_seconds=round(built - began, 2),
+            load_seconds=round(time.perf_counter() - built, 2),
+        )
+
+    def _wait_for_writer(self) -> None:
+        """Wait until the warehouse has stored what was scored so far (the writer is FIFO)."""
+        last = self._last_stored
+        if last is not None:
+            wait([last], timeout=WRITER_WAIT_SECONDS)
 
     # --- shadow ------------------------------------------------------------------------------
 

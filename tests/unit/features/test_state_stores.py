@@ -1,5 +1,10 @@
-"""State stores: transact reads, transforms and writes atomically; the engine goes through it."""
+"""State stores: transact reads, transforms and writes atomically; the engine goes through it.
 
+Also the pure parts of the Redis layout (packed columns, ordered members, ids left in Redis)
+and rebuilds: states built in process and loaded at once.
+"""
+
+import struct
 import sys
 import threading
 from collections.abc import Iterator
@@ -9,7 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from feature_frames import START_MS, sparkov, sparkov_spec, tx
+from hypothesis import given
+from hypothesis import strategies as st
 
+from fraudops.features import redis_store
 from fraudops.features.batch import batch_features
 from fraudops.features.columns import FeatureInputError
 from fraudops.features.online import EVENT_TIME_MS, OnlineFeatureEngine, records_from_frame
@@ -256,3 +264,226 @@ def test_threads_scoring_one_card_lose_no_update(spec_frame: pd.DataFrame) -> No
         np.testing.assert_array_equal(
             replay.features_then_update(by_id[trans_id]), scored[trans_id], err_msg=trans_id
         )
+
+
+# --- the Redis layout's pure parts: packed columns, ordered members, ids kept in Redis -------
+
+
+def float_bits(values: Any) -> list[bytes]:
+    """The exact IEEE 754 bytes of each float."""
+    return [struct.pack("<d", value) for value in values]
+
+
+any_double = st.integers(min_value=0, max_value=2**64 - 1).map(
+    lambda raw: struct.unpack("<d", struct.pack("<Q", raw))[0]
+)
+
+
+@given(
+    times=st.lists(st.integers(min_value=-(2**63), max_value=2**63 - 1), max_size=50),
+    doubles=st.lists(any_double | st.sampled_from([0.1 + 0.2, -0.0, 5e-324, 1 / 3]), max_size=50),
+    labels=st.lists(st.integers(min_value=0, max_value=1), max_size=50),
+)
+def test_packed_columns_round_trip_bit_for_bit(
+    times: list[int], doubles: list[float], labels: list[int]
+) -> None:
+    """Any int64, any double (NaN payloads, -0.0, subnormals) and labels come back unchanged."""
+    assert times == redis_store._unpack("q", redis_store._pack("q", times)).tolist()
+    back = redis_store._unpack("d", redis_store._pack("d", doubles)).tolist()
+    assert float_bits(doubles) == float_bits(back)
+    assert labels == redis_store._unpack("B", redis_store._pack("B", labels)).tolist()
+    assert 8 * len(times) == len(redis_store._pack("q", times))
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(min_value=-(2**62), max_value=2**62), st.text(max_size=6)),
+        max_size=30,
+    )
+)
+def test_members_sort_as_events_do(events: list[tuple[int, str]]) -> None:
+    """Sorted-set members sort bytewise in canonical (time, id) order, and give the id back."""
+    members = [redis_store._member(time_ms, trans_id) for time_ms, trans_id in events]
+    assert sorted(events) == [events[members.index(member)] for member in sorted(members)]
+    assert [trans_id for _, trans_id in events] == [redis_store._id_of(m) for m in members]
+
+
+class FetchLog:
+    """Ids standing for those in Redis, counting the fetches."""
+
+    def __init__(self, stored: list[str]) -> None:
+        self.stored, self.fetched = stored, 0
+
+    def __call__(self, lo: int, hi: int) -> list[str]:
+        """The stored ids of ranks [lo, hi)."""
+        self.fetched += hi - lo
+        return self.stored[lo:hi]
+
+
+edits = st.lists(
+    st.one_of(
+        st.tuples(st.just("insert"), st.integers(-60, 60), st.text(min_size=1, max_size=3)),
+        st.tuples(st.just("drop"), st.integers(0, 8), st.just("")),
+        st.tuples(st.just("read"), st.integers(-60, 60), st.just("")),
+    ),
+    max_size=25,
+)
+
+
+@given(stored=st.lists(st.text(min_size=1, max_size=3), max_size=20), edits=edits)
+def test_stored_ids_act_as_the_list_they_stand_for(stored: list[str], edits: list[Any]) -> None:
+    """Inserts, prefix drops and reads: the list's answers; `change` rebuilds the final list."""
+    log = FetchLog(stored)
+    ids = redis_store._StoredIds(stored=len(stored), fetch=log, last=stored[-1] if stored else None)
+    mirror = list(stored)
+    for action, index, value in edits:
+        if action == "insert":
+            ids.insert(index, value)
+            mirror.insert(index, value)
+        elif action == "drop":
+            del ids[:index]
+            del mirror[:index]
+        elif mirror and -len(mirror) <= index < len(mirror):
+            assert mirror[index] == ids[index]
+        assert len(mirror) == len(ids)
+    assert mirror == list(ids)
+    dropped, added = ids.change()
+    rebuilt = stored[dropped:]
+    for position, trans_id in added:
+        rebuilt.insert(position, trans_id)
+    assert mirror == rebuilt
+    assert ids.last_known() in {None, mirror[-1] if mirror else None}
+
+
+def test_a_state_read_as_arrays_and_stored_ids_moves_as_the_plain_one() -> None:
+    """Ties, late events, replays, pruning and labels, as a Redis transaction applies them.
+
+    The columns are arrays and the ids fetched on demand, as RedisStateStore hands them to
+    a transition: every step leaves them equal to plain lists, sums bit for bit, and the ids
+    read are only the ones compared.
+    """
+    day = 86_400_000
+    plain_card, plain_merchant = CardState(), MerchantState()
+    for number in range(40):
+        plain_card.add(time_ms=number * day // 4, trans_id=f"t{number:02d}", amount=number + 0.1)
+        plain_merchant.add(time_ms=number * day // 4, trans_id=f"t{number:02d}", label=0)
+    log = FetchLog(list(plain_card.ids))
+
+    def stored_like(state: CardState | MerchantState) -> Any:
+        columns = redis_store.CARD if isinstance(state, CardState) else redis_store.MERCHANT
+        fields = {
+            name: redis_store._unpack(code, redis_store._pack(code, getattr(state, name)))
+            for name, code in columns.columns
+        }
+        ids = redis_store._StoredIds(stored=len(state.ids), fetch=log, last=state.ids[-1])
+        return type(state)(ids=ids, **fields)
+
+    card, merchant = stored_like(plain_card), stored_like(plain_merchant)
+    steps = [
+        (10 * day, "next", 1.5, None),  # in order
+        (10 * day, "a-tie", 2.25, None),  # a tie, sorting before the latest
+        (10 * day, "next", 1.5, None),  # a replay
+        (3 * day, "late", 7.0, 1),  # late, with a label: sums after it re-added
+        (3 * day, "late", 7.0, 1),  # a late replay
+        (50 * day, "much-later", 0.3, 0),  # prunes most of the history
+    ]
+    for time_ms, trans_id, amount, label in steps:
+        for state in (plain_card, card):
+            if state.add(time_ms=time_ms, trans_id=trans_id, amount=amount):
+                state.prune(horizon_ms=37 * day)
+        for state in (plain_merchant, merchant):
+            if state.add(time_ms=time_ms, trans_id=trans_id, label=label):
+                state.prune(horizon_ms=37 * day)
+        assert list(plain_card.times) == list(card.times)
+        assert list(plain_merchant.fraud_times) == list(merchant.fraud_times)
+        for name in ("amounts", "sum1", "sum2"):
+            assert float_bits(getattr(plain_card, name)) == float_bits(getattr(card, name))
+    fetched = log.fetched
+    assert plain_card.to_dict() == card.to_dict()
+    assert plain_merchant.to_dict() == merchant.to_dict()
+    assert fetched < 10, "ids are fetched where compared only (40 were stored per state)"
+    assert merchant.set_label(time_ms=50 * day, trans_id="much-later", is_fraud=True)
+    assert plain_merchant.set_label(time_ms=50 * day, trans_id="much-later", is_fraud=True)
+    assert plain_merchant.to_dict() == merchant.to_dict()
+
+
+def test_splice_sends_only_what_was_appended_and_pruned() -> None:
+    """A pruned-and-appended column goes as a skip and a tail; a rewritten one goes whole."""
+    old = redis_store._pack("q", [1, 2, 3, 4])
+    new_values = [3, 4, 5]
+    new = redis_store._pack("q", new_values)
+    skip, tail = redis_store._splice(
+        memoryview(old), new, code="q", values=new_values, dropped=2, skipped=0
+    )
+    assert (16, redis_store._pack("q", [5])) == (skip, tail)
+    assert new == old[skip:] + tail
+    fraud_values = [4]  # a sorted column pruned by a count of its own
+    skip, tail = redis_store._splice(
+        memoryview(old),
+        redis_store._pack("q", fraud_values),
+        code="q",
+        values=fraud_values,
+        dropped=0,
+        skipped=0,
+    )
+    assert (24, b"") == (skip, tail)
+    assert (8, b"") == redis_store._splice(  # pruned more events than there were frauds
+        memoryview(redis_store._pack("q", [7])), b"", code="q", values=[], dropped=3, skipped=0
+    )
+    sums = redis_store._pack("d", [0.0, 1.0, 9.0, 10.0])  # a late event changed a sum
+    assert (-1, sums) == redis_store._splice(
+        memoryview(redis_store._pack("d", [0.0, 1.0, 2.0])),
+        sums,
+        code="d",
+        values=[0.0, 1.0, 9.0, 10.0],
+        dropped=0,
+        skipped=0,
+    )
+    big = redis_store._pack("q", range(2_000))
+    assert (
+        -1
+        == redis_store._splice(
+            memoryview(big), big[8:], code="q", values=[1], dropped=1, skipped=15_000
+        )[0]
+    ), "a front skipped past a quarter of the column is written anew"
+
+
+# --- rebuilds ---------------------------------------------------------------------------------
+
+
+def test_a_bulk_load_equals_per_transaction_updates(simulated_frame: pd.DataFrame) -> None:
+    """States built in process and loaded at once: the store per-transaction updates give.
+
+    And scoring then goes on from them exactly as it goes on from the updated store.
+    """
+    spec = sparkov_spec(simulated_frame.iloc[:1000], delay_days=2)
+    records = records_from_frame(simulated_frame, spec)
+    labels = simulated_frame["is_fraud"].tolist()
+    order = sorted(range(len(records)), key=lambda row: records[row][EVENT_TIME_MS])
+    history, rest = order[: len(order) * 3 // 4], order[len(order) * 3 // 4 :]
+    updated, built, loaded = InMemoryStateStore(), InMemoryStateStore(), InMemoryStateStore()
+    for store in (updated, built):
+        engine = OnlineFeatureEngine(spec, store)
+        for row in history:
+            engine.update(records[row], label=labels[row])
+    loaded.put_card("stale", card_with(1.0))
+    loaded.load(built.cards, built.merchants)
+    assert loaded.initialised()
+    assert {k: v.to_dict() for k, v in updated.cards.items()} == {
+        k: v.to_dict() for k, v in loaded.cards.items()
+    }
+    assert updated.merchants == loaded.merchants
+    scores = [
+        [OnlineFeatureEngine(spec, store).features_then_update(records[row]) for row in rest]
+        for store in (updated, loaded)
+    ]
+    np.testing.assert_array_equal(np.array(scores[0]), np.array(scores[1]))
+
+
+def test_in_memory_rebuild_lock_admits_one_builder_at_a_time() -> None:
+    """While one holds the rebuild lock another is turned away; after it, the next gets it."""
+    store = InMemoryStateStore()
+    with store.rebuild_lock() as first, store.rebuild_lock() as second:
+        assert (True, False) == (first, second)
+    with store.rebuild_lock() as again:
+        assert again
