@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,13 +35,15 @@ import harness
 from bench_serve import fraudops_env, free_port, production_stores, run_quietly, wait_ready
 from fraudops.config import Settings
 from fraudops.ingest.app import IngestConfig, ingest
-from fraudops.ingest.runner import IngestOptions, IngestReport
+from fraudops.ingest.runner import IngestMetrics, IngestOptions, IngestReport
 from fraudops.logs import configure_logging
 
 TARGET_PER_SECOND = 2_000.0
 WINDOW_SECONDS = 10.0
 SIMULATION_START = datetime(2024, 1, 1)
 SINKS = ("in-process", "http")
+# The paced run: the replay clock set so the file arrives at this average rate.
+PACED_PER_SECOND = 2_000.0
 
 
 def prepare(tmp: Path, args: argparse.Namespace) -> tuple[Path, Path, float]:
@@ -154,6 +157,61 @@ def run_sink(
         return figures(report, expected=expected, database=database)
 
 
+def run_paced(*, data: Path, home: Path, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """In process, the file replayed at a pace that averages PACED_PER_SECOND: how far the
+    stored data trails the replay clock, and how long items wait from read to stored."""
+    import pandas as pd  # noqa: PLC0415
+
+    times = pd.to_datetime(pd.read_parquet(data, columns=["trans_date_trans_time"]).iloc[:, 0])
+    span = (times.max() - times.min()).total_seconds()
+    rows = rows_in(data)
+    speed = PACED_PER_SECOND * span / rows
+    behind: list[float] = []
+    with production_stores(args.postgres_url, args.redis_url) as (database, _prefix):
+        settings = Settings(
+            home=home,
+            database_url=database,
+            log_level="warning",
+            _env_file=None,  # type: ignore[call-arg]
+        )
+        config = IngestConfig(
+            source="file",
+            data=data,
+            speed=speed,
+            state_dir=tmp / "state-paced",
+            options=IngestOptions(batch_size=args.batch_size, progress_seconds=1.0),
+        )
+        metrics = IngestMetrics()
+        sampler = threading.Thread(
+            target=_sample_behind, args=(metrics, behind), daemon=True, name="bench-sampler"
+        )
+        sampler.start()
+        report = ingest(config, settings, metrics=metrics)
+        result = figures(report, expected=rows, database=database)
+    behind_array = np.array(behind or [0.0])
+    result |= {
+        "speed": round(speed, 1),
+        "input_per_second": PACED_PER_SECOND,
+        "behind_seconds": {
+            "p50": round(float(np.percentile(behind_array, 50)), 2),
+            "p99": round(float(np.percentile(behind_array, 99)), 2),
+            "max": round(float(behind_array.max()), 2),
+        },
+    }
+    return result
+
+
+def _sample_behind(metrics: IngestMetrics, out: list[float]) -> None:
+    """Read the ingester's `behind_seconds` gauge once a second."""
+    while True:
+        time.sleep(1.0)
+        value = metrics.registry.get_sample_value(
+            "fraudops_ingest_source_lag", {"measure": "behind_seconds"}
+        )
+        if value is not None:
+            out.append(value)
+
+
 def rows_in(data: Path) -> int:
     """Rows of the Parquet file."""
     import pyarrow.parquet as pq  # noqa: PLC0415
@@ -170,6 +228,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--sinks", default=",".join(SINKS))
+    parser.add_argument("--no-paced", action="store_true", help="skip the paced run")
     parser.add_argument(
         "--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test"
     )
@@ -192,6 +251,10 @@ def main() -> None:
         for sink in sinks:
             print(f"{sink:<12} replaying into PostgreSQL", flush=True)
             results[sink] = run_sink(sink, data=data, home=home, tmp=tmp, args=args)
+        paced = None
+        if not args.no_paced:
+            print(f"paced        in process at {PACED_PER_SECOND:,.0f}/s on average", flush=True)
+            paced = run_paced(data=data, home=home, tmp=tmp, args=args)
     shown = " ".join(["python benchmarks/bench_ingest.py", *sys.argv[1:]])
     targets = {
         f"{sink}_sustained_per_second": {
@@ -201,7 +264,9 @@ def main() -> None:
         }
         for sink, figures_ in results.items()
     }
-    valid = all(f["exactly_once"] for f in results.values())
+    valid = all(f["exactly_once"] for f in results.values()) and (
+        paced is None or paced["exactly_once"]
+    )
     result = {
         "command": shown,
         "code": harness_code(),
@@ -210,6 +275,7 @@ def main() -> None:
         "batch_size": args.batch_size,
         "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "sinks": results,
+        "paced": paced,
         "targets": targets,
         "valid": valid,
         "pass": valid and all(t["pass"] for t in targets.values()),
@@ -220,6 +286,13 @@ def main() -> None:
               f"sustained (slowest 10 s window), delivery p50 {f['delivery_ms']['p50']} ms "
               f"p99 {f['delivery_ms']['p99']} ms, left {f['left_in_spool']}, "
               f"exactly once: {f['exactly_once']}")  # fmt: skip
+        print(f"{'':<12} 10 s windows: {f['windows_per_second']}")
+    if paced is not None:
+        b, d = paced["behind_seconds"], paced["delivery_ms"]
+        rate, speed = paced["input_per_second"], paced["speed"]
+        print(f"paced        {rate:,.0f}/s in on average (x{speed:,.0f}): behind the replay "
+              f"clock p50 {b['p50']} s, p99 {b['p99']} s, max {b['max']} s; "
+              f"read to stored p50 {d['p50']} ms, p99 {d['p99']} ms")  # fmt: skip
     for name, target in targets.items():
         print(f"target {name}: {target['value']} -> {'pass' if target['pass'] else 'FAIL'}")
     print("result       " + ("pass" if result["pass"] else "FAIL"))

@@ -1,8 +1,9 @@
 """Ingestion that never loses a transaction: real processes killed mid-replay and restarted.
 
 A 20,000-transaction replay goes through `fraudops ingest` into `fraudops serve`; once with
-nothing going wrong (the reference), then with the service killed (-9) and restarted, and
-with the ingester killed (-9) and restarted. Each time the warehouse must end up holding
+nothing going wrong (the reference), then with the service killed (-9) and restarted, with
+the ingester killed (-9) and restarted, and with the Redis holding the service's feature
+state killed and started again empty. Each time the warehouse must end up holding
 every transaction exactly once, each with the score the uninterrupted run gave it.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from private_redis import PrivateRedis
 from service_process import FRAUDOPS, TOKEN, free_port, running_service, service_env
 
 from fraudops.config import Settings
@@ -186,6 +188,32 @@ def test_the_ingester_killed_and_restarted_mid_replay(
         assert stored(tmp_path) < TRANSACTIONS
         with ingester(replay_file, url=service.url, state=state, env=env) as second:
             finish(second, state)
+    count, scores = champion_scores(tmp_path)
+    assert TRANSACTIONS == count
+    assert reference == scores
+
+
+def test_redis_restarted_empty_mid_replay(
+    tmp_path: Path,
+    replay_file: Path,
+    registry_home: Path,
+    reference: dict[str, float],
+    private_redis: PrivateRedis,
+) -> None:
+    """The service keeps its feature state in Redis; Redis is killed after 6,000 stored and
+    started again empty. The service answers 503 meanwhile, notices the state is gone,
+    rebuilds it from the warehouse, and the replay ends as if nothing had happened."""
+    env = env_for(tmp_path, registry_home) | {"FRAUDOPS_REDIS_URL": private_redis.url}
+    with (
+        running_service(tmp_path, env=env) as service,
+        ingester(replay_file, url=service.url, state=tmp_path / "ingest", env=env) as run,
+    ):
+        wait_for(lambda: stored(tmp_path) >= KILL_AFTER, what="the first transactions")
+        private_redis.kill()
+        time.sleep(1)
+        private_redis.start()  # empty: every card's and merchant's state is gone
+        finish(run, tmp_path / "ingest")
+        assert "gone from the store: rebuilding it" in service.log()
     count, scores = champion_scores(tmp_path)
     assert TRANSACTIONS == count
     assert reference == scores

@@ -4,20 +4,15 @@ Each test runs its own `redis-server` (nothing saved to disk, as in production),
 with SIGKILL and starts it again on the same port, under a ScoringService in this process.
 """
 
-import os
-import shutil
-import signal
-import subprocess
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import redis
-from service_process import free_port
+from private_redis import PrivateRedis
 
 from fraudops.config import Settings
 from fraudops.data.profiles import SPARKOV
@@ -38,66 +33,6 @@ from fraudops.training.bundle import ModelBundle
 from transaction_bodies import request_body
 
 pytestmark = pytest.mark.integration
-
-START_SECONDS = 10.0
-
-
-@dataclass
-class PrivateRedis:
-    """A redis-server of one test, keeping nothing on disk, that can be killed and restarted."""
-
-    binary: str
-    folder: Path
-    port: int = field(default_factory=free_port)
-    process: "subprocess.Popen[bytes] | None" = None
-
-    @property
-    def url(self) -> str:
-        """Where it listens."""
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        """Start it (empty) and wait until it answers."""
-        options = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), *options, "--dir", str(self.folder)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + START_SECONDS
-        try:
-            while True:
-                try:
-                    client.ping()
-                    return
-                except redis.ConnectionError:
-                    if time.monotonic() > deadline or self.process.poll() is not None:
-                        raise
-                    time.sleep(0.02)
-        finally:
-            client.close()
-
-    def kill(self) -> None:
-        """SIGKILL: everything it held is gone."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(START_SECONDS)
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    """A running private redis-server; skipped without the binary, except under CI=true."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        message = "redis-server is not installed: the restart tests run a server of their own"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message} (CI=true: the Redis tests must run, not skip)")
-        pytest.skip(message)
-    server = PrivateRedis(binary, tmp_path)
-    server.start()
-    yield server
-    server.kill()
 
 
 @dataclass(frozen=True)

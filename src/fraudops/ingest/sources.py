@@ -256,11 +256,18 @@ class FileReplaySource:
         return self._checkpoint.transactions
 
     def lag(self) -> dict[str, float]:
-        """Rows handed out but not stored yet, and rows not replayed yet."""
-        return {
+        """Rows handed out but not stored yet, rows not replayed yet, and (paced replays)
+        how many wall-clock seconds the stored data trails the replay's clock."""
+        lag = {
             "unacknowledged": float(self._next - self._checkpoint.transactions),
             "remaining": float(len(self._times) - self._next),
         }
+        stored = self._checkpoint.transactions
+        if self._speed and 0 < stored <= len(self._times):
+            behind_ms = max(0.0, self._now_ms() - float(self._times[stored - 1]))
+            if stored < len(self._times):  # nothing left to trail once everything is stored
+                lag["behind_seconds"] = behind_ms / 1000 / self._speed
+        return lag
 
     def close(self) -> None:
         """Nothing to release: the checkpoint is saved on every acknowledgement."""

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import structlog
 
 from fraudops.api.metrics import ServiceMetrics
@@ -42,6 +43,7 @@ from fraudops.features.state import (
     InMemoryStateStore,
 )
 from fraudops.registry.base import CHALLENGER, CHAMPION, ModelNotFoundError, ModelRegistry
+from fraudops.scoring.model import Scored
 from fraudops.scoring.serving import (
     ModelRefusedError,
     ServingModel,
@@ -118,6 +120,17 @@ class _ShadowJob:
     features: FloatArray
     challenger: ServingModel
     stored: "Future[StoredResult]"
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A transaction with its features, read before the champion scores it."""
+
+    transaction: CanonicalTransaction
+    record: dict[str, Any]
+    features: FloatArray
+    shadow_features: FloatArray | None
+    feature_seconds: float
 
 
 @dataclass
@@ -235,44 +248,100 @@ class ScoringService:
 
         Its result is what is stored: this score, or (created=False) the one stored before.
         """
+        return self.score_many([transaction])[0]
+
+    def score_many(
+        self, transactions: Sequence[CanonicalTransaction]
+    ) -> "list[Future[StoredResult]]":
+        """Score several transactions in order; one future each.
+
+        Features are read one transaction at a time (each sees the state its predecessors
+        left); the champion then scores them all in one vectorised pass, equal to scoring
+        each alone. If the state fails part-way, those already read are still scored and
+        stored before the error is raised.
+        """
         models = self.models  # read once: this request finishes on these models
         champion = models.champion
         if champion is None:
             raise NoModelError(self._readiness.reason or "no champion in service")
         self._require_state()
-        start = time.perf_counter()
-        record = champion.record(transaction)
-        label = transaction.is_fraud
         challenger = models.challenger if self.settings.shadow else None
-        shadow_features = None
+        prepared: list[_Prepared] = []
         try:
-            if challenger is not None and not challenger.shares_features_with(champion):
-                # A challenger reading other features gets its own, read before the update.
-                shadow_record = challenger.record(transaction)
-                shadow_features = challenger.engine.features(shadow_record)
-            state_start = time.perf_counter()
-            features = champion.engine.features_then_update(record, label=label)
+            for transaction in transactions:
+                prepared.append(self._features(transaction, champion, challenger))  # noqa: PERF401 - keeps those read before a failure
         except FeatureStateUnavailableError:
             self._state_doubt.set()
+            self._score_and_store(prepared, champion, challenger)
             raise
-        model_start = time.perf_counter()
-        scored = champion.model.score(features, top=self.settings.reasons)
-        probability, reasons = scored.probability, scored.reasons
+        return self._score_and_store(prepared, champion, challenger)
+
+    def _features(
+        self,
+        transaction: CanonicalTransaction,
+        champion: ServingModel,
+        challenger: ServingModel | None,
+    ) -> "_Prepared":
+        """One transaction's features, read and added to the online state atomically."""
+        start = time.perf_counter()
+        record = champion.record(transaction)
+        shadow_features = None
+        if challenger is not None and not challenger.shares_features_with(champion):
+            # A challenger reading other features gets its own, read before the update.
+            shadow_features = challenger.engine.features(challenger.record(transaction))
+        state_start = time.perf_counter()
+        features = champion.engine.features_then_update(record, label=transaction.is_fraud)
         done = time.perf_counter()
-        self.metrics.feature_state.observe(model_start - state_start)
-        self.metrics.model_seconds.observe(done - model_start)
+        self.metrics.feature_state.observe(done - state_start)
+        return _Prepared(transaction, record, features, shadow_features, done - start)
+
+    def _score_and_store(
+        self,
+        prepared: Sequence["_Prepared"],
+        champion: ServingModel,
+        challenger: ServingModel | None,
+    ) -> "list[Future[StoredResult]]":
+        """Score prepared transactions with the champion together, then store each."""
+        if not prepared:
+            return []
+        model_start = time.perf_counter()
+        top = self.settings.reasons
+        if len(prepared) == 1:
+            scored = [champion.model.score(prepared[0].features, top=top)]
+        else:
+            matrix = np.vstack([item.features for item in prepared])
+            scored = champion.model.score_batch(matrix, top=top)
+        model_share = (time.perf_counter() - model_start) / len(prepared)
+        futures = []
+        for item, verdict in zip(prepared, scored, strict=True):
+            self.metrics.model_seconds.observe(model_share)
+            futures.append(self._store(item, verdict, champion, challenger, model_share))
+        return futures
+
+    def _store(
+        self,
+        item: "_Prepared",
+        scored: Scored,
+        champion: ServingModel,
+        challenger: ServingModel | None,
+        model_seconds: float,
+    ) -> "Future[StoredResult]":
+        """Hand one scored transaction to the writer (and its challenger to the shadow)."""
+        transaction = item.transaction
         if not champion.knows_category(transaction):
             self.metrics.unknown_categories.inc()
+        probability = scored.probability
         score = ScoreRecord(
             model_name=champion.name,
             model_version=str(champion.version),
             fraud_probability=probability,
             decision=champion.decide(probability),
             scored_at=datetime.now(UTC),
-            reasons=reasons,
-            features=dict(zip(champion.bundle.feature_names, features.tolist(), strict=True)),
-            latency_ms=(done - start) * 1000,
+            reasons=scored.reasons,
+            features=dict(zip(champion.bundle.feature_names, item.features.tolist(), strict=True)),
+            latency_ms=(item.feature_seconds + model_seconds) * 1000,
         )
+        label = transaction.is_fraud
         label_record = (
             None
             if label is None
@@ -287,23 +356,11 @@ class ScoringService:
             ScoredTransaction(transaction=transaction, score=score), label=label_record
         )
         self._last_stored = stored
-        self._recent.append(record)
+        self._recent.append(item.record)
         if challenger is not None:
-            self._queue_shadow(
-                _ShadowJob(
-                    transaction,
-                    features if shadow_features is None else shadow_features,
-                    challenger,
-                    stored,
-                )
-            )
+            features = item.features if item.shadow_features is None else item.shadow_features
+            self._queue_shadow(_ShadowJob(transaction, features, challenger, stored))
         return stored
-
-    def score_many(
-        self, transactions: Sequence[CanonicalTransaction]
-    ) -> "list[Future[StoredResult]]":
-        """Score several transactions in order; one future each."""
-        return [self.score(transaction) for transaction in transactions]
 
     # --- labels and look-ups -----------------------------------------------------------------
 

@@ -267,7 +267,7 @@ class Warehouse:
         outcome = LabelOutcome(
             stored=stored, unchanged=unchanged, updated=updated, unknown_trans_nums=unknown
         )
-        log.info(
+        log.debug(
             "labels recorded",
             stored=stored,
             unchanged=unchanged,
