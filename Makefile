@@ -36,6 +36,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_backtest.py
 	$(BIN)/python benchmarks/bench_scoring.py
 	$(BIN)/python benchmarks/bench_serve.py
+	$(BIN)/python benchmarks/bench_redis_state.py
+	$(BIN)/python benchmarks/bench_ingest.py
 
 # Re-pin every dependency after changing pyproject.toml.
 .PHONY: lock

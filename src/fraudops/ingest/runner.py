@@ -44,6 +44,9 @@ class IngestOptions:
     batch_size: int = 500
     linger_seconds: float = 0.05  # wait this long for a batch to fill before sending it
     max_spooled: int = 1_000_000  # stop reading from the source beyond this many waiting
+    # A source that redelivers (file, stream) keeps what is not read yet: read only this far
+    # ahead of delivery, so the spool holds seconds of work, not the whole backlog.
+    read_ahead: int = 5_000
     drain_seconds: float = 30.0  # on shutdown, keep delivering this long
     progress_seconds: float = 5.0
     retry_base_seconds: float = 0.1
@@ -225,7 +228,10 @@ class Ingester:
             while not self._stop.is_set():
                 if self.source.finished and self.options.stop_when_finished:
                     break
-                if len(self.spool) >= self.options.max_spooled:
+                limit = (
+                    self.options.read_ahead if self.source.redelivers else self.options.max_spooled
+                )
+                if len(self.spool) >= limit:
                     self._sleep(self._stop, 0.05)
                     continue
                 try:
