@@ -15,6 +15,7 @@ from fraudops.data.readers import load_transactions
 from fraudops.registry.memory import InMemoryRegistry
 
 if TYPE_CHECKING:
+    from fraudops.scoring.service import ScoringService
     from fraudops.training.bundle import ModelBundle
 
 REPO = Path(__file__).resolve().parents[1]
@@ -167,3 +168,22 @@ def registry(served_bundle: "ModelBundle", sample_frame: pd.DataFrame) -> InMemo
         served_bundle, input_example=sample_frame.head(3), dataset_fingerprint="sample"
     )
     return registry
+
+
+@pytest.fixture
+def in_process_service(tmp_path: Path, registry: InMemoryRegistry) -> Iterator["ScoringService"]:
+    """A started scoring service in this process: SQLite warehouse, in-process state."""
+    from fraudops.config import Settings  # noqa: PLC0415
+    from fraudops.features.state import InMemoryStateStore  # noqa: PLC0415
+    from fraudops.scoring.service import ScoringService  # noqa: PLC0415
+    from fraudops.storage.warehouse import Warehouse  # noqa: PLC0415
+
+    running = ScoringService(
+        settings=Settings(home=tmp_path / "home", _env_file=None),  # type: ignore[call-arg]
+        warehouse=Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}"),
+        registry=registry,
+        store=InMemoryStateStore(),
+    )
+    running.start(block=True)
+    yield running
+    running.stop()

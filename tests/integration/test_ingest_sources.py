@@ -16,10 +16,8 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from fraudops.config import Settings
 from fraudops.data.profiles import SPARKOV
 from fraudops.data.readers import load_transactions
-from fraudops.features.state import InMemoryStateStore
 from fraudops.ingest.runner import Ingester, IngestOptions, IngestReport
 from fraudops.ingest.sinks import InProcessSink
 from fraudops.ingest.sources import (
@@ -32,9 +30,7 @@ from fraudops.ingest.sources import (
     publish,
 )
 from fraudops.ingest.spool import Item, Spool
-from fraudops.registry.memory import InMemoryRegistry
 from fraudops.scoring.service import ScoringService
-from fraudops.storage.warehouse import Warehouse
 
 pytestmark = pytest.mark.integration
 
@@ -43,17 +39,9 @@ ROWS = 600
 
 
 @pytest.fixture
-def service(tmp_path: Path, registry: InMemoryRegistry) -> Iterator[ScoringService]:
-    """A started scoring service on a SQLite warehouse, in this process."""
-    running = ScoringService(
-        settings=Settings(home=tmp_path / "home", _env_file=None),  # type: ignore[call-arg]
-        warehouse=Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}"),
-        registry=registry,
-        store=InMemoryStateStore(),
-    )
-    running.start(block=True)
-    yield running
-    running.stop()
+def service(in_process_service: ScoringService) -> ScoringService:
+    """The started in-process scoring service (tests/conftest.py)."""
+    return in_process_service
 
 
 def count(service: ScoringService, table: str) -> int:

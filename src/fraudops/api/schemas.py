@@ -63,15 +63,7 @@ def score_payload(outcome: StoredResult, *, latency_ms: float) -> dict[str, Any]
         "fraud_probability": score.fraud_probability,
         "decision": score.decision,
         "model": {"name": score.model_name, "version": score.model_version},
-        "reasons": [
-            {
-                "feature": reason.feature,
-                "value": reason.value,
-                "contribution": reason.contribution,
-                "text": reason.text,
-            }
-            for reason in score.reasons
-        ],
+        "reasons": [reason.as_dict() for reason in score.reasons],
         "latency_ms": latency_ms,
         "scoring_latency_ms": score.latency_ms,
         "duplicate": not outcome.created,

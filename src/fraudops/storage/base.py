@@ -21,6 +21,15 @@ class Reason:
     contribution: float  # log-odds towards fraud
     text: str
 
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form, as stored and as the API answers it."""
+        return {
+            "feature": self.feature,
+            "value": self.value,
+            "contribution": self.contribution,
+            "text": self.text,
+        }
+
 
 @dataclass(frozen=True, kw_only=True)
 class ScoreRecord:

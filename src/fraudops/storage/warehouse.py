@@ -406,32 +406,41 @@ class Warehouse:
         return sqlite.insert(entity)
 
     def _insert_new(self, connection: Connection, rows: list[dict[str, Any]]) -> set[str]:
-        """Insert transaction rows whose trans_num is new; the trans_nums actually inserted.
+        """Insert transaction rows whose trans_num is new; the trans_nums actually inserted."""
+        return self._insert_new_keys(connection, TransactionRow, rows)
 
-        One multi-row INSERT per chunk: SQLite runs it in one step, so the thread releases
-        and takes back Python's GIL once per chunk instead of once per row (under load the
-        scoring thread holds the GIL, and each take-back can wait for a switch interval).
-        PostgreSQL copies the rows in and returns the inserted keys (see _copy_ignoring).
+    def _insert_new_keys(
+        self,
+        connection: Connection,
+        entity: type[TransactionRow] | type[LabelRow],
+        rows: Sequence[dict[str, Any]],
+    ) -> set[str]:
+        """Insert rows (keyed by trans_num, all with one received_at) whose trans_num is not
+        stored yet; the trans_nums actually inserted.
+
+        SQLite: one multi-row INSERT per chunk (one step of the engine, so the thread gives
+        up and takes back Python's GIL once per chunk, not once per row); when some rows
+        were there already, ours are those carrying this call's received_at (the transaction
+        holds SQLite's write lock, so no other writer's rows can match). PostgreSQL copies
+        the rows in and returns the inserted keys (see _copy_ignoring).
         """
         if self.dialect == "postgresql":
-            return set(self._copy_ignoring(connection, TransactionRow, rows, key=("trans_num",)))
+            return set(self._copy_ignoring(connection, entity, rows, key=("trans_num",)))
         inserted: set[str] = set()
         for part in _chunks(rows):
             keys = [row["trans_num"] for row in part]
-            if self._insert_ignoring(connection, TransactionRow, part, key=("trans_num",)) == len(
-                part
-            ):
+            count = self._insert_ignoring(connection, entity, part, key=("trans_num",))
+            if count == len(part):
                 inserted.update(keys)
                 continue
-            # Some were stored before: this group's rows carry its received_at, and the
-            # transaction holds SQLite's write lock, so no other writer's rows can match.
-            received = connection.scalars(
-                select(TransactionRow.trans_num).where(
-                    TransactionRow.trans_num.in_(keys),
-                    TransactionRow.received_at == part[0]["received_at"],
+            inserted.update(
+                connection.scalars(
+                    select(entity.trans_num).where(
+                        entity.trans_num.in_(keys),
+                        entity.received_at == part[0]["received_at"],
+                    )
                 )
             )
-            inserted.update(received)
         return inserted
 
     def _insert_labels(self, connection: Connection, rows: list[dict[str, Any]]) -> set[str]:
@@ -439,25 +448,7 @@ class Warehouse:
         trans_nums inserted (a concurrent writer may have stored some first)."""
         if not rows:
             return set()
-        if self.dialect == "postgresql":
-            inserted = set(self._copy_ignoring(connection, LabelRow, rows, key=("trans_num",)))
-        else:
-            inserted = set()
-            for part in _chunks(rows):
-                keys = [row["trans_num"] for row in part]
-                if self._insert_ignoring(connection, LabelRow, part, key=("trans_num",)) == len(
-                    part
-                ):
-                    inserted.update(keys)
-                    continue
-                inserted.update(
-                    connection.scalars(
-                        select(LabelRow.trans_num).where(
-                            LabelRow.trans_num.in_(keys),
-                            LabelRow.received_at == part[0]["received_at"],
-                        )
-                    )
-                )
+        inserted = self._insert_new_keys(connection, LabelRow, rows)
         events = [row for row in rows if row["trans_num"] in inserted]
         if events:
             self._insert_ignoring(connection, LabelEventRow, events, key=("id",))
@@ -473,7 +464,7 @@ class Warehouse:
     ) -> int:
         """INSERT rows, skipping those whose `key` is stored; how many were inserted.
 
-        PostgreSQL: one executemany. SQLite: one multi-row statement per chunk, written out
+        PostgreSQL: through COPY. SQLite: one multi-row statement per chunk, written out
         here (SQLAlchemy would compile a multi-row statement afresh on every call), its
         values converted by the columns' own bind processors, as SQLAlchemy would.
         """
@@ -614,15 +605,7 @@ def _score_row(trans_num: str, score: ScoreRecord, *, role: str) -> dict[str, An
         "role": role,
         "fraud_probability": float(score.fraud_probability),
         "decision": score.decision,
-        "reasons": [
-            {
-                "feature": reason.feature,
-                "value": reason.value,
-                "contribution": reason.contribution,
-                "text": reason.text,
-            }
-            for reason in score.reasons
-        ],
+        "reasons": [reason.as_dict() for reason in score.reasons],
         "features": score.features,  # NaN and infinities are stored as null
         "latency_ms": None if score.latency_ms is None else float(score.latency_ms),
         "scored_at": _utc_naive(score.scored_at),

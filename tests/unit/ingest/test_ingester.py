@@ -1,24 +1,20 @@
 """The ingester over a real in-process scoring service: stored once, retried, refused, resumed."""
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from fraudops.config import Settings
 from fraudops.data.schema import CanonicalTransaction
-from fraudops.features.state import InMemoryStateStore
 from fraudops.ingest.runner import Ingester, IngestOptions
 from fraudops.ingest.sinks import InProcessSink, Pending, SinkUnavailableError
 from fraudops.ingest.sources import TRANSACTION, FileReplaySource
 from fraudops.ingest.spool import Item, Spool
-from fraudops.registry.memory import InMemoryRegistry
 from fraudops.scoring.service import ScoringService
 from fraudops.storage.base import LabelRecord
-from fraudops.storage.warehouse import Warehouse
 
 ROWS = 1_500
 FAST = IngestOptions(batch_size=200, retry_base_seconds=0.001, retry_cap_seconds=0.01)
@@ -35,17 +31,9 @@ def replay_file(sample_path: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def service(tmp_path: Path, registry: InMemoryRegistry) -> Iterator[ScoringService]:
-    """A started scoring service on a SQLite warehouse."""
-    running = ScoringService(
-        settings=Settings(home=tmp_path / "home", _env_file=None),  # type: ignore[call-arg]
-        warehouse=Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}"),
-        registry=registry,
-        store=InMemoryStateStore(),
-    )
-    running.start(block=True)
-    yield running
-    running.stop()
+def service(in_process_service: ScoringService) -> ScoringService:
+    """The started in-process scoring service (tests/conftest.py)."""
+    return in_process_service
 
 
 def stored_count(service: ScoringService, table: str = "transactions") -> int:
