@@ -104,10 +104,16 @@ def test_a_replay_is_stored_exactly_once_with_its_labels(
 ) -> None:
     """Every row scored and stored once; the inline is_fraud stored as a label."""
     source = FileReplaySource(replay_file, checkpoint=tmp_path / "state" / "checkpoint.json")
-    report = ingester(source, InProcessSink(service), tmp_path / "state").run()
+    run = ingester(source, InProcessSink(service), tmp_path / "state")
+    report = run.run()
     assert (ROWS, ROWS, 0, 0) == (report.read, report.stored_new, report.stored_duplicates, 0)
     assert ROWS == stored_count(service) == stored_count(service, "labels")
     assert ROWS == source.position
+    metric = run.metrics.registry.get_sample_value
+    assert ROWS == metric("fraudops_ingest_stored_total", {"outcome": "new"})
+    assert ROWS == metric("fraudops_ingest_read_total", {"kind": "transaction"})
+    assert 0 == metric("fraudops_ingest_spooled", {"where": "memory"})
+    assert report.batches == metric("fraudops_ingest_batch_seconds_count")
 
 
 def test_a_sink_that_is_down_is_retried_until_it_stores(
