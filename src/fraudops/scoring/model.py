@@ -42,7 +42,7 @@ from typing import Any, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import expit  # type: ignore[import-untyped]  # what sklearn's predict_proba uses
+from scipy.special import expit  # what sklearn's predict_proba uses
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression

@@ -1,0 +1,1 @@
+"""Monitoring: data drift against the champion's training reference, performance with intervals."""
