@@ -9,7 +9,6 @@ live feed forgets a row once served, so the ingester keeps its rows in a durable
 import json
 import math
 import os
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -93,13 +92,7 @@ class _Checkpoint:
 
     def save(self) -> None:
         """Write atomically: a crash leaves the old checkpoint or the new one, never half."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        with temporary.open("w", encoding="utf-8") as out:
-            json.dump({"transactions": self.transactions, "labels": self.labels}, out)
-            out.flush()
-            os.fsync(out.fileno())
-        temporary.replace(self.path)
+        _save_json(self.path, {"transactions": self.transactions, "labels": self.labels})
 
 
 class FileReplaySource:
@@ -303,13 +296,11 @@ class HttpFeedSource:
         self._sleep = sleep
         self._backoff = Backoff()
         self._label_cursor: int | None = None
-        self._label_cursor_acked: int | None = None
         if state.exists():
             saved = json.loads(state.read_text(encoding="utf-8"))
-            self._label_cursor = self._label_cursor_acked = saved.get("labels_until")
+            self._label_cursor = saved.get("labels_until")
         self._exhausted = False
         self._last_event_ms: int | None = None
-        self._pending_label_cursor: int | None = None
         self._labels_due_at = 0.0
         self.retries = 0
 
@@ -397,11 +388,7 @@ class HttpFeedSource:
             if item.kind == LABEL and item.position.startswith("labels_until:")
         ]
         if cursors:
-            self._label_cursor_acked = max(cursors)
-            self._state.parent.mkdir(parents=True, exist_ok=True)
-            temporary = self._state.with_suffix(".tmp")
-            temporary.write_text(json.dumps({"labels_until": self._label_cursor_acked}))
-            temporary.replace(self._state)
+            _save_json(self._state, {"labels_until": max(cursors)})
 
     @property
     def finished(self) -> bool:
@@ -453,7 +440,6 @@ class RedisStreamSource:
         self._pending_done = False
         self._group_ready = False
         self._claimed_at = 0.0
-        self._lock = threading.Lock()
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> "RedisStreamSource":
@@ -597,6 +583,17 @@ def _json_ready(record: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def _save_json(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON atomically and durably: after a crash the old file or the new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    with temporary.open("w", encoding="utf-8") as out:
+        json.dump(data, out)
+        out.flush()
+        os.fsync(out.fileno())
+    temporary.replace(path)
 
 
 def _iso(epoch_ms: int) -> str:

@@ -470,9 +470,8 @@ class Warehouse:
         """
         if self.dialect == "postgresql":
             return len(self._copy_ignoring(connection, entity, rows, key=key))
-        table = entity.__table__
         columns = list(rows[0])
-        processors = [self._bind_processor(table.c[name]) for name in columns]
+        converters = self._converters(entity, columns, json_text=False)
         inserted = 0
         for part in _chunks(rows):
             values = "(" + ",".join("?" * len(columns)) + ")"
@@ -481,11 +480,7 @@ class Warehouse:
                 f"VALUES {','.join([values] * len(part))} "
                 f"ON CONFLICT ({','.join(key)}) DO NOTHING"
             )
-            parameters = [
-                value if process is None or value is None else process(value)
-                for row in part
-                for value, process in zip((row[name] for name in columns), processors, strict=True)
-            ]
+            parameters = [value for row in part for value in _converted(row, columns, converters)]
             inserted += connection.exec_driver_sql(sql, tuple(parameters)).rowcount
         return inserted
 
@@ -507,10 +502,7 @@ class Warehouse:
         table = entity.__tablename__
         staging = f"incoming_{table}"
         columns = list(rows[0])
-        processors = [
-            None if name in _JSON_COLUMNS else self._bind_processor(entity.__table__.c[name])
-            for name in columns
-        ]
+        converters = self._converters(entity, columns, json_text=True)
         names = ", ".join(columns)
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
@@ -521,16 +513,7 @@ class Warehouse:
             )
             with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
                 for row in rows:
-                    copy.write_row(
-                        [
-                            _json_text(value)
-                            if name in _JSON_COLUMNS
-                            else (value if process is None or value is None else process(value))
-                            for name, value, process in zip(
-                                columns, (row[n] for n in columns), processors, strict=True
-                            )
-                        ]
-                    )
+                    copy.write_row(_converted(row, columns, converters))
             cursor.execute(
                 f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} "  # noqa: S608
                 f"ON CONFLICT ({', '.join(key)}) DO NOTHING RETURNING {key[0]}"
@@ -540,6 +523,18 @@ class Warehouse:
         finally:
             cursor.close()
         return inserted
+
+    def _converters(
+        self, entity: type[Base], columns: Sequence[str], *, json_text: bool
+    ) -> list[Callable[[Any], Any] | None]:
+        """Per column, how its values are sent: the dialect's bind processor, or (COPY to
+        PostgreSQL, json_text=True) JSON columns as JSON text."""
+        return [
+            _json_text
+            if json_text and name in _JSON_COLUMNS
+            else self._bind_processor(entity.__table__.c[name])
+            for name in columns
+        ]
 
     def _bind_processor(self, column: Any) -> Callable[[Any], Any] | None:
         """The dialect's conversion of a column's Python values, looked up once."""
@@ -659,6 +654,18 @@ def _label_record(row: Any) -> LabelRecord:
         label_time=row.label_time,
         source=row.source,
     )
+
+
+def _converted(
+    row: Mapping[str, Any],
+    columns: Sequence[str],
+    converters: Sequence[Callable[[Any], Any] | None],
+) -> list[Any]:
+    """A row's values in column order, each converted for the driver (None stays None)."""
+    return [
+        value if convert is None or value is None else convert(value)
+        for value, convert in zip((row[name] for name in columns), converters, strict=True)
+    ]
 
 
 def _json_text(value: Any) -> str:
