@@ -713,6 +713,7 @@ def ingest_command(
     from fraudops.ingest.app import IngestConfig, ingest
     from fraudops.ingest.runner import IngestOptions
     from fraudops.ingest.sinks import SinkRefusedError
+    from fraudops.ingest.sources import SourceError
 
     settings = get_settings()
     with _user_errors():
@@ -740,6 +741,8 @@ def ingest_command(
             report = ingest(config, settings)
         except SinkRefusedError as exc:
             _fail(f"{exc} (nothing was lost: the next run sends it again)")
+        except SourceError as exc:
+            _fail(str(exc))
     typer.echo(
         f"stored        {report.stored:,} transactions ({report.stored_new:,} new, "
         f"{report.stored_duplicates:,} sent again), {report.labels:,} labels"
