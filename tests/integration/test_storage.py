@@ -2,7 +2,6 @@
 
 import json
 import math
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,15 @@ from fraudops.storage import (
 from fraudops.storage.tables import Base
 
 T0 = datetime(2026, 3, 1, 12, 0, 0)
-WAREHOUSE_TABLES = {"alembic_version", "transactions", "scores", "labels", "label_events"}
+WAREHOUSE_TABLES = {
+    "alembic_version",
+    "transactions",
+    "scores",
+    "labels",
+    "label_events",
+    "monitor_runs",
+    "lifecycle_events",
+}
 
 
 def transaction(trans_num: str, *, minutes: int = 0, card: int = 4111) -> dict[str, Any]:
@@ -71,29 +78,6 @@ def count(warehouse: Warehouse, table: str) -> int:
     """Rows in one warehouse table."""
     with warehouse.engine.connect() as connection:
         return int(connection.scalar(sa.text(f"SELECT count(*) FROM {table}")) or 0)  # noqa: S608
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A bare database: a SQLite file under tmp_path, or an empty schema on the real server."""
-    if request.param == "sqlite":
-        return f"sqlite:///{(tmp_path / 'warehouse.db').as_posix()}"
-    return str(request.getfixturevalue("clean_postgres_url"))
-
-
-@pytest.fixture
-def bare_warehouse(database_url: str) -> Iterator[Warehouse]:
-    """A warehouse on a database that has not been migrated."""
-    warehouse = Warehouse(database_url)
-    yield warehouse
-    warehouse.dispose()
-
-
-@pytest.fixture
-def warehouse(bare_warehouse: Warehouse) -> Warehouse:
-    """A migrated, empty warehouse."""
-    bare_warehouse.migrate()
-    return bare_warehouse
 
 
 def test_migrate_creates_the_tables_and_is_idempotent(bare_warehouse: Warehouse) -> None:

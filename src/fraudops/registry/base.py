@@ -86,3 +86,7 @@ class ModelRegistry(Protocol):
     def delete_alias(self, alias: str) -> None:
         """Remove an alias from whichever version holds it."""
         ...
+
+    def set_version_tags(self, version: int, tags: Mapping[str, str]) -> None:
+        """Set tags on a version (moved decisions are recorded on the versions they touch)."""
+        ...

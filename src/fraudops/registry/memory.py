@@ -94,6 +94,10 @@ class InMemoryRegistry:
         """Remove an alias from whichever version holds it."""
         self._aliases.pop(alias, None)
 
+    def set_version_tags(self, version: int, tags: Mapping[str, str]) -> None:
+        """Set tags on a version."""
+        self._entry(version).tags.update(tags)
+
     def _entry(self, version: int) -> _Entry:
         """A stored version, or ModelNotFoundError."""
         if version not in self._entries:

@@ -213,6 +213,12 @@ class MlflowRegistry:
             self.client.delete_registered_model_alias(self.name, alias)
             log.info("alias deleted", model=self.name, alias=alias)
 
+    def set_version_tags(self, version: int, tags: Mapping[str, str]) -> None:
+        """Set tags on a version (a decision's verdict and evidence, for the registry UI)."""
+        self._version(version)
+        for key, value in tags.items():
+            self.client.set_model_version_tag(self.name, str(version), key, value)
+
     def _experiment_id(self) -> str:
         """The experiment's id, creating it (with the artifact location) when missing."""
         found = self.client.get_experiment_by_name(self.experiment)

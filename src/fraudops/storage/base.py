@@ -106,6 +106,37 @@ class ScoredTransaction:
     shadow: ScoreRecord | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class LifecycleEvent:
+    """One audited lifecycle decision: what was decided, why, by whom, on which evidence."""
+
+    kind: str  # monitor, retrain, compare, promote, rollback
+    trigger: str  # the policy reason, "schedule", "manual", "api", "registered"
+    actor: str  # "scheduler", "cli", "api", "airflow", ...
+    verdict: str  # e.g. "retrain", "ok", "promoted", "kept", "insufficient_evidence"
+    detail: dict[str, Any] = field(default_factory=dict)  # inputs and metrics, JSON-ready
+    model_name: str | None = None
+    champion_version: str | None = None
+    challenger_version: str | None = None
+    as_of: datetime | None = None  # the event-time moment the decision looked from
+    at: datetime | None = None  # wall clock; set when stored
+    id: int | None = None  # set when stored
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitorRun:
+    """A stored monitoring run: its verdict and its whole result document."""
+
+    as_of: datetime
+    model_name: str | None
+    model_version: str | None
+    retrain: bool
+    reasons: list[str]
+    result: dict[str, Any]  # JSON-ready
+    run_at: datetime | None = None  # wall clock; set when stored
+    id: int | None = None  # set when stored
+
+
 class TransactionStore(Protocol):
     """Where scored transactions and labels are kept, idempotently by trans_num."""
 

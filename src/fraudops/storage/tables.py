@@ -118,3 +118,38 @@ class LabelEventRow(Base):
     label_time: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime]
+
+
+class MonitorRunRow(Base):
+    """One monitoring run: when, over which window, for which champion, and what it found."""
+
+    __tablename__ = "monitor_runs"
+    __table_args__ = (Index("ix_monitor_runs_as_of", "as_of"),)
+
+    id: Mapped[int] = mapped_column(SURROGATE_KEY, primary_key=True, autoincrement=True)
+    run_at: Mapped[datetime]  # wall clock
+    as_of: Mapped[datetime]  # the moment the run looked from (event time, UTC)
+    model_name: Mapped[str | None] = mapped_column(String(256))
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    retrain: Mapped[bool] = mapped_column(Boolean())
+    reasons: Mapped[list[str]] = mapped_column(JSON_DOCUMENT)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON_DOCUMENT)
+
+
+class LifecycleEventRow(Base):
+    """The audit trail: every lifecycle decision with its trigger, inputs, metrics and verdict."""
+
+    __tablename__ = "lifecycle_events"
+    __table_args__ = (Index("ix_lifecycle_events_at", "at"),)
+
+    id: Mapped[int] = mapped_column(SURROGATE_KEY, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]  # wall clock
+    as_of: Mapped[datetime | None]  # event-time moment the decision looked from
+    kind: Mapped[str] = mapped_column(String(32))  # monitor, retrain, compare, promote, rollback
+    trigger: Mapped[str] = mapped_column(String(64))  # policy reason, schedule, manual, api
+    actor: Mapped[str] = mapped_column(String(128))  # scheduler, cli:<user>, api, airflow
+    model_name: Mapped[str | None] = mapped_column(String(256))
+    champion_version: Mapped[str | None] = mapped_column(String(64))
+    challenger_version: Mapped[str | None] = mapped_column(String(64))
+    verdict: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON_DOCUMENT)  # inputs and metrics

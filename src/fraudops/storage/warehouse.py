@@ -9,6 +9,7 @@ Labels keep one current row per trans_num in `labels` and every value it was giv
 event. Labels of transactions not stored yet are kept and match them when they arrive.
 """
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -31,6 +32,8 @@ from fraudops.storage.base import (
     HistoricTransaction,
     LabelOutcome,
     LabelRecord,
+    LifecycleEvent,
+    MonitorRun,
     Reason,
     ScoredTransaction,
     ScoreRecord,
@@ -43,6 +46,8 @@ from fraudops.storage.tables import (
     Base,
     LabelEventRow,
     LabelRow,
+    LifecycleEventRow,
+    MonitorRunRow,
     ScoreRow,
     TransactionRow,
 )
@@ -363,6 +368,198 @@ class Warehouse:
                 yield HistoricTransaction(
                     record=dict(row.record), event_time=row.event_time, label=label
                 )
+
+    def history_frame(
+        self, start: datetime, end: datetime, *, labels_known_by: datetime
+    ) -> pd.DataFrame:
+        """Stored transactions with event_time in [start, end) as the readers load a file.
+
+        The frame has the canonical (Sparkov) columns parsed as `load_transactions` parses
+        them, `event_time`, and the labels as known at `labels_known_by`: `is_fraud` (0/1,
+        0 where no label was known yet), `labelled` (whether one was) and `label_time`.
+        This is what retraining and champion/challenger evaluation read.
+        """
+        from fraudops.data.profiles import SPARKOV  # noqa: PLC0415 - data imports storage
+        from fraudops.data.validation import check_frame  # noqa: PLC0415
+
+        known = (
+            select(LabelRow.trans_num, LabelRow.is_fraud, LabelRow.label_time)
+            .where(LabelRow.label_time <= _utc_naive(labels_known_by))
+            .subquery()
+        )
+        statement = (
+            select(
+                TransactionRow.trans_num,
+                TransactionRow.record,
+                TransactionRow.event_time,
+                known.c.is_fraud,
+                known.c.label_time,
+            )
+            .outerjoin(known, known.c.trans_num == TransactionRow.trans_num)
+            .where(TransactionRow.event_time >= _utc_naive(start))
+            .where(TransactionRow.event_time < _utc_naive(end))
+            .order_by(TransactionRow.event_time, TransactionRow.trans_num)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execution_options(yield_per=10_000).execute(statement).all()
+        timestamps = {spec.column for spec in SPARKOV.timestamps}
+        raw = pd.DataFrame.from_records(
+            [
+                {k: v for k, v in row.record.items() if k not in timestamps}
+                | {
+                    "trans_num": row.trans_num,
+                    "trans_date_trans_time": row.event_time.strftime("%Y-%m-%d %H:%M:%S"),
+                }
+                for row in rows
+            ]
+        )
+        if raw.empty:
+            return pd.DataFrame(columns=["trans_num", "event_time", "is_fraud", "labelled"])
+        raw = raw.drop(columns=["event_time"], errors="ignore")
+        frame = check_frame(raw, SPARKOV, require_label=False).clean_frame()
+        labels = {row.trans_num: (row.is_fraud, row.label_time) for row in rows}
+        known_label = frame["trans_num"].map(lambda t: labels[t][0])
+        frame["labelled"] = known_label.notna().to_numpy()
+        frame["is_fraud"] = known_label.fillna(value=False).astype("int8").to_numpy()
+        frame["label_time"] = pd.to_datetime(frame["trans_num"].map(lambda t: labels[t][1]))
+        return frame.reset_index(drop=True)
+
+    def served_between(
+        self, start: datetime, end: datetime, *, limit: int | None = None
+    ) -> pd.DataFrame:
+        """The champion's first score of each transaction with event_time in [start, end).
+
+        Columns: trans_num, event_time, model_name, model_version, fraud_probability,
+        decision, then one column per feature the champion computed (NaN where missing).
+        With `limit`, only the latest `limit` transactions of the window (a drift sample).
+        """
+        champion = (
+            select(func.min(ScoreRow.id).label("score_id"))
+            .join(TransactionRow, TransactionRow.trans_num == ScoreRow.trans_num)
+            .where(ScoreRow.role == CHAMPION_ROLE)
+            .where(TransactionRow.event_time >= _utc_naive(start))
+            .where(TransactionRow.event_time < _utc_naive(end))
+            .group_by(ScoreRow.trans_num)
+            .subquery()
+        )
+        statement = (
+            select(
+                ScoreRow.trans_num,
+                TransactionRow.event_time,
+                ScoreRow.model_name,
+                ScoreRow.model_version,
+                ScoreRow.fraud_probability,
+                ScoreRow.decision,
+                ScoreRow.features,
+            )
+            .join(champion, champion.c.score_id == ScoreRow.id)
+            .join(TransactionRow, TransactionRow.trans_num == ScoreRow.trans_num)
+            .order_by(TransactionRow.event_time.desc(), ScoreRow.trans_num)
+        )
+        if limit is not None:
+            statement = statement.limit(limit)
+        with self.engine.connect() as connection:
+            rows = connection.execution_options(yield_per=10_000).execute(statement).all()
+        base = pd.DataFrame(
+            {
+                "trans_num": [r.trans_num for r in rows],
+                "event_time": pd.to_datetime([r.event_time for r in rows]),
+                "model_name": [r.model_name for r in rows],
+                "model_version": [r.model_version for r in rows],
+                "fraud_probability": [float(r.fraud_probability) for r in rows],
+                "decision": [r.decision for r in rows],
+            }
+        )
+        features = pd.DataFrame.from_records([r.features or {} for r in rows]).astype("float64")
+        frame = pd.concat([base, features], axis=1)
+        return frame.iloc[::-1].reset_index(drop=True)
+
+    def record_event(self, event: LifecycleEvent) -> LifecycleEvent:
+        """Append a decision to the audit trail; returns it with its id and time."""
+        at = _utc_naive(event.at or _utcnow())
+        values: dict[str, Any] = {
+            "at": at,
+            "as_of": None if event.as_of is None else _utc_naive(event.as_of),
+            "kind": event.kind,
+            "trigger": event.trigger,
+            "actor": event.actor,
+            "model_name": event.model_name,
+            "champion_version": event.champion_version,
+            "challenger_version": event.challenger_version,
+            "verdict": event.verdict,
+            "detail": event.detail,
+        }
+        with self.engine.begin() as connection:
+            event_id = connection.scalar(
+                insert(LifecycleEventRow).values(values).returning(LifecycleEventRow.id)
+            )
+        return dataclasses.replace(event, id=event_id, at=at)
+
+    def events(self, *, limit: int = 100, kind: str | None = None) -> list[LifecycleEvent]:
+        """The latest audited decisions, newest first."""
+        statement = select(LifecycleEventRow).order_by(LifecycleEventRow.id.desc()).limit(limit)
+        if kind is not None:
+            statement = statement.where(LifecycleEventRow.kind == kind)
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        return [
+            LifecycleEvent(
+                id=row.id,
+                at=row.at,
+                as_of=row.as_of,
+                kind=row.kind,
+                trigger=row.trigger,
+                actor=row.actor,
+                model_name=row.model_name,
+                champion_version=row.champion_version,
+                challenger_version=row.challenger_version,
+                verdict=row.verdict,
+                detail=dict(row.detail),
+            )
+            for row in rows
+        ]
+
+    def store_monitor_run(self, run: MonitorRun) -> MonitorRun:
+        """Keep a monitoring run; returns it with its id and time."""
+        run_at = _utc_naive(run.run_at or _utcnow())
+        values: dict[str, Any] = {
+            "run_at": run_at,
+            "as_of": _utc_naive(run.as_of),
+            "model_name": run.model_name,
+            "model_version": run.model_version,
+            "retrain": run.retrain,
+            "reasons": list(run.reasons),
+            "result": run.result,
+        }
+        with self.engine.begin() as connection:
+            run_id = connection.scalar(
+                insert(MonitorRunRow).values(values).returning(MonitorRunRow.id)
+            )
+        return dataclasses.replace(run, id=run_id, run_at=run_at)
+
+    def monitor_runs(self, *, limit: int = 20) -> list[MonitorRun]:
+        """The latest monitoring runs, newest first."""
+        statement = select(MonitorRunRow).order_by(MonitorRunRow.id.desc()).limit(limit)
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        return [
+            MonitorRun(
+                id=row.id,
+                run_at=row.run_at,
+                as_of=row.as_of,
+                model_name=row.model_name,
+                model_version=row.model_version,
+                retrain=row.retrain,
+                reasons=list(row.reasons),
+                result=dict(row.result),
+            )
+            for row in rows
+        ]
+
+    def count_transactions(self) -> int:
+        """How many transactions are stored."""
+        with self.engine.connect() as connection:
+            return int(connection.scalar(select(func.count()).select_from(TransactionRow)) or 0)
 
     def store_shadow_scores(self, scores: Sequence[tuple[str, ScoreRecord]]) -> int:
         """Store challenger scores of stored transactions; those already stored are skipped."""

@@ -18,6 +18,24 @@ class ProbabilisticClassifier(Protocol):
         ...
 
 
+REFERENCE_ROWS = 20_000
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingReference:
+    """What the model saw when trained: a sample of its feature rows and of its scores.
+
+    Drift monitoring compares served traffic against it; it travels inside the bundle so
+    that every registered version carries its own reference.
+    """
+
+    features: pd.DataFrame = field(repr=False)  # one column per feature, float64, NaN missing
+    scores: npt.NDArray[np.float64] = field(repr=False)
+    start: str  # ISO times of the period the sample was drawn from
+    end: str
+    rows: int  # rows in that period (the sample holds at most REFERENCE_ROWS)
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelBundle:
     """Everything needed to score raw transactions, and what it was trained on."""
@@ -29,11 +47,17 @@ class ModelBundle:
     params: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     training: dict[str, str] = field(default_factory=dict)
+    reference: TrainingReference | None = None
 
     @property
     def feature_names(self) -> tuple[str, ...]:
         """Columns of the feature matrix the estimator expects."""
         return self.spec.names
+
+    @property
+    def drift_reference(self) -> TrainingReference | None:
+        """The training reference, None for bundles pickled before references existed."""
+        return getattr(self, "reference", None)
 
     def score_features(self, features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Fraud probability for each row of a feature matrix."""

@@ -3,11 +3,14 @@
 Features are computed once over the whole frame (each row sees only its past), the feature
 vocabularies are learned from the training rows only, the model is fitted on the training
 period, tuned and early-stopped on the validation period, and its decision threshold is
-chosen on validation. Same data, config and seed give the same model.
+chosen on validation. With `refit`, the model is then fitted again, with the parameters
+found, on training and validation together: what retraining after a drift needs, since the
+newest labelled days would otherwise only ever validate. Same data, config and seed give
+the same model.
 """
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -22,7 +25,7 @@ from fraudops.data.profiles import DatasetProfile
 from fraudops.features.batch import batch_features
 from fraudops.features.spec import MS_PER_DAY, fit_feature_spec
 from fraudops.progress import ProgressCallback, silent_progress
-from fraudops.training.bundle import ModelBundle
+from fraudops.training.bundle import REFERENCE_ROWS, ModelBundle, TrainingReference
 from fraudops.training.metrics import EvaluationResult, evaluate
 from fraudops.training.models import (
     Labels,
@@ -60,6 +63,7 @@ class TrainingConfig:
     precision_k: int = 100
     seed: int = 42
     max_tuning_negatives: int = 100_000
+    refit: bool = False
 
     @property
     def delay(self) -> timedelta:
@@ -162,14 +166,37 @@ def train(
         threshold=choice.threshold,
         config=config,
     )
-    bundle = ModelBundle(
+    trained_rows = train_mask | validation_mask
+    if config.refit:
+        started = time.perf_counter()
+        report("refitting on training and validation", 0.97)
+        estimator, _ = fit_model(
+            config.model_type,
+            used,
+            features=features[trained_rows],
+            labels=labels[trained_rows],
+            seed=config.seed,
+        )
+        seconds["refit"] = time.perf_counter() - started
+    fitted = ModelBundle(
         spec=spec,
         estimator=estimator,
         threshold=choice.threshold,
         model_type=config.model_type,
         params=used,
         metrics={f"validation_{k}": v for k, v in validation.to_dict().items()},
-        training=split.to_dict() | {"profile": profile.name, "seed": str(config.seed)},
+        training=split.to_dict()
+        | {
+            "profile": profile.name,
+            "seed": str(config.seed),
+            "refit": str(config.refit).lower(),
+            # The last moment whose labelled data the model learnt from or was tuned on.
+            "trained_until": split.validation_end.isoformat(),
+        },
+    )
+    bundle = replace(
+        fitted,
+        reference=training_reference(fitted, features, trained_rows, split, seed=config.seed),
     )
     report("trained", 1.0)
     log.info(
@@ -193,6 +220,29 @@ def train(
         trials_run=trials_run,
         best_tuning_score=best,
         seconds=seconds,
+    )
+
+
+def training_reference(
+    bundle: ModelBundle,
+    features: Matrix,
+    rows: npt.NDArray[np.bool_],
+    split: TimeSplit,
+    *,
+    seed: int,
+) -> TrainingReference:
+    """A seeded sample of the rows a model learnt from, with the model's scores on them."""
+    positions = np.flatnonzero(rows)
+    if len(positions) > REFERENCE_ROWS:
+        rng = np.random.default_rng(seed)
+        positions = np.sort(rng.choice(positions, REFERENCE_ROWS, replace=False))
+    sample = np.asarray(features[positions], dtype=np.float64)
+    return TrainingReference(
+        features=pd.DataFrame(sample, columns=list(bundle.feature_names)),
+        scores=bundle.score_features(sample),
+        start=split.train_start.isoformat(),
+        end=split.validation_end.isoformat(),
+        rows=int(rows.sum()),
     )
 
 

@@ -1,0 +1,120 @@
+"""The warehouse lifecycle reads and writes: history frames, served scores, audit, monitor runs."""
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fraudops.data.profiles import SPARKOV
+from fraudops.data.readers import load_transactions
+from fraudops.storage import LabelRecord, LifecycleEvent, MonitorRun, ScoredTransaction, Warehouse
+from fraudops.storage.base import ScoreRecord
+
+ROWS = 400
+
+
+@pytest.fixture
+def stored(warehouse: Warehouse, sample_path: Path) -> tuple[Warehouse, pd.DataFrame]:
+    """The first ROWS sample transactions stored with a champion score; labels for half."""
+    frame = load_transactions(sample_path, SPARKOV).frame.sort_values("event_time").head(ROWS)
+    raw = pd.read_csv(sample_path, dtype=str, keep_default_na=False)
+    raw = raw.set_index("trans_num").loc[frame["trans_num"]].reset_index()
+    items = [
+        ScoredTransaction(
+            transaction={k: v for k, v in record.items() if not k.startswith("Unnamed")},
+            score=ScoreRecord(
+                model_name="fraud-detector",
+                model_version="1",
+                fraud_probability=0.01 * (i % 100),
+                decision="approve",
+                scored_at=datetime(2026, 1, 1),
+                features={"amount": float(record["amt"]), "card_count_1h": float(i % 3)},
+            ),
+        )
+        for i, record in enumerate(raw.to_dict(orient="records"))
+    ]
+    warehouse.store_scored_batch(items)
+    labelled = frame.iloc[: ROWS // 2]
+    warehouse.record_labels(
+        [
+            LabelRecord(
+                trans_num=row.trans_num,
+                is_fraud=bool(row.is_fraud),
+                label_time=row.event_time + timedelta(days=2),
+                source="feed",
+            )
+            for row in labelled.itertuples()
+        ]
+    )
+    return warehouse, frame.reset_index(drop=True)
+
+
+def test_history_frame_reads_back_what_the_readers_load(
+    stored: tuple[Warehouse, pd.DataFrame],
+) -> None:
+    """Same rows, same parsed values as the file, with the labels known at the moment asked."""
+    warehouse, frame = stored
+    start, end = frame["event_time"].min(), frame["event_time"].max() + timedelta(seconds=1)
+    history = warehouse.history_frame(start, end, labels_known_by=datetime(2100, 1, 1))
+    assert list(history["trans_num"]) == list(frame["trans_num"])
+    for column in ("cc_num", "merchant", "category", "amt", "lat", "merch_long", "dob", "city_pop"):
+        pd.testing.assert_series_equal(history[column], frame[column], check_names=False)
+    pd.testing.assert_series_equal(history["event_time"], frame["event_time"], check_names=False)
+    assert history["labelled"].sum() == ROWS // 2
+    expected = frame["is_fraud"].where(history["labelled"], 0).astype("int8")
+    assert (history["is_fraud"] == expected).all()
+    # Point in time: a label not known yet at the moment asked reads as unlabelled.
+    early = frame["event_time"].iloc[10] + timedelta(days=2)
+    before = warehouse.history_frame(start, end, labels_known_by=early)
+    assert before["labelled"].sum() == 11
+
+
+def test_served_between_expands_the_champion_features(
+    stored: tuple[Warehouse, pd.DataFrame],
+) -> None:
+    """One row per transaction in time order, features as columns; a limit keeps the latest."""
+    warehouse, frame = stored
+    start, end = frame["event_time"].min(), frame["event_time"].max() + timedelta(seconds=1)
+    served = warehouse.served_between(start, end)
+    assert len(served) == ROWS
+    assert served["event_time"].is_monotonic_increasing
+    assert {"amount", "card_count_1h", "fraud_probability", "model_version"} <= set(served.columns)
+    latest = warehouse.served_between(start, end, limit=50)
+    assert list(latest["trans_num"]) == list(served["trans_num"].tail(50))
+
+
+def test_audit_events_and_monitor_runs_round_trip(warehouse: Warehouse) -> None:
+    """Stored decisions come back newest first with their detail documents."""
+    first = warehouse.record_event(
+        LifecycleEvent(kind="retrain", trigger="f1_below_floor", actor="scheduler", verdict="ok")
+    )
+    second = warehouse.record_event(
+        LifecycleEvent(
+            kind="promote",
+            trigger="compare",
+            actor="cli",
+            verdict="promoted",
+            champion_version="2",
+            challenger_version="1",
+            detail={"ap_gain": 0.12, "ci": [0.05, 0.2]},
+        )
+    )
+    assert first.id is not None and second.id is not None and second.id > first.id
+    events = warehouse.events()
+    assert [e.kind for e in events] == ["promote", "retrain"]
+    assert events[0].detail == {"ap_gain": 0.12, "ci": [0.05, 0.2]}
+    assert [e.kind for e in warehouse.events(kind="retrain")] == ["retrain"]
+    run = warehouse.store_monitor_run(
+        MonitorRun(
+            as_of=datetime(2026, 3, 1),
+            model_name="fraud-detector",
+            model_version="2",
+            retrain=True,
+            reasons=["f1_below_floor"],
+            result={"performance": {"f1": 0.4}},
+        )
+    )
+    runs = warehouse.monitor_runs()
+    assert [r.id for r in runs] == [run.id]
+    assert runs[0].result == {"performance": {"f1": 0.4}} and runs[0].retrain
