@@ -88,6 +88,16 @@ class Settings(BaseSettings):
     shadow: bool = Field(
         default=True, description="Score the challenger, if any, in shadow and store its scores."
     )
+    service_url: str | None = Field(
+        default=None,
+        description="Base URL of the running scoring service (e.g. http://127.0.0.1:8000): "
+        "after a promotion or rollback it is told to reload (with the first admin token).",
+    )
+    policy_file: Path | None = Field(
+        default=None,
+        description="TOML file of the monitoring and promotion policy; defaults to "
+        "HOME/policy.toml when that exists, else the built-in defaults.",
+    )
 
     @model_validator(mode="after")
     def _thresholds_in_order(self) -> Self:
