@@ -146,7 +146,7 @@ class LifecycleEventRow(Base):
     at: Mapped[datetime]  # wall clock
     as_of: Mapped[datetime | None]  # event-time moment the decision looked from
     kind: Mapped[str] = mapped_column(String(32))  # monitor, retrain, compare, promote, rollback
-    trigger: Mapped[str] = mapped_column(String(64))  # policy reason, schedule, manual, api
+    trigger: Mapped[str] = mapped_column(String(256))  # policy reason, schedule, manual, api
     actor: Mapped[str] = mapped_column(String(128))  # scheduler, cli:<user>, api, airflow
     model_name: Mapped[str | None] = mapped_column(String(256))
     champion_version: Mapped[str | None] = mapped_column(String(64))

@@ -23,7 +23,7 @@ REFERENCE_ROWS = 20_000
 
 @dataclass(frozen=True, kw_only=True)
 class TrainingReference:
-    """What the model saw when trained: a sample of its feature rows and of its scores.
+    """What the model was validated on: a sample of those feature rows and of its scores.
 
     Drift monitoring compares served traffic against it; it travels inside the bundle so
     that every registered version carries its own reference.

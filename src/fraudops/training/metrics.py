@@ -394,15 +394,19 @@ def bootstrap_ci(
     if not truth.size:
         raise ValueError("bootstrap_ci needs at least one transaction")
     rng = np.random.default_rng(seed)
-    if stratified:
-        groups = [np.flatnonzero(truth), np.flatnonzero(~truth)]
-        indices = np.concatenate(
-            [rng.choice(group, size=(n, group.size)) for group in groups if group.size],
-            axis=1,
-        )
-    else:
-        indices = rng.integers(0, truth.size, size=(n, truth.size))
-    estimates = np.array([metric_fn(truth[rows], values[rows]) for rows in indices])
+    groups = (
+        [g for g in (np.flatnonzero(truth), np.flatnonzero(~truth)) if g.size]
+        if stratified
+        else [np.arange(truth.size)]
+    )
+
+    def resample() -> npt.NDArray[np.intp]:
+        # One resample at a time: n x rows indices at once would take hundreds of MB.
+        return np.concatenate([rng.choice(group, size=group.size) for group in groups])
+
+    estimates = np.array(
+        [metric_fn(truth[rows], values[rows]) for rows in (resample() for _ in range(n))]
+    )
     defined = estimates[~np.isnan(estimates)]
     low, high = (
         np.quantile(defined, [alpha / 2, 1 - alpha / 2]) if defined.size else (math.nan,) * 2

@@ -167,21 +167,28 @@ def train(
         config=config,
     )
     trained_rows = train_mask | validation_mask
+    threshold = choice.threshold
     if config.refit:
         started = time.perf_counter()
         report("refitting on training and validation", 0.97)
-        estimator, _ = fit_model(
+        refitted, _ = fit_model(
             config.model_type,
             used,
             features=features[trained_rows],
             labels=labels[trained_rows],
             seed=config.seed,
         )
+        threshold = carried_threshold(
+            threshold,
+            before=bundle_without_threshold.score_features(features[train_mask]),
+            after=np.asarray(refitted.predict_proba(features[train_mask])[:, 1], dtype=np.float64),
+        )
+        estimator = refitted
         seconds["refit"] = time.perf_counter() - started
     fitted = ModelBundle(
         spec=spec,
         estimator=estimator,
-        threshold=choice.threshold,
+        threshold=threshold,
         model_type=config.model_type,
         params=used,
         metrics={f"validation_{k}": v for k, v in validation.to_dict().items()},
@@ -196,7 +203,7 @@ def train(
     )
     bundle = replace(
         fitted,
-        reference=training_reference(fitted, features, trained_rows, split, seed=config.seed),
+        reference=training_reference(fitted, features, validation_mask, split, seed=config.seed),
     )
     report("trained", 1.0)
     log.info(
@@ -223,6 +230,21 @@ def train(
     )
 
 
+def carried_threshold(
+    threshold: float, *, before: npt.NDArray[np.float64], after: npt.NDArray[np.float64]
+) -> float:
+    """The refitted model's threshold that alerts on the same share of the training rows.
+
+    A threshold chosen on validation belongs to the model scored there; the model refitted
+    on more data scores on another scale. Both models learnt from the training rows, so the
+    share of them the first alerts on is the like-for-like target for the second.
+    """
+    share = float(np.mean(before >= threshold)) if before.size else 0.0
+    if share <= 0.0 or after.size == 0:
+        return threshold
+    return float(np.quantile(after, 1.0 - share, method="higher"))
+
+
 def training_reference(
     bundle: ModelBundle,
     features: Matrix,
@@ -231,7 +253,12 @@ def training_reference(
     *,
     seed: int,
 ) -> TrainingReference:
-    """A seeded sample of the rows a model learnt from, with the model's scores on them."""
+    """A seeded sample of the model's validation rows, with the model's scores on them.
+
+    The latest labelled days, not the whole training period: their rolling-window features
+    are as warm as the ones the service computes, while the first days of a training frame
+    have 7- and 30-day windows that are still filling up and would look like drift forever.
+    """
     positions = np.flatnonzero(rows)
     if len(positions) > REFERENCE_ROWS:
         rng = np.random.default_rng(seed)
@@ -240,7 +267,7 @@ def training_reference(
     return TrainingReference(
         features=pd.DataFrame(sample, columns=list(bundle.feature_names)),
         scores=bundle.score_features(sample),
-        start=split.train_start.isoformat(),
+        start=split.validation_start.isoformat(),
         end=split.validation_end.isoformat(),
         rows=int(rows.sum()),
     )

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from fraudops.cli import app
 from fraudops.data.profiles import SPARKOV
 from fraudops.training.backtest import BacktestError, run_backtest
-from fraudops.training.trainer import TrainingConfig, TrainingError, train
+from fraudops.training.trainer import TrainingConfig, TrainingError, carried_threshold, train
 from fraudops.training.workflow import integer_ids_as_numbers
 
 TEST_START = datetime(2024, 1, 29)
@@ -152,3 +152,36 @@ def test_tuning_starts_from_the_defaults_and_stays_in_budget(
     assert 2 == result.trials_run
     assert result.best_tuning_score is not None
     assert 0.0 < result.best_tuning_score <= 1.0
+
+
+def test_a_refit_model_keeps_the_alert_share_its_threshold_was_chosen_for() -> None:
+    """The carried threshold alerts on the same share of rows as the original one did."""
+    rng = np.random.default_rng(3)
+    before = rng.beta(1, 20, 10_000)
+    after = before**0.5  # the refitted model scores higher across the board
+    threshold = float(np.quantile(before, 0.99))
+    carried = carried_threshold(threshold, before=before, after=after)
+    assert np.mean(after >= carried) == pytest.approx(np.mean(before >= threshold), abs=1e-3)
+    assert carried == pytest.approx(threshold**0.5, rel=1e-2)
+    # No alert at all before: nothing to carry, the threshold stays.
+    assert carried_threshold(2.0, before=before, after=after) == 2.0
+
+
+def test_refit_learns_the_validation_days_and_records_its_reference(
+    history: pd.DataFrame,
+) -> None:
+    """With refit the model differs, its reference sample is the validation period's."""
+    config = TrainingConfig(trials=0, delay_days=2, validation_days=5)
+    plain = train(history, SPARKOV, config)
+    refit = train(
+        history, SPARKOV, TrainingConfig(trials=0, delay_days=2, validation_days=5, refit=True)
+    )
+    assert refit.bundle.training["refit"] == "true"
+    assert refit.bundle.training["trained_until"] == plain.split.validation_end.isoformat()
+    reference = refit.bundle.drift_reference
+    assert reference is not None
+    assert reference.start == plain.split.validation_start.isoformat()
+    assert list(reference.features.columns) == list(refit.bundle.feature_names)
+    assert len(reference.scores) == len(reference.features) > 0
+    sample = reference.features.to_numpy()
+    assert not np.allclose(plain.bundle.score_features(sample), refit.bundle.score_features(sample))

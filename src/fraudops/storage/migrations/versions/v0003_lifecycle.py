@@ -41,7 +41,7 @@ def upgrade() -> None:
         sa.Column("at", sa.DateTime(), nullable=False),
         sa.Column("as_of", sa.DateTime(), nullable=True),
         sa.Column("kind", sa.String(32), nullable=False),
-        sa.Column("trigger", sa.String(64), nullable=False),
+        sa.Column("trigger", sa.String(256), nullable=False),
         sa.Column("actor", sa.String(128), nullable=False),
         sa.Column("model_name", sa.String(256), nullable=True),
         sa.Column("champion_version", sa.String(64), nullable=True),

@@ -1,0 +1,100 @@
+"""Grading of the data-quality checks: limits, the daily-volume judgement, the JSON form."""
+
+import json
+import math
+from datetime import datetime, timedelta
+
+import pytest
+
+from fraudops.monitoring.quality import (
+    Check,
+    DayVolume,
+    QualityLimits,
+    QualityReport,
+    Threshold,
+    judge_volume,
+)
+
+MONDAY = datetime(2026, 3, 2)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(0.0, ("ok", 0.01)), (0.01, ("ok", 0.01)), (0.02, ("warn", 0.01)), (0.2, ("fail", 0.05))],
+)
+def test_a_value_is_graded_by_the_highest_limit_it_crosses(
+    value: float, expected: tuple[str, float]
+) -> None:
+    """At a limit is still within it; above warn warns, above fail fails."""
+    assert expected == Threshold(warn=0.01, fail=0.05).grade(value)
+
+
+def test_a_warn_only_threshold_never_fails() -> None:
+    """Duplicates and late arrivals warn at most."""
+    assert ("warn", 0.001) == Threshold(warn=0.001).grade(1.0)
+
+
+def week(counts: list[int], baseline: list[list[int]]) -> list[DayVolume]:
+    """Seven days of counts, each with the same weekday's counts of earlier weeks."""
+    return [
+        DayVolume(start=MONDAY + timedelta(days=i), count=c, baseline=tuple(b))
+        for i, (c, b) in enumerate(zip(counts, baseline, strict=True))
+    ]
+
+
+def test_small_days_off_by_chance_do_not_alarm() -> None:
+    """6 transactions on a day that usually has 14 is half, but chance explains it (p > 0.001)."""
+    days = week([14, 6, 15, 13, 22, 14, 12], [[14, 13, 15, 14]] * 7)
+    check = judge_volume(days, QualityLimits())
+    assert ("ok", 1.0) == (check.status, check.value)
+    assert "7 days judged, each within chance of its usual volume" == check.detail
+
+
+def test_a_lost_day_fails_and_a_doubled_day_warns() -> None:
+    """An empty day fails (x14 below); a day at 2.5x its usual count warns."""
+    usual = [[1000, 980, 1020, 1010]] * 7
+    lost = judge_volume(week([1000, 0, 1000, 1000, 1000, 1000, 1000], usual), QualityLimits())
+    assert ("fail", 1005.0, 5.0) == (lost.status, lost.value, lost.limit)
+    assert "2026-03-03 00:00 +24h, 0 transactions, below the usual 1005" in lost.detail
+    doubled = judge_volume(week([1000, 1000, 2500, 1000, 990, 1000, 1000], usual), QualityLimits())
+    assert ("warn", pytest.approx(2500 / 1005), 2.0) == (
+        doubled.status,
+        doubled.value,
+        doubled.limit,
+    )
+    assert "above the usual 1005" in doubled.detail
+
+
+def test_no_earlier_weeks_means_no_volume_judgement() -> None:
+    """A first week has nothing to compare with: ok, without a value, saying why."""
+    check = judge_volume(week([5] * 7, [[]] * 7), QualityLimits())
+    assert ("ok", None) == (check.status, check.value)
+    assert "no earlier weeks" in check.detail
+
+
+def test_the_report_fails_when_any_check_fails_and_its_json_has_no_infinity() -> None:
+    """The worst check decides; non-finite values are written as null."""
+    checks = (
+        Check(name="a", status="ok", value=0.0, limit=0.01, detail=""),
+        Check(name="b", status="warn", value=math.inf, limit=2.0, detail="", unit="factor"),
+    )
+    report = QualityReport(
+        as_of=MONDAY,
+        start=MONDAY - timedelta(days=7),
+        label_delay_days=7.0,
+        transactions=3,
+        checks=checks,
+    )
+    assert ("warn", False) == (report.status, report.failed)
+    document = json.loads(json.dumps(report.to_dict(), allow_nan=False))
+    assert document["checks"][1]["value"] is None
+    failing = QualityReport(
+        as_of=MONDAY,
+        start=MONDAY,
+        label_delay_days=7.0,
+        transactions=0,
+        checks=(*checks, Check(name="c", status="fail", value=1.0, limit=0.2, detail="")),
+    )
+    assert ("fail", True) == (failing.status, failing.failed)
+    with pytest.raises(KeyError):
+        failing.check("missing")
