@@ -21,7 +21,9 @@ from fraudops.api.metrics import MetricsMiddleware, ServiceMetrics
 from fraudops.api.routes import router
 from fraudops.config import Settings, get_settings
 from fraudops.features.state import FeatureStateStore, InMemoryStateStore
+from fraudops.lifecycle.jobs import JobRunner
 from fraudops.logs import configure_logging
+from fraudops.monitoring.metrics import MonitorCollector
 from fraudops.scoring.service import ScoringService
 
 log = structlog.get_logger(__name__)
@@ -44,11 +46,15 @@ def create_app(
         await asyncio.to_thread(running.start, block=False)
         app.state.service = running
         app.state.bridge = FutureBridge(asyncio.get_running_loop())
+        # The latest monitoring run (whoever ran it: the loop, the CLI, Airflow) on /metrics.
+        monitoring = MonitorCollector(running.warehouse)
+        metrics.registry.register(monitoring)
         if settings.dev:
             log.warning("development mode: requests are not authenticated")
         try:
             yield
         finally:
+            metrics.registry.unregister(monitoring)
             await asyncio.to_thread(running.stop)
 
     app = FastAPI(
@@ -65,6 +71,7 @@ def create_app(
     app.state.settings = settings
     app.state.tokens = tokens
     app.state.metrics = metrics
+    app.state.jobs = JobRunner()  # background jobs of this process (POST /v1/retrain)
     app.include_router(router)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)

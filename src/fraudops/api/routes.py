@@ -21,12 +21,15 @@ from fraudops.api.metrics import ServiceMetrics
 from fraudops.api.schemas import (
     BatchRequest,
     BatchResponse,
+    JobAccepted,
+    JobOut,
     LabelIn,
     LabelsResponse,
     ModelOut,
     ModelsResponse,
     Problem,
     ReloadResponse,
+    RetrainRequest,
     ScoreResponse,
     TransactionOut,
     score_payload,
@@ -34,6 +37,7 @@ from fraudops.api.schemas import (
 from fraudops.config import Settings
 from fraudops.data.schema import CanonicalTransaction
 from fraudops.features.state import FeatureStateUnavailableError
+from fraudops.lifecycle.jobs import JobRunner
 from fraudops.scoring.service import NoModelError, ScoringService
 from fraudops.scoring.writer import StoreUnavailableError
 from fraudops.storage.base import StoredResult
@@ -210,6 +214,89 @@ def reload_models(service: ServiceDep) -> ReloadResponse:
     or fails its canary check is not swapped in.
     """
     return ReloadResponse.from_report(service.reload())
+
+
+ADMIN_ONLY: dict[int | str, dict[str, Any]] = {
+    **UNAUTHORIZED,
+    403: {"model": Problem, "description": "Not an admin token."},
+}
+
+
+@router.post(
+    "/v1/retrain",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobAccepted,
+    dependencies=[AdminAccess],
+    responses=ADMIN_ONLY,
+    summary="Retrain on the most recent labelled data, as a background job",
+)
+def start_retrain(
+    request: Request,
+    response: Response,
+    service: ServiceDep,
+    settings: SettingsDep,
+    options: Annotated[RetrainRequest | None, Body()] = None,
+) -> JobAccepted:
+    """Start a retraining with the standard recipe; the new version becomes the challenger.
+
+    Answers at once with the job's status URL (also in the Location header). When the job
+    has registered the model, the service reloads, so the new challenger is scored in
+    shadow. One job runs at a time: while one runs, its status is returned instead
+    (accepted: false). Jobs are kept in this process's memory.
+    """
+    asked = options if options is not None else RetrainRequest()
+
+    def run_retrain() -> dict[str, Any]:
+        return _retrain_and_reload(service, settings, asked)
+
+    jobs: JobRunner = request.app.state.jobs
+    submission = jobs.submit("retrain", run_retrain)
+    status_url = str(request.url_for("job_status", job_id=submission.job.id).path)
+    response.headers["Location"] = status_url
+    return JobAccepted.from_submission(submission, status_url=status_url)
+
+
+@router.get(
+    "/v1/jobs/{job_id}",
+    response_model=JobOut,
+    dependencies=[AdminAccess],
+    responses={**ADMIN_ONLY, 404: {"model": Problem, "description": "No such job."}},
+    summary="A background job's status and result",
+)
+def job_status(
+    request: Request, job_id: Annotated[str, Path(min_length=1, max_length=64)]
+) -> JobOut:
+    """Queued, running, succeeded (with its result) or failed (with the error)."""
+    jobs: JobRunner = request.app.state.jobs
+    job = jobs.get(job_id)
+    if job is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            detail=f"no job {job_id!r}: jobs are kept in the memory of the process that "
+            "ran them, until it restarts",
+        )
+    return JobOut.from_job(job)
+
+
+def _retrain_and_reload(
+    service: ScoringService, settings: Settings, asked: RetrainRequest
+) -> dict[str, Any]:
+    """The retrain job: train on the service's warehouse, register, reload the service."""
+    # Training and the policy are imported when a job runs: the service starts without them.
+    from fraudops.lifecycle.retrain import RetrainOptions, retrain  # noqa: PLC0415
+    from fraudops.monitoring.policy import load_policy  # noqa: PLC0415
+
+    result = retrain(
+        warehouse=service.warehouse,
+        registry=service.registry,
+        options=RetrainOptions.from_policy(load_policy(settings)),
+        as_of=asked.as_of,
+        trigger=asked.trigger,
+        actor="api",
+        out_dir=settings.home / "models" / f"retrain-{datetime.now(UTC):%Y%m%dT%H%M%S}",
+    )
+    reload = ReloadResponse.from_report(service.reload())
+    return result.to_dict() | {"reload": reload.model_dump(mode="json")}
 
 
 @router.get("/healthz", summary="Liveness", responses={200: {"model": dict[str, str]}})

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fraudops.data.schema import CanonicalTransaction, refuse_nul
+from fraudops.lifecycle.jobs import Job, Submission
 from fraudops.scoring.service import ReloadReport, RoleReload
 from fraudops.scoring.serving import ServingModel
 from fraudops.storage.base import (
@@ -288,3 +289,89 @@ class Problem(BaseModel):
     """An error: what went wrong, and for bad input which fields and why."""
 
     detail: str | list[dict[str, Any]]
+
+
+class RetrainRequest(BaseModel):
+    """Options of a retraining; every field may be left out."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    trigger: str = Field(
+        default="api",
+        min_length=1,
+        max_length=64,
+        description="Why the retraining was asked for, as recorded in the audit trail.",
+    )
+    as_of: datetime | None = Field(
+        default=None,
+        description="The moment to retrain as of (labels known by then, matured up to it "
+        "minus the label delay); defaults to the latest stored transaction.",
+    )
+
+    @field_validator("trigger")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        refuse_nul(value)
+        return value
+
+
+class JobAccepted(BaseModel):
+    """A background job: the one just started, or the one already running."""
+
+    job_id: str
+    kind: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    status_url: str = Field(description="Where to poll the job's status (GET).")
+    accepted: bool = Field(
+        description="False when another job was running: this is that job, and nothing new "
+        "was started (one job runs at a time)."
+    )
+    detail: str
+
+    @classmethod
+    def from_submission(cls, submission: Submission, *, status_url: str) -> "JobAccepted":
+        """The answer to a submission."""
+        job = submission.job
+        detail = (
+            f"{job.kind} job started"
+            if submission.accepted
+            else f"a {job.kind} job is already {job.status}; nothing new was started"
+        )
+        return cls(
+            job_id=job.id,
+            kind=job.kind,
+            status=job.status,
+            status_url=status_url,
+            accepted=submission.accepted,
+            detail=detail,
+        )
+
+
+class JobOut(BaseModel):
+    """A background job's status and, once finished, its result or error."""
+
+    job_id: str
+    kind: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    submitted_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    result: dict[str, Any] | None = Field(
+        description="What the job produced (for a retraining: the version registered, its "
+        "alias, the data it learnt from, its validation metrics, the reload)."
+    )
+    error: str | None
+
+    @classmethod
+    def from_job(cls, job: Job) -> "JobOut":
+        """The output form of a job."""
+        return cls(
+            job_id=job.id,
+            kind=job.kind,
+            status=job.status,
+            submitted_at=job.submitted_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            result=job.result,
+            error=job.error,
+        )

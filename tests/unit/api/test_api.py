@@ -3,6 +3,7 @@
 import asyncio
 import math
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from fraudops.data.readers import load_transactions
 from fraudops.features.batch import batch_features
 from fraudops.registry.memory import InMemoryRegistry
 from fraudops.scoring.service import ScoringService
+from fraudops.storage import MonitorRun
 from fraudops.training.bundle import ModelBundle
 
 pytestmark = pytest.mark.anyio
@@ -450,3 +452,27 @@ async def test_watching_the_aliases_swaps_without_a_reload_call(
         assert 2 == watching.models.challenger.version
     finally:
         watching.stop()
+
+
+async def test_metrics_carry_the_latest_monitoring_run(
+    client: httpx.AsyncClient, service: ScoringService
+) -> None:
+    """A monitoring run stored by anyone (loop, CLI, Airflow) shows on the service's /metrics."""
+    service.warehouse.store_monitor_run(
+        MonitorRun(
+            as_of=datetime(2024, 3, 1),
+            model_name="fraud-detector",
+            model_version="1",
+            retrain=True,
+            reasons=["average_precision_below_floor"],
+            result={
+                "retrain": True,
+                "performance": {
+                    "average_precision": {"value": 0.41, "low": 0.3, "high": 0.52},
+                },
+            },
+        )
+    )
+    text = (await client.get("/metrics")).text
+    assert "fraudops_monitor_retrain 1.0" in text
+    assert 'fraudops_monitor_performance{bound="high",metric="average_precision"} 0.52' in text
