@@ -4,7 +4,9 @@ Heavy modules (pandas, FastAPI, the simulator) are imported inside the commands 
 them, so `fraudops --help` and a bad option answer at once.
 """
 
+import json
 import os
+import time as time_module
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, time, timedelta
@@ -17,7 +19,10 @@ from fraudops.config import get_settings
 from fraudops.logs import configure_logging
 
 if TYPE_CHECKING:
+    from fraudops.config import Settings
     from fraudops.training.trainer import TrainingConfig
+
+DATE_FORMATS_LOOP = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 
 app = typer.Typer(
     name="fraudops",
@@ -272,72 +277,407 @@ def feed_command(
 @app.command("demo")
 def demo_command(
     *,
-    days: Annotated[int, typer.Option(help="Days of history to simulate.")] = 56,
-    cards: Annotated[int, typer.Option(help="Number of cards.")] = 2_000,
-    drift_day: Annotated[int, typer.Option(help="Day the drift starts.")] = 35,
-    trials: Annotated[int, typer.Option(help="Tuning trials of each training.")] = 5,
-    seed: Annotated[int | None, typer.Option(help="Seed (FRAUDOPS_SEED).")] = None,
+    cards: Annotated[int, typer.Option(help="Number of cards simulated.")] = 1_500,
+    seconds_per_day: Annotated[
+        float, typer.Option(help="Wall-clock seconds per simulated day of the live stream.")
+    ] = 8.0,
+    trials: Annotated[int, typer.Option(help="Tuning trials of each training.")] = 3,
+    seed: Annotated[int, typer.Option(help="Seed of the simulation and the models.")] = 7,
 ) -> None:
-    """Run the main job on embedded defaults: simulate, validate, backtest, train, register."""
-    from rich.console import Console
-    from rich.table import Table
+    """Run the closed loop end to end on embedded defaults, in accelerated time (a few minutes).
 
-    from fraudops.demo import DemoPlan, run_demo
-    from fraudops.progress import DelayedProgress
+    Simulates six weeks with a fraud pattern that starts mid-stream, trains the champion,
+    streams through the live feed, service and ingester, and lets the loop detect the decay,
+    retrain, compare, promote and hot-swap. Ends with a summary and a plot.
+    """
+    from rich.console import Console
+
+    from fraudops.demo import DemoPlan, render_demo, run_demo
     from fraudops.registry import MlflowRegistry
 
     settings = get_settings()
-    if trials < 0:
-        _fail("--trials must be >= 0")
-    plan = DemoPlan(
-        days=days,
-        cards=cards,
-        drift_day=drift_day,
-        seed=settings.seed if seed is None else seed,
-        trials=trials,
-    )
-    with _user_errors():
-        plan.config()
-    with DelayedProgress() as progress, _user_errors():
-        result = run_demo(
-            plan, home=settings.home, registry=MlflowRegistry(settings), progress=progress.update
-        )
     console = Console()
-    for line in result.summary.lines():
-        console.print(line)
-    console.print(f"validated     {result.report.title}")
-    table = Table(title="week by week (drift marked)")
-    for column in ("week", "transactions", "fraud rate", "mean amount", ""):
-        table.add_column(column, justify="right")
-    for week, row in result.weekly.iterrows():
-        table.add_row(
-            str(week),
-            f"{row['transactions']:,.0f}",
-            f"{row['fraud_rate']:.3%}",
-            f"${row['mean_amount']:,.2f}",
-            "<- drift starts" if week == result.drift_week else "",
+    with _user_errors():
+        plan = DemoPlan(cards=cards, seconds_per_day=seconds_per_day, trials=trials, seed=seed)
+    with _live_status(console) as watch:
+        result = run_demo(
+            plan,
+            settings=settings,
+            registry=MlflowRegistry(settings),
+            status=lambda line: console.print(f"[bold]>[/bold] {line}"),
+            watch=watch,
         )
-    console.print(table)
-    console.print(f"data          {result.path}")
-    metrics = result.backtest
-    console.print(
-        f"backtest      last week, 7-day label delay: average precision "
-        f"{metrics.average_precision:.3f}, precision {metrics.precision:.3f}, recall "
-        f"{metrics.recall:.3f} at the validation threshold  ({result.backtest_report})",
-        soft_wrap=True,
-    )
-    version = result.registered
-    console.print(
-        f"registered    {version.name} version {version.version} as {version.alias}  "
-        f"({result.training_report})",
-        soft_wrap=True,
-    )
-    for line in (
-        f"mlflow ui     .venv/bin/mlflow ui --backend-store-uri {settings.resolved_tracking_uri}",
-        "live feed     .venv/bin/fraudops feed --data "
-        f"{result.path} --port 8000 --speed 3600 --label-delay 7d",
+    console.print(render_demo(result, settings))
+    if result.lost or not result.promotions:
+        raise typer.Exit(1)
+
+
+@app.command("up")
+def up_command(
+    *,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Transactions the live feed serves (default: simulate 4 weeks)."),
+    ] = None,
+    speed: Annotated[
+        float, typer.Option(help="Event time runs this many times faster than real time.")
+    ] = 3_600.0,
+    label_delay: Annotated[
+        str, typer.Option(help="Labels follow this long after (2d, 12h).")
+    ] = "7d",
+    monitor_every: Annotated[str, typer.Option(help="Monitoring period in event time.")] = "1d",
+    challenge_every: Annotated[
+        str, typer.Option(help="Champion/challenger period in event time.")
+    ] = "1d",
+    port: Annotated[int, typer.Option(help="Port of the scoring service.")] = 8000,
+) -> None:
+    """Run feed, ingester, scoring service, monitoring and champion/challenger together.
+
+    Needs a champion (train one with `fraudops train` or run `fraudops demo` first). The
+    scheduler runs on the data's event time; a live status line shows what happens.
+    """
+    from rich.console import Console
+
+    from fraudops.feed.options import parse_duration
+    from fraudops.lifecycle.loop import Lifecycle
+    from fraudops.monitoring.policy import load_policy
+    from fraudops.registry import MlflowRegistry, ModelNotFoundError
+    from fraudops.stack import Stack, StackConfig
+
+    settings = get_settings()
+    console = Console()
+    registry = MlflowRegistry(settings)
+    with _user_errors():
+        try:
+            registry.resolve("champion")
+        except ModelNotFoundError:
+            _fail("no champion is registered: run `fraudops train` (or `fraudops demo`) first")
+        policy = load_policy(settings)
+        stream = data if data is not None else _simulated_stream(settings)
+        config = StackConfig(
+            stream=stream,
+            speed=speed,
+            label_delay=timedelta(seconds=parse_duration(label_delay)),
+            monitor_every=timedelta(seconds=parse_duration(monitor_every)),
+            challenge_every=timedelta(seconds=parse_duration(challenge_every)),
+            service_port=port,
+        )
+
+    def lifecycle(stack_settings: Any, warehouse: Any) -> Lifecycle:
+        return Lifecycle(
+            settings=stack_settings,
+            warehouse=warehouse,
+            registry=registry,
+            policy=policy,
+            report_dir=settings.home / "reports",
+            out_dir=settings.home / "models",
+            actor="up",
+        )
+
+    with (
+        _live_status(console) as watch,
+        Stack(config=config, settings=settings, lifecycle_factory=lifecycle) as stack,
     ):
-        console.print(line, soft_wrap=True)
+        console.print(f"scoring service {stack.service_url}  feed {stack.feed_url}  (Ctrl-C stops)")
+        try:
+            while True:
+                stack.check_alive()
+                watch(stack.status())
+                time_module.sleep(1.0)
+        except KeyboardInterrupt:
+            console.print("stopping: the running job finishes first")
+
+
+def _simulated_stream(settings: "Settings") -> Path:
+    """Four weeks of simulated transactions under HOME/up (made once)."""
+    from fraudops.simulate import SimulationConfig, simulate, write_transactions
+
+    path = settings.home / "up" / "stream.parquet"
+    if not path.exists():
+        write_transactions(
+            simulate(SimulationConfig(days=28, cards=1_000, seed=settings.seed)), path
+        )
+    return path
+
+
+@contextmanager
+def _live_status(console: Any) -> Iterator[Any]:
+    """A callback showing the stack's state on one live line (a plain line when not a terminal)."""
+    from rich.live import Live
+
+    from fraudops.stack import StackStatus
+
+    last_print = [0.0]
+
+    def line(status: StackStatus) -> str:
+        when = "-" if status.event_time is None else f"{status.event_time:%Y-%m-%d %H:%M}"
+        job = status.running_job or "idle"
+        news = ""
+        if status.last_run is not None:
+            run = status.last_run
+            outcome = run.error or _short(run.result)
+            news = f" | last {run.job} ({run.due:%m-%d}): {outcome}"
+        return (
+            f"event time {when} | stored {status.ingested:,} | labels {status.labels:,} | "
+            f"champion {status.champion} challenger {status.challenger} | {job}{news}"
+        )
+
+    if console.is_terminal:
+        with Live(console=console, refresh_per_second=2, transient=True) as live:
+            yield lambda status: live.update(line(status))
+        return
+
+    def plain(status: StackStatus) -> None:
+        if time_module.monotonic() - last_print[0] >= 10.0:
+            console.print(line(status), soft_wrap=True)
+            last_print[0] = time_module.monotonic()
+
+    yield plain
+
+
+def _short(result: object) -> str:
+    """A job result in a few words for the status line."""
+    summary = getattr(result, "summary", None)
+    return str(summary() if callable(summary) else result)[:80]
+
+
+# --- the closed loop (fraudops.monitoring, fraudops.lifecycle) ------------------------------
+
+AsOfOpt = Annotated[
+    datetime | None,
+    typer.Option(
+        formats=DATE_FORMATS_LOOP,
+        help="Event-time moment to look from (default: the latest stored transaction).",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document (last line).")]
+ActorOpt = Annotated[str, typer.Option(help="Who asks, for the audit trail.")]
+
+
+@app.command("monitor")
+def monitor_command(
+    *,
+    as_of: AsOfOpt = None,
+    report_dir: Annotated[
+        Path | None, typer.Option(help="Where the HTML report goes (default HOME/reports).")
+    ] = None,
+    metrics_file: Annotated[
+        Path | None, typer.Option(help="Also write the results as Prometheus text to this file.")
+    ] = None,
+    as_json: JsonOpt = False,
+    actor: ActorOpt = "cli",
+) -> None:
+    """Monitor once: performance with intervals, drift, the policy's verdict; stored, reported."""
+    from rich.console import Console
+
+    from fraudops.lifecycle.loop import waiting_challenger
+    from fraudops.monitoring.metrics import write_textfile
+    from fraudops.monitoring.monitor import render_monitor, run_monitor
+    from fraudops.monitoring.policy import load_policy
+
+    settings = get_settings()
+    with _lifecycle_errors(), _loop_parts(settings) as (warehouse, registry):
+        policy = load_policy(settings)
+        result = run_monitor(
+            warehouse=warehouse,
+            registry=registry,
+            policy=policy,
+            as_of=as_of,
+            report_dir=report_dir or settings.home / "reports",
+            trigger="manual",
+            actor=actor,
+        )
+        if metrics_file is not None:
+            write_textfile(metrics_file, warehouse)
+        waiting = waiting_challenger(registry, policy, result.as_of)
+    document = result.to_dict() | {"challenger_waiting": waiting}
+    _print_result(document, render_monitor(result), as_json=as_json, console=Console())
+
+
+@app.command("retrain")
+def retrain_command(
+    *,
+    as_of: AsOfOpt = None,
+    trigger: Annotated[str, typer.Option(help="Why, for the audit trail.")] = "manual",
+    as_json: JsonOpt = False,
+    actor: ActorOpt = "cli",
+) -> None:
+    """Train on the most recent labelled data in the warehouse and register it as challenger."""
+    from rich.console import Console
+
+    from fraudops.lifecycle.notify import notify_service
+    from fraudops.lifecycle.retrain import RetrainOptions, retrain
+    from fraudops.monitoring.policy import load_policy
+
+    settings = get_settings()
+    with _lifecycle_errors(), _loop_parts(settings) as (warehouse, registry):
+        result = retrain(
+            warehouse=warehouse,
+            registry=registry,
+            options=RetrainOptions.from_policy(load_policy(settings)),
+            as_of=as_of,
+            trigger=trigger,
+            actor=actor,
+            out_dir=settings.home / "models" / f"retrain-{datetime.now():%Y%m%dT%H%M%S}",
+        )
+        notified = notify_service(settings)
+    document = result.to_dict() | {"service": notified}
+    _print_result(document, result.summary(), as_json=as_json, console=Console())
+
+
+models_app = typer.Typer(help="List, compare, promote and roll back registered models.")
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def models_list_command(*, as_json: JsonOpt = False) -> None:
+    """Every registered version: aliases, validation metrics, training period, last decision."""
+    from rich.console import Console
+
+    from fraudops.lifecycle.models import list_models, render_models
+
+    settings = get_settings()
+    with _lifecycle_errors(), _loop_parts(settings) as (warehouse, registry):
+        rows = list_models(registry, warehouse)
+    _print_result(
+        {"models": [row.to_dict() for row in rows]},
+        render_models(rows),
+        as_json=as_json,
+        console=Console(),
+    )
+
+
+@models_app.command("promote")
+def models_promote_command(
+    version: Annotated[int, typer.Argument(help="Version to make champion.")],
+    *,
+    reason: Annotated[str, typer.Option(help="Why, for the audit trail.")] = "manual",
+    actor: ActorOpt = "cli",
+) -> None:
+    """Make a version the champion now; the running service is told to reload."""
+    from fraudops.lifecycle.models import promote
+
+    settings = get_settings()
+    with _lifecycle_errors(), _loop_parts(settings) as (warehouse, registry):
+        outcome = promote(
+            version,
+            registry=registry,
+            warehouse=warehouse,
+            actor=actor,
+            reason=reason,
+            settings=settings,
+        )
+    typer.echo(outcome.summary())
+
+
+@models_app.command("rollback")
+def models_rollback_command(
+    *,
+    reason: Annotated[str, typer.Option(help="Why, for the audit trail.")] = "manual",
+    actor: ActorOpt = "cli",
+) -> None:
+    """Give the champion alias back to the previous champion; the service is told to reload."""
+    from fraudops.lifecycle.models import rollback
+
+    settings = get_settings()
+    with _lifecycle_errors(), _loop_parts(settings) as (warehouse, registry):
+        outcome = rollback(
+            registry=registry, warehouse=warehouse, actor=actor, reason=reason, settings=settings
+        )
+    typer.echo(outcome.summary())
+
+
+@models_app.command("compare")
+def models_compare_command(
+    *,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+    actor: ActorOpt = "cli",
+    trigger: Annotated[str, typer.Option(help="Why it runs, for the audit trail.")] = "manual",
+) -> None:
+    """The champion/challenger job: compare, promote with evidence, retrain the loser."""
+    from rich.console import Console
+
+    from fraudops.lifecycle.compare import CompareOptions, run_champion_challenger
+    from fraudops.lifecycle.retrain import RetrainOptions
+    from fraudops.monitoring.policy import load_policy
+
+    settings = get_settings()
+    with _lifecycle_errors(), _loop_parts(settings) as (warehouse, registry):
+        policy = load_policy(settings)
+        outcome = run_champion_challenger(
+            warehouse=warehouse,
+            registry=registry,
+            options=CompareOptions.from_policy(policy),
+            retrain_options=RetrainOptions.from_policy(policy),
+            as_of=as_of,
+            actor=actor,
+            trigger=trigger,
+            settings=settings,
+            out_dir=settings.home / "models",
+        )
+    _print_result(outcome.to_dict(), outcome.summary(), as_json=as_json, console=Console())
+
+
+@app.command("quality")
+def quality_command(
+    *,
+    as_of: AsOfOpt = None,
+    days: Annotated[float, typer.Option(help="Days of stored data to check.")] = 7.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Data-quality checks on the stored data; exit code 1 when a check fails."""
+    from rich.console import Console
+
+    from fraudops.monitoring.policy import load_policy
+    from fraudops.monitoring.quality import render_quality, run_quality
+
+    settings = get_settings()
+    with _lifecycle_errors(), _loop_parts(settings) as (warehouse, _):
+        report = run_quality(
+            warehouse,
+            as_of=as_of,
+            days=days,
+            label_delay_days=load_policy(settings).label_delay_days,
+        )
+    _print_result(report.to_dict(), render_quality(report), as_json=as_json, console=Console())
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@contextmanager
+def _loop_parts(settings: Any) -> Iterator[tuple[Any, Any]]:
+    """The warehouse (migrated) and the registry the settings name."""
+    from fraudops.registry import MlflowRegistry
+    from fraudops.storage import Warehouse
+
+    warehouse = Warehouse.from_settings(settings)
+    try:
+        warehouse.migrate()
+        yield warehouse, MlflowRegistry(settings)
+    finally:
+        warehouse.dispose()
+
+
+@contextmanager
+def _lifecycle_errors() -> Iterator[None]:
+    """A missing model, too little data or a bad policy file: one line, exit code 2."""
+    from fraudops.registry import ModelNotFoundError
+    from fraudops.training.trainer import TrainingError
+
+    with _user_errors():
+        try:
+            yield
+        except (ModelNotFoundError, TrainingError, LookupError) as exc:
+            _fail(str(exc))
+
+
+def _print_result(document: dict[str, Any], readable: Any, *, as_json: bool, console: Any) -> None:
+    """One JSON line (for DAGs and scripts) or the readable form."""
+    if as_json:
+        typer.echo(json.dumps(document, default=str))
+    else:
+        console.print(readable)
 
 
 # --- train and backtest (fraudops.training) ------------------------------------------------

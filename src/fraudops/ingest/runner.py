@@ -31,6 +31,8 @@ from fraudops.storage.base import LabelRecord
 
 log = structlog.get_logger(__name__)
 
+IDLE_SECONDS = 0.05  # pause after a read that found nothing
+
 _T = TypeVar("_T")
 _HALTED: Any = object()  # what a retry loop returns when the ingester halted meanwhile
 
@@ -245,6 +247,9 @@ class Ingester:
                     continue
                 backoff.reset()
                 if not items:
+                    # Nothing due: a source may answer at once (a finished feed still polled
+                    # for labels), and spinning here would hold the GIL from everyone else.
+                    self._sleep(self._stop, IDLE_SECONDS)
                     continue
                 numbered = self.spool.put(items)
                 with self._read_lock:

@@ -308,8 +308,11 @@ class HttpFeedSource:
         """New rows (and, every few seconds, new labels); [] when none is due."""
         items: list[Item] = []
         if self._labels and time.monotonic() >= self._labels_due_at:
-            items += self._read_labels(limit)
-            self._labels_due_at = time.monotonic() + 1.0
+            labels = self._read_labels(limit)
+            items += labels
+            # A full page means more are waiting: ask again at once, not in a second, or
+            # labels fall behind a fast stream.
+            self._labels_due_at = 0.0 if len(labels) >= max(1, limit) else time.monotonic() + 1.0
         if self._exhausted:
             return items
         response = self._get("/current-transactions", {"n": max(1, limit - len(items))})

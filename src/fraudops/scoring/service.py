@@ -348,7 +348,8 @@ class ScoringService:
             else LabelRecord(
                 trans_num=transaction.trans_num,
                 is_fraud=bool(label),
-                label_time=score.scored_at,
+                # Known as the transaction happened (event time, the clock of every label).
+                label_time=transaction.event_time,
                 source="feed",
             )
         )

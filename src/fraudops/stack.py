@@ -1,0 +1,335 @@
+"""The whole embedded stack in one command: feed, service, ingester and the closed loop.
+
+`fraudops up` and `fraudops demo` start it. The live feed and the scoring service run as
+child processes (`fraudops feed`, `fraudops serve`), exactly as in production; the ingester
+polls the feed and posts batches to the service, and the scheduler runs the lifecycle jobs
+(monitoring with retraining when the policy says so, then champion against challenger) on
+the event-time clock of the data, so an accelerated replay runs days of the loop in minutes.
+A promotion reaches the service through its reload endpoint: it hot-swaps, no restart.
+"""
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+import httpx
+import structlog
+
+from fraudops.config import Settings
+from fraudops.ingest.app import IngestConfig, ingest
+from fraudops.ingest.runner import IngestMetrics, IngestOptions, IngestReport
+from fraudops.lifecycle.loop import Lifecycle
+from fraudops.lifecycle.scheduler import EventTimeScheduler, Job, JobRun
+from fraudops.storage import Warehouse
+
+log = structlog.get_logger(__name__)
+
+READY_TIMEOUT_S = 300.0
+
+
+class StackError(RuntimeError):
+    """A part of the stack failed to start or died."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackConfig:
+    """What the stack streams, how fast, and how often the loop's jobs run (event time)."""
+
+    stream: Path  # the transactions the live feed serves
+    speed: float  # event time runs this many times faster than the wall clock
+    label_delay: timedelta
+    monitor_every: timedelta = timedelta(days=1)
+    challenge_every: timedelta = timedelta(days=1)
+    service_port: int | None = None  # None: a free port
+    feed_port: int | None = None
+    batch_size: int = 500
+    poll_seconds: float = 1.0
+
+
+@dataclass
+class StackStatus:
+    """One look at the running stack, for the live status line."""
+
+    event_time: datetime | None
+    ingested: int
+    labels: int
+    champion: str
+    challenger: str
+    running_job: str | None
+    last_run: JobRun | None
+    service_pid: int
+
+
+@dataclass
+class _Child:
+    name: str
+    process: "subprocess.Popen[bytes]"
+    log_path: Path
+    log_file: IO[bytes]
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+        self.log_file.close()
+
+
+@dataclass
+class Stack:
+    """The running stack; a context manager that starts everything and stops it in order."""
+
+    config: StackConfig
+    settings: Settings
+    lifecycle_factory: Callable[[Settings, Warehouse], Lifecycle]
+    on_run: Callable[[JobRun], None] | None = None
+    folder: Path = field(init=False)
+    service_url: str = field(init=False, default="")
+    feed_url: str = field(init=False, default="")
+    lifecycle: Lifecycle = field(init=False)
+    scheduler: EventTimeScheduler = field(init=False)
+    warehouse: Warehouse = field(init=False)
+    ingest_metrics: IngestMetrics = field(init=False, default_factory=IngestMetrics)
+    ingest_report: IngestReport | None = field(init=False, default=None)
+    ingest_error: BaseException | None = field(init=False, default=None)
+    _children: list[_Child] = field(init=False, default_factory=list)
+    _stop_ingest: threading.Event = field(init=False, default_factory=threading.Event)
+    _ingest_thread: threading.Thread | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.folder = self.settings.home.resolve() / "up"
+        scoring, admin = "up-" + secrets.token_urlsafe(18), "up-admin-" + secrets.token_urlsafe(18)
+        service_port = self.config.service_port or _free_port()
+        self.service_url = f"http://127.0.0.1:{service_port}"
+        self.settings = self.settings.model_copy(
+            update={
+                "home": self.settings.home.resolve(),
+                "api_tokens": scoring,
+                "admin_tokens": admin,
+                "service_url": self.service_url,
+            }
+        )
+        self._service_port = service_port
+        self._feed_port = self.config.feed_port or _free_port()
+        self.feed_url = f"http://127.0.0.1:{self._feed_port}"
+
+    # --- starting and stopping -----------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self._start_service()
+            self._start_feed()
+            self.warehouse = Warehouse.from_settings(self.settings)
+            self.lifecycle = self.lifecycle_factory(self.settings, self.warehouse)
+            self.scheduler = EventTimeScheduler(
+                clock=self.warehouse.latest_event_time,
+                jobs=[
+                    Job(
+                        name="monitor", every=self.config.monitor_every, run=self.lifecycle.monitor
+                    ),
+                    Job(
+                        name="champion-challenger",
+                        every=self.config.challenge_every,
+                        run=self.lifecycle.challenge,
+                    ),
+                ],
+                poll_seconds=self.config.poll_seconds,
+                on_run=self.on_run,
+            )
+            self._start_ingester()
+            self.scheduler.start()
+        except BaseException:
+            self._stop_children()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the scheduler (after its running job), the ingester, the feed and the service."""
+        if hasattr(self, "scheduler"):
+            self.scheduler.stop(timeout=600)
+        self._stop_ingest.set()
+        if self._ingest_thread is not None:
+            self._ingest_thread.join(60)
+        self._stop_children()
+        if hasattr(self, "warehouse"):
+            self.warehouse.dispose()
+
+    def _child_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+        env |= {
+            "FRAUDOPS_HOME": str(self.settings.home),
+            "FRAUDOPS_API_TOKENS": self.settings.api_tokens,
+            "FRAUDOPS_ADMIN_TOKENS": self.settings.admin_tokens,
+            "FRAUDOPS_MODEL_WATCH_SECONDS": "5",
+            "FRAUDOPS_LOG_FORMAT": "json",
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+        }
+        return env
+
+    def _spawn(self, name: str, *args: str) -> _Child:
+        log_path = self.folder / f"{name}.log"
+        log_file = log_path.open("ab")
+        command = [str(Path(sys.executable).parent / "fraudops"), *args]
+        process = subprocess.Popen(  # noqa: S603 - our own command, no shell
+            command, env=self._child_env(), stdout=log_file, stderr=subprocess.STDOUT
+        )
+        child = _Child(name=name, process=process, log_path=log_path, log_file=log_file)
+        self._children.append(child)
+        return child
+
+    def _start_service(self) -> None:
+        child = self._spawn("service", "serve", "--port", str(self._service_port))
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if child.process.poll() is not None:
+                msg = f"the scoring service exited at start; see {child.log_path}"
+                raise StackError(msg)
+            try:
+                if httpx.get(f"{self.service_url}/readyz", timeout=2).status_code == 200:
+                    log.info("scoring service ready", url=self.service_url, pid=child.process.pid)
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        msg = f"the scoring service was not ready in {READY_TIMEOUT_S:.0f} s; see {child.log_path}"
+        raise StackError(msg)
+
+    def _start_feed(self) -> None:
+        delay_hours = self.config.label_delay / timedelta(hours=1)
+        child = self._spawn(
+            "feed",
+            "feed",
+            "--port",
+            str(self._feed_port),
+            "--data",
+            str(self.config.stream),
+            "--speed",
+            f"{self.config.speed:g}",
+            "--label-delay",
+            f"{delay_hours:g}h",
+            "--max-wait",
+            "0.5",
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if child.process.poll() is not None:
+                msg = f"the feed exited at start; see {child.log_path}"
+                raise StackError(msg)
+            try:
+                if httpx.get(f"{self.feed_url}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise StackError(f"the feed did not start; see {child.log_path}")
+
+    def _start_ingester(self) -> None:
+        config = IngestConfig(
+            source="feed",
+            feed_url=self.feed_url,
+            service_url=self.service_url,
+            token=self.settings.api_tokens,
+            state_dir=self.folder / "ingest",
+            options=IngestOptions(
+                batch_size=self.config.batch_size, stop_when_finished=False, linger_seconds=0.2
+            ),
+        )
+
+        def run() -> None:
+            try:
+                self.ingest_report = ingest(
+                    config, self.settings, stop=self._stop_ingest, metrics=self.ingest_metrics
+                )
+            except BaseException as error:  # reported by status(); the stack keeps running
+                log.exception("the ingester stopped")
+                self.ingest_error = error
+
+        self._ingest_thread = threading.Thread(target=run, name="fraudops-up-ingest", daemon=True)
+        self._ingest_thread.start()
+
+    def _stop_children(self) -> None:
+        for child in reversed(self._children):
+            child.stop()
+        self._children.clear()
+
+    # --- looking at it ---------------------------------------------------------------------------
+
+    @property
+    def service_pid(self) -> int:
+        """The scoring service's process id (the same before and after a hot swap)."""
+        return next(c.process.pid for c in self._children if c.name == "service")
+
+    def check_alive(self) -> None:
+        """Raise StackError if a child process or the ingester died."""
+        for child in self._children:
+            if child.process.poll() is not None:
+                code = child.process.returncode
+                msg = f"{child.name} exited with code {code}; see {child.log_path}"
+                raise StackError(msg)
+        if self.ingest_error is not None:
+            raise StackError(f"the ingester stopped: {self.ingest_error}")
+
+    def status(self) -> StackStatus:
+        """Event time, counts, the models in service and the scheduler's latest news."""
+        registry = self.ingest_metrics.registry
+        stored = sum(
+            registry.get_sample_value("fraudops_ingest_stored_total", {"outcome": outcome}) or 0.0
+            for outcome in ("new", "duplicate")
+        )
+        labels = registry.get_sample_value("fraudops_ingest_labels_total") or 0.0
+        try:
+            models = httpx.get(
+                f"{self.service_url}/v1/models", timeout=2, headers=self._auth()
+            ).json()
+            champion = _version(models.get("champion"))
+            challenger = _version(models.get("challenger"))
+        except (httpx.HTTPError, ValueError):
+            champion = challenger = "?"
+        history = self.scheduler.history
+        return StackStatus(
+            event_time=self.warehouse.latest_event_time(),
+            ingested=int(stored),
+            labels=int(labels),
+            champion=champion,
+            challenger=challenger,
+            running_job=self.scheduler.running,
+            last_run=history[-1] if history else None,
+            service_pid=self.service_pid,
+        )
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.settings.api_tokens}"}
+
+
+def _version(model: object) -> str:
+    if isinstance(model, dict) and model.get("version") is not None:
+        return f"v{model['version']}"
+    return "-"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -1,0 +1,89 @@
+"""`fraudops up` as a user runs it: one process starting the whole stack, stopped by Ctrl-C."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+import sqlalchemy
+
+from fraudops.config import Settings
+from fraudops.data.profiles import SPARKOV
+from fraudops.registry import MlflowRegistry
+from fraudops.simulate import SimulationConfig, simulate, write_transactions
+from fraudops.storage import Warehouse
+from fraudops.training.trainer import TrainingConfig
+from fraudops.training.workflow import train_and_register
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+FRAUDOPS = Path(sys.executable).parent / "fraudops"
+
+
+def test_up_streams_scores_and_stops_cleanly_on_interrupt(tmp_path: Path) -> None:
+    """With a champion registered, `up` serves, ingests and monitors until interrupted."""
+    home = tmp_path / "home"
+    settings = Settings(home=home)
+    frame = simulate(SimulationConfig(days=24, cards=300, seed=5))
+    times = pd.to_datetime(frame["trans_date_trans_time"])
+    cut = times.min().normalize() + pd.Timedelta(days=20)
+    history = write_transactions(frame[times < cut], tmp_path / "history.parquet")
+    stream = write_transactions(frame[times >= cut], tmp_path / "stream.parquet")
+    train_and_register(
+        data=history,
+        profile=SPARKOV,
+        config=TrainingConfig(trials=0, delay_days=1, validation_days=3),
+        out_dir=tmp_path / "training",
+        registry=MlflowRegistry(settings),
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDOPS_")}
+    env["FRAUDOPS_HOME"] = str(home)
+    process = subprocess.Popen(
+        [str(FRAUDOPS), "up", "--data", str(stream), "--speed", "43200", "--label-delay", "1d"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    warehouse = Warehouse.from_settings(settings)
+    try:
+        deadline = time.monotonic() + 240
+        stored = 0
+        while time.monotonic() < deadline and process.poll() is None:
+            time.sleep(2)
+            try:
+                stored = warehouse.count_transactions()
+            except sqlalchemy.exc.OperationalError:  # the service has not migrated it yet
+                stored = 0
+            if stored >= 500:
+                break
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        assert stored >= 500
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        warehouse.dispose()
+    assert process.returncode == 0, output
+    assert "scoring service http://127.0.0.1:" in output
+    assert "stopping" in output
+    assert "event time " in output  # the status line, printed as plain lines off a terminal
+    # The children are gone: the feed's process (named by its data file) and the service.
+    leftovers = subprocess.run(
+        ["pgrep", "-f", str(stream)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert leftovers.stdout.strip() == ""
+    url = re.search(r"scoring service (http://127\.0\.0\.1:\d+)", output)
+    assert url is not None
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url.group(1)}/healthz", timeout=5)
