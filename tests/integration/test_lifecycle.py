@@ -16,7 +16,8 @@ from fraudops.lifecycle.models import ModelOpsError, list_models, rollback
 from fraudops.lifecycle.retrain import RetrainError, RetrainOptions, retrain
 from fraudops.registry import CHALLENGER, CHAMPION, MlflowRegistry
 from fraudops.simulate import ScenarioMix, SimulationConfig, parse_drift, simulate
-from fraudops.storage import LabelRecord, ScoredTransaction, ScoreRecord, Warehouse
+from fraudops.storage import Warehouse
+from warehouse_fill import store_served
 
 pytestmark = pytest.mark.slow
 
@@ -50,30 +51,7 @@ def drifted() -> pd.DataFrame:
 
 def store_history(warehouse: Warehouse, frame: pd.DataFrame) -> None:
     """Store a simulated frame as served transactions, each fraud labelled LABEL_DAYS later."""
-    score = ScoreRecord(
-        model_name="fraud-detector",
-        model_version="0",
-        fraud_probability=0.0,
-        decision="approve",
-        scored_at=START,
-    )
-    records = frame.drop(columns=["is_fraud", "fraud_scenario"]).to_dict(orient="records")
-    for first in range(0, len(records), 5_000):
-        part = records[first : first + 5_000]
-        warehouse.store_scored_batch([ScoredTransaction(transaction=r, score=score) for r in part])
-    frauds = frame[frame["is_fraud"] == 1]
-    warehouse.record_labels(
-        [
-            LabelRecord(
-                trans_num=row.trans_num,
-                is_fraud=True,
-                label_time=datetime.fromisoformat(row.trans_date_trans_time)
-                + timedelta(days=LABEL_DAYS),
-                source="chargeback",
-            )
-            for row in frauds.itertuples()
-        ]
-    )
+    store_served(warehouse, frame, label_days=LABEL_DAYS)
 
 
 @pytest.fixture

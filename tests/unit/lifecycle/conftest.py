@@ -1,16 +1,15 @@
 """Fixtures of the lifecycle unit tests: a SQLite warehouse holding simulated history."""
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from fraudops.simulate import SimulationConfig, simulate
-from fraudops.storage import LabelRecord, ScoredTransaction, ScoreRecord, Warehouse
+from fraudops.storage import Warehouse
+from warehouse_fill import store_served
 
-SIMULATION_START = datetime(2024, 1, 1)
 LABEL_DAYS = 2  # a fraud is reported this long after it happened
 
 
@@ -32,26 +31,5 @@ def warehouse(tmp_path: Path) -> Iterator[Warehouse]:
 @pytest.fixture
 def history(warehouse: Warehouse, simulated: pd.DataFrame) -> Warehouse:
     """The warehouse holding the simulation as served, each fraud labelled LABEL_DAYS later."""
-    score = ScoreRecord(
-        model_name="fraud-detector",
-        model_version="0",
-        fraud_probability=0.0,
-        decision="approve",
-        scored_at=SIMULATION_START,
-    )
-    records = simulated.drop(columns=["is_fraud", "fraud_scenario"]).to_dict(orient="records")
-    warehouse.store_scored_batch([ScoredTransaction(transaction=r, score=score) for r in records])
-    frauds = simulated[simulated["is_fraud"] == 1]
-    warehouse.record_labels(
-        [
-            LabelRecord(
-                trans_num=row.trans_num,
-                is_fraud=True,
-                label_time=datetime.fromisoformat(row.trans_date_trans_time)
-                + timedelta(days=LABEL_DAYS),
-                source="chargeback",
-            )
-            for row in frauds.itertuples()
-        ]
-    )
+    store_served(warehouse, simulated, label_days=LABEL_DAYS)
     return warehouse
