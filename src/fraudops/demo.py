@@ -214,10 +214,13 @@ def run_demo(
             labels_known_by=datetime(9999, 1, 1),
         )
     say("drawing performance over time")
+    # Drift, the retrainings monitoring asked for, and the promotions (a loser's replacement
+    # happens at its promotion's moment and would only overprint it).
     marks = [(drift_start, "drift starts")] + [
         (e.as_of, _event_label(e))
         for e in reversed(events)
-        if e.as_of is not None and e.kind in ("retrain", "promote")
+        if e.as_of is not None
+        and (e.kind == "promote" or (e.kind == "retrain" and e.trigger != "loser_replaced"))
     ]
     plot = plot_timeline(timeline, marks, folder / "performance.png")
     return DemoResult(
@@ -381,11 +384,14 @@ def render_demo(result: DemoResult, settings: Settings) -> "RenderableType":
     decisions = Table(title="what the loop decided (audit trail: table lifecycle_events)")
     for column in ("day", "job", "verdict", "models", "why"):
         decisions.add_column(column)
-    waited = 0
+    waited, previous = 0, ""
     for event in reversed(result.events):
         if event.verdict in ("ok", "insufficient_evidence"):
             waited += event.kind == "compare"
             continue
+        if event.kind == "monitor" and _evidence(event) == previous:
+            continue  # the same alarm again while its challenger waits for a verdict
+        previous = _evidence(event) if event.kind == "monitor" else ""
         decisions.add_row(
             "-" if event.as_of is None else f"{event.as_of:%m-%d}",
             event.kind,
