@@ -108,20 +108,24 @@ class Stack:
     _children: list[_Child] = field(init=False, default_factory=list)
     _stop_ingest: threading.Event = field(init=False, default_factory=threading.Event)
     _ingest_thread: threading.Thread | None = field(init=False, default=None)
+    _scoring_token: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
         self.folder = self.settings.home.resolve() / "up"
         scoring, admin = "up-" + secrets.token_urlsafe(18), "up-admin-" + secrets.token_urlsafe(18)
         service_port = self.config.service_port or _free_port()
         self.service_url = f"http://127.0.0.1:{service_port}"
+        # The stack's own tokens come first (its ingester and its reload notices use them);
+        # the ones configured stay valid for everyone else.
         self.settings = self.settings.model_copy(
             update={
                 "home": self.settings.home.resolve(),
-                "api_tokens": scoring,
-                "admin_tokens": admin,
+                "api_tokens": ",".join([scoring, *self.settings.scoring_tokens]),
+                "admin_tokens": ",".join([admin, *self.settings.admin_token_list]),
                 "service_url": self.service_url,
             }
         )
+        self._scoring_token = scoring
         self._service_port = service_port
         self._feed_port = self.config.feed_port or _free_port()
         self.feed_url = f"http://127.0.0.1:{self._feed_port}"
@@ -250,7 +254,7 @@ class Stack:
             source="feed",
             feed_url=self.feed_url,
             service_url=self.service_url,
-            token=self.settings.api_tokens,
+            token=self._scoring_token,
             state_dir=self.folder / "ingest",
             options=IngestOptions(
                 batch_size=self.config.batch_size, stop_when_finished=False, linger_seconds=0.2
@@ -320,7 +324,7 @@ class Stack:
         )
 
     def _auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.settings.api_tokens}"}
+        return {"Authorization": f"Bearer {self._scoring_token}"}
 
 
 def _version(model: object) -> str:

@@ -16,7 +16,7 @@ import structlog
 from fraudops.config import Settings
 from fraudops.lifecycle.compare import CompareOptions, run_champion_challenger
 from fraudops.lifecycle.notify import notify_service
-from fraudops.lifecycle.retrain import RetrainOptions, retrain
+from fraudops.lifecycle.retrain import RetrainError, RetrainOptions, retrain
 from fraudops.monitoring.monitor import run_monitor
 from fraudops.monitoring.policy import Policy
 from fraudops.registry import CHALLENGER, ModelNotFoundError, ModelRegistry
@@ -72,15 +72,21 @@ class Lifecycle:
         if waiting is not None:
             step.findings.append(f"challenger v{waiting} already learnt from that window")
             return step
-        trained = retrain(
-            warehouse=self.warehouse,
-            registry=self.registry,
-            options=RetrainOptions.from_policy(self.policy),
-            as_of=as_of,
-            trigger=reasons,
-            actor=self.actor,
-            out_dir=None if self.out_dir is None else self.out_dir / f"retrain-{as_of:%Y%m%dT%H%M}",
-        )
+        try:
+            trained = retrain(
+                warehouse=self.warehouse,
+                registry=self.registry,
+                options=RetrainOptions.from_policy(self.policy),
+                as_of=as_of,
+                trigger=reasons,
+                actor=self.actor,
+                out_dir=None
+                if self.out_dir is None
+                else self.out_dir / f"retrain-{as_of:%Y%m%dT%H%M}",
+            )
+        except RetrainError as error:  # audited by retrain(); the next alarm tries again
+            step.findings.append(f"retraining failed: {error}")
+            return step
         step.findings.append(f"trained v{trained.version} as {trained.alias}")
         step.findings.append(f"service: {notify_service(self.settings)}")
         return step

@@ -142,7 +142,9 @@ class Policy(BaseModel):
         description="Latest days of that history kept for validation and the threshold.",
     )
     retrain_trials: int = Field(
-        default=5, ge=1, description="Hyper-parameter trials when retraining."
+        default=5,
+        ge=0,
+        description="Hyper-parameter trials when retraining (0: the default parameters).",
     )
 
     def ignores_feature(self, name: str) -> bool:
