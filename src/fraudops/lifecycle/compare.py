@@ -255,11 +255,10 @@ def _window_scores(
 
 def trained_until_of(bundle: ModelBundle) -> datetime:
     """The last moment of data a bundle learnt from or was tuned on (its validation end)."""
-    text = bundle.training.get("trained_until") or bundle.training.get("validation_end")
-    if text is None:
+    if bundle.trained_until is None:
         msg = "the model records no training period (trained_until); it cannot be compared"
         raise ComparisonError(msg)
-    return utc_naive(datetime.fromisoformat(text))
+    return bundle.trained_until
 
 
 def feature_history(bundles: Iterable[ModelBundle]) -> timedelta:

@@ -121,10 +121,10 @@ def waiting_challenger(registry: ModelRegistry, policy: Policy, as_of: datetime)
         challenger = registry.resolve(CHALLENGER)
     except ModelNotFoundError:
         return None
-    trained_until = registry.load_version(challenger.version).training.get("trained_until")
+    trained_until = registry.load_version(challenger.version).trained_until
     if trained_until is None:
         return None
     window_start = as_of - 2 * timedelta(
         days=policy.label_delay_days + policy.performance_window_days
     )
-    return challenger.version if datetime.fromisoformat(trained_until) >= window_start else None
+    return challenger.version if trained_until >= window_start else None

@@ -40,7 +40,6 @@ __all__ = [  # render_monitor is re-exported: the CLI prints a result with it
     "measure_performance",
     "render_monitor",
     "run_monitor",
-    "trained_until",
 ]
 
 log = structlog.get_logger(__name__)
@@ -214,7 +213,7 @@ def run_monitor(
     )
     end = moment - timedelta(days=policy.label_delay_days)
     start = end - timedelta(days=policy.performance_window_days)
-    learnt_until = trained_until(bundle)
+    learnt_until = bundle.trained_until
     if learnt_until is not None and learnt_until > start:
         # Data the champion learnt from (or was tuned on) would flatter it: left out.
         start = min(learnt_until, end)
@@ -275,15 +274,6 @@ def _moment(as_of: datetime | None, warehouse: Warehouse) -> datetime:
     if as_of.tzinfo is not None:
         as_of = as_of.astimezone(UTC).replace(tzinfo=None)
     return as_of
-
-
-def trained_until(bundle: ModelBundle) -> datetime | None:
-    """The last moment of the data the model learnt from or was validated on, if recorded."""
-    for key in ("trained_until", "validation_end", "train_end"):
-        if key in bundle.training:
-            moment = datetime.fromisoformat(bundle.training[key])
-            return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
-    return None
 
 
 def measure_drift(

@@ -1,6 +1,7 @@
 """The trained model as one object: feature spec, fitted estimator and decision threshold."""
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import numpy as np
@@ -53,6 +54,19 @@ class ModelBundle:
     def feature_names(self) -> tuple[str, ...]:
         """Columns of the feature matrix the estimator expects."""
         return self.spec.names
+
+    @property
+    def trained_until(self) -> datetime | None:
+        """The end of the data the model learnt from or was tuned on (naive UTC), if recorded.
+
+        `trained_until` since refit models record it; before, the validation end, else the
+        training end. Nothing newer than this may judge the model without flattering it.
+        """
+        for key in ("trained_until", "validation_end", "train_end"):
+            if key in self.training:
+                moment = datetime.fromisoformat(self.training[key])
+                return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+        return None
 
     @property
     def drift_reference(self) -> TrainingReference | None:
