@@ -342,10 +342,12 @@ def up_command(
     from fraudops.lifecycle.loop import Lifecycle
     from fraudops.monitoring.policy import load_policy
     from fraudops.registry import MlflowRegistry, ModelNotFoundError
-    from fraudops.stack import Stack, StackConfig
+    from fraudops.stack import Stack, StackConfig, StackError
 
     settings = get_settings()
     console = Console()
+    if data is not None and not data.is_file():
+        _fail(f"--data {data}: no such file")
     registry = MlflowRegistry(settings)
     with _user_errors():
         try:
@@ -374,18 +376,23 @@ def up_command(
             actor="up",
         )
 
-    with (
-        _live_status(console) as watch,
-        Stack(config=config, settings=settings, lifecycle_factory=lifecycle) as stack,
-    ):
-        console.print(f"scoring service {stack.service_url}  feed {stack.feed_url}  (Ctrl-C stops)")
-        try:
-            while True:
-                stack.check_alive()
-                watch(stack.status())
-                time_module.sleep(1.0)
-        except KeyboardInterrupt:
-            console.print("stopping: the running job finishes first")
+    try:
+        with (
+            _live_status(console) as watch,
+            Stack(config=config, settings=settings, lifecycle_factory=lifecycle) as stack,
+        ):
+            console.print(
+                f"scoring service {stack.service_url}  feed {stack.feed_url}  (Ctrl-C stops)"
+            )
+            try:
+                while True:
+                    stack.check_alive()
+                    watch(stack.status())
+                    time_module.sleep(1.0)
+            except KeyboardInterrupt:
+                console.print("stopping: the running job finishes first")
+    except StackError as error:  # a part that would not start or died: the reason, its log
+        _fail(str(error), code=1)
 
 
 def _simulated_stream(settings: "Settings") -> Path:

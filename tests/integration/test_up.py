@@ -87,3 +87,22 @@ def test_up_streams_scores_and_stops_cleanly_on_interrupt(tmp_path: Path) -> Non
     assert url is not None
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url.group(1)}/healthz", timeout=5)
+
+
+def test_up_names_a_missing_data_file_in_one_line(tmp_path: Path) -> None:
+    """A typo in --data is one error line and exit code 2, before anything starts."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDOPS_")}
+    env["FRAUDOPS_HOME"] = str(tmp_path / "home")
+    missing = tmp_path / "nope.parquet"
+    result = subprocess.run(
+        [str(FRAUDOPS), "up", "--data", str(missing)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert f"error: --data {missing}: no such file" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "home").exists()
