@@ -24,6 +24,9 @@ POSTGRES_DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 # As the CLI does: no MLflow usage telemetry and no download progress bars in tests.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# One card-hash key for the test session: warehouses the tests fill and the service
+# processes they start must hash card numbers alike, as replicas in production do.
+CARD_HASH_KEY = os.environ.setdefault("FRAUDOPS_CARD_HASH_KEY", secrets.token_hex(32))
 
 
 @pytest.fixture(scope="session")

@@ -901,7 +901,12 @@ def serve_command(
         int, typer.Option(help="Worker processes; above 1 needs FRAUDOPS_REDIS_URL.")
     ] = 1,
     dev: Annotated[
-        bool, typer.Option("--dev", help="Development mode: no API tokens required.")
+        bool,
+        typer.Option(
+            "--dev",
+            help="Development mode: no API tokens required, one process, announced on every "
+            "start and on /healthz. Only this flag turns it on.",
+        ),
     ] = False,
     access_log: Annotated[
         bool, typer.Option("--access-log", help="Log every request (off: metrics count them).")
@@ -913,22 +918,23 @@ def serve_command(
     import uvicorn
 
     from fraudops.api.app import create_app
-    from fraudops.api.auth import InsecureSettingsError, TokenChecker
+    from fraudops.api.auth import DEV_BANNER, InsecureSettingsError, TokenChecker
     from fraudops.api.metrics import MULTIPROC_ENV
 
-    if dev:
-        # Workers read their settings from the environment: pass the mode on to them.
-        os.environ["FRAUDOPS_DEV"] = "true"
-        get_settings.cache_clear()
     settings = get_settings()
     if not 1 <= port <= 65535:
         _fail(f"--port must be between 1 and 65535 ({port})")
     if workers < 1:
         _fail("--workers must be at least 1")
+    if dev and workers > 1:
+        _fail("--dev runs one process: development mode is never passed on to workers")
     try:
-        TokenChecker.from_settings(settings)
+        TokenChecker.from_settings(settings, dev=dev)
     except InsecureSettingsError as exc:
         _fail(str(exc))
+    if dev:
+        where = "" if host in ("127.0.0.1", "localhost", "::1") else f" (listening on {host}!)"
+        typer.echo(f"WARNING: {DEV_BANNER}{where}", err=True)
     if workers > 1 and not settings.redis_url:
         _fail(
             "--workers above 1 needs FRAUDOPS_REDIS_URL: in-process feature state is not "
@@ -942,13 +948,64 @@ def serve_command(
         "timeout_graceful_shutdown": 30,
     }
     if workers == 1:
-        uvicorn.run(create_app(settings), **options)
+        uvicorn.run(create_app(settings, dev=dev), **options)
         return
     metrics_dir = settings.home / "prometheus-multiproc"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)
     os.environ[MULTIPROC_ENV] = str(metrics_dir.resolve())
     uvicorn.run("fraudops.api.app:app_from_environment", factory=True, workers=workers, **options)
+
+
+# --- keys (fraudops.data.personal) ----------------------------------------------------------
+
+keys_app = typer.Typer(help="Rotate the key that stands for card numbers in the warehouse.")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("rotate-card-hash")
+def rotate_card_hash_command(
+    *,
+    key_out: Annotated[
+        Path | None,
+        typer.Option(
+            help="With FRAUDOPS_CARD_HASH_KEY set: the file the new key chain is written to "
+            "(readable by its owner only), for you to put in that variable."
+        ),
+    ] = None,
+) -> None:
+    """Add a new key to the card-hash chain and rehash every stored card id with it.
+
+    Stop the scoring services first. The online feature state is dropped (services rebuild
+    it on start). Keys are never printed.
+    """
+    import secrets
+
+    from fraudops.data.personal import KEY_FILE
+    from fraudops.storage.warehouse import Warehouse
+
+    settings = get_settings()
+    if settings.card_hash_key is not None and key_out is None:
+        _fail("FRAUDOPS_CARD_HASH_KEY is set: say where the new key chain goes with --key-out")
+    warehouse = Warehouse.from_settings(settings)
+    with _user_errors():
+        warehouse.migrate()
+        rotated = warehouse.rotate_card_key(secrets.token_bytes(32))
+    target = key_out if key_out is not None else settings.home / KEY_FILE
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(target, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+    with os.fdopen(descriptor, "w", encoding="ascii") as out:
+        out.write("\n".join(rotated.card_keys_text().split(",")) + "\n")
+    if settings.redis_url:
+        from fraudops.features.redis_store import RedisStateStore
+
+        store = RedisStateStore.from_url(settings.redis_url, prefix=settings.redis_prefix)
+        store.clear()
+        store.close()
+        typer.echo("online feature state in Redis dropped: the services rebuild it on start")
+    typer.echo(f"card ids rehashed with a new key; the key chain is in {target}")
+    if key_out is not None:
+        typer.echo("set FRAUDOPS_CARD_HASH_KEY to its lines joined by commas, then start")
 
 
 # --- score (fraudops.registry) --------------------------------------------------------------

@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -58,9 +58,34 @@ class Settings(BaseSettings):
     metrics_public: bool = Field(
         default=True, description="Serve /metrics without a token (scrapers inside the network)."
     )
-    dev: bool = Field(
-        default=False,
-        description="Development mode (set by `fraudops serve --dev`): no tokens required.",
+    pii_tokens: str = Field(
+        default="",
+        description="Comma-separated bearer tokens allowed to score, label and read personal "
+        "data (card numbers, names, birth dates) of stored transactions; admins may too.",
+    )
+    card_hash_key: SecretStr | None = Field(
+        default=None,
+        description="Key (64 hex digits) of the keyed hash that stands for card numbers in "
+        "the warehouse and the feature state; every replica must share it. Defaults to a key "
+        "made once in HOME/secrets/card-hash.key.",
+    )
+    raw_record_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key: when set, the raw record of each transaction (with names, "
+        "street and card number) is stored encrypted with it, for roles that may read "
+        "personal data; unset, it is not stored at all.",
+    )
+    max_event_ahead_seconds: float = Field(
+        default=86_400.0,
+        ge=0.0,
+        description="Transactions dated more than this ahead of the service's clock are "
+        "refused (422); a day by default, so that local times east of UTC pass.",
+    )
+    late_event_seconds: float = Field(
+        default=3_600.0,
+        gt=0.0,
+        description="A transaction this much older than the latest event times seen counts "
+        "as late (accepted, and counted on /metrics).",
     )
     review_threshold: float | None = Field(
         default=None,
@@ -119,6 +144,11 @@ class Settings(BaseSettings):
     def admin_token_list(self) -> tuple[str, ...]:
         """Bearer tokens of administrators."""
         return _token_list(self.admin_tokens)
+
+    @property
+    def pii_token_list(self) -> tuple[str, ...]:
+        """Bearer tokens of clients that may also read personal data."""
+        return _token_list(self.pii_tokens)
 
     @property
     def user_profiles_dir(self) -> Path:

@@ -56,6 +56,7 @@ def service_env(home: Path, **settings: str) -> dict[str, str]:
     }
     env |= {
         "FRAUDOPS_HOME": str(home),
+        "FRAUDOPS_CARD_HASH_KEY": os.environ["FRAUDOPS_CARD_HASH_KEY"],  # tests/conftest.py
         "FRAUDOPS_API_TOKENS": TOKEN,
         "FRAUDOPS_ADMIN_TOKENS": ADMIN_TOKEN,
         "FRAUDOPS_LOG_FORMAT": "json",

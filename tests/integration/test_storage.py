@@ -31,6 +31,7 @@ WAREHOUSE_TABLES = {
     "label_events",
     "monitor_runs",
     "lifecycle_events",
+    "warehouse_facts",
 }
 
 
@@ -111,7 +112,7 @@ def test_downgrading_one_revision_restores_the_card_time_index(warehouse: Wareho
     warehouse.downgrade("0001")
     names = {index["name"] for index in sa.inspect(warehouse.engine).get_indexes("transactions")}
     assert "ix_transactions_card_id_event_time" in names
-    assert warehouse.get_transaction("t1") is not None
+    assert 1 == count(warehouse, "transactions")
     warehouse.migrate()
     names = {index["name"] for index in sa.inspect(warehouse.engine).get_indexes("transactions")}
     assert "ix_transactions_card_id_event_time" not in names
@@ -127,11 +128,13 @@ def test_storing_again_returns_the_first_score_and_writes_nothing(warehouse: War
 
 
 def test_stored_transaction_has_its_record_times_and_scores(warehouse: Warehouse) -> None:
-    """get_transaction returns the raw record, the naive UTC event time and the champion."""
+    """get_transaction returns the record (the card as its id), the naive UTC event time and
+    the champion."""
     warehouse.store_scored(transaction("t1", minutes=5), score(0.7))
     stored = warehouse.get_transaction("t1")
     assert stored is not None
-    assert transaction("t1", minutes=5) == stored.record
+    card_id = warehouse.personal.card_id(4111)
+    assert transaction("t1", minutes=5) | {"cc_num": card_id} == stored.record
     assert T0 + timedelta(minutes=5) == stored.event_time
     assert score(0.7) == stored.champion
     assert () == stored.challengers
@@ -335,3 +338,126 @@ def test_other_databases_are_refused() -> None:
     """Only SQLite and PostgreSQL URLs make a warehouse."""
     with pytest.raises(ValueError, match="not 'mysql'"):
         Warehouse("mysql://user@host/db")
+
+
+def test_card_numbers_and_names_are_never_stored_in_clear(warehouse: Warehouse) -> None:
+    """The card becomes a keyed hash with its last four digits; names and street go."""
+    warehouse.store_scored(
+        transaction("t1", card=4868880499277919)
+        | {"first": "Ada", "last": "Lovelace", "street": "1 Analytical Way", "dob": "1990-01-01"},
+        score(),
+    )
+    stored = warehouse.get_transaction("t1")
+    assert stored is not None
+    assert "7919" == stored.card_last4
+    assert warehouse.personal.card_id(4868880499277919) == stored.record["cc_num"]
+    assert {"first", "last", "street"}.isdisjoint(stored.record)
+    assert "1990-01-01" == stored.record["dob"]  # a model input: kept, masked in answers
+    with warehouse.engine.connect() as connection:
+        card_ids = connection.scalars(sa.text("SELECT card_id FROM transactions")).all()
+    assert [stored.record["cc_num"]] == card_ids
+
+
+def test_a_card_hash_key_other_than_the_warehouses_is_refused(
+    warehouse: Warehouse, database_url: str
+) -> None:
+    """A second service with another key would never find its cards: it is refused."""
+    from fraudops.data.personal import PersonalData, PersonalDataError  # noqa: PLC0415
+
+    warehouse.store_scored(transaction("t1"), score())
+    other = Warehouse(database_url, personal=PersonalData(b"k" * 32))
+    with pytest.raises(PersonalDataError, match="another card-hash key"):
+        other.store_scored(transaction("t2"), score())
+    assert other.get_transaction("t2") is None
+    other.dispose()
+
+
+def test_rows_stored_before_hashing_are_protected_by_the_migration(warehouse: Warehouse) -> None:
+    """A warehouse at revision 0003 with clear card numbers: migrating to head hashes them
+    and drops names, and a repeat of such a transaction is recognised as the same."""
+    warehouse.downgrade("0003")
+    raw = transaction("old", card=4000123412341234) | {"first": "Ada", "last": "Lovelace"}
+    with warehouse.engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO transactions (trans_num, card_id, merchant, category, amount, "
+                "event_time, record, received_at) VALUES (:t, :c, 'm', 'home', 1.0, :e, :r, :e)"
+            ),
+            {"t": "old", "c": "4000123412341234", "e": T0, "r": json.dumps(raw)},
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO scores (trans_num, model_name, model_version, role, "
+                "fraud_probability, decision, reasons, features, scored_at) VALUES "
+                "('old', 'fraud-detector', '1', 'champion', 0.1, 'approve', '[]', '{}', :e)"
+            ),
+            {"e": T0},
+        )
+    warehouse.migrate()
+    stored = warehouse.get_transaction("old")
+    assert stored is not None
+    assert "1234" == stored.card_last4
+    assert stored.record["cc_num"].startswith("h1:")
+    assert "first" not in stored.record
+    known = warehouse.known_transactions(["old", "new"])
+    assert ["old"] == list(known)
+    from fraudops.data.schema import CanonicalTransaction  # noqa: PLC0415
+
+    again = warehouse.personal.protect(CanonicalTransaction.model_validate(raw))
+    assert again.fingerprint == known["old"].fingerprint
+
+
+def test_the_event_clock_ignores_a_few_transactions_dated_far_ahead(warehouse: Warehouse) -> None:
+    """200 transactions a minute apart and one in year 9999 stored: the clock stays on the
+    data's own time, a little behind its last minute, and never beyond a day from now."""
+    warehouse.store_scored_batch(
+        [
+            ScoredTransaction(transaction=transaction(f"t{i}", minutes=i), score=score())
+            for i in range(200)
+        ]
+    )
+    assert T0 + timedelta(minutes=199) >= (warehouse.event_clock() or T0)
+    far = transaction("poison") | {"unix_time": 253_402_300_799}
+    warehouse.store_scored(far, score())
+    clock = warehouse.event_clock()
+    assert clock is not None
+    assert T0 + timedelta(minutes=190) <= clock <= T0 + timedelta(minutes=199)
+
+
+def test_a_sqlite_warehouse_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """warehouse.db (and its write-ahead log) are created with mode 0600."""
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'private' / 'warehouse.db'}")
+    warehouse.migrate()
+    warehouse.store_scored(transaction("t1"), score())
+    files = list((tmp_path / "private").glob("warehouse.db*"))
+    assert files
+    assert {0o600} == {path.stat().st_mode & 0o777 for path in files}
+    assert 0o700 == (tmp_path / "private").stat().st_mode & 0o777
+    warehouse.dispose()
+
+
+def test_rotating_the_card_key_keeps_every_card_and_repeat_recognised(
+    warehouse: Warehouse, database_url: str
+) -> None:
+    """After a rotation, the new key chain gives the stored ids and fingerprints, and the
+    old key alone is refused."""
+    from fraudops.data.personal import PersonalDataError  # noqa: PLC0415
+    from fraudops.data.schema import CanonicalTransaction  # noqa: PLC0415
+
+    raw = transaction("t1", card=4868880499277919)
+    warehouse.store_scored(raw, score())
+    old_keys = warehouse.personal
+    rotated = warehouse.rotate_card_key(b"n" * 32)
+    stored = warehouse.get_transaction("t1")
+    assert stored is not None
+    assert rotated.card_id(4868880499277919) == stored.record["cc_num"]
+    assert old_keys.card_id(4868880499277919) != stored.record["cc_num"]
+    again = rotated.protect(CanonicalTransaction.model_validate(raw))
+    assert again.fingerprint == warehouse.known_transactions(["t1"])["t1"].fingerprint
+    stale = Warehouse(database_url, personal=old_keys)
+    with pytest.raises(PersonalDataError, match="another card-hash key"):
+        stale.store_scored(transaction("t2"), score())
+    stale.dispose()
+    fresh = Warehouse(database_url, personal=rotated)
+    assert not fresh.store_scored(raw, score()).created  # the same transaction, recognised
+    fresh.dispose()

@@ -143,3 +143,17 @@ def test_tracking_settings_come_from_the_environment(monkeypatch: pytest.MonkeyP
 
     assert "http://mlflow.internal:5000" == settings.resolved_tracking_uri
     assert "s3://models/fraudops" == settings.resolved_artifact_root
+
+
+def test_the_input_example_kept_with_a_model_is_made_up(sample_frame: pd.DataFrame) -> None:
+    """No card number, id, merchant, birth date or home of a real transaction goes to the
+    registry; the example still reads as a valid Sparkov file."""
+    from fraudops.data.validation import check_frame  # noqa: PLC0415
+    from fraudops.registry.pyfunc import raw_input_example  # noqa: PLC0415
+
+    example = raw_input_example(sample_frame, SPARKOV)
+    real = sample_frame.head(5)
+    assert 5 == len(example)
+    for column in ("cc_num", "trans_num", "merchant", "dob", "lat", "long", "amt"):
+        assert not set(example[column].astype(str)) & set(real[column].astype(str)), column
+    assert () == check_frame(example, SPARKOV, require_label=False).issues

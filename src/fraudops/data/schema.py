@@ -1,6 +1,7 @@
 """The canonical card transaction (the public Sparkov fields) and its column orders."""
 
 import math
+import re
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Self
 
@@ -68,6 +69,9 @@ _ONE_MS = timedelta(milliseconds=1)
 MAX_UNIX_SECONDS = 253_402_300_799
 MAX_AMOUNT = 1e9
 MAX_CARD_NUMBER = 10**19 - 1
+MAX_CARD_DIGITS = 19
+# A card id as the warehouse stores it (data.personal): the card number's keyed hash.
+_CARD_ID = re.compile(r"h1:[0-9a-f]{32}")
 _EARLIEST = datetime(1970, 1, 1)
 
 Latitude = Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False)]
@@ -124,11 +128,39 @@ class CanonicalTransaction(BaseModel):
     )
     is_fraud: int | None = Field(default=None, ge=0, le=1)
 
-    @field_validator("cc_num", "zip")
+    @field_validator("cc_num", "zip", "city_pop", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: object) -> object:
+        # JSON true is not a number: pydantic would read it as 1.
+        if isinstance(value, bool):
+            msg = "must be a number or digits, not a boolean"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("cc_num")
+    @classmethod
+    def _card_number(cls, value: int | str) -> int | str:
+        if isinstance(value, int) or _CARD_ID.fullmatch(value):
+            return value
+        digits = value.replace(" ", "").replace("-", "")
+        if not digits.isascii() or not digits.isdigit() or len(digits) > MAX_CARD_DIGITS:
+            msg = f"must be the card number's digits (at most {MAX_CARD_DIGITS})"
+            raise ValueError(msg)
+        return digits
+
+    @field_validator("zip")
     @classmethod
     def _digits_as_text(cls, value: int | str | None) -> int | str | None:
         if isinstance(value, str) and not value:
             msg = "must not be empty"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("trans_num")
+    @classmethod
+    def _printable_id(cls, value: str) -> str:
+        if not value.isprintable():
+            msg = "must not contain control characters"
             raise ValueError(msg)
         return value
 
@@ -154,7 +186,17 @@ class CanonicalTransaction(BaseModel):
         ):
             msg = "one of trans_date_trans_time, unix_time or current_time is required"
             raise ValueError(msg)
+        if self.dob is not None and self.dob > self.event_time.date():
+            msg = f"dob {self.dob} is after the transaction ({self.event_time:%Y-%m-%d})"
+            raise ValueError(msg)
         return self
+
+    @property
+    def time_field(self) -> str:
+        """The field the event time was read from (the first of them the order prefers)."""
+        if self.trans_date_trans_time is not None:
+            return "trans_date_trans_time"
+        return "current_time" if self.current_time is not None else "unix_time"
 
     @property
     def event_time_ms(self) -> int:

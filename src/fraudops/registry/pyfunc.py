@@ -91,18 +91,59 @@ def read_bundle(path: Path) -> ModelBundle:
 def raw_input_example(
     frame: pd.DataFrame, profile: DatasetProfile, *, rows: int = 5
 ) -> pd.DataFrame:
-    """A few rows in raw form: timestamps and required columns only, dates as text, no label.
+    """Made-up rows in the profile's raw form (timestamps and required columns, no label).
 
-    Optional descriptive columns (names, streets, jobs) stay out of the registry's artifacts.
+    The registry keeps the example beside the model, readable by whoever reads models: no
+    real transaction goes there. Ids, cards and merchants are invented, amounts and places
+    fixed, numbers the column's median and categories its most frequent value; times step
+    a minute apart from the first row's.
     """
     wanted = (*profile.timestamp_columns, *profile.required_columns)
     columns = [c for c in dict.fromkeys(wanted) if c in frame.columns and c != profile.label]
-    example = frame.loc[:, columns].head(rows).reset_index(drop=True)
-    for column in example.columns:
-        values = example[column]
-        if pd.api.types.is_datetime64_any_dtype(values.dtype):
-            example[column] = values.dt.strftime("%Y-%m-%d %H:%M:%S")
+    real = frame.loc[:, columns].head(rows).reset_index(drop=True)
+    count = len(real)
+    invented = _invented_columns(profile, count)
+    example = pd.DataFrame(index=range(count))
+    for column in columns:
+        values = real[column]
+        if column in invented:
+            made = invented[column]
+            if pd.api.types.is_numeric_dtype(values.dtype) and isinstance(made[0], str):
+                made = [900_000_000 + i for i in range(count)]  # a numeric id column
+            elif not pd.api.types.is_numeric_dtype(values.dtype):
+                made = [str(value) for value in made]
+            example[column] = made
+        elif pd.api.types.is_datetime64_any_dtype(values.dtype):
+            steps = pd.to_timedelta(range(count), unit="min")
+            example[column] = (values.iloc[0] + steps).strftime("%Y-%m-%d %H:%M:%S")
+        elif column in profile.timestamp_columns:
+            example[column] = [values.iloc[0]] * count
+        elif pd.api.types.is_numeric_dtype(values.dtype):
+            example[column] = [frame[column].median()] * count
+        else:
+            example[column] = [frame[column].mode().iloc[0]] * count
     return example
+
+
+def _invented_columns(profile: DatasetProfile, count: int) -> dict[str, list[Any]]:
+    """Values made up for the columns that identify or locate someone."""
+    made: dict[str, list[Any]] = {}
+    if profile.transaction_id is not None:
+        made[profile.transaction_id] = [f"example-{i}" for i in range(count)]
+    if profile.card_id is not None:
+        made[profile.card_id] = [4_000_000_000_000_000 + i for i in range(count)]
+    if profile.merchant_id is not None:
+        made[profile.merchant_id] = [f"example merchant {i}" for i in range(count)]
+    made[profile.amount] = [(12.5, 48.0, 130.0, 7.99, 250.0)[i % 5] for i in range(count)]
+    if profile.geo is not None:
+        geo = profile.geo
+        made[geo.lat] = [40.71] * count
+        made[geo.long] = [-74.0] * count
+        made[geo.merch_lat] = [40.75] * count
+        made[geo.merch_long] = [-73.95] * count
+    if profile.birth_date is not None:
+        made[profile.birth_date] = ["1980-05-17"] * count
+    return made
 
 
 def input_columns(profile: DatasetProfile) -> tuple[str, ...]:

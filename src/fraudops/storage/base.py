@@ -7,6 +7,7 @@ from typing import Any, Literal, Protocol
 
 import pandas as pd
 
+from fraudops.data.personal import ProtectedTransaction
 from fraudops.data.schema import CanonicalTransaction
 
 Decision = Literal["approve", "review", "decline"]
@@ -76,6 +77,18 @@ class StoredTransaction:
     champion: ScoreRecord | None
     challengers: tuple[ScoreRecord, ...]
     label: LabelRecord | None
+    card_last4: str | None = None
+    sealed: str | None = None  # the raw record, encrypted (data.personal), if it was kept
+
+
+@dataclass(frozen=True, kw_only=True)
+class KnownTransaction:
+    """A stored transaction as a new request with its trans_num is checked against it."""
+
+    trans_num: str
+    fingerprint: str | None  # of the stored content (data.personal); None if unknown
+    record: dict[str, Any]
+    result: StoredResult  # what a repeat of it answers
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,7 +114,7 @@ class LabelOutcome:
 class ScoredTransaction:
     """One transaction with its champion score and optional shadow score, for batch storage."""
 
-    transaction: "Mapping[str, Any] | CanonicalTransaction"
+    transaction: "Mapping[str, Any] | CanonicalTransaction | ProtectedTransaction"
     score: ScoreRecord
     shadow: ScoreRecord | None = None
 
@@ -150,8 +163,11 @@ class TransactionStore(Protocol):
         """Store a transaction with its scores, or return what is stored if it already is."""
         ...
 
-    def store_scored_batch(self, items: Sequence[ScoredTransaction]) -> list[StoredResult]:
-        """Store many scored transactions at once, in one database transaction."""
+    def store_scored_batch(
+        self, items: Sequence[ScoredTransaction], *, labels: Sequence[LabelRecord] = ()
+    ) -> list[StoredResult]:
+        """Store many scored transactions (and labels that came with them) at once, in one
+        database transaction."""
         ...
 
     def get_transaction(self, trans_num: str) -> StoredTransaction | None:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -52,7 +53,8 @@ class Base(DeclarativeBase):
 
 
 class TransactionRow(Base):
-    """One scored transaction, keyed by its trans_num, with the raw canonical record."""
+    """One scored transaction, keyed by its trans_num: its record with the card as a keyed
+    hash and no identifying fields (data.personal), and the raw record only sealed."""
 
     __tablename__ = "transactions"
     __table_args__ = (Index("ix_transactions_event_time", "event_time"),)
@@ -65,6 +67,9 @@ class TransactionRow(Base):
     event_time: Mapped[datetime]
     record: Mapped[dict[str, Any]] = mapped_column(JSON_DOCUMENT)
     received_at: Mapped[datetime]
+    card_last4: Mapped[str | None] = mapped_column(String(4))
+    fingerprint: Mapped[str | None] = mapped_column(String(64))  # of the whole content
+    sealed: Mapped[str | None] = mapped_column(Text())  # the raw record, encrypted
 
 
 class ScoreRow(Base):
@@ -153,3 +158,12 @@ class LifecycleEventRow(Base):
     challenger_version: Mapped[str | None] = mapped_column(String(64))
     verdict: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON_DOCUMENT)  # inputs and metrics
+
+
+class WarehouseFactRow(Base):
+    """A fact about the warehouse itself, e.g. which card-hash key made its card ids."""
+
+    __tablename__ = "warehouse_facts"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))

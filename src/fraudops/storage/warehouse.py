@@ -11,8 +11,11 @@ event. Labels of transactions not stored yet are kept and match them when they a
 
 import dataclasses
 import math
+import os
+import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,15 +24,35 @@ import pandas as pd
 import structlog
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
+from pydantic import ValidationError
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
-from fraudops.config import Settings
+from fraudops.config import Settings, get_settings
+from fraudops.data.personal import (
+    DROPPED_FIELDS,
+    PersonalData,
+    PersonalDataError,
+    ProtectedTransaction,
+    is_card_id,
+    personal_data,
+)
 from fraudops.data.schema import CanonicalTransaction
 from fraudops.storage.base import (
     HistoricTransaction,
+    KnownTransaction,
     LabelOutcome,
     LabelRecord,
     LifecycleEvent,
@@ -50,11 +73,19 @@ from fraudops.storage.tables import (
     MonitorRunRow,
     ScoreRow,
     TransactionRow,
+    WarehouseFactRow,
 )
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Rows per statement when a batch is looked up by trans_num (well under every bind limit).
 CHUNK = 500
+# The event clock: of the latest CLOCK_SAMPLE event times, skip one in CLOCK_OUTLIER_SHARE
+# from the top, and never go further than CLOCK_CEILING ahead of the wall clock.
+CLOCK_SAMPLE = 1_000
+CLOCK_OUTLIER_SHARE = 100
+CLOCK_CEILING = timedelta(days=1)
+# The fact telling which card-hash key chain made the stored card ids.
+CARD_KEY_FACT = "card_hash_key_check"
 LABELLED_COLUMNS = (
     "trans_num",
     "event_time",
@@ -84,7 +115,9 @@ def alembic_config(connection: Connection | None = None) -> Config:
 class Warehouse:
     """The transaction store on a SQL database named by a SQLAlchemy URL."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, personal: PersonalData | None = None
+    ) -> None:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         if self.dialect not in ("sqlite", "postgresql"):
@@ -96,7 +129,7 @@ class Warehouse:
                 # One shared connection, or every connection would see its own empty database.
                 options = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
             else:
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                _private_file(Path(parsed.database))
         self.engine: Engine = create_engine(
             parsed,
             echo=echo,
@@ -107,17 +140,150 @@ class Warehouse:
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._processors: dict[Any, Callable[[Any], Any] | None] = {}
+        self._personal = personal
+        self._key_checked = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Warehouse":
         """The warehouse the settings name: FRAUDOPS_DATABASE_URL or SQLite under home."""
-        return cls(settings.resolved_database_url)
+        return cls(settings.resolved_database_url, personal=personal_data(settings))
+
+    @property
+    def personal(self) -> PersonalData:
+        """The keys protecting personal data here, checked against the warehouse's card ids.
+
+        A warehouse built without keys gets a key of this process's own (tests, tools that
+        only read); the first one used on a warehouse is recorded, and a key that does not
+        match it is refused, since its card ids would never equal the stored ones.
+        """
+        if self._personal is None:
+            self._personal = _process_keys()
+        if not self._key_checked:
+            self._check_card_key(self._personal)
+            self._key_checked = True
+        return self._personal
 
     def migrate(self, revision: str = "head") -> None:
-        """Bring the schema up to `revision` with Alembic; a no-op when it is already there."""
+        """Bring the schema up to `revision` with Alembic; a no-op when it is already there.
+
+        At head, rows stored before card numbers were hashed (revision 0004) are rewritten
+        as they would be stored now.
+        """
         with self.engine.begin() as connection:
             command.upgrade(alembic_config(connection), revision)
         log.info("warehouse migrated", revision=revision, dialect=self.dialect)
+        if revision == "head":
+            self._protect_earlier_rows()
+
+    def _check_card_key(self, personal: PersonalData) -> None:
+        """Record the card-hash key's check value, or refuse a key other than the recorded."""
+        name = CARD_KEY_FACT
+        with self.engine.begin() as connection:
+            recorded = connection.scalar(
+                select(WarehouseFactRow.value).where(WarehouseFactRow.name == name)
+            )
+            if recorded is None:
+                self._insert_ignoring(
+                    connection,
+                    WarehouseFactRow,
+                    [{"name": name, "value": personal.key_check}],
+                    key=("name",),
+                )
+                recorded = connection.scalar(
+                    select(WarehouseFactRow.value).where(WarehouseFactRow.name == name)
+                )
+        if recorded != personal.key_check:
+            msg = (
+                "this warehouse's card ids were made with another card-hash key: set "
+                "FRAUDOPS_CARD_HASH_KEY to the key the other services use (see the README, "
+                "Security)"
+            )
+            raise PersonalDataError(msg)
+
+    def rotate_card_key(self, new_key: bytes) -> PersonalData:
+        """Add a key to the card-hash chain: every stored card id and fingerprint hashed once
+        more with it, in one database transaction; the keys to use from now on.
+
+        Stop the services first: what they store meanwhile would carry the old ids.
+        """
+        current = self.personal  # checked against the warehouse's card ids
+        rotated = current.rotated(new_key)
+
+        def again(value: Any) -> Any:
+            return None if value is None else current.rekeyed(str(value), new_key=new_key)
+
+        rewrite = (
+            update(TransactionRow)
+            .where(TransactionRow.trans_num == bindparam("key"))
+            .values(
+                card_id=bindparam("card"),
+                fingerprint=bindparam("print"),
+                record=bindparam("doc", type_=TransactionRow.record.type),
+            )
+        )
+        changed = 0
+        last = ""
+        with self.engine.begin() as connection:
+            while True:
+                rows = connection.execute(
+                    select(
+                        TransactionRow.trans_num,
+                        TransactionRow.card_id,
+                        TransactionRow.fingerprint,
+                        TransactionRow.record,
+                    )
+                    .where(TransactionRow.trans_num > last)
+                    .order_by(TransactionRow.trans_num)
+                    .limit(CHUNK)
+                ).all()
+                if not rows:
+                    break
+                connection.execute(
+                    rewrite,
+                    [
+                        {
+                            "key": row.trans_num,
+                            "card": again(row.card_id),
+                            "print": again(row.fingerprint),
+                            "doc": {**row.record, "cc_num": again(row.record.get("cc_num"))},
+                        }
+                        for row in rows
+                    ],
+                )
+                changed += len(rows)
+                last = rows[-1].trans_num
+            connection.execute(
+                update(WarehouseFactRow)
+                .where(WarehouseFactRow.name == CARD_KEY_FACT)
+                .values(value=rotated.key_check)
+            )
+        self._personal = rotated
+        log.info("card-hash key rotated", transactions=changed)
+        return rotated
+
+    def _protect_earlier_rows(self) -> None:
+        """Rewrite rows holding a clear card number (stored before revision 0004)."""
+        earlier = (
+            select(TransactionRow.trans_num, TransactionRow.record)
+            .where(TransactionRow.fingerprint.is_(None))
+            .limit(CHUNK)
+        )
+        rewritten = 0
+        while True:
+            with self.engine.begin() as connection:
+                rows = connection.execute(earlier).all()
+                if not rows:
+                    break
+                for row in rows:
+                    values = _protected_values(row.record, self.personal)
+                    connection.execute(
+                        update(TransactionRow)
+                        .where(TransactionRow.trans_num == row.trans_num)
+                        .values(values)
+                    )
+            rewritten += len(rows)
+        if rewritten:
+            log.info("card numbers of earlier rows replaced by card ids", rows=rewritten)
 
     def downgrade(self, revision: str) -> None:
         """Take the schema down to `revision` ("base" drops every warehouse table)."""
@@ -140,11 +306,47 @@ class Warehouse:
         item = ScoredTransaction(transaction=transaction, score=score, shadow=shadow)
         return self.store_scored_batch([item])[0]
 
-    def store_scored_batch(self, items: Sequence[ScoredTransaction]) -> list[StoredResult]:
-        """Store many scored transactions in one database transaction; results in input order."""
+    def _transaction_row(
+        self,
+        transaction: Mapping[str, Any] | CanonicalTransaction | ProtectedTransaction,
+        *,
+        received_at: datetime,
+    ) -> dict[str, Any]:
+        """The `transactions` row of a transaction, protected here unless it already is."""
+        if not isinstance(transaction, ProtectedTransaction):
+            canonical = (
+                transaction
+                if isinstance(transaction, CanonicalTransaction)
+                else CanonicalTransaction.from_record(dict(transaction))
+            )
+            transaction = self.personal.protect(canonical)
+        canonical = transaction.transaction
+        return {
+            "trans_num": canonical.trans_num,
+            "card_id": str(canonical.cc_num),
+            "merchant": canonical.merchant,
+            "category": canonical.category,
+            "amount": canonical.amt,
+            "event_time": canonical.event_time,
+            "record": canonical.model_dump(mode="json", exclude_none=True),
+            "received_at": received_at,
+            "card_last4": transaction.card_last4,
+            "fingerprint": transaction.fingerprint,
+            "sealed": transaction.sealed,
+        }
+
+    def store_scored_batch(
+        self, items: Sequence[ScoredTransaction], *, labels: Sequence[LabelRecord] = ()
+    ) -> list[StoredResult]:
+        """Store many scored transactions in one database transaction; results in input order.
+
+        `labels` (those that came with the transactions) are stored in the same database
+        transaction: all of it is stored, or none.
+        """
         received_at = _utcnow()
         prepared = [
-            (_transaction_row(item.transaction, received_at=received_at), item) for item in items
+            (self._transaction_row(item.transaction, received_at=received_at), item)
+            for item in items
         ]
         first: dict[str, ScoredTransaction] = {}
         rows: list[dict[str, Any]] = []
@@ -171,6 +373,8 @@ class Warehouse:
                 )
             existing = [t for t in first if t not in inserted]
             stored = self._first_scores(connection, existing)
+            if labels:
+                self._record_labels(connection, labels)
         results: list[StoredResult] = []
         created: set[str] = set()
         for row, _ in prepared:
@@ -215,59 +419,93 @@ class Warehouse:
             champion=champions[0] if champions else None,
             challengers=tuple(_score_record(s) for s in scores if s.role == CHALLENGER_ROLE),
             label=None if label is None else _label_record(label),
+            card_last4=row.card_last4,
+            sealed=row.sealed,
         )
+
+    def known_transactions(self, trans_nums: Sequence[str]) -> dict[str, KnownTransaction]:
+        """The stored transactions among `trans_nums`, with their fingerprints and results."""
+        found: dict[str, KnownTransaction] = {}
+        unique = list(dict.fromkeys(trans_nums))
+        with self.engine.connect() as connection:
+            rows = [
+                row
+                for part in _chunks(unique)
+                for row in connection.execute(
+                    select(
+                        TransactionRow.trans_num,
+                        TransactionRow.fingerprint,
+                        TransactionRow.record,
+                    ).where(TransactionRow.trans_num.in_(part))
+                )
+            ]
+            if not rows:
+                return found
+            scores = self._first_scores(connection, [row.trans_num for row in rows])
+        for row in rows:
+            found[row.trans_num] = KnownTransaction(
+                trans_num=row.trans_num,
+                fingerprint=row.fingerprint,
+                record=dict(row.record),
+                result=_stored_result(row.trans_num, scores.get(row.trans_num, {})),
+            )
+        return found
 
     def record_labels(self, labels: Sequence[LabelRecord]) -> LabelOutcome:
         """Store labels idempotently; labels of unknown transactions are kept and reported."""
+        with self.engine.begin() as connection:
+            return self._record_labels(connection, labels)
+
+    def _record_labels(self, connection: Connection, labels: Sequence[LabelRecord]) -> LabelOutcome:
+        """record_labels within a database transaction."""
         stored = unchanged = updated = 0
         now = _utcnow()
         trans_nums = list(dict.fromkeys(label.trans_num for label in labels))
-        with self.engine.begin() as connection:
-            current = {
-                row.trans_num: row.is_fraud
-                for part in _chunks(trans_nums)
-                for row in connection.execute(
-                    select(LabelRow.trans_num, LabelRow.is_fraud)
-                    .where(LabelRow.trans_num.in_(part))
-                    .with_for_update()
-                )
-            }
-            known = {
-                trans_num
-                for part in _chunks(trans_nums)
-                for trans_num in connection.scalars(
-                    select(TransactionRow.trans_num).where(TransactionRow.trans_num.in_(part))
-                )
-            }
-            # New labels, the usual case, in bulk: the first label of each new trans_num.
-            first_new: dict[str, LabelRecord] = {}
-            for label in labels:
-                if label.trans_num not in current:
-                    first_new.setdefault(label.trans_num, label)
-            inserted = self._insert_labels(
-                connection, [_label_values(label, received_at=now) for label in first_new.values()]
+        current = {
+            row.trans_num: row.is_fraud
+            for part in _chunks(trans_nums)
+            for row in connection.execute(
+                select(LabelRow.trans_num, LabelRow.is_fraud)
+                .where(LabelRow.trans_num.in_(part))
+                .with_for_update()
             )
-            stored += len(inserted)
-            for trans_num in inserted:
-                current[trans_num] = first_new[trans_num].is_fraud
-            for label in labels:
-                if label.trans_num in inserted and first_new.get(label.trans_num) is label:
-                    continue  # stored just now
-                values = _label_values(label, received_at=now)
-                if label.trans_num not in current:
-                    # Another writer stored it first: compare with what it stored.
-                    current[label.trans_num] = connection.scalars(
-                        select(LabelRow.is_fraud).where(LabelRow.trans_num == label.trans_num)
-                    ).one()
-                if current[label.trans_num] == label.is_fraud:
-                    unchanged += 1
-                    continue
-                connection.execute(
-                    update(LabelRow).where(LabelRow.trans_num == label.trans_num).values(values)
-                )
-                connection.execute(insert(LabelEventRow), values)
-                current[label.trans_num] = label.is_fraud
-                updated += 1
+        }
+        known = {
+            trans_num
+            for part in _chunks(trans_nums)
+            for trans_num in connection.scalars(
+                select(TransactionRow.trans_num).where(TransactionRow.trans_num.in_(part))
+            )
+        }
+        # New labels, the usual case, in bulk: the first label of each new trans_num.
+        first_new: dict[str, LabelRecord] = {}
+        for label in labels:
+            if label.trans_num not in current:
+                first_new.setdefault(label.trans_num, label)
+        inserted = self._insert_labels(
+            connection, [_label_values(label, received_at=now) for label in first_new.values()]
+        )
+        stored += len(inserted)
+        for trans_num in inserted:
+            current[trans_num] = first_new[trans_num].is_fraud
+        for label in labels:
+            if label.trans_num in inserted and first_new.get(label.trans_num) is label:
+                continue  # stored just now
+            values = _label_values(label, received_at=now)
+            if label.trans_num not in current:
+                # Another writer stored it first: compare with what it stored.
+                current[label.trans_num] = connection.scalars(
+                    select(LabelRow.is_fraud).where(LabelRow.trans_num == label.trans_num)
+                ).one()
+            if current[label.trans_num] == label.is_fraud:
+                unchanged += 1
+                continue
+            connection.execute(
+                update(LabelRow).where(LabelRow.trans_num == label.trans_num).values(values)
+            )
+            connection.execute(insert(LabelEventRow), values)
+            current[label.trans_num] = label.is_fraud
+            updated += 1
         unknown = tuple(t for t in trans_nums if t not in known)
         outcome = LabelOutcome(
             stored=stored, unchanged=unchanged, updated=updated, unknown_trans_nums=unknown
@@ -574,11 +812,28 @@ class Warehouse:
         with self.engine.begin() as connection:
             return len(connection.scalars(statement, rows).all())
 
-    def latest_event_time(self) -> datetime | None:
-        """The event time of the latest stored transaction, None if there is none."""
+    def event_clock(self, *, now: datetime | None = None) -> datetime | None:
+        """ "Now" in the data's event time, robust to outliers; None if nothing is stored.
+
+        Of the CLOCK_SAMPLE latest event times, the value above which one in a hundred lie
+        (the latest itself with fewer than a hundred), and never later than the wall clock
+        `now` (default: the current time) plus a day: transactions dated far ahead, already
+        stored, do not move it.
+        """
+        statement = (
+            select(TransactionRow.event_time)
+            .order_by(TransactionRow.event_time.desc())
+            .limit(CLOCK_SAMPLE)
+        )
         with self.engine.connect() as connection:
-            latest: datetime | None = connection.scalar(select(func.max(TransactionRow.event_time)))
-        return latest
+            latest = list(connection.scalars(statement))
+        if not latest:
+            return None
+        ceiling = _utc_naive(now or datetime.now(UTC)) + CLOCK_CEILING
+        below = [time for time in latest if time <= ceiling]
+        if not below:
+            return ceiling
+        return below[len(below) // CLOCK_OUTLIER_SHARE]
 
     def records_of(self, trans_nums: Sequence[str]) -> dict[str, HistoricTransaction]:
         """The stored records (with event time, without label) of the trans_nums that exist."""
@@ -767,25 +1022,58 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     cursor.close()
 
 
-def _transaction_row(
-    transaction: Mapping[str, Any] | CanonicalTransaction, *, received_at: datetime
-) -> dict[str, Any]:
-    """The `transactions` row of a canonical transaction (validated unless it already is)."""
-    canonical = (
-        transaction
-        if isinstance(transaction, CanonicalTransaction)
-        else CanonicalTransaction.from_record(dict(transaction))
-    )
+def _protected_values(record: Mapping[str, Any], personal: PersonalData) -> dict[str, Any]:
+    """The columns of a transaction as stored: card id, last four digits, fingerprint,
+    sealed raw record, and the record without its personal fields."""
+    try:
+        protected = personal.protect(CanonicalTransaction.from_record(dict(record)))
+    except (ValidationError, PersonalDataError):
+        # Stored under older, looser rules: drop and hash by hand what protect() would.
+        card = str(record.get("cc_num", ""))
+        kept = {k: v for k, v in record.items() if k not in DROPPED_FIELDS}
+        kept["cc_num"] = personal.card_id(card)
+        return {
+            "card_id": kept["cc_num"],
+            "card_last4": None if is_card_id(card) or len(card) < 4 else card[-4:],
+            "fingerprint": personal.fingerprint_of(record),
+            "sealed": personal.seal(record),
+            "record": kept,
+        }
+    canonical = protected.transaction
     return {
-        "trans_num": canonical.trans_num,
         "card_id": str(canonical.cc_num),
-        "merchant": canonical.merchant,
-        "category": canonical.category,
-        "amount": canonical.amt,
-        "event_time": canonical.event_time,
+        "card_last4": protected.card_last4,
+        "fingerprint": protected.fingerprint,
+        "sealed": protected.sealed,
         "record": canonical.model_dump(mode="json", exclude_none=True),
-        "received_at": received_at,
     }
+
+
+def _process_keys() -> PersonalData:
+    """The keys of warehouses built without settings (tests, tools): FRAUDOPS_CARD_HASH_KEY
+    if set, else a key of this process's own, made on first use."""
+    global _PROCESS_KEYS  # noqa: PLW0603 - one key per process, made lazily
+    if _PROCESS_KEYS is None:
+        configured = get_settings().card_hash_key
+        _PROCESS_KEYS = (
+            PersonalData(secrets.token_bytes(32))
+            if configured is None
+            else PersonalData.from_text(configured.get_secret_value())
+        )
+    return _PROCESS_KEYS
+
+
+_PROCESS_KEYS: PersonalData | None = None
+
+
+def _private_file(path: Path) -> None:
+    """Create an SQLite database file (and its folder) readable by its owner only.
+
+    SQLite gives its -wal and -shm files the database file's permissions.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
 def _score_row(trans_num: str, score: ScoreRecord, *, role: str) -> dict[str, Any]:
