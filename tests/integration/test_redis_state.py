@@ -20,6 +20,9 @@ from fraudops.features.redis_store import RedisStateStore
 from fraudops.features.spec import MS_PER_DAY, FeatureSpec, fit_feature_spec
 from fraudops.features.state import (
     CardState,
+    Claim,
+    ClaimedError,
+    FeatureStateStore,
     FeatureStateUnavailableError,
     InMemoryStateStore,
     MerchantState,
@@ -600,3 +603,62 @@ def test_unreachable_redis_raises_a_clear_error_without_the_password() -> None:
             assert "s3cret" not in message
     finally:
         store.close()
+
+
+def _add(card: CardState | None, merchant: MerchantState | None) -> tuple[str, Any, Any]:
+    """A transition adding one event to the card."""
+    state = card if card is not None else CardState()
+    state.add(time_ms=1_000, trans_id="t1", amount=5.0)
+    return "added", state, None
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_a_claimed_trans_num_cannot_change_the_state_again(
+    kind: str, store: RedisStateStore
+) -> None:
+    """The second claim of a trans_num writes nothing and says which content claimed it."""
+    target: FeatureStateStore = store if kind == "redis" else InMemoryStateStore()
+    assert "added" == target.transact("card", None, _add, claim=Claim("t1", "fp-a"))
+
+    def other(card: CardState | None, merchant: MerchantState | None) -> tuple[str, Any, Any]:
+        state = card if card is not None else CardState()
+        state.add(time_ms=2_000, trans_id="t2", amount=99_999.0)
+        return "other", state, None
+
+    with pytest.raises(ClaimedError) as claimed:
+        target.transact("other-card", None, other, claim=Claim("t1", "fp-b"))
+    assert "fp-a" == claimed.value.fingerprint
+    assert target.get_card("other-card") is None
+    card = target.get_card("card")
+    assert card is not None and [5.0] == list(card.amounts)
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_unconfirmed_claims_are_stale_until_confirmed(kind: str, store: RedisStateStore) -> None:
+    """A claim never confirmed becomes stale; a confirmed one never does."""
+    target: FeatureStateStore = store if kind == "redis" else InMemoryStateStore()
+    target.heartbeat()
+    target.transact("card", None, _add, claim=Claim("t1", "fp"))
+    target.transact(None, None, lambda _c, _m: (None, None, None), claim=Claim("t2", "fp"))
+    assert [] == target.stale_claims(older_than_seconds=60)
+    assert {"t1", "t2"} == set(target.stale_claims(older_than_seconds=0))
+    target.confirm(["t1"])
+    assert ["t2"] == target.stale_claims(older_than_seconds=0)
+    target.forget_claims(["t2"])
+    assert [] == target.stale_claims(older_than_seconds=0)
+
+
+def test_claims_of_a_process_without_heartbeat_are_stale_at_once(
+    store: RedisStateStore, redis_url: str, prefix: str
+) -> None:
+    """Another replica's claims are in flight while it beats, stale as soon as it stops."""
+    living = RedisStateStore.from_url(redis_url, prefix=prefix)
+    dead = RedisStateStore.from_url(redis_url, prefix=prefix)
+    try:
+        living.heartbeat()
+        living.transact("a", None, _add, claim=Claim("from-living", "fp"))
+        dead.transact("b", None, _add, claim=Claim("from-dead", "fp"))
+        assert ["from-dead"] == store.stale_claims(older_than_seconds=60)
+    finally:
+        living.close()
+        dead.close()

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from fraudops.features import columns
+from fraudops.features.clock import EventClock
 from fraudops.features.formulas import (
     FloatArray,
     age_years,
@@ -28,6 +29,7 @@ from fraudops.features.formulas import (
 from fraudops.features.spec import CARD_WINDOWS, MERCHANT_WINDOWS, MS_PER_DAY, FeatureSpec
 from fraudops.features.state import (
     CardState,
+    Claim,
     FeatureStateStore,
     InMemoryStateStore,
     MerchantState,
@@ -46,9 +48,16 @@ _ONE_MS = timedelta(milliseconds=1)
 class OnlineFeatureEngine:
     """Features of single transactions from incremental state, equal to the batch engine's."""
 
-    def __init__(self, spec: FeatureSpec, store: FeatureStateStore | None = None) -> None:
+    def __init__(
+        self,
+        spec: FeatureSpec,
+        store: FeatureStateStore | None = None,
+        *,
+        clock: EventClock | None = None,
+    ) -> None:
         self.spec = spec
         self.store: FeatureStateStore = store if store is not None else InMemoryStateStore()
+        self.clock = clock if clock is not None else EventClock()
         profile = spec.profile
         self._id = profile.id_column
         self._amount = profile.amount
@@ -85,14 +94,19 @@ class OnlineFeatureEngine:
             return [], *self._added(tx, keys, card, merchant, label=label)
 
         self.store.transact(*keys, add)
+        self.clock.observe(int(tx[EVENT_TIME_MS]))
         return self
 
-    def features_then_update(self, tx: Transaction, *, label: int | None = None) -> FloatArray:
+    def features_then_update(
+        self, tx: Transaction, *, label: int | None = None, claim: Claim | None = None
+    ) -> FloatArray:
         """The scoring path: read the features, then add the transaction, atomically.
 
         Scorers sharing a store give each transaction the features a single scorer gives it
         when fed the transactions in the order their updates committed. A transaction
         without a finite amount is refused (FeatureInputError): it would spoil its card's sums.
+        With a `claim`, the store claims the trans_num in the same step, or raises
+        ClaimedError and changes nothing.
         """
         keys = self._keys(tx)
 
@@ -100,7 +114,8 @@ class OnlineFeatureEngine:
             row = self._row(tx, card, merchant)
             return row, *self._added(tx, keys, card, merchant, label=label)
 
-        row = self.store.transact(*keys, score_then_add)
+        row = self.store.transact(*keys, score_then_add, claim=claim)
+        self.clock.observe(int(tx[EVENT_TIME_MS]))
         return np.array(row, dtype=np.float64)
 
     def add_label(self, tx: Transaction, *, is_fraud: bool) -> bool:
@@ -195,13 +210,15 @@ class OnlineFeatureEngine:
                 raise columns.FeatureInputError(msg)
             card = card if card is not None else CardState()
             if card.add(time_ms=time_ms, trans_id=trans_id, amount=amount):
-                card.prune(horizon_ms=self._horizon_ms)
+                now = self.clock.prune_reference(card.times[-1])
+                card.prune(horizon_ms=self._horizon_ms, now_ms=now)
                 new_card = card
         if merchant_key is not None:
             merchant = merchant if merchant is not None else MerchantState()
             known = label if self._risk else None
             if merchant.add(time_ms=time_ms, trans_id=trans_id, label=known):
-                merchant.prune(horizon_ms=self._horizon_ms)
+                now = self.clock.prune_reference(merchant.times[-1])
+                merchant.prune(horizon_ms=self._horizon_ms, now_ms=now)
                 new_merchant = merchant
             elif known is not None:
                 new_merchant = merchant  # a replay may carry the label

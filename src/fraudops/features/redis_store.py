@@ -56,7 +56,11 @@ from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from fraudops.features.state import (
+    CLAIM_SECONDS,
+    HEARTBEAT_SECONDS,
     CardState,
+    Claim,
+    ClaimedError,
     FeatureStateUnavailableError,
     MerchantState,
     StateTransition,
@@ -80,6 +84,8 @@ MAX_BACKOFF_SECONDS = 0.02
 # Conflicts before a transaction locks its keys; the lock expires in case its holder dies.
 LOCK_AFTER = 5
 LOCK_MILLISECONDS = 200
+# A process's heartbeat lapses this long after it stops renewing it (every 2 s).
+HEARTBEAT_MILLISECONDS = round(HEARTBEAT_SECONDS * 1000)
 # The rebuild lock lapses this long after its holder stops renewing it (a third of it).
 REBUILD_LOCK_MILLISECONDS = 15_000
 CLEAR_BATCH = 500
@@ -133,13 +139,16 @@ return out
 _WRITE = (
     _READ_STATE
     + """
--- KEYS: the initialised mark, the locks, then per state its hash, its ids and its columns.
--- ARGV: lock token, lock count, then per state: the version seen ('' if absent), column
--- count, the g and column lengths kept (to answer a conflict), new version ('' if the
--- state is unchanged, and nothing follows), new g, ids dropped from the front (-1: replace
--- them all), per column its new skip (-1: write it whole) and the bytes to append (or its
--- whole value), ids added (count, then pairs of score and member).
--- 1: written; 0: another holds a lock; -1: not initialised; else a version changed and
+-- KEYS: the initialised mark, the locks, with a claim its key and the unconfirmed claims'
+-- sorted set, then per state its hash, its ids and its columns.
+-- ARGV: lock token, lock count, claim count (0 or 1), with a claim its fingerprint, time to
+-- live (ms), unconfirmed member and time (ms), then per state: the version seen ('' if
+-- absent), column count, the g and column lengths kept (to answer a conflict), new
+-- version ('' if the state is unchanged, and nothing follows), new g, ids dropped from the
+-- front (-1: replace them all), per column its new skip (-1: write it whole) and the
+-- bytes to append (or its whole value), ids added (count, then pairs of score and member).
+-- 1: written; 0: another holds a lock; -1: not initialised; a string: the trans_num was
+-- claimed already with this fingerprint, nothing was written; else a version changed and
 -- nothing was written: the states as _READ returns them.
 local function write_state(key, arg, columns)
     local ids = KEYS[key + 1]
@@ -173,13 +182,18 @@ local function write_state(key, arg, columns)
 end
 
 local locks = tonumber(ARGV[2])
+local claims = tonumber(ARGV[3])
 local gate = redis.call('MGET', unpack(KEYS, 1, locks + 1))
 if not gate[1] then return -1 end
 for i = 2, locks + 1 do
     if gate[i] and gate[i] ~= ARGV[1] then return 0 end
 end
+if claims == 1 then
+    local prior = redis.call('GET', KEYS[locks + 2])
+    if prior then return prior end
+end
 local states, current = {}, true
-local key, arg = locks + 2, 3
+local key, arg = locks + 2 + 2 * claims, 4 + 4 * claims
 while key <= #KEYS do
     local columns = tonumber(ARGV[arg + 1])
     if (redis.call('HGET', KEYS[key], 'v') or '') ~= ARGV[arg] then current = false end
@@ -202,9 +216,24 @@ for _, state in ipairs(states) do
     local key, arg, columns = state[1], state[2], state[3]
     if ARGV[arg + 3 + columns] ~= '' then write_state(key, arg, columns) end
 end
+if claims == 1 then
+    redis.call('SET', KEYS[locks + 2], ARGV[4], 'PX', ARGV[5])
+    redis.call('ZADD', KEYS[locks + 3], ARGV[7], ARGV[6])
+end
 return 1
 """
 )
+# A claim with no state to change (a profile without card and merchant ids).
+_CLAIM_ONLY = """
+-- KEYS: the initialised mark, the claim, the unconfirmed claims.
+-- ARGV: fingerprint, time to live (ms), unconfirmed member and time (ms).
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local prior = redis.call('GET', KEYS[2])
+if prior then return prior end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
+return 1
+"""
 _FETCH_IDS = """
 -- KEYS: a state's hash and ids; ARGV: the version read, first and last rank.
 if (redis.call('HGET', KEYS[1], 'v') or '') ~= ARGV[1] then return false end
@@ -311,6 +340,9 @@ class RedisStateStore:
         self._lock_all = client.register_script(_LOCK_ALL)
         self._unlock_own = client.register_script(_UNLOCK_OWN)
         self._extend_own = client.register_script(_EXTEND_OWN)
+        self._claim_only = client.register_script(_CLAIM_ONLY)
+        # This process's name in the unconfirmed claims, alive while it renews its heartbeat.
+        self.instance = secrets.token_hex(6)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "fraudops") -> Self:
@@ -409,12 +441,18 @@ class RedisStateStore:
     # --- transactions ------------------------------------------------------------------------
 
     def transact(
-        self, card_key: str | None, merchant_key: str | None, work: StateTransition[T]
+        self,
+        card_key: str | None,
+        merchant_key: str | None,
+        work: StateTransition[T],
+        *,
+        claim: Claim | None = None,
     ) -> T:
         """Apply `work` to the states and store what it returns, retried on conflict.
 
         Each attempt hands `work` new objects, so it may change them in place; their columns
-        are arrays and their ids a sequence fetched on demand (see `_StoredIds`).
+        are arrays and their ids a sequence fetched on demand (see `_StoredIds`). A claim is
+        checked and made by the same script that writes the states.
         """
         wanted = [
             (kind, key)
@@ -423,6 +461,8 @@ class RedisStateStore:
         ]
         if not wanted:
             result, _card, _merchant = work(None, None)
+            if claim is not None:
+                self._claim_alone(claim)
             return result
         locks = [f"{self._root}:lock:{kind.name}:{key}" for kind, key in wanted]
         kept = [self._kept.get((kind.name, key)) for kind, key in wanted]
@@ -437,7 +477,9 @@ class RedisStateStore:
                 if snapshots is None:
                     snapshots, fresh = self._read_states(wanted), True
                 try:
-                    return self._attempt(wanted, snapshots, fresh=fresh, token=token, work=work)
+                    return self._attempt(
+                        wanted, snapshots, fresh=fresh, token=token, work=work, claim=claim
+                    )
                 except _UnverifiedError:
                     snapshots = None
                     continue
@@ -466,11 +508,12 @@ class RedisStateStore:
         fresh: bool,
         token: str | None,
         work: StateTransition[T],
+        claim: Claim | None,
     ) -> T:
         """Run the transition on the snapshots and write what it returns, if they are current.
 
         _ConflictError if another writer got in first, _UnverifiedError if nothing was
-        written on snapshots not read just now.
+        written on snapshots not read just now, ClaimedError if the claim was taken.
         """
         seen = {
             kind.name: self._seen(kind, key, snapshot)
@@ -484,12 +527,12 @@ class RedisStateStore:
             require_key(card_seen.key if card_seen else None, "card")
         if new_merchant is not None:
             require_key(merchant_seen.key if merchant_seen else None, "merchant")
-        if new_card is None and new_merchant is None:
+        if new_card is None and new_merchant is None and claim is None:
             if not fresh:
                 raise _UnverifiedError
             return result
         new = {CARD.name: new_card, MERCHANT.name: new_merchant}
-        self._commit([(one, new[name]) for name, one in seen.items()], token=token)
+        self._commit([(one, new[name]) for name, one in seen.items()], token=token, claim=claim)
         return result
 
     def _seen(self, kind: _Kind, key: str, snapshot: _Snapshot) -> _Seen:
@@ -591,15 +634,25 @@ class RedisStateStore:
             raise _ConflictError
         return [_id_of(member) for member in members]
 
-    def _commit(self, changes: list[tuple[_Seen, State | None]], *, token: str | None) -> None:
+    def _commit(
+        self,
+        changes: list[tuple[_Seen, State | None]],
+        *,
+        token: str | None,
+        claim: Claim | None = None,
+    ) -> None:
         """Write the new states (None: unchanged) if every state seen is still current.
 
-        Raises _ConflictError (with the fresh states if a version changed), and
-        FeatureStateUnavailableError if the state is not initialised.
+        Raises _ConflictError (with the fresh states if a version changed),
+        FeatureStateUnavailableError if the state is not initialised, and ClaimedError
+        if the claim was taken.
         """
         locks = [f"{self._root}:lock:{seen.kind.name}:{seen.key}" for seen, _ in changes]
         keys: list[str] = [self._marker, *locks]
-        args: list[Any] = [token or "", len(locks)]
+        args: list[Any] = [token or "", len(locks), 0 if claim is None else 1]
+        if claim is not None:
+            keys += [self._claim_key(claim.trans_num), self._unconfirmed_key]
+            args += self._claim_args(claim)
         written: list[tuple[_Seen, _Snapshot]] = []
         for seen, state in changes:
             kind, snapshot = seen.kind, seen.snapshot
@@ -612,6 +665,8 @@ class RedisStateStore:
             args += state_args
             written.append((seen, after))
         reply = self._run(self._write, keys, args)
+        if isinstance(reply, bytes) and claim is not None:
+            raise ClaimedError(claim.trans_num, reply.decode())
         if isinstance(reply, list):
             wanted = [(seen.kind, seen.key) for seen, _ in changes]
             raise _ConflictError(self._snapshots(wanted, reply, [s.snapshot for s, _ in changes]))
@@ -637,6 +692,91 @@ class RedisStateStore:
         """Release the locks still holding our token."""
         with self._reaching():
             self._unlock_own(keys=locks, args=[token])
+
+    # --- claims ------------------------------------------------------------------------------
+
+    def _claim_alone(self, claim: Claim) -> None:
+        """Claim a trans_num with no state to write."""
+        keys = [self._marker, self._claim_key(claim.trans_num), self._unconfirmed_key]
+        with self._reaching():
+            reply = self._claim_only(keys=keys, args=self._claim_args(claim))
+        if isinstance(reply, bytes):
+            raise ClaimedError(claim.trans_num, reply.decode())
+        if reply == -1:
+            msg = f"feature state at {self.address} is not initialised: nothing was claimed"
+            raise FeatureStateUnavailableError(msg)
+
+    def _claim_args(self, claim: Claim) -> list[Any]:
+        """A claim's script arguments: fingerprint, time to live, unconfirmed member, time."""
+        return [
+            claim.fingerprint,
+            round(CLAIM_SECONDS * 1000),
+            f"{self.instance}:{claim.trans_num}",
+            round(time.time() * 1000),
+        ]
+
+    def confirm(self, trans_nums: Sequence[str]) -> None:
+        """Drop these transactions from the unconfirmed claims: they are stored."""
+        if not trans_nums:
+            return
+        members = [f"{self.instance}:{trans_num}" for trans_num in trans_nums]
+        with self._reaching():
+            self.client.zrem(self._unconfirmed_key, *members)
+
+    def stale_claims(self, *, older_than_seconds: float) -> list[str]:
+        """Unconfirmed claims of processes whose heartbeat stopped, or older than this."""
+        with self._reaching():
+            entries = cast(
+                list[tuple[bytes, float]],
+                self.client.zrange(self._unconfirmed_key, 0, -1, withscores=True),
+            )
+            if not entries:
+                return []
+            parsed = [(_claim_member(member), score) for member, score in entries]
+            instances = sorted({instance for (instance, _), _ in parsed})
+            alive = cast(
+                list[bytes | None],
+                self.client.mget([self._alive_key(instance) for instance in instances]),
+            )
+        living = {instance for instance, beat in zip(instances, alive, strict=True) if beat}
+        limit = (time.time() - older_than_seconds) * 1000
+        return [
+            trans_num
+            for (instance, trans_num), claimed_at in parsed
+            if instance not in living or claimed_at <= limit
+        ]
+
+    def forget_claims(self, trans_nums: Sequence[str]) -> None:
+        """Drop stale claims (any process's) once they are dealt with."""
+        if not trans_nums:
+            return
+        wanted = set(trans_nums)
+        with self._reaching():
+            stored = cast(list[bytes], self.client.zrange(self._unconfirmed_key, 0, -1))
+            members = [member for member in stored if _claim_member(member)[1] in wanted]
+            if members:
+                self.client.zrem(self._unconfirmed_key, *members)
+
+    def heartbeat(self) -> None:
+        """Say this process is alive, for HEARTBEAT_MILLISECONDS."""
+        with self._reaching():
+            self.client.set(self._alive_key(self.instance), "1", px=HEARTBEAT_MILLISECONDS)
+
+    def invalidate(self) -> None:
+        """Drop the initialised mark: writers stop and one replica rebuilds the state."""
+        self._kept.clear()
+        with self._reaching():
+            self.client.delete(self._marker)
+
+    def _claim_key(self, trans_num: str) -> str:
+        return f"{self._root}:claim:{trans_num}"
+
+    def _alive_key(self, instance: str) -> str:
+        return f"{self._root}:alive:{instance}"
+
+    @property
+    def _unconfirmed_key(self) -> str:
+        return f"{self._root}:unconfirmed"
 
     # --- initialisation and rebuilds ---------------------------------------------------------
 
@@ -1060,6 +1200,12 @@ def _resp(parts: list[Any]) -> bytes:
 def _member(time_ms: int, trans_id: str) -> bytes:
     """An event's sorted-set member: bytes that sort as (time, id) sorts."""
     return (time_ms + _TIME_OFFSET).to_bytes(8, "big") + trans_id.encode("utf-8", "surrogatepass")
+
+
+def _claim_member(member: bytes) -> tuple[str, str]:
+    """(process, trans_num) of an unconfirmed claim's member."""
+    instance, _, trans_num = member.decode("utf-8", "surrogatepass").partition(":")
+    return instance, trans_num
 
 
 def _id_of(member: bytes) -> str:

@@ -15,7 +15,9 @@ A rebuild computes every state in process from history and hands them to `load` 
 
 import math
 import threading
+import time
 from bisect import bisect_left, bisect_right, insort
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, MutableSequence, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -72,15 +74,18 @@ class CardState:
             self.sum2.append(self.sum2[-1] + value * value)
         return True
 
-    def prune(self, *, horizon_ms: int) -> None:
-        """Forget events older than the horizon before the latest one.
+    def prune(self, *, horizon_ms: int, now_ms: int | None = None) -> None:
+        """Forget events older than the horizon before the latest one (or `now_ms`, if
+        earlier: one event dated far ahead must not erase the card's history).
 
-        The last event before the latest instant stays, however old, so the time since
-        the previous purchase is still known to the next one (and to ties of the latest).
+        The last event before that instant stays, however old, so the time since the
+        previous purchase is still known to the next one (and to ties of it).
         """
-        if not self.times or self.times[0] >= self.times[-1] - horizon_ms:
+        if not self.times:
             return
-        latest = self.times[-1]
+        latest = self.times[-1] if now_ms is None else min(self.times[-1], now_ms)
+        if self.times[0] >= latest - horizon_ms:
+            return
         old = min(bisect_left(self.times, latest - horizon_ms), bisect_left(self.times, latest) - 1)
         if old > 0:
             for values in (self.times, self.ids, self.amounts, self.sum1, self.sum2):
@@ -138,11 +143,15 @@ class MerchantState:
                 del self.fraud_times[bisect_left(self.fraud_times, time_ms)]
         return True
 
-    def prune(self, *, horizon_ms: int) -> None:
-        """Forget events older than the horizon before the latest one."""
-        if not self.times or self.times[0] >= self.times[-1] - horizon_ms:
+    def prune(self, *, horizon_ms: int, now_ms: int | None = None) -> None:
+        """Forget events older than the horizon before the latest one (or `now_ms`, if
+        earlier)."""
+        if not self.times:
             return
-        cutoff = self.times[-1] - horizon_ms
+        latest = self.times[-1] if now_ms is None else min(self.times[-1], now_ms)
+        if self.times[0] >= latest - horizon_ms:
+            return
+        cutoff = latest - horizon_ms
         old = bisect_left(self.times, cutoff)
         for values in (self.times, self.ids, self.labels):
             del values[:old]
@@ -239,6 +248,31 @@ class FeatureStateUnavailableError(RuntimeError):
     """The feature state store cannot be reached, or a key stays too contended to update."""
 
 
+# How long a claimed trans_num is remembered: far longer than storing a transaction takes,
+# so that a request checked against the warehouse before another's commit still meets the
+# other's claim.
+CLAIM_SECONDS = 120.0
+# A process's heartbeat (shared stores) lapses this long after it stops renewing it.
+HEARTBEAT_SECONDS = 6.0
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A transaction's id and content fingerprint, claimed with the state change it makes."""
+
+    trans_num: str
+    fingerprint: str
+
+
+class ClaimedError(Exception):
+    """The trans_num was claimed already (with `fingerprint`): nothing was changed."""
+
+    def __init__(self, trans_num: str, fingerprint: str) -> None:
+        super().__init__(f"transaction {trans_num!r} was claimed already")
+        self.trans_num = trans_num
+        self.fingerprint = fingerprint
+
+
 class FeatureStateStore(Protocol):
     """Where online feature state lives: card and merchant state by key.
 
@@ -263,7 +297,12 @@ class FeatureStateStore(Protocol):
         ...
 
     def transact(
-        self, card_key: str | None, merchant_key: str | None, work: StateTransition[T]
+        self,
+        card_key: str | None,
+        merchant_key: str | None,
+        work: StateTransition[T],
+        *,
+        claim: Claim | None = None,
     ) -> T:
         """Apply `work` to the keys' states and store what it returns, atomically; its result.
 
@@ -271,7 +310,34 @@ class FeatureStateStore(Protocol):
         must do nothing but build its return value, and must not call the store. A shared
         store refuses to write state that is not initialised (its history was lost, or is
         being rebuilt): FeatureStateUnavailableError.
+
+        With a `claim`, the trans_num is claimed in the same atomic step: if it was claimed
+        within CLAIM_SECONDS, nothing is written and ClaimedError says by which content.
+        The claim stays unconfirmed until `confirm` says its transaction is stored.
         """
+        ...
+
+    def confirm(self, trans_nums: Sequence[str]) -> None:
+        """Record that these claimed transactions are stored in the warehouse."""
+        ...
+
+    def stale_claims(self, *, older_than_seconds: float) -> list[str]:
+        """Claims never confirmed: of processes that are gone, or older than this.
+
+        Their state changes may be in the state while their transactions are not stored.
+        """
+        ...
+
+    def forget_claims(self, trans_nums: Sequence[str]) -> None:
+        """Drop stale claims, whichever process made them, once they are dealt with."""
+        ...
+
+    def heartbeat(self) -> None:
+        """Say this process is alive (its unconfirmed claims are in flight, not lost)."""
+        ...
+
+    def invalidate(self) -> None:
+        """Drop the initialised mark: the state is to be rebuilt from history."""
         ...
 
     def initialised(self) -> bool:
@@ -316,6 +382,9 @@ class InMemoryStateStore:
         self._lock = threading.Lock()
         self._rebuilding = threading.Lock()
         self._initialised = False
+        # trans_num -> (fingerprint, time claimed), oldest first; and those unconfirmed.
+        self._claims: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._unconfirmed: dict[str, float] = {}
 
     def get_card(self, key: str) -> CardState | None:
         """A card's state, or None if the card is unknown."""
@@ -334,10 +403,17 @@ class InMemoryStateStore:
         self.merchants[key] = state
 
     def transact(
-        self, card_key: str | None, merchant_key: str | None, work: StateTransition[T]
+        self,
+        card_key: str | None,
+        merchant_key: str | None,
+        work: StateTransition[T],
+        *,
+        claim: Claim | None = None,
     ) -> T:
         """Apply `work` to the keys' states and store what it returns, under the lock."""
         with self._lock:
+            if claim is not None:
+                self._refuse_claimed(claim)
             card = self.cards.get(card_key) if card_key is not None else None
             merchant = self.merchants.get(merchant_key) if merchant_key is not None else None
             result, new_card, new_merchant = work(card, merchant)
@@ -345,7 +421,46 @@ class InMemoryStateStore:
                 self.cards[require_key(card_key, "card")] = new_card
             if new_merchant is not None:
                 self.merchants[require_key(merchant_key, "merchant")] = new_merchant
+            if claim is not None:
+                now = time.monotonic()
+                self._claims[claim.trans_num] = (claim.fingerprint, now)
+                self._unconfirmed[claim.trans_num] = now
             return result
+
+    def _refuse_claimed(self, claim: Claim) -> None:
+        """ClaimedError if the trans_num is claimed (forgetting claims past CLAIM_SECONDS)."""
+        expired = time.monotonic() - CLAIM_SECONDS
+        while self._claims:
+            oldest, (_, claimed_at) = next(iter(self._claims.items()))
+            if claimed_at > expired:
+                break
+            del self._claims[oldest]
+        prior = self._claims.get(claim.trans_num)
+        if prior is not None:
+            raise ClaimedError(claim.trans_num, prior[0])
+
+    def confirm(self, trans_nums: Sequence[str]) -> None:
+        """Record that these claimed transactions are stored."""
+        with self._lock:
+            for trans_num in trans_nums:
+                self._unconfirmed.pop(trans_num, None)
+
+    def stale_claims(self, *, older_than_seconds: float) -> list[str]:
+        """Unconfirmed claims older than this (this process is the only one)."""
+        limit = time.monotonic() - older_than_seconds
+        with self._lock:
+            return [t for t, claimed_at in self._unconfirmed.items() if claimed_at <= limit]
+
+    def forget_claims(self, trans_nums: Sequence[str]) -> None:
+        """Drop stale claims (this process made them all)."""
+        self.confirm(trans_nums)
+
+    def heartbeat(self) -> None:
+        """Nothing to say: the state lives and dies with this process."""
+
+    def invalidate(self) -> None:
+        """Drop the initialised mark (the state is rebuilt and loaded anew)."""
+        self._initialised = False
 
     def initialised(self) -> bool:
         """Whether the state has been built from history already."""
@@ -356,12 +471,17 @@ class InMemoryStateStore:
         self._initialised = True
 
     def load(self, cards: Mapping[str, CardState], merchants: Mapping[str, MerchantState]) -> None:
-        """Replace every card and merchant with these (kept as given), then mark initialised."""
+        """Replace every card and merchant with these (kept as given), then mark initialised.
+
+        Claims go too: what they guarded is stored, or is not in the rebuilt state.
+        """
         with self._lock:
             self.cards.clear()
             self.cards.update(cards)
             self.merchants.clear()
             self.merchants.update(merchants)
+            self._claims.clear()
+            self._unconfirmed.clear()
             self._initialised = True
 
     @contextmanager
@@ -375,10 +495,12 @@ class InMemoryStateStore:
                 self._rebuilding.release()
 
     def clear(self) -> None:
-        """Drop every card, merchant and the initialised mark."""
+        """Drop every card, merchant, claim and the initialised mark."""
         with self._lock:
             self.cards.clear()
             self.merchants.clear()
+            self._claims.clear()
+            self._unconfirmed.clear()
             self._initialised = False
 
     def close(self) -> None:

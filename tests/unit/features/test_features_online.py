@@ -223,3 +223,41 @@ def test_home_merchant_distance_equals_the_batch_formula_bit_for_bit(
     )[0]
     online = haversine_km(lat=lat, long=long, merch_lat=merch_lat, merch_long=merch_long)
     assert batch.tobytes() == np.float64(online).tobytes()
+
+
+def test_one_event_dated_far_ahead_does_not_erase_the_history(
+    engine: OnlineFeatureEngine,
+) -> None:
+    """After 150 purchases over a week, one dated year 9999 on the same card and merchant:
+    the next ordinary purchase still sees the week (as if the outlier had not come)."""
+    reference = OnlineFeatureEngine(engine.spec)
+    for number in range(150):
+        event = tx(number * HOUR, trans_id=f"h{number:03d}")
+        engine.update(event)
+        reference.update(event)
+    far = tx(0, trans_id="poison")
+    far[EVENT_TIME_MS] = 253_402_300_799_000
+    engine.update(far)
+    nxt = tx(150 * HOUR, trans_id="next")
+    got = engine.features_then_update(nxt)
+    expected = reference.features_then_update(nxt)
+    np.testing.assert_array_equal(expected, got)
+    assert 24.0 == feature(engine, got, "card_count_1d")
+    assert feature(engine, got, "merchant_count_7d") > 100
+
+
+def test_the_event_clock_skips_the_latest_one_in_a_hundred() -> None:
+    """A high quantile of the latest times: two outliers among 200 events do not move it."""
+    from fraudops.features.clock import EventClock  # noqa: PLC0415
+
+    clock = EventClock()
+    assert clock.now_ms is None
+    for number in range(198):
+        clock.observe(number * 1000)
+    clock.observe(10**15)
+    clock.observe(10**15 + 1)
+    for number in range(198, 256):
+        clock.observe(number * 1000)
+    assert clock.now_ms is not None
+    assert clock.now_ms <= 255_000
+    assert 250_000 <= clock.prune_reference(10**15)

@@ -23,6 +23,7 @@ from fraudops.features.columns import FeatureInputError
 from fraudops.features.online import EVENT_TIME_MS, OnlineFeatureEngine, records_from_frame
 from fraudops.features.state import (
     CardState,
+    Claim,
     InMemoryStateStore,
     MerchantState,
     StateTransition,
@@ -46,11 +47,16 @@ class RecordingStore(InMemoryStateStore):
         self.transactions: list[tuple[str | None, str | None]] = []
 
     def transact(
-        self, card_key: str | None, merchant_key: str | None, work: StateTransition[T]
+        self,
+        card_key: str | None,
+        merchant_key: str | None,
+        work: StateTransition[T],
+        *,
+        claim: Claim | None = None,
     ) -> T:
         """Record the keys, then transact."""
         self.transactions.append((card_key, merchant_key))
-        return super().transact(card_key, merchant_key, work)
+        return super().transact(card_key, merchant_key, work, claim=claim)
 
     def get_card(self, key: str) -> CardState | None:  # noqa: ARG002 - the protocol's name
         """Not used by the engine."""
@@ -200,7 +206,12 @@ class CommitLog(InMemoryStateStore):
         self.order: list[str] = []
 
     def transact(
-        self, card_key: str | None, merchant_key: str | None, work: StateTransition[T]
+        self,
+        card_key: str | None,
+        merchant_key: str | None,
+        work: StateTransition[T],
+        *,
+        claim: Claim | None = None,
     ) -> T:
         """Transact, logging the calling thread's current transaction id as it commits."""
 
@@ -210,7 +221,7 @@ class CommitLog(InMemoryStateStore):
             self.order.append(self.current.trans_id)
             return work(card, merchant)
 
-        return super().transact(card_key, merchant_key, logged)
+        return super().transact(card_key, merchant_key, logged, claim=claim)
 
 
 @pytest.mark.usefixtures("fast_thread_switching")
