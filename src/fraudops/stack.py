@@ -112,7 +112,7 @@ class Stack:
 
     def __post_init__(self) -> None:
         self.folder = self.settings.home.resolve() / "up"
-        scoring, admin = "up-" + secrets.token_urlsafe(18), "up-admin-" + secrets.token_urlsafe(18)
+        scoring, admin = "up-" + secrets.token_urlsafe(32), "up-admin-" + secrets.token_urlsafe(32)
         service_port = self.config.service_port or _free_port()
         self.service_url = f"http://127.0.0.1:{service_port}"
         # The stack's own tokens come first (its ingester and its reload notices use them);
@@ -140,7 +140,7 @@ class Stack:
             self.warehouse = Warehouse.from_settings(self.settings)
             self.lifecycle = self.lifecycle_factory(self.settings, self.warehouse)
             self.scheduler = EventTimeScheduler(
-                clock=self.warehouse.latest_event_time,
+                clock=self.warehouse.event_clock,
                 jobs=[
                     Job(
                         name="monitor", every=self.config.monitor_every, run=self.lifecycle.monitor
@@ -313,7 +313,7 @@ class Stack:
             champion = challenger = "?"
         history = self.scheduler.history
         return StackStatus(
-            event_time=self.warehouse.latest_event_time(),
+            event_time=self.warehouse.event_clock(),
             ingested=int(stored),
             labels=int(labels),
             champion=champion,

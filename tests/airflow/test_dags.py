@@ -235,7 +235,7 @@ def test_monitor_retrain_dag_retrains_a_challenger_on_drift(
     assert (run.id, True) == (decision["run_id"], decision["retrain"])
     assert run.retrain and "feature_drift" in run.reasons
     assert "+".join(run.reasons) == decision["trigger"]
-    assert warehouse.latest_event_time() == run.as_of  # no as_of given: the latest event
+    assert warehouse.event_clock() == run.as_of  # no as_of given: the latest event
     retrained = result["xcoms"]["retrain"]
     assert ("challenger", 2) == (retrained["alias"], retrained["version"])
     registry = MlflowRegistry(stack)
@@ -257,7 +257,7 @@ def test_monitor_retrain_dag_skips_retraining_when_the_policy_sees_no_reason(
     quiet = tmp_path / "quiet.toml"
     quiet.write_text(QUIET_POLICY, encoding="utf-8")
     warehouse = Warehouse.from_settings(stack)
-    latest = warehouse.latest_event_time()
+    latest = warehouse.event_clock()
     assert latest is not None
     as_of = (latest - timedelta(days=1)).replace(microsecond=0)
     env = with_home(

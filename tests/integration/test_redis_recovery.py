@@ -18,8 +18,10 @@ from fraudops.config import Settings
 from fraudops.data.profiles import SPARKOV
 from fraudops.data.readers import load_transactions
 from fraudops.data.schema import CanonicalTransaction
+from fraudops.features.online import OnlineFeatureEngine
 from fraudops.features.redis_store import RedisStateStore
 from fraudops.features.state import (
+    Claim,
     FeatureStateStore,
     FeatureStateUnavailableError,
     InMemoryStateStore,
@@ -190,6 +192,51 @@ def test_a_lost_state_is_noticed_and_rebuilt_without_a_request(
             time.sleep(0.02)
         assert None is service.readiness()
         after = score_all(service, stream.transactions[split:])
+    finally:
+        service.stop()
+    assert_as_uninterrupted(uninterrupted, before | after)
+
+
+def test_state_changes_of_a_replica_that_died_before_storing_are_undone(
+    tmp_path: Path,
+    private_redis: PrivateRedis,
+    stream: Stream,
+    uninterrupted: dict[str, StoredResult],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another replica adds 60 transactions to the shared state and dies before its commit
+    (kill -9 mid-batch), so they are never stored: the service notices the unconfirmed
+    claims, rebuilds the state from the warehouse, and later transactions of the same cards
+    score as if those 60 had never been seen."""
+    monkeypatch.setattr("fraudops.scoring.service.STATE_CHECK_SECONDS", 0.1)
+    monkeypatch.setattr("fraudops.features.redis_store.HEARTBEAT_MILLISECONDS", 1_000)
+    store = RedisStateStore.from_url(private_redis.url, prefix="recovery")
+    service = scoring_service(tmp_path, stream, store, "redis")
+    split = len(stream.transactions) // 2
+    ghosts = [
+        transaction.model_copy(update={"trans_num": f"ghost-{transaction.trans_num}"})
+        for transaction in stream.transactions[split : split + 60]
+    ]
+    try:
+        before = score_all(service, stream.transactions[:split])
+        dying = RedisStateStore.from_url(private_redis.url, prefix="recovery")
+        dying.heartbeat()  # alive while it works, for a second
+        champion = service.models.champion
+        assert champion is not None
+        engine = OnlineFeatureEngine(champion.bundle.spec, dying)
+        for ghost in ghosts:
+            protected = service.personal.protect(ghost)
+            engine.features_then_update(
+                champion.record(protected.transaction),
+                claim=Claim(protected.trans_num, protected.fingerprint),
+            )
+        dying.close()  # no heartbeat any more: as a replica killed before it confirmed
+        deadline = time.monotonic() + 30
+        while service.metrics.state_reconciled._value.get() < 1:
+            assert time.monotonic() < deadline, "the service never noticed the unstored state"
+            time.sleep(0.05)
+        refusals: list[str] = []
+        after = score_all(service, stream.transactions[split:], refusals=refusals)
     finally:
         service.stop()
     assert_as_uninterrupted(uninterrupted, before | after)

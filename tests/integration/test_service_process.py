@@ -1,11 +1,14 @@
 """Real `fraudops serve` processes: restarts, replicas sharing Redis, hot reload, schemathesis."""
 
+import contextlib
 import itertools
 import json
+import os
 import secrets
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -149,6 +152,81 @@ def test_two_replicas_sharing_redis_give_the_features_of_one_process(
     assert_features_as_one_uninterrupted_process(clean_postgres_url, history, champion)
 
 
+def test_a_service_killed_mid_batch_leaves_no_unstored_transaction_in_redis(
+    tmp_path: Path,
+    registered: tuple[Path, ModelBundle],
+    stream: pd.DataFrame,
+    redis_url: str,
+    clean_postgres_url: str,
+) -> None:
+    """kill -9 while a 1,000-transaction batch is half through the shared state, before its
+    commit: the restarted service finds the unconfirmed claims, rebuilds, and the state of
+    every card in Redis is what the warehouse's rows give."""
+    import httpx  # noqa: PLC0415
+    import redis  # noqa: PLC0415
+
+    registry_home, _ = registered
+    prefix = f"fraudops-test-{secrets.token_hex(4)}"
+    env = env_for(
+        tmp_path / "home",
+        registry_home,
+        database_url=clean_postgres_url,
+        redis_url=redis_url,
+        redis_prefix=prefix,
+    )
+    bodies = [request_body(row) for row in stream.head(1_300).to_dict("records")]
+    client = redis.Redis.from_url(redis_url)
+    unconfirmed = f"{prefix}:v2:unconfirmed"
+    try:
+        with running_service(tmp_path / "home", env=env) as first, first.client() as http:
+            for start in range(0, 300, 100):
+                batch = {"transactions": bodies[start : start + 100]}
+                assert 200 == http.post("/v1/score/batch", json=batch).status_code
+
+            def send_the_big_batch() -> None:
+                with contextlib.suppress(httpx.HTTPError):  # the server dies under it
+                    httpx.post(
+                        f"{first.url}/v1/score/batch",
+                        json={"transactions": bodies[300:1_300]},
+                        headers={"Authorization": f"Bearer {TOKEN}"},
+                        timeout=60,
+                    )
+
+            sender = threading.Thread(target=send_the_big_batch, daemon=True)
+            sender.start()
+            deadline = time.monotonic() + 30
+            while client.zcard(unconfirmed) < 50:
+                assert time.monotonic() < deadline, "the batch never reached the state"
+            first.process.kill()
+            first.process.wait(10)
+        with running_service(tmp_path / "home", env=env) as second:
+            log = second.log()
+        engine = sa.create_engine(clean_postgres_url)
+        with engine.connect() as connection:
+            stored = connection.scalar(sa.text("SELECT count(*) FROM transactions"))
+        engine.dispose()
+        store = RedisStateStore.from_url(redis_url, prefix=prefix)
+        events = sum(
+            len(state.times)
+            for key in {str(row["cc_num"]) for row in bodies}
+            if (state := store.get_card(champion_card_id(key))) is not None
+        )
+        store.close()
+    finally:
+        RedisStateStore.from_url(redis_url, prefix=prefix).clear()
+        client.close()
+    assert 300 == stored
+    assert 300 == events, log[-3000:]
+    assert "the online state holds transactions the warehouse does not" in log
+
+
+def champion_card_id(cc_num: str) -> str:
+    """A card's id as the services of these tests hash it (the session's card-hash key)."""
+    from fraudops.data.personal import PersonalData  # noqa: PLC0415
+
+    return PersonalData.from_text(os.environ["FRAUDOPS_CARD_HASH_KEY"]).card_id(cc_num)
+
+
 def test_twenty_hot_reloads_under_load_fail_no_request(
     tmp_path: Path,
     train_bundle: Callable[..., ModelBundle],
@@ -204,27 +282,32 @@ def test_twenty_hot_reloads_under_load_fail_no_request(
 
 
 def test_schemathesis_finds_no_server_error(
-    tmp_path: Path, registered: tuple[Path, ModelBundle]
+    tmp_path: Path, registered: tuple[Path, ModelBundle], clean_postgres_url: str
 ) -> None:
-    """Schemathesis, generating requests from /openapi.json, never gets a 5xx."""
+    """Schemathesis, generating requests from /openapi.json (every phase, the stateful one
+    chaining score -> read -> label through the schema's links), never gets a 5xx from a
+    service on PostgreSQL; nor do the requests that once did: a NUL in the path, a label
+    time that overflows when made UTC."""
+    import httpx  # noqa: PLC0415
+
     registry_home, _ = registered
-    env = env_for(
-        tmp_path / "home",
-        registry_home,
-        database_url=f"sqlite:///{tmp_path / 'warehouse.db'}",
-    )
+    env = env_for(tmp_path / "home", registry_home, database_url=clean_postgres_url)
     with running_service(tmp_path / "home", env=env) as service:
         result = subprocess.run(
             [
                 str(Path(sys.executable).parent / "schemathesis"),
                 "run",
                 f"{service.url}/openapi.json",
+                "--phases",
+                "examples,coverage,fuzzing,stateful",
                 "--checks",
                 "not_a_server_error",
                 "--header",
                 f"Authorization: Bearer {ADMIN_TOKEN}",
                 "--max-examples",
-                "60",
+                "40",
+                "--generation-allow-x00",
+                "true",
                 "--seed",
                 "20261129",
                 "--request-timeout",
@@ -236,8 +319,23 @@ def test_schemathesis_finds_no_server_error(
             check=False,
             cwd=tmp_path,  # schemathesis keeps its example database in the working folder
         )
+        with httpx.Client(
+            base_url=service.url, headers={"Authorization": f"Bearer {TOKEN}"}
+        ) as http:
+            nul = http.get("/v1/transactions/%00")
+            overflow = http.post(
+                "/v1/labels",
+                json={
+                    "trans_num": "t",
+                    "is_fraud": True,
+                    "label_time": "9999-12-31T23:59:59-05:00",
+                },
+            )
+            alive = http.get("/healthz")  # the same kept-alive connection still answers
         log = service.log()
     assert 0 == result.returncode, result.stdout[-6000:] + result.stderr[-2000:]
+    assert "Stateful" in result.stdout or "stateful" in result.stdout, result.stdout[-3000:]
+    assert (422, 422, 200) == (nul.status_code, overflow.status_code, alive.status_code)
     assert "Traceback" not in log, log[-4000:]
 
 

@@ -278,10 +278,10 @@ def _resolve(registry: ModelRegistry, alias: str) -> int:
 
 
 def _as_of(warehouse: Warehouse, as_of: datetime | None) -> datetime:
-    """The moment given, or the latest stored transaction's time."""
+    """The moment given, or the warehouse's event clock."""
     if as_of is not None:
         return utc_naive(as_of)
-    latest = warehouse.latest_event_time()
+    latest = warehouse.event_clock()
     if latest is None:
         msg = "the warehouse holds no transactions: nothing to compare on"
         raise ComparisonError(msg)

@@ -163,7 +163,7 @@ def retrain(
 ) -> RetrainResult:
     """Train on the warehouse's most recent labelled data, register it, audit the decision.
 
-    `as_of` (default: the latest stored transaction) is the moment the retraining looks
+    `as_of` (default: the warehouse's event clock) is the moment the retraining looks
     from: labels known by then, matured up to `as_of` minus the label delay. Raises
     RetrainError, after auditing the failure, when the data cannot train a model.
     """
@@ -298,10 +298,10 @@ def _record_failure(
 
 
 def _as_of(warehouse: Warehouse, as_of: datetime | None) -> datetime:
-    """The moment given, or the latest stored transaction's time; RetrainError if none."""
+    """The moment given, or the warehouse's event clock; RetrainError if none."""
     if as_of is not None:
         return utc_naive(as_of)
-    latest = warehouse.latest_event_time()
+    latest = warehouse.event_clock()
     if latest is None:
         msg = "the warehouse holds no transactions: nothing to retrain on"
         raise RetrainError(msg)

@@ -188,7 +188,7 @@ def run_monitor(
     trigger: str = "manual",
     actor: str = "cli",
 ) -> MonitorResult:
-    """Monitor the champion as of a moment (default: the latest stored event time).
+    """Monitor the champion as of a moment (default: the warehouse's event clock).
 
     Stores the run and an audit event unless `store` is False; writes the HTML report into
     `report_dir` when given. Raises NoChampionError when no version is champion.
@@ -268,9 +268,9 @@ def run_monitor(
 
 
 def _moment(as_of: datetime | None, warehouse: Warehouse) -> datetime:
-    """as_of as a naive UTC time; by default the latest event time stored (else now)."""
+    """as_of as a naive UTC time; by default the warehouse's event clock (else now)."""
     if as_of is None:
-        as_of = warehouse.latest_event_time() or datetime.now(UTC)
+        as_of = warehouse.event_clock() or datetime.now(UTC)
     if as_of.tzinfo is not None:
         as_of = as_of.astimezone(UTC).replace(tzinfo=None)
     return as_of

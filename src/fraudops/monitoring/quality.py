@@ -161,7 +161,7 @@ def run_quality(
 ) -> QualityReport:
     """Check the stored transactions of [as_of - days, as_of) (event time, UTC).
 
-    `as_of` defaults to the latest stored event time. Label coverage looks at the `days`
+    `as_of` defaults to the warehouse's event clock. Label coverage looks at the `days`
     before as_of - label_delay_days: only transactions that old should have a label.
     """
     limits = limits or QualityLimits()
@@ -169,7 +169,7 @@ def run_quality(
         msg = f"days must be positive, not {days}"
         raise ValueError(msg)
     if as_of is None:
-        as_of = warehouse.latest_event_time()
+        as_of = warehouse.event_clock()
         if as_of is None:
             msg = "the warehouse holds no transactions: nothing to check"
             raise ValueError(msg)

@@ -16,6 +16,7 @@ is gone, rebuilds in the background; scoring raises FeatureStateUnavailableError
 (a 503 the caller retries).
 """
 
+import dataclasses
 import gc
 import queue
 import sys
@@ -33,16 +34,22 @@ import structlog
 
 from fraudops.api.metrics import ServiceMetrics
 from fraudops.config import Settings
+from fraudops.data.personal import PersonalData, ProtectedTransaction
 from fraudops.data.schema import CanonicalTransaction
+from fraudops.features.clock import EventClock
 from fraudops.features.formulas import FloatArray
-from fraudops.features.online import OnlineFeatureEngine
+from fraudops.features.online import EVENT_TIME_MS, OnlineFeatureEngine
 from fraudops.features.spec import CARD_WINDOWS, MERCHANT_WINDOWS
 from fraudops.features.state import (
+    HEARTBEAT_SECONDS,
+    Claim,
+    ClaimedError,
     FeatureStateStore,
     FeatureStateUnavailableError,
     InMemoryStateStore,
 )
 from fraudops.registry.base import CHALLENGER, CHAMPION, ModelNotFoundError, ModelRegistry
+from fraudops.scoring.admission import Problem, TransactionsRefusedError, admit
 from fraudops.scoring.model import Scored
 from fraudops.scoring.serving import (
     ModelRefusedError,
@@ -73,6 +80,9 @@ STATE_CHECK_SECONDS = 2.0
 REBUILD_POLL_SECONDS = 0.2
 # How long a rebuild waits for the warehouse to store what was scored before it.
 WRITER_WAIT_SECONDS = 30.0
+# A claim unconfirmed this long (of a process still alive) counts as lost: the writer
+# stores or fails a transaction well within it.
+STALE_CLAIM_SECONDS = 2 * WRITER_WAIT_SECONDS
 
 
 class NoModelError(RuntimeError):
@@ -126,11 +136,13 @@ class _ShadowJob:
 class _Prepared:
     """A transaction with its features, read before the champion scores it."""
 
-    transaction: CanonicalTransaction
+    item: ProtectedTransaction
     record: dict[str, Any]
     features: FloatArray
     shadow_features: FloatArray | None
     feature_seconds: float
+    index: int  # in the request
+    repeat: bool = False  # of a transaction in flight: no state change, no label
 
 
 @dataclass
@@ -158,6 +170,8 @@ class ScoringService:
         self.registry = registry
         self.store = store
         self.metrics = metrics if metrics is not None else ServiceMetrics()
+        # "Now" in event time, shared by the engines of every model in service.
+        self.clock = EventClock()
         self.models = ServingModels()
         self._writer = GroupCommitWriter(warehouse, on_commit=self._note_commit)
         self._shadow_jobs: queue.Queue[_ShadowJob | None] = queue.Queue(SHADOW_QUEUE)
@@ -235,6 +249,16 @@ class ScoringService:
         self.warehouse.dispose()
         self.store.close()
 
+    @property
+    def personal(self) -> PersonalData:
+        """The keys protecting personal data (the warehouse's, checked against its card ids)."""
+        return self.warehouse.personal
+
+    @property
+    def blocking(self) -> bool:
+        """Whether scoring waits on the network (PostgreSQL, Redis): keep it off event loops."""
+        return self.warehouse.dialect != "sqlite" or not isinstance(self.store, InMemoryStateStore)
+
     def readiness(self) -> str | None:
         """None when ready to score, else why not."""
         if not self._writer.alive:
@@ -265,35 +289,83 @@ class ScoringService:
         if champion is None:
             raise NoModelError(self._readiness.reason or "no champion in service")
         self._require_state()
+        admitted = admit(
+            transactions,
+            personal=self.personal,
+            now=datetime.now(UTC).replace(tzinfo=None),
+            max_ahead_seconds=self.settings.max_event_ahead_seconds,
+            known=self.warehouse.known_transactions,
+        )
         challenger = models.challenger if self.settings.shadow else None
         prepared: list[_Prepared] = []
+        conflicts: list[Problem] = []
         try:
-            for transaction in transactions:
-                prepared.append(self._features(transaction, champion, challenger))  # noqa: PERF401 - keeps those read before a failure
+            for index, item in admitted.new:
+                try:
+                    prepared.append(self._features(item, champion, challenger, index=index))
+                except ClaimedError as claimed:  # another request has just sent it
+                    if claimed.fingerprint != item.fingerprint:
+                        conflicts.append(_claimed_conflict(item, index=index))
+                        continue
+                    prepared.append(
+                        self._features(item, champion, challenger, index=index, repeat=True)
+                    )
         except FeatureStateUnavailableError:
             self._state_doubt.set()
             self._score_and_store(prepared, champion, challenger)
             raise
-        return self._score_and_store(prepared, champion, challenger)
+        stored = self._score_and_store(prepared, champion, challenger)
+        if conflicts:  # those scored are stored; the caller learns which were refused
+            raise TransactionsRefusedError(conflicts, conflict=True)
+        futures: dict[int, Future[StoredResult]] = {
+            item.index: future for item, future in zip(prepared, stored, strict=True)
+        }
+        for index, known in admitted.repeats_stored.items():
+            futures[index] = _resolved(known.result)
+        for index, earlier in admitted.repeats_in_request.items():
+            futures[index] = _as_repeat(futures[earlier])
+        return [futures[index] for index in range(len(transactions))]
 
     def _features(
         self,
-        transaction: CanonicalTransaction,
+        item: ProtectedTransaction,
         champion: ServingModel,
         challenger: ServingModel | None,
+        *,
+        index: int,
+        repeat: bool = False,
     ) -> "_Prepared":
-        """One transaction's features, read and added to the online state atomically."""
+        """One transaction's features, read and added to the online state atomically, its
+        trans_num claimed with it; a repeat of one in flight only reads them."""
         start = time.perf_counter()
+        transaction = item.transaction
         record = champion.record(transaction)
         shadow_features = None
         if challenger is not None and not challenger.shares_features_with(champion):
             # A challenger reading other features gets its own, read before the update.
             shadow_features = challenger.engine.features(challenger.record(transaction))
         state_start = time.perf_counter()
-        features = champion.engine.features_then_update(record, label=transaction.is_fraud)
+        if repeat:
+            features = champion.engine.features(record)
+        else:
+            features = champion.engine.features_then_update(
+                record,
+                label=transaction.is_fraud,
+                claim=Claim(item.trans_num, item.fingerprint),
+            )
+            self._count_if_late(record)
         done = time.perf_counter()
         self.metrics.feature_state.observe(done - state_start)
-        return _Prepared(transaction, record, features, shadow_features, done - start)
+        return _Prepared(
+            item, record, features, shadow_features, done - start, index=index, repeat=repeat
+        )
+
+    def _count_if_late(self, record: dict[str, Any]) -> None:
+        """Count a transaction much older than the latest event times seen (accepted)."""
+        now = self.clock.now_ms
+        late_ms = self.settings.late_event_seconds * 1000
+        if now is not None and record[EVENT_TIME_MS] < now - late_ms:
+            self.metrics.late.inc()
 
     def _score_and_store(
         self,
@@ -327,7 +399,7 @@ class ScoringService:
         model_seconds: float,
     ) -> "Future[StoredResult]":
         """Hand one scored transaction to the writer (and its challenger to the shadow)."""
-        transaction = item.transaction
+        transaction = item.item.transaction
         if not champion.knows_category(transaction):
             self.metrics.unknown_categories.inc()
         probability = scored.probability
@@ -341,7 +413,7 @@ class ScoringService:
             features=dict(zip(champion.bundle.feature_names, item.features.tolist(), strict=True)),
             latency_ms=(item.feature_seconds + model_seconds) * 1000,
         )
-        label = transaction.is_fraud
+        label = None if item.repeat else transaction.is_fraud
         label_record = (
             None
             if label is None
@@ -354,7 +426,7 @@ class ScoringService:
             )
         )
         stored = self._writer.submit(
-            ScoredTransaction(transaction=transaction, score=score), label=label_record
+            ScoredTransaction(transaction=item.item, score=score), label=label_record
         )
         self._last_stored = stored
         self._recent.append(item.record)
@@ -451,7 +523,11 @@ class ScoringService:
             return current, RoleReload(outcome="unchanged", version=previous, previous=previous)
         try:
             candidate = load_serving_model(
-                registry=self.registry, alias=role, store=self.store, settings=self.settings
+                registry=self.registry,
+                alias=role,
+                store=self.store,
+                settings=self.settings,
+                clock=self.clock,
             )
             checked = canary_check(candidate, list(self._recent))
         except ModelRefusedError as error:
@@ -553,11 +629,14 @@ class ScoringService:
             self._state_rebuilding.release()
 
     def _watch_state(self) -> None:
-        """Check the store's initialised mark every few seconds (a restarted Redis lost it)."""
+        """Every few seconds: settle stale claims, and check the store's initialised mark
+        (a restarted Redis lost it)."""
         while not self._stop.wait(STATE_CHECK_SECONDS):
             if self.models.champion is None or self._state_rebuilding.locked():
                 continue
             try:
+                if self._readiness.state_ready:
+                    self._settle_stale_claims()
                 self._check_state()
             except FeatureStateUnavailableError as error:
                 self._state_doubt.set()
@@ -581,6 +660,11 @@ class ScoringService:
             )
             if self._stop.wait(REBUILD_POLL_SECONDS):
                 return
+        self.clock.seed(_epoch_ms(self.warehouse.event_clock()))
+        self._settle_claims_at_start()
+        if not self.store.initialised():  # settling found the state ahead: build it again
+            self._ensure_state(champion)
+            return
         self._readiness.state_ready = True
         self._readiness.state_reason = None
 
@@ -590,7 +674,7 @@ class ScoringService:
         began = time.perf_counter()
         memory = InMemoryStateStore()
         engine = OnlineFeatureEngine(champion.bundle.spec, memory)
-        latest = self.warehouse.latest_event_time()
+        latest = self.warehouse.event_clock()
         replayed = 0
         if latest is not None:
             windows = max(*CARD_WINDOWS.values(), *MERCHANT_WINDOWS.values())
@@ -682,7 +766,12 @@ class ScoringService:
         self.metrics.shadow.labels(outcome="stored").inc(stored)
 
     def _note_commit(self, results: Sequence[StoredResult], seconds: float) -> None:
-        """Record one group commit in the metrics: its size, time, decisions, duplicates."""
+        """Record one group commit: confirm its claims; its size, time, decisions, duplicates."""
+        created = [result.trans_num for result in results if result.created]
+        try:
+            self.store.confirm(created)
+        except FeatureStateUnavailableError as error:  # the stale-claim check settles them
+            log.warning("confirming stored transactions failed", error=str(error))
         self.metrics.store_batch.observe(len(results))
         self.metrics.store_seconds.observe(seconds)
         for result in results:
@@ -691,3 +780,80 @@ class ScoringService:
                 self.metrics.scores.observe(result.score.fraud_probability)
             else:
                 self.metrics.duplicates.inc()
+
+    # --- claims ------------------------------------------------------------------------------
+
+    def _settle_claims_at_start(self) -> None:
+        """Settle the claims left unconfirmed before this process started.
+
+        A process killed a moment ago still looks alive until its heartbeat lapses: with
+        claims left, wait that long, then count as stale whatever is still unconfirmed.
+        """
+        self.store.heartbeat()
+        if self.store.stale_claims(older_than_seconds=0.0):
+            self._stop.wait(HEARTBEAT_SECONDS)
+        self._settle_stale_claims(older_than_seconds=HEARTBEAT_SECONDS)
+
+    def _settle_stale_claims(self, *, older_than_seconds: float = STALE_CLAIM_SECONDS) -> None:
+        """Rebuild the state if it holds transactions the warehouse never stored.
+
+        A claim stays unconfirmed when its transaction's commit failed or its process died
+        between the state change and the commit (kill -9 mid-batch): the state is then
+        ahead of the warehouse, and only a rebuild from the warehouse brings it back.
+        """
+        self.store.heartbeat()
+        stale = self.store.stale_claims(older_than_seconds=older_than_seconds)
+        if not stale:
+            return
+        stored = self.warehouse.known_transactions(stale)
+        missing = [trans_num for trans_num in stale if trans_num not in stored]
+        self.store.forget_claims([trans_num for trans_num in stale if trans_num in stored])
+        if missing:
+            log.warning(
+                "the online state holds transactions the warehouse does not: rebuilding it",
+                transactions=len(missing),
+                example=missing[0],
+            )
+            self.metrics.state_reconciled.inc()
+            self.store.invalidate()
+            self._state_doubt.set()
+
+
+def _resolved(result: StoredResult) -> "Future[StoredResult]":
+    """A future already holding a stored result."""
+    future: Future[StoredResult] = Future()
+    future.set_result(result)
+    return future
+
+
+def _as_repeat(first: "Future[StoredResult]") -> "Future[StoredResult]":
+    """A future of a repeat in the same request: the first's result, as a duplicate."""
+    repeat: Future[StoredResult] = Future()
+
+    def settle(done: "Future[StoredResult]") -> None:
+        error = done.exception()
+        if error is not None:
+            repeat.set_exception(error)
+        else:
+            repeat.set_result(dataclasses.replace(done.result(), created=False))
+
+    first.add_done_callback(settle)
+    return repeat
+
+
+def _claimed_conflict(item: ProtectedTransaction, *, index: int) -> Problem:
+    """The problem of a transaction whose trans_num another request claimed with other content."""
+    return Problem(
+        index,
+        "trans_num",
+        "sent by another request just now with different content; a trans_num names one "
+        "transaction",
+        item.trans_num,
+    )
+
+
+def _epoch_ms(moment: datetime | None) -> int | None:
+    """Epoch milliseconds of a naive UTC time."""
+    if moment is None:
+        return None
+    return (moment - datetime(1970, 1, 1)) // timedelta(milliseconds=1)

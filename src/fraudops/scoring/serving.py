@@ -14,6 +14,7 @@ import numpy as np
 
 from fraudops.config import Settings
 from fraudops.data.schema import CanonicalTransaction
+from fraudops.features.clock import EventClock
 from fraudops.features.online import (
     EVENT_TIME_MS,
     OnlineFeatureEngine,
@@ -134,11 +135,14 @@ def load_serving_model(
     alias: str,
     store: FeatureStateStore,
     settings: Settings,
+    clock: EventClock | None = None,
 ) -> ServingModel:
     """The version an alias points at, loaded and checked as able to serve canonical input."""
     info = registry.resolve(alias)
     bundle = registry.load_version(info.version)
-    return serving_model(bundle=bundle, info=info, role=alias, store=store, settings=settings)
+    return serving_model(
+        bundle=bundle, info=info, role=alias, store=store, settings=settings, clock=clock
+    )
 
 
 def serving_model(
@@ -148,6 +152,7 @@ def serving_model(
     role: str,
     store: FeatureStateStore,
     settings: Settings,
+    clock: EventClock | None = None,
 ) -> ServingModel:
     """Wrap a loaded bundle for serving, refusing one that cannot read canonical transactions."""
     needed = set(bundle.spec.input_columns)
@@ -166,7 +171,7 @@ def serving_model(
         version=info.version,
         bundle=bundle,
         model=FastModel(bundle),
-        engine=OnlineFeatureEngine(bundle.spec, store),
+        engine=OnlineFeatureEngine(bundle.spec, store, clock=clock),
         review_threshold=review,
         decline_threshold=decline,
         loaded_at=datetime.now(UTC),

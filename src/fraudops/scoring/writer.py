@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from fraudops.data.personal import ProtectedTransaction
 from fraudops.data.schema import CanonicalTransaction
 from fraudops.storage.base import LabelRecord, ScoredTransaction, StoredResult, TransactionStore
 
@@ -101,15 +102,14 @@ class GroupCommitWriter:
             self._commit(group)
 
     def _commit(self, group: Sequence[_Job]) -> None:
-        """Store one group and resolve its futures; if it fails, store its jobs one by one.
-
-        Labels are stored after their transactions: if that fails, the transactions stay
-        stored and only the jobs that carried a label fail (a retry is a duplicate that
-        records the label).
-        """
+        """Store one group with its labels and resolve its futures; if it fails, store its
+        jobs one by one."""
         start = time.perf_counter()
         try:
-            results = self._store.store_scored_batch([job.item for job in group])
+            results = self._store.store_scored_batch(
+                [job.item for job in group],
+                labels=[job.label for job in group if job.label is not None],
+            )
         except Exception as error:  # any storage failure fails the group, never the thread
             if len(group) > 1:
                 # One bad transaction must not fail the others that shared its commit.
@@ -121,26 +121,10 @@ class GroupCommitWriter:
             )
             group[0].future.set_exception(_unavailable(error))
             return
-        label_error = self._store_labels(group)
         if self._on_commit is not None:
             self._on_commit(results, time.perf_counter() - start)
         for job, result in zip(group, results, strict=True):
-            if label_error is not None and job.label is not None:
-                job.future.set_exception(_unavailable(label_error))
-            else:
-                job.future.set_result(result)
-
-    def _store_labels(self, group: Sequence[_Job]) -> Exception | None:
-        """Store the labels that came with a group; the error if that failed."""
-        labels = [job.label for job in group if job.label is not None]
-        if not labels:
-            return None
-        try:
-            self._store.record_labels(labels)
-        except Exception as error:  # reported to the jobs that carried a label
-            log.exception("storing labels failed", labels=len(labels))
-            return error
-        return None
+            job.future.set_result(result)
 
 
 def _unavailable(error: Exception) -> StoreUnavailableError:
@@ -151,6 +135,6 @@ def _unavailable(error: Exception) -> StoreUnavailableError:
 def _trans_num(item: ScoredTransaction) -> str:
     """The trans_num of a queued item, for the log."""
     transaction = item.transaction
-    if isinstance(transaction, CanonicalTransaction):
+    if isinstance(transaction, CanonicalTransaction | ProtectedTransaction):
         return transaction.trans_num
     return str(transaction.get("trans_num", "?"))

@@ -85,6 +85,8 @@ def test_a_history_too_short_for_the_split_names_the_periods(
 
     event = history.events()[0]
     assert "failed" == event.verdict
-    latest = simulated["trans_date_trans_time"].max().replace(" ", "T")
-    assert latest == event.detail["as_of"]  # as of the latest stored transaction
+    clock = history.event_clock()
+    assert clock is not None
+    assert clock.isoformat() == event.detail["as_of"]  # as of the warehouse's event clock
+    assert simulated["trans_date_trans_time"].max().replace(" ", "T") >= event.detail["as_of"]
     assert "SplitError" == event.detail["error_type"]

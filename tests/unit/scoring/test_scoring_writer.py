@@ -1,4 +1,4 @@
-"""Group commit: every caller learns its own outcome, and a label failure stores nothing twice."""
+"""Group commit: every caller learns its own outcome; a transaction and its label go together."""
 
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,17 +33,18 @@ def scored(trans_num: str) -> ScoredTransaction:
     return ScoredTransaction(transaction=transaction, score=score)
 
 
-def test_a_label_failure_fails_only_the_jobs_with_labels(
+def test_a_label_failure_stores_neither_the_transaction_nor_its_label(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Transactions stay stored once; only the labelled job fails, and not as a duplicate."""
+    """A transaction and its label are stored together or not at all; the others of the group
+    are stored, and the failed one is new when sent again."""
     warehouse = Warehouse(f"sqlite:///{tmp_path / 'w.db'}")
     warehouse.migrate()
 
-    def broken(_labels: object) -> None:
+    def broken(*_args: object) -> None:
         raise RuntimeError("labels table is locked")
 
-    monkeypatch.setattr(warehouse, "record_labels", broken)
+    monkeypatch.setattr(warehouse, "_record_labels", broken)
     writer = GroupCommitWriter(warehouse)
     label = LabelRecord(trans_num="b", is_fraud=True, label_time=datetime(2024, 1, 1))
     plain = writer.submit(scored("a"))
@@ -53,13 +54,13 @@ def test_a_label_failure_fails_only_the_jobs_with_labels(
     assert plain.result().created is True
     with pytest.raises(StoreUnavailableError, match="labels table is locked"):
         labelled.result()
-    assert warehouse.get_transaction("b") is not None
+    assert warehouse.get_transaction("b") is None
     monkeypatch.undo()
     again = GroupCommitWriter(warehouse)
     again.start()
     retried = again.submit(scored("b"), label=label)
     again.close()
-    assert retried.result().created is False
+    assert retried.result().created is True
     stored = warehouse.get_transaction("b")
     assert stored is not None and stored.label is not None
     assert stored.label.is_fraud is True
