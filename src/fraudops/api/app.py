@@ -6,8 +6,9 @@ it, and on shutdown stores everything it accepted before the process ends.
 """
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request, status
@@ -15,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from fraudops import __version__
-from fraudops.api.auth import TokenChecker
+from fraudops.api.auth import DEV_BANNER, TokenChecker, TokenGate
 from fraudops.api.bridge import FutureBridge
 from fraudops.api.metrics import MetricsMiddleware, ServiceMetrics
 from fraudops.api.routes import router
@@ -30,14 +31,22 @@ log = structlog.get_logger(__name__)
 
 # Request bodies beyond this many bytes per allowed batch item are refused before parsing.
 BYTES_PER_ITEM = 8192
+# Problems a 422 lists; beyond, it says how many there were.
+MAX_PROBLEMS = 20
 
 
 def create_app(
-    settings: Settings | None = None, *, service: ScoringService | None = None
+    settings: Settings | None = None,
+    *,
+    service: ScoringService | None = None,
+    dev: bool = False,
 ) -> FastAPI:
-    """The scoring service's app; `service` replaces the one built from settings (tests)."""
+    """The scoring service's app; `service` replaces the one built from settings (tests).
+
+    `dev` (the --dev flag of `fraudops serve`, and nothing else) switches tokens off.
+    """
     settings = settings if settings is not None else get_settings()
-    tokens = TokenChecker.from_settings(settings)
+    tokens = TokenChecker.from_settings(settings, dev=dev)
     metrics = service.metrics if service is not None else ServiceMetrics()
 
     @asynccontextmanager
@@ -49,8 +58,8 @@ def create_app(
         # The latest monitoring run (whoever ran it: the loop, the CLI, Airflow) on /metrics.
         monitoring = MonitorCollector(running.warehouse)
         metrics.registry.register(monitoring)
-        if settings.dev:
-            log.warning("development mode: requests are not authenticated")
+        if dev:
+            log.warning(DEV_BANNER)
         try:
             yield
         finally:
@@ -70,11 +79,15 @@ def create_app(
     )
     app.state.settings = settings
     app.state.tokens = tokens
+    app.state.dev = dev
     app.state.metrics = metrics
     app.state.jobs = JobRunner()  # background jobs of this process (POST /v1/retrain)
     app.include_router(router)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)
+    # Outermost last: every request is counted, and refused without a token before any
+    # route reads its body.
+    app.add_middleware(TokenGate, tokens=tokens)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 
@@ -110,13 +123,25 @@ def state_store(settings: Settings) -> FeatureStateStore:
 
 
 async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
-    """422 naming each bad field and the problem, without echoing large inputs back."""
+    """422 naming each bad field and the problem (the first MAX_PROBLEMS of them), without
+    echoing large inputs back."""
     assert isinstance(error, RequestValidationError)  # noqa: S101 - registered for this type
-    problems = [
+    return JSONResponse(
+        problem_document(error.errors()), status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
+    )
+
+
+def problem_document(errors: Sequence[Any]) -> dict[str, Any]:
+    """`{"detail": [...]}` of the first MAX_PROBLEMS errors, and how many there were."""
+    shown = [
         {"loc": list(item.get("loc", ())), "msg": item.get("msg", ""), "type": item.get("type", "")}
-        for item in error.errors()
+        for item in errors[:MAX_PROBLEMS]
     ]
-    return JSONResponse({"detail": problems}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    document: dict[str, Any] = {"detail": shown}
+    if len(errors) > MAX_PROBLEMS:
+        document["problems"] = len(errors)
+        document["note"] = f"the first {MAX_PROBLEMS} of {len(errors)} problems are listed"
+    return document
 
 
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:

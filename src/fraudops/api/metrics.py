@@ -123,6 +123,24 @@ class ServiceMetrics:
             ["outcome"],
             registry=r,
         )
+        self.late = Counter(
+            "fraudops_late_transactions",
+            "Transactions accepted although much older than the latest event times seen "
+            "(FRAUDOPS_LATE_EVENT_SECONDS).",
+            registry=r,
+        )
+        self.refused = Counter(
+            "fraudops_refused_transactions",
+            "Transactions refused before scoring, by reason (invalid, conflict).",
+            ["reason"],
+            registry=r,
+        )
+        self.state_reconciled = Counter(
+            "fraudops_state_rebuilds_for_unstored",
+            "Rebuilds of the online state because it held transactions the warehouse never "
+            "stored (a crash or failed commit between the state change and the commit).",
+            registry=r,
+        )
 
     def render(self) -> bytes:
         """The exposition text: every worker's values when running multi-process."""

@@ -3,7 +3,7 @@
 import asyncio
 import time
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 import orjson
@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
-from fraudops.api.auth import Access, TokenChecker
+from fraudops.api.auth import Access
 from fraudops.api.bridge import FutureBridge
 from fraudops.api.deps import AdminAccess, MetricsAccess, ScoringAccess, ServiceDep, SettingsDep
 from fraudops.api.metrics import ServiceMetrics
@@ -38,6 +38,7 @@ from fraudops.config import Settings
 from fraudops.data.schema import CanonicalTransaction
 from fraudops.features.state import FeatureStateUnavailableError
 from fraudops.lifecycle.jobs import JobRunner
+from fraudops.scoring.admission import TransactionsRefusedError
 from fraudops.scoring.service import NoModelError, ScoringService
 from fraudops.scoring.writer import StoreUnavailableError
 from fraudops.storage.base import StoredResult
@@ -47,6 +48,32 @@ UNAVAILABLE: dict[int | str, dict[str, Any]] = {
 }
 UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "Missing or invalid bearer token."}
+}
+
+# OpenAPI links from a scored transaction to reading it back and labelling it: clients see
+# the flow, and schemathesis chains the three calls in its stateful phase.
+SCORED_LINKS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "links": {
+            "GetTransaction": {
+                "operationId": "get_transaction",
+                "parameters": {"trans_num": "$response.body#/trans_num"},
+                "description": "What is stored about the transaction just scored.",
+            },
+            "RecordLabel": {
+                "operationId": "record_labels",
+                "requestBody": {"trans_num": "$response.body#/trans_num", "is_fraud": True},
+                "description": "Its label, once known.",
+            },
+        }
+    }
+}
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {
+        "model": Problem,
+        "description": "A trans_num already stored (or sent in the same request) with other "
+        "content; identical content is answered as a duplicate instead.",
+    }
 }
 
 router = APIRouter()
@@ -73,10 +100,9 @@ def lean(handler: Callable[[Request], Coroutine[Any, Any, Response]]) -> type[AP
 async def _score_one(request: Request) -> Response:
     """POST /v1/score: one transaction scored, stored and answered."""
     start = time.perf_counter()
-    _require_scoring(request)
     transaction = _parse(CanonicalTransaction, await request.body())
     service: ScoringService = request.app.state.service
-    outcome = (await _all_stored(_submit(request, service, [transaction])))[0]
+    outcome = (await _all_stored(await _submit(request, service, [transaction], batch=False)))[0]
     payload = score_payload(outcome, latency_ms=(time.perf_counter() - start) * 1000)
     return Response(_json(payload), media_type="application/json")
 
@@ -84,12 +110,13 @@ async def _score_one(request: Request) -> Response:
 async def _score_many(request: Request) -> Response:
     """POST /v1/score/batch: up to the batch limit, scored in order, stored, answered."""
     start = time.perf_counter()
-    _require_scoring(request)
-    batch = _parse(BatchRequest, await request.body())
     settings: Settings = request.app.state.settings
-    _check_batch_size(len(batch.transactions), settings.batch_limit)
+    body = await request.body()
+    _check_batch_size(_batch_items(body), settings.batch_limit)
+    batch = _parse(BatchRequest, body)
     service: ScoringService = request.app.state.service
-    outcomes = await _all_stored(_submit(request, service, batch.transactions))
+    futures = await _submit(request, service, batch.transactions, batch=True)
+    outcomes = await _all_stored(futures)
     latency = (time.perf_counter() - start) * 1000
     payload = {"results": [score_payload(o, latency_ms=latency) for o in outcomes]}
     return Response(_json(payload), media_type="application/json")
@@ -115,8 +142,9 @@ router.add_api_route(
     methods=["POST"],
     response_model=ScoreResponse,
     dependencies=[ScoringAccess],
-    responses={**UNAUTHORIZED, **UNAVAILABLE},
+    responses={**SCORED_LINKS, **UNAUTHORIZED, **CONFLICT, **UNAVAILABLE},
     summary="Score one transaction",
+    operation_id="score",
     route_class_override=lean(_score_one),
 )
 router.add_api_route(
@@ -127,10 +155,12 @@ router.add_api_route(
     dependencies=[ScoringAccess],
     responses={
         **UNAUTHORIZED,
+        **CONFLICT,
         **UNAVAILABLE,
         413: {"model": Problem, "description": "More transactions than the batch limit."},
     },
     summary="Score several transactions",
+    operation_id="score_batch",
     route_class_override=lean(_score_many),
 )
 
@@ -141,6 +171,7 @@ router.add_api_route(
     dependencies=[ScoringAccess],
     responses={**UNAUTHORIZED, **UNAVAILABLE},
     summary="Record fraud labels",
+    operation_id="record_labels",
 )
 def record_labels(
     labels: Annotated[LabelIn | list[LabelIn], Body()],
@@ -150,12 +181,27 @@ def record_labels(
     """Record one label or a list of them, idempotently, with the time each became known.
 
     Labels of transactions not stored yet are kept, reported, and match them on arrival.
+    A label_time must lie between 1970 and the service's clock (plus the margin allowed
+    to event times).
     """
     items = labels if isinstance(labels, list) else [labels]
     if not items:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="no labels given")
     _check_batch_size(len(items), settings.batch_limit)
     now = datetime.now(UTC).replace(tzinfo=None)
+    latest = now + timedelta(seconds=settings.max_event_ahead_seconds)
+    late = [
+        {
+            "loc": ["body", *([index] if isinstance(labels, list) else []), "label_time"],
+            "msg": f"{item.label_time:%Y-%m-%d %H:%M:%S} is ahead of the service's clock "
+            "by more than FRAUDOPS_MAX_EVENT_AHEAD_SECONDS",
+            "type": "value_error",
+        }
+        for index, item in enumerate(items)
+        if item.label_time is not None and item.label_time > latest
+    ]
+    if late:
+        raise RequestValidationError(late)
     try:
         outcome = service.record_labels([item.record(now=now) for item in items])
     except FeatureStateUnavailableError as error:
@@ -164,22 +210,43 @@ def record_labels(
 
 
 @router.get(
-    "/v1/transactions/{trans_num}",
+    "/v1/transactions/{trans_num:path}",
     response_model=TransactionOut,
     dependencies=[ScoringAccess],
     responses={**UNAUTHORIZED, 404: {"model": Problem, "description": "Not stored."}},
     summary="What is stored about a transaction",
+    operation_id="get_transaction",
 )
 def get_transaction(
-    trans_num: Annotated[str, Path(min_length=1, max_length=128)], service: ServiceDep
+    request: Request,
+    trans_num: Annotated[
+        str,
+        Path(
+            min_length=1,
+            max_length=128,
+            pattern=r"^[^\x00-\x1f\x7f]+$",
+            description="The trans_num, as sent (any printable text, `/` included).",
+        ),
+    ],
+    service: ServiceDep,
 ) -> TransactionOut:
-    """The stored record, the champion's and challengers' scores, and the label if known."""
+    """The stored record, the champion's and challengers' scores, and the label if known.
+
+    Personal fields (card number, birth date, gender, home location) are masked, the card
+    shown as its last four digits, unless the token may read personal data (an admin or a
+    FRAUDOPS_PII_TOKENS token); the raw record with names and street is then shown too,
+    if the service keeps it (FRAUDOPS_RAW_RECORD_KEY).
+    """
     stored = service.get_transaction(trans_num)
     if stored is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, detail=f"no stored transaction {trans_num!r}"
         )
-    return TransactionOut.from_stored(stored)
+    may_read = request.state.access >= Access.PII
+    raw = None
+    if may_read and stored.sealed is not None and service.personal.keeps_raw:
+        raw = service.personal.reveal(stored.sealed)
+    return TransactionOut.from_stored(stored, personal=may_read, raw=raw)
 
 
 @router.get(
@@ -300,8 +367,10 @@ def _retrain_and_reload(
 
 
 @router.get("/healthz", summary="Liveness", responses={200: {"model": dict[str, str]}})
-async def healthz() -> dict[str, str]:
-    """The process is up."""
+async def healthz(request: Request) -> dict[str, str]:
+    """The process is up; in development mode it says authentication is off."""
+    if request.app.state.dev:
+        return {"status": "ok", "mode": "development", "authentication": "off"}
     return {"status": "ok"}
 
 
@@ -334,17 +403,62 @@ async def metrics(request: Request) -> Response:
     return Response(body, media_type=registry.content_type)
 
 
-def _submit(
-    request: Request, service: ScoringService, transactions: list[CanonicalTransaction]
+async def _submit(
+    request: Request,
+    service: ScoringService,
+    transactions: list[CanonicalTransaction],
+    *,
+    batch: bool,
 ) -> "list[asyncio.Future[StoredResult]]":
-    """Score in this thread (microseconds each) and wrap the storage futures for awaiting."""
+    """Score and wrap the storage futures for awaiting.
+
+    One transaction on the embedded default takes microseconds: scored on the event loop.
+    A batch, or anything that waits on the network (PostgreSQL, Redis), is scored in a
+    worker thread, so that the loop goes on answering other requests meanwhile.
+    """
     try:
-        bridge: FutureBridge = request.app.state.bridge
-        return [bridge.wait(future) for future in service.score_many(transactions)]
+        if batch or service.blocking:
+            futures = await run_in_threadpool(service.score_many, transactions)
+        else:
+            futures = service.score_many(transactions)
     except NoModelError as error:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(error)) from error
     except FeatureStateUnavailableError as error:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(error)) from error
+    except TransactionsRefusedError as refused:
+        service.metrics.refused.labels(reason="conflict" if refused.conflict else "invalid").inc(
+            len(refused.problems)
+        )
+        raise _refusal(refused, batch=batch) from None
+    bridge: FutureBridge = request.app.state.bridge
+    return [bridge.wait(future) for future in futures]
+
+
+def _refusal(refused: TransactionsRefusedError, *, batch: bool) -> Exception:
+    """A 409 naming the conflicting trans_nums, or a 422 naming each bad field."""
+    problems = [
+        {
+            "loc": ["body", *(["transactions", p.index] if batch else []), p.field],
+            "msg": p.message,
+            "type": "conflict" if refused.conflict else "value_error",
+            "trans_num": p.trans_num,
+        }
+        for p in refused.problems
+    ]
+    if refused.conflict:
+        return HTTPException(status.HTTP_409_CONFLICT, detail=problems)
+    return RequestValidationError(problems)
+
+
+def _batch_items(body: bytes) -> int:
+    """How many transactions a batch body holds, counted before anything validates them."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        problem = {"loc": ["body"], "msg": f"not valid JSON: {error}", "type": "json_invalid"}
+        raise RequestValidationError([problem]) from None
+    items = document.get("transactions") if isinstance(document, dict) else None
+    return len(items) if isinstance(items, list) else 0
 
 
 async def _all_stored(futures: "list[asyncio.Future[StoredResult]]") -> list[StoredResult]:
@@ -367,17 +481,6 @@ def _check_batch_size(size: int, limit: int) -> None:
             status.HTTP_413_CONTENT_TOO_LARGE,
             detail=f"{size} items is more than the limit of {limit} per request "
             "(FRAUDOPS_BATCH_LIMIT)",
-        )
-
-
-def _require_scoring(request: Request) -> None:
-    """401 unless the request carries a scoring or admin token (deps.require_scoring inline)."""
-    tokens: TokenChecker = request.app.state.tokens
-    if tokens.access(request.headers.get("authorization")) is Access.NONE:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="a valid bearer token is required",
-            headers={"WWW-Authenticate": "Bearer"},
         )
 
 

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from fraudops.data.personal import masked_record
 from fraudops.data.schema import CanonicalTransaction, refuse_nul
 from fraudops.lifecycle.jobs import Job, Submission
 from fraudops.scoring.service import ReloadReport, RoleReload
@@ -103,11 +104,26 @@ class LabelIn(BaseModel):
         refuse_nul(value)
         return value
 
+    @field_validator("label_time")
+    @classmethod
+    def _utc_since_1970(cls, value: datetime | None) -> datetime | None:
+        """As a naive UTC time, on or after 1970-01-01."""
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            try:
+                value = value.astimezone(UTC).replace(tzinfo=None)
+            except OverflowError:
+                msg = "is out of range once converted to UTC"
+                raise ValueError(msg) from None
+        if value < datetime(1970, 1, 1):
+            msg = "must be on or after 1970-01-01"
+            raise ValueError(msg)
+        return value
+
     def record(self, *, now: datetime) -> LabelRecord:
-        """The label record to store."""
+        """The label record to store (known now when no label_time was given)."""
         time = self.label_time if self.label_time is not None else now
-        if time.tzinfo is not None:
-            time = time.astimezone(UTC).replace(tzinfo=None)
         return LabelRecord(
             trans_num=self.trans_num, is_fraud=self.is_fraud, label_time=time, source=self.source
         )
@@ -182,7 +198,18 @@ class TransactionOut(BaseModel):
     """What is stored about a transaction."""
 
     trans_num: str
-    record: dict[str, Any]
+    record: dict[str, Any] = Field(
+        description="The stored record; personal fields masked (the card as `card_last4`) "
+        "unless the token may read personal data."
+    )
+    personal_data: Literal["masked", "shown"] = Field(
+        description="Whether the record shows personal fields."
+    )
+    raw_record: dict[str, Any] | None = Field(
+        default=None,
+        description="The record as received, names and street included: for tokens that may "
+        "read personal data, when the service keeps raw records (FRAUDOPS_RAW_RECORD_KEY).",
+    )
     event_time: datetime
     received_at: datetime
     champion: StoredScoreOut | None
@@ -190,11 +217,20 @@ class TransactionOut(BaseModel):
     label: LabelOut | None
 
     @classmethod
-    def from_stored(cls, stored: StoredTransaction) -> "TransactionOut":
-        """The output form of a stored transaction."""
+    def from_stored(
+        cls, stored: StoredTransaction, *, personal: bool, raw: dict[str, Any] | None = None
+    ) -> "TransactionOut":
+        """The output form of a stored transaction; personal fields only if `personal`."""
+        record = (
+            {**stored.record, "card_last4": stored.card_last4}
+            if personal
+            else masked_record(stored.record, card_last4=stored.card_last4)
+        )
         return cls(
             trans_num=stored.trans_num,
-            record=stored.record,
+            record=record,
+            personal_data="shown" if personal else "masked",
+            raw_record=raw if personal else None,
             event_time=stored.event_time,
             received_at=stored.received_at,
             champion=None

@@ -24,7 +24,13 @@ from pydantic import ValidationError
 
 from fraudops.data.schema import CanonicalTransaction
 from fraudops.ingest.backoff import Backoff
-from fraudops.ingest.sinks import Pending, Sink, SinkUnavailableError, label_record
+from fraudops.ingest.sinks import (
+    ItemsRefusedError,
+    Pending,
+    Sink,
+    SinkUnavailableError,
+    label_record,
+)
 from fraudops.ingest.sources import LABEL, Source, SourceError
 from fraudops.ingest.spool import Item, Spool
 from fraudops.storage.base import LabelRecord
@@ -141,7 +147,7 @@ class _InFlight:
     """A batch handed to the sink: what it held, and the sink's promise to store it."""
 
     batch: list[Item]
-    transactions: list[CanonicalTransaction]
+    transactions: list[tuple[CanonicalTransaction, Item]]
     labels: list[LabelRecord]
     invalid: list[tuple[Item, str]]
     submitted: float
@@ -282,13 +288,31 @@ class Ingester:
         """Validate a batch and hand it to the sink (retrying while the sink refuses it)."""
         transactions, labels, invalid = self._validate(batch)
         entry = _InFlight(batch, transactions, labels, invalid, time.monotonic())
-        if transactions:
-            pending = self._retrying(lambda: self.sink.submit(transactions))
+        if entry.transactions:
+            pending = self._retrying(partial(self._hand_over, entry))
             if pending is _HALTED:
                 self.spool.requeue(batch)
                 return
             entry.pending = pending
         self._flight.append(entry)
+
+    def _hand_over(self, entry: "_InFlight") -> Pending | None:
+        """Submit a batch's transactions; those the sink refuses are set aside as invalid
+        (dead letters) and the rest sent again. None if none is left."""
+        while entry.transactions:
+            try:
+                return self.sink.submit([t for t, _ in entry.transactions])
+            except ItemsRefusedError as error:
+                refused = error.refused
+                entry.invalid += [
+                    (item, f"refused by the scoring service: {refused[index]}")
+                    for index, (_, item) in enumerate(entry.transactions)
+                    if index in refused
+                ]
+                entry.transactions = [
+                    pair for index, pair in enumerate(entry.transactions) if index not in refused
+                ]
+        return None
 
     def _complete_oldest(self) -> None:
         """Wait until the oldest batch in flight is stored (resending it after a failure),
@@ -301,7 +325,7 @@ class Ingester:
             except SinkUnavailableError as error:
                 if self._wait_after(error, backoff):
                     return  # halted: run() gives the batches in flight back to the spool
-                pending = self._retrying(partial(self.sink.submit, entry.transactions))
+                pending = self._retrying(partial(self._hand_over, entry))
                 if pending is _HALTED:
                     return
                 entry.pending = pending
@@ -352,9 +376,9 @@ class Ingester:
 
     def _validate(
         self, batch: Sequence[Item]
-    ) -> tuple[list[CanonicalTransaction], list[LabelRecord], list[tuple[Item, str]]]:
-        """Valid transactions and labels, and the items refused with the reason."""
-        transactions: list[CanonicalTransaction] = []
+    ) -> tuple[list[tuple[CanonicalTransaction, Item]], list[LabelRecord], list[tuple[Item, str]]]:
+        """Valid transactions (with their items) and labels, and the items refused, why."""
+        transactions: list[tuple[CanonicalTransaction, Item]] = []
         labels: list[LabelRecord] = []
         invalid: list[tuple[Item, str]] = []
         for item in batch:
@@ -362,7 +386,7 @@ class Ingester:
                 if item.kind == LABEL:
                     labels.append(label_record(item.data))
                 else:
-                    transactions.append(CanonicalTransaction.model_validate(item.data))
+                    transactions.append((CanonicalTransaction.model_validate(item.data), item))
             except ValidationError as error:
                 problems = "; ".join(
                     f"{'.'.join(map(str, e['loc'])) or '(record)'}: {e['msg']}"

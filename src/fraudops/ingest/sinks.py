@@ -16,6 +16,7 @@ import httpx
 from fraudops.data.schema import CanonicalTransaction
 from fraudops.features.state import FeatureStateUnavailableError
 from fraudops.ingest.backoff import retry_after
+from fraudops.scoring.admission import TransactionsRefusedError
 from fraudops.scoring.service import NoModelError, ScoringService
 from fraudops.scoring.writer import StoreUnavailableError
 from fraudops.storage.base import LabelRecord, StoredResult
@@ -33,6 +34,15 @@ class SinkUnavailableError(RuntimeError):
 
 class SinkRefusedError(RuntimeError):
     """The sink refuses the ingester itself (credentials, address): retrying cannot help."""
+
+
+class ItemsRefusedError(ValueError):
+    """The sink refuses some transactions of a batch (a date too far ahead, a trans_num reused
+    with other content): by their position in the batch, why. The others may be resent."""
+
+    def __init__(self, refused: dict[int, str]) -> None:
+        super().__init__(f"{len(refused)} transactions refused")
+        self.refused = refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +147,10 @@ class HttpSink:
         status = response.status_code
         if status == httpx.codes.OK:
             return response.json()
+        if status in (409, 422):
+            refused = _refused_items(response)
+            if refused:
+                raise ItemsRefusedError(refused)
         detail = response.text[:300]
         if status in (429, 502, 503, 504) or status >= 500:
             raise SinkUnavailableError(
@@ -165,6 +179,10 @@ class InProcessSink:
             return _Storing(self.service.score_many(transactions))
         except (NoModelError, FeatureStateUnavailableError) as error:
             raise SinkUnavailableError(str(error)) from error
+        except TransactionsRefusedError as refused:
+            raise ItemsRefusedError(
+                {p.index: f"{p.field}: {p.message}" for p in refused.problems}
+            ) from refused
 
     def labels(self, labels: Sequence[LabelRecord]) -> None:
         """Record labels in the warehouse (and the online merchant state)."""
@@ -221,3 +239,18 @@ def label_record(data: dict[str, Any]) -> LabelRecord:
         label_time=time,
         source=str(data.get("source", "ingest")),
     )
+
+
+def _refused_items(response: httpx.Response) -> dict[int, str]:
+    """The batch positions a 409 or 422 names (loc body.transactions.N...), with why."""
+    try:
+        detail = response.json().get("detail")
+    except ValueError:
+        return {}
+    refused: dict[int, str] = {}
+    for problem in detail if isinstance(detail, list) else []:
+        loc = problem.get("loc", []) if isinstance(problem, dict) else []
+        if len(loc) >= 3 and loc[:2] == ["body", "transactions"] and isinstance(loc[2], int):
+            field = ".".join(map(str, loc[3:])) or "(transaction)"
+            refused[loc[2]] = f"{field}: {problem.get('msg', '')}"
+    return refused

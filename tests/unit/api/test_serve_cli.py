@@ -1,5 +1,6 @@
 """`fraudops serve` refuses unsafe or impossible set-ups before it starts a server."""
 
+import secrets
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,7 @@ def test_serve_refuses_several_workers_without_shared_state(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Workers above 1 need Redis: in-process state would split each card's history."""
-    monkeypatch.setenv("FRAUDOPS_API_TOKENS", "a-real-token-of-enough-length")
+    monkeypatch.setenv("FRAUDOPS_API_TOKENS", secrets.token_urlsafe(32))
     result = CliRunner().invoke(app, ["serve", "--workers", "2"])
     assert 2 == result.exit_code
     assert "--workers above 1 needs FRAUDOPS_REDIS_URL" in result.output
