@@ -410,7 +410,12 @@ class _CountingStore:
         self.store, self.runs = store, 0
 
     def transact(
-        self, card_key: str | None, merchant_key: str | None, work: StateTransition[T]
+        self,
+        card_key: str | None,
+        merchant_key: str | None,
+        work: StateTransition[T],
+        *,
+        claim: Claim | None = None,
     ) -> T:
         """Transact, counting each run of the transition."""
 
@@ -420,7 +425,7 @@ class _CountingStore:
             self.runs += 1
             return work(card, merchant)
 
-        return self.store.transact(card_key, merchant_key, counted)
+        return self.store.transact(card_key, merchant_key, counted, claim=claim)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
