@@ -58,8 +58,11 @@ def test_history_frame_reads_back_what_the_readers_load(
     start, end = frame["event_time"].min(), frame["event_time"].max() + timedelta(seconds=1)
     history = warehouse.history_frame(start, end, labels_known_by=datetime(2100, 1, 1))
     assert list(history["trans_num"]) == list(frame["trans_num"])
-    for column in ("cc_num", "merchant", "category", "amt", "lat", "merch_long", "dob", "city_pop"):
+    for column in ("merchant", "category", "amt", "lat", "merch_long", "dob", "city_pop"):
         pd.testing.assert_series_equal(history[column], frame[column], check_names=False)
+    # Cards come back as the warehouse's keyed ids, never as their numbers.
+    expected_ids = [warehouse.personal.card_id(number) for number in frame["cc_num"]]
+    assert list(history["cc_num"]) == expected_ids
     pd.testing.assert_series_equal(history["event_time"], frame["event_time"], check_names=False)
     assert history["labelled"].sum() == ROWS // 2
     expected = frame["is_fraud"].where(history["labelled"], 0).astype("int8")
