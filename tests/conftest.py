@@ -31,12 +31,8 @@ CARD_HASH_KEY = os.environ.setdefault("FRAUDOPS_CARD_HASH_KEY", secrets.token_he
 
 @pytest.fixture(scope="session")
 def sample_path() -> Path:
-    """The real Sparkov sample in ../shared/data beside the repository (never copied into it).
-
-    FRAUDOPS_SHARED_DATA names another folder holding it.
-    """
-    folder = Path(os.environ.get("FRAUDOPS_SHARED_DATA", REPO.parent / "shared" / "data"))
-    path = (folder / "sparkov_sample_9999.csv.gz").resolve()
+    """The real Sparkov sample kept in the repository (tests/data, see its README)."""
+    path = REPO / "tests" / "data" / "sparkov_sample_9999.csv.gz"
     if not path.is_file():
         pytest.fail(f"the real Sparkov sample is missing: expected it at {path}")
     return path
