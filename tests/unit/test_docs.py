@@ -1,0 +1,46 @@
+"""The documentation points only at files inside the repository, and they exist."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+DOCUMENTS = [
+    REPO / "README.md",
+    *sorted((REPO / "docs").glob("*.md")),
+    *sorted(REPO.glob("*/README.md")),
+    *sorted(REPO.glob("tests/*/README.md")),
+]
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: str(path.relative_to(REPO)))
+def test_every_local_link_names_a_file_in_the_repository(document: Path) -> None:
+    """A relative link resolves inside the repository to a file or folder that is there."""
+    broken = []
+    for target in LINK.findall(document.read_text(encoding="utf-8")):
+        if re.match(r"[a-z]+:", target):  # http:, https:, mailto:
+            continue
+        resolved = (document.parent / target).resolve()
+        if not resolved.is_relative_to(REPO) or not resolved.exists():
+            broken.append(target)
+    assert [] == broken
+
+
+def test_nothing_in_the_project_reads_from_beside_the_repository() -> None:
+    """No source, test, benchmark, DAG or Makefile names ../shared (a clone alone must work)."""
+    offenders = [
+        str(path.relative_to(REPO))
+        for folder in ("src", "tests", "benchmarks", "dags", "docs")
+        for path in (REPO / folder).rglob("*")
+        if path.suffix in {".py", ".md", ".toml", ".txt", ".cfg"}
+        and "../shared" in path.read_text(encoding="utf-8", errors="replace")
+        and path != Path(__file__).resolve()
+    ]
+    offenders += [
+        name
+        for name in ("Makefile", "airflow.mk", "README.md")
+        if "../shared" in (REPO / name).read_text(encoding="utf-8")
+    ]
+    assert [] == offenders
