@@ -3,7 +3,6 @@
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,17 +13,12 @@ from pathlib import Path
 
 import httpx
 
+from ports import free_port
+
 FRAUDOPS = Path(sys.executable).parent / "fraudops"
 TOKEN = "integration-" + secrets.token_urlsafe(24)
 ADMIN_TOKEN = "integration-admin-" + secrets.token_urlsafe(24)
 READY_TIMEOUT_S = 120.0
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

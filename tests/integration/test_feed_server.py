@@ -2,7 +2,6 @@
 
 import io
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -15,18 +14,12 @@ import pandas as pd
 import pytest
 
 from fraudops.data.schema import FEED_COLUMNS
+from ports import free_port
 
 pytestmark = pytest.mark.integration
 
 FRAUDOPS = Path(sys.executable).parent / "fraudops"
 STARTUP_TIMEOUT_S = 60.0
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,18 +20,12 @@ from fraudops.data.readers import load_transactions, read_table
 from fraudops.data.validation import check_frame
 from fraudops.registry import CHALLENGER, CHAMPION, MlflowRegistry, dataset_fingerprint
 from fraudops.training.bundle import ModelBundle
+from ports import free_port
 
 pytestmark = pytest.mark.integration
 
 MLFLOW = Path(sys.executable).parent / "mlflow"
-STARTUP_TIMEOUT_S = 45.0
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+STARTUP_TIMEOUT_S = 120.0
 
 
 def stop_group(process: subprocess.Popen[bytes]) -> None:
