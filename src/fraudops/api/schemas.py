@@ -1,7 +1,7 @@
 """Request and response bodies of the HTTP service (the OpenAPI document is built from them)."""
 
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -18,6 +18,7 @@ from fraudops.storage.base import (
     StoredResult,
     StoredTransaction,
 )
+from fraudops.times import utc_naive
 
 
 class ReasonOut(BaseModel):
@@ -112,7 +113,7 @@ class LabelIn(BaseModel):
             return None
         if value.tzinfo is not None:
             try:
-                value = value.astimezone(UTC).replace(tzinfo=None)
+                value = utc_naive(value)
             except OverflowError:
                 msg = "is out of range once converted to UTC"
                 raise ValueError(msg) from None

@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fraudops.data.profiles import DatasetProfile, TimestampSpec
+from fraudops.times import utc_naive_stamps
 
 Severity = Literal["error", "warning"]
 Outcome = Literal["valid", "invalid", "quarantined", "rejected"]
@@ -512,9 +513,7 @@ def _parse_datetime(values: "pd.Series[Any]", fmt: str | None) -> "pd.Series[pd.
     else:
         text = _as_text(values)
         stamps = pd.to_datetime(text, format=fmt or "ISO8601", errors="coerce", utc=True)
-    if getattr(stamps.dt, "tz", None) is not None:
-        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
-    return _in_range(stamps)
+    return _in_range(utc_naive_stamps(stamps))
 
 
 def _naive(moment: datetime) -> pd.Timestamp:

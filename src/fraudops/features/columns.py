@@ -13,6 +13,7 @@ import pandas as pd
 
 from fraudops.data.validation import EVENT_TIME_COLUMN
 from fraudops.features.formulas import FloatArray, IntArray
+from fraudops.times import utc_naive_stamps
 
 NS_PER_MS = 1_000_000
 
@@ -44,8 +45,7 @@ def _datetimes_ms(values: "pd.Series[Any]") -> tuple[IntArray, npt.NDArray[np.bo
     """Date-times as epoch ms (floored, UTC), and the mask of present values."""
     if not pd.api.types.is_datetime64_any_dtype(values.dtype):
         values = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True)
-    if getattr(values.dt, "tz", None) is not None:
-        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    values = utc_naive_stamps(values)
     known = values.notna().to_numpy(dtype=bool)
     ns = values.to_numpy(dtype="datetime64[ns]").view(np.int64)
     return np.where(known, ns // NS_PER_MS, 0), known

@@ -11,7 +11,7 @@ milliseconds of its time; `records_from_frame` builds them from a loaded frame.
 
 import math
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Self
 
 import numpy as np
@@ -37,6 +37,7 @@ from fraudops.features.state import (
     merchant_counts,
     merchant_risk,
 )
+from fraudops.times import utc_naive
 
 EVENT_TIME_MS = "event_time_ms"
 Transaction = Mapping[str, Any]
@@ -258,8 +259,7 @@ def datetime_ms(value: object) -> int | None:
     if isinstance(value, datetime):
         if pd.isna(value):
             return None
-        naive = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-        return (naive - _EPOCH) // _ONE_MS
+        return (utc_naive(value) - _EPOCH) // _ONE_MS
     if isinstance(value, date):
         return (value - _EPOCH.date()).days * MS_PER_DAY
     if isinstance(value, int | np.integer) and not isinstance(value, bool):

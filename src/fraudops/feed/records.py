@@ -11,6 +11,7 @@ import structlog
 
 from fraudops.data.profiles import DatasetProfile
 from fraudops.data.schema import FEED_COLUMNS
+from fraudops.times import utc_naive_stamps
 
 log = structlog.get_logger(__name__)
 
@@ -101,8 +102,7 @@ def event_times_ms(frame: pd.DataFrame) -> npt.NDArray[np.int64]:
         ms[known] = np.round(numbers[known] * scale).astype(np.int64)
         return ms
     stamps = pd.to_datetime(column, errors="coerce", format="ISO8601")
-    if isinstance(stamps.dtype, pd.DatetimeTZDtype):
-        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+    stamps = utc_naive_stamps(stamps)
     missing = stamps.isna().to_numpy()
     ms = stamps.to_numpy(dtype="datetime64[ms]").view(np.int64).copy()
     ms[missing] = UNKNOWN_TIME

@@ -8,7 +8,7 @@ will never succeed: a bad token, a wrong URL; the ingester stops and keeps what 
 from collections.abc import Sequence
 from concurrent.futures import Future, wait
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 import httpx
@@ -20,6 +20,7 @@ from fraudops.scoring.admission import TransactionsRefusedError
 from fraudops.scoring.service import NoModelError, ScoringService
 from fraudops.scoring.writer import StoreUnavailableError
 from fraudops.storage.base import LabelRecord, StoredResult
+from fraudops.times import utc_naive
 
 STORE_TIMEOUT_SECONDS = 120.0
 
@@ -230,9 +231,7 @@ class _Storing:
 
 def label_record(data: dict[str, Any]) -> LabelRecord:
     """A label item's data as a LabelRecord (label_time ISO 8601; naive means UTC)."""
-    time = datetime.fromisoformat(str(data["label_time"]))
-    if time.tzinfo is not None:
-        time = time.astimezone(UTC).replace(tzinfo=None)
+    time = utc_naive(datetime.fromisoformat(str(data["label_time"])))
     return LabelRecord(
         trans_num=str(data["trans_num"]),
         is_fraud=bool(data["is_fraud"]),

@@ -6,7 +6,6 @@ touched, so the registry UI tells the same story as the table.
 """
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 import structlog
 
@@ -112,15 +111,3 @@ def describe(event: LifecycleEvent) -> str:
     """One line saying what a decision was: kind, verdict, trigger and when."""
     at = "" if event.at is None else f" at {event.at:%Y-%m-%d %H:%M}"
     return f"{event.kind}: {event.verdict} ({event.trigger}){at}"
-
-
-def utc_naive(moment: datetime) -> datetime:
-    """A naive UTC date-time, as the warehouse and the training periods use; naive means UTC."""
-    if moment.tzinfo is None:
-        return moment
-    return moment.astimezone(UTC).replace(tzinfo=None)
-
-
-def utc_now() -> datetime:
-    """Now as a naive UTC date-time."""
-    return datetime.now(tz=UTC).replace(tzinfo=None)

@@ -34,7 +34,6 @@ from fraudops.lifecycle.audit import (
     TAG_LAST_COMPARE_VERDICT,
     record_decision,
     registry_name,
-    utc_naive,
     version_with_alias,
 )
 from fraudops.lifecycle.evidence import (
@@ -51,6 +50,7 @@ from fraudops.lifecycle.retrain import RetrainOptions, RetrainResult, retrain
 from fraudops.registry.base import CHALLENGER, CHAMPION, ModelNotFoundError, ModelRegistry
 from fraudops.storage.base import LifecycleEvent
 from fraudops.storage.warehouse import Warehouse
+from fraudops.times import utc_naive
 from fraudops.training.bundle import ModelBundle
 
 log = structlog.get_logger(__name__)

@@ -27,7 +27,6 @@ from fraudops.lifecycle.audit import (
     previous_champion,
     record_decision,
     registry_name,
-    utc_now,
     version_with_alias,
 )
 from fraudops.lifecycle.notify import notify_service
@@ -39,6 +38,7 @@ from fraudops.registry.base import (
 )
 from fraudops.storage.base import LifecycleEvent
 from fraudops.storage.warehouse import Warehouse
+from fraudops.times import utc_now
 
 log = structlog.get_logger(__name__)
 

@@ -25,7 +25,6 @@ from fraudops.lifecycle.audit import (
     TAG_TRIGGER,
     record_decision,
     registry_name,
-    utc_naive,
     version_with_alias,
 )
 from fraudops.registry.base import (
@@ -36,6 +35,7 @@ from fraudops.registry.base import (
 )
 from fraudops.storage.base import LifecycleEvent
 from fraudops.storage.warehouse import Warehouse
+from fraudops.times import utc_naive
 from fraudops.training.splits import SplitError
 from fraudops.training.trainer import TrainingConfig, TrainingError, TrainingResult, train
 

@@ -8,7 +8,7 @@ that fails is logged and yields no monitoring metrics: the scrape itself never f
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,6 +18,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from fraudops.storage import MonitorRun
+from fraudops.times import utc_aware
 
 log = structlog.get_logger(__name__)
 
@@ -129,8 +130,7 @@ def run_metrics(run: MonitorRun) -> list[Metric]:
 
 def _unix_seconds(moment: datetime) -> float:
     """Unix seconds of a naive UTC time (or an aware one)."""
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return float(aware.timestamp())
+    return float(utc_aware(moment).timestamp())
 
 
 class MonitorCollector(Collector):

@@ -1,7 +1,7 @@
 """The trained model as one object: feature spec, fitted estimator and decision threshold."""
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 import numpy as np
@@ -9,6 +9,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from fraudops.features.spec import FeatureSpec
+from fraudops.times import utc_naive
 
 
 class ProbabilisticClassifier(Protocol):
@@ -65,7 +66,7 @@ class ModelBundle:
         for key in ("trained_until", "validation_end", "train_end"):
             if key in self.training:
                 moment = datetime.fromisoformat(self.training[key])
-                return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+                return utc_naive(moment)
         return None
 
     @property
