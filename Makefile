@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo test test-fast lint format bench clean
 
 install: $(STAMP)
 
@@ -21,8 +21,16 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/fraudops demo
 
+# Tests run in parallel, one worker per core (pytest-xdist); worksteal keeps both cores busy
+# while the long end-to-end test runs. TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= auto
+
 test: $(STAMP) $(AIRFLOW_STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
+
+# The unit tests only, for the inner loop.
+test-fast: $(STAMP)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal tests/unit
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks dags
