@@ -15,7 +15,8 @@ from fraudops.config import Settings
 from fraudops.demo import DemoPlan, run_demo
 from fraudops.registry import MlflowRegistry
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# The whole loop runs for minutes; on a loaded 2-core machine it may take twice as long.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
 DECAY_REASONS = {"f1_below_floor", "average_precision_below_floor"}
 
