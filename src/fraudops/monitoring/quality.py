@@ -1,7 +1,7 @@
 """Weekly data-quality checks over the stored transactions of a window of event time.
 
-Each check measures one thing with SQL on the warehouse (the same statements on SQLite and
-PostgreSQL) and grades it against a warn and a fail limit: the volume of each day against
+Each check measures one thing with a query the warehouse answers (storage.quality) and
+grades it against a warn and a fail limit: the volume of each day against
 the same weekday of the previous weeks, missing values of the fields the models read,
 impossible and extreme amounts, label coverage of matured transactions, labels of unknown
 transactions, transactions without a champion score, the scoring latency's p99, and
@@ -20,11 +20,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from scipy import stats
-from sqlalchemy import ColumnElement, and_, case, exists, extract, func, or_, select
-from sqlalchemy.sql.functions import Function
 
 from fraudops.data.profiles import SPARKOV
-from fraudops.storage.tables import CHAMPION_ROLE, LabelRow, ScoreRow, TransactionRow
 from fraudops.storage.warehouse import Warehouse
 
 Status = Literal["ok", "warn", "fail"]
@@ -272,8 +269,7 @@ def volume_check(
             unit="factor",
             detail=f"no transactions stored in [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M})",
         )
-    with warehouse.engine.connect() as connection:
-        earliest = connection.scalar(select(func.min(TransactionRow.event_time)))
+    earliest = warehouse.first_event_time()
     # Day j of week w (w = 0 is the window) covers [end - (j+1) - 7w days, end - j - 7w days).
     bins = {
         (w, j): end - timedelta(days=j + 1 + 7 * w)
@@ -281,15 +277,8 @@ def volume_check(
         for j in range(days)
         if w == 0 or (earliest is not None and end - timedelta(days=j + 1 + 7 * w) >= earliest)
     }
-    time = TransactionRow.event_time
-    columns = [
-        func.coalesce(func.sum(case((and_(time >= at, time < at + DAY), 1), else_=0)), 0)
-        for at in bins.values()
-    ]
-    lowest = min(bins.values())
-    with warehouse.engine.connect() as connection:
-        counts = connection.execute(select(*columns).where(time >= lowest, time < end)).one()
-    by_bin = dict(zip(bins, (int(c) for c in counts), strict=True))
+    counts = warehouse.counts_per_day(list(bins.values()))
+    by_bin = dict(zip(bins, counts, strict=True))
     volumes = [
         DayVolume(
             start=bins[(0, j)],
@@ -328,22 +317,18 @@ class _Window:
     def __init__(self, warehouse: Warehouse, start: datetime, end: datetime) -> None:
         self.warehouse = warehouse
         self.start, self.end = start, end
-        self.inside = and_(TransactionRow.event_time >= start, TransactionRow.event_time < end)
 
     def count(self) -> int:
         """How many transactions the window holds."""
-        return self._scalar(select(func.count()).where(self.inside))
+        return self.warehouse.count_between(self.start, self.end)
 
     def missing_checks(self, total: int, limits: QualityLimits) -> list[Check]:
         """Per field the models read: the share of records without it (absent or blank)."""
-        values = [TransactionRow.record[name].as_string() for name in MODEL_FIELDS]
-        columns = [_count_where(or_(v.is_(None), v == "")) for v in values]
-        with self.warehouse.engine.connect() as connection:
-            counts = connection.execute(select(*columns).where(self.inside)).one()
+        counts = self.warehouse.missing_counts(self.start, self.end, MODEL_FIELDS)
         return [
             _share_check(
                 f"missing_{name}",
-                int(missing or 0),
+                missing,
                 total,
                 limits.missing_share,
                 what=f"transactions without {name}",
@@ -353,24 +338,20 @@ class _Window:
 
     def amount_checks(self, total: int, limits: QualityLimits) -> list[Check]:
         """Shares of amounts that are not positive and that are implausibly large."""
-        amount = TransactionRow.amount
-        with self.warehouse.engine.connect() as connection:
-            non_positive, extreme = connection.execute(
-                select(
-                    _count_where(amount <= 0), _count_where(amount > limits.extreme_amount)
-                ).where(self.inside)
-            ).one()
+        non_positive, extreme = self.warehouse.amount_counts(
+            self.start, self.end, extreme=limits.extreme_amount
+        )
         return [
             _share_check(
                 "amount_non_positive",
-                int(non_positive or 0),
+                non_positive,
                 total,
                 limits.non_positive_amount_share,
                 what="amounts of zero or less",
             ),
             _share_check(
                 "amount_extreme",
-                int(extreme or 0),
+                extreme,
                 total,
                 limits.extreme_amount_share,
                 what=f"amounts above {limits.extreme_amount:g}",
@@ -379,15 +360,9 @@ class _Window:
 
     def unscored_check(self, total: int, limits: QualityLimits) -> Check:
         """Share of transactions without a champion score."""
-        scored = (
-            select(ScoreRow.id)
-            .where(ScoreRow.trans_num == TransactionRow.trans_num)
-            .where(ScoreRow.role == CHAMPION_ROLE)
-        )
-        unscored = self._scalar(select(func.count()).where(self.inside, ~exists(scored)))
         return _share_check(
             "unscored",
-            unscored,
+            self.warehouse.unscored_count(self.start, self.end),
             total,
             limits.unscored_share,
             what="transactions without a champion score",
@@ -395,15 +370,11 @@ class _Window:
 
     def latency_check(self, limits: QualityLimits) -> Check:
         """The champion's scoring latency at the quantile (p99), by nearest rank."""
-        latency = ScoreRow.latency_ms
-        scores = (
-            select(latency)
-            .join(TransactionRow, TransactionRow.trans_num == ScoreRow.trans_num)
-            .where(self.inside, ScoreRow.role == CHAMPION_ROLE, latency.is_not(None))
+        recorded, value = self.warehouse.champion_latency_quantile(
+            self.start, self.end, quantile=limits.latency_quantile
         )
-        recorded = self._scalar(select(func.count()).select_from(scores.subquery()))
         name = f"latency_p{limits.latency_quantile * 100:g}"
-        if recorded == 0:
+        if value is None:
             return Check(
                 name=name,
                 status="ok",
@@ -412,9 +383,6 @@ class _Window:
                 unit="ms",
                 detail="no scoring latencies recorded",
             )
-        rank = max(math.ceil(limits.latency_quantile * recorded) - 1, 0)
-        with self.warehouse.engine.connect() as connection:
-            value = float(connection.scalar(scores.order_by(latency).offset(rank).limit(1)) or 0.0)
         status, limit = limits.latency_p99_ms.grade(value)
         return Check(
             name=name,
@@ -427,23 +395,9 @@ class _Window:
 
     def duplicate_check(self, total: int, limits: QualityLimits) -> Check:
         """Transactions repeating another's card, merchant, amount and time under a new id."""
-        key = (
-            TransactionRow.card_id,
-            TransactionRow.merchant,
-            TransactionRow.amount,
-            TransactionRow.event_time,
-        )
-        groups = (
-            select((func.count() - 1).label("extra"))
-            .where(self.inside)
-            .group_by(*key)
-            .having(func.count() > 1)
-            .subquery()
-        )
-        duplicates = self._scalar(select(func.coalesce(func.sum(groups.c.extra), 0)))
         return _share_check(
             "duplicates",
-            duplicates,
+            self.warehouse.duplicate_count(self.start, self.end),
             total,
             limits.duplicate_share,
             what="repeats of another transaction's card, merchant, amount and time",
@@ -451,12 +405,7 @@ class _Window:
 
     def late_check(self, total: int, limits: QualityLimits) -> Check:
         """Share arriving long after their event time; not judged when replaying history."""
-        lag = _seconds_between(
-            self.warehouse.dialect, TransactionRow.received_at, TransactionRow.event_time
-        )
-        late = self._scalar(
-            select(_count_where(lag > limits.late_after.total_seconds())).where(self.inside)
-        )
+        late = self.warehouse.late_count(self.start, self.end, after=limits.late_after)
         hours = limits.late_after / timedelta(hours=1)
         if total and late / total >= limits.replay_share:
             return Check(
@@ -475,10 +424,6 @@ class _Window:
             what=f"arrivals over {hours:g} h after their event time",
         )
 
-    def _scalar(self, statement: Any) -> int:
-        with self.warehouse.engine.connect() as connection:
-            return int(connection.scalar(statement) or 0)
-
 
 def label_coverage_check(
     warehouse: Warehouse,
@@ -489,21 +434,11 @@ def label_coverage_check(
     limits: QualityLimits,
 ) -> Check:
     """Share of matured transactions (event time in [start, end)) with no label by `known_by`."""
-    labelled = (
-        select(LabelRow.trans_num)
-        .where(LabelRow.trans_num == TransactionRow.trans_num)
-        .where(LabelRow.label_time <= known_by)
-    )
-    with warehouse.engine.connect() as connection:
-        matured, unlabelled = connection.execute(
-            select(func.count(), _count_where(~exists(labelled))).where(
-                TransactionRow.event_time >= start, TransactionRow.event_time < end
-            )
-        ).one()
+    matured, unlabelled = warehouse.unlabelled_count(start, end, known_by=known_by)
     return _share_check(
         "unlabelled",
-        int(unlabelled or 0),
-        int(matured),
+        unlabelled,
+        matured,
         limits.unlabelled_share,
         what=f"matured transactions ([{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M})) "
         "without a label",
@@ -514,17 +449,11 @@ def unknown_labels_check(
     warehouse: Warehouse, *, start: datetime, end: datetime, limits: QualityLimits
 ) -> Check:
     """Share of the window's labels (by label time) whose transaction is not stored."""
-    stored = select(TransactionRow.trans_num).where(TransactionRow.trans_num == LabelRow.trans_num)
-    with warehouse.engine.connect() as connection:
-        labels, unknown = connection.execute(
-            select(func.count(), _count_where(~exists(stored))).where(
-                LabelRow.label_time >= start, LabelRow.label_time < end
-            )
-        ).one()
+    labels, unknown = warehouse.unknown_label_count(start, end)
     return _share_check(
         "unknown_labels",
-        int(unknown or 0),
-        int(labels),
+        unknown,
+        labels,
         limits.unknown_label_share,
         what="labels of transactions not stored",
     )
@@ -549,19 +478,6 @@ def _share_check(name: str, count: int, total: int, threshold: Threshold, *, wha
         limit=limit,
         detail=f"{count} of {total} {what}",
     )
-
-
-def _count_where(condition: ColumnElement[bool]) -> Function[Any]:
-    """SUM(CASE WHEN condition THEN 1 ELSE 0 END): a count of the rows it holds for."""
-    return func.sum(case((condition, 1), else_=0))
-
-
-def _seconds_between(dialect: str, later: Any, earlier: Any) -> ColumnElement[Any]:
-    """`later - earlier` in seconds, in the dialect's own date arithmetic."""
-    if dialect == "postgresql":
-        return extract("epoch", later - earlier)
-    result: ColumnElement[Any] = (func.julianday(later) - func.julianday(earlier)) * 86_400.0
-    return result
 
 
 def _utc_naive(value: datetime) -> datetime:

@@ -1,0 +1,256 @@
+"""Reads over the stored history: labelled windows, served scores, replays, the event clock.
+
+Monitoring, retraining, champion/challenger evaluation and state rebuilds read through these.
+"""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+from sqlalchemy import func, select
+
+from fraudops.storage.base import HistoricTransaction, LabelRecord
+from fraudops.storage.sql import SqlTables, utc_naive
+from fraudops.storage.tables import CHAMPION_ROLE, LabelRow, ScoreRow, TransactionRow
+
+# The event clock: of the latest CLOCK_SAMPLE event times, skip one in CLOCK_OUTLIER_SHARE
+# from the top, and never go further than CLOCK_CEILING ahead of the wall clock.
+CLOCK_SAMPLE = 1_000
+CLOCK_OUTLIER_SHARE = 100
+CLOCK_CEILING = timedelta(days=1)
+LABELLED_COLUMNS = (
+    "trans_num",
+    "event_time",
+    "is_fraud",
+    "label_time",
+    "label_source",
+    "model_name",
+    "model_version",
+    "fraud_probability",
+    "decision",
+)
+
+
+class HistoryReads(SqlTables):
+    """Windows of the stored transactions with their labels and champion scores."""
+
+    def labelled_between(
+        self, start: datetime, end: datetime, *, labels_known_by: datetime | None = None
+    ) -> pd.DataFrame:
+        """Labelled transactions with event_time in [start, end), with the champion score.
+
+        One row per transaction: the raw record's fields, `event_time`, the label (`is_fraud`
+        as 0/1, `label_time`, `label_source`) and the first champion score stored. With
+        `labels_known_by`, only labels known by then count (point-in-time monitoring).
+        """
+        champion = (
+            select(ScoreRow.trans_num, func.min(ScoreRow.id).label("score_id"))
+            .where(ScoreRow.role == CHAMPION_ROLE)
+            .group_by(ScoreRow.trans_num)
+            .subquery()
+        )
+        statement = (
+            select(
+                TransactionRow.trans_num,
+                TransactionRow.record,
+                TransactionRow.event_time,
+                LabelRow.is_fraud,
+                LabelRow.label_time,
+                LabelRow.source.label("label_source"),
+                ScoreRow.model_name,
+                ScoreRow.model_version,
+                ScoreRow.fraud_probability,
+                ScoreRow.decision,
+            )
+            .join(LabelRow, LabelRow.trans_num == TransactionRow.trans_num)
+            .outerjoin(champion, champion.c.trans_num == TransactionRow.trans_num)
+            .outerjoin(ScoreRow, ScoreRow.id == champion.c.score_id)
+            .where(TransactionRow.event_time >= utc_naive(start))
+            .where(TransactionRow.event_time < utc_naive(end))
+            .order_by(TransactionRow.event_time, TransactionRow.trans_num)
+        )
+        if labels_known_by is not None:
+            statement = statement.where(LabelRow.label_time <= utc_naive(labels_known_by))
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        records = [
+            {
+                **row.record,
+                "trans_num": row.trans_num,
+                "event_time": row.event_time,
+                "is_fraud": int(row.is_fraud),
+                "label_time": row.label_time,
+                "label_source": row.label_source,
+                "model_name": row.model_name,
+                "model_version": row.model_version,
+                "fraud_probability": row.fraud_probability,
+                "decision": row.decision,
+            }
+            for row in rows
+        ]
+        frame = pd.DataFrame.from_records(records)
+        record_columns = [c for c in frame.columns if c not in LABELLED_COLUMNS]
+        return frame.reindex(columns=[*record_columns, *LABELLED_COLUMNS])
+
+    def transactions_since(self, time: datetime) -> Iterator[HistoricTransaction]:
+        """Stored transactions with event_time at or after `time`, in event-time order."""
+        statement = (
+            select(
+                TransactionRow.record,
+                TransactionRow.event_time,
+                TransactionRow.trans_num,
+                LabelRow.is_fraud,
+                LabelRow.label_time,
+                LabelRow.source,
+            )
+            .outerjoin(LabelRow, LabelRow.trans_num == TransactionRow.trans_num)
+            .where(TransactionRow.event_time >= utc_naive(time))
+            .order_by(TransactionRow.event_time, TransactionRow.trans_num)
+        )
+        with self.engine.connect() as connection:
+            result = connection.execution_options(yield_per=1_000).execute(statement)
+            for row in result:
+                label = None
+                if row.is_fraud is not None:
+                    label = LabelRecord(
+                        trans_num=row.trans_num,
+                        is_fraud=row.is_fraud,
+                        label_time=row.label_time,
+                        source=row.source,
+                    )
+                yield HistoricTransaction(
+                    record=dict(row.record), event_time=row.event_time, label=label
+                )
+
+    def history_frame(
+        self, start: datetime, end: datetime, *, labels_known_by: datetime
+    ) -> pd.DataFrame:
+        """Stored transactions with event_time in [start, end) as the readers load a file.
+
+        The frame has the canonical (Sparkov) columns parsed as `load_transactions` parses
+        them, `event_time`, and the labels as known at `labels_known_by`: `is_fraud` (0/1,
+        0 where no label was known yet), `labelled` (whether one was) and `label_time`.
+        This is what retraining and champion/challenger evaluation read.
+        """
+        from fraudops.data.profiles import SPARKOV  # noqa: PLC0415 - data imports storage
+        from fraudops.data.validation import check_frame  # noqa: PLC0415
+
+        known = (
+            select(LabelRow.trans_num, LabelRow.is_fraud, LabelRow.label_time)
+            .where(LabelRow.label_time <= utc_naive(labels_known_by))
+            .subquery()
+        )
+        statement = (
+            select(
+                TransactionRow.trans_num,
+                TransactionRow.record,
+                TransactionRow.event_time,
+                known.c.is_fraud,
+                known.c.label_time,
+            )
+            .outerjoin(known, known.c.trans_num == TransactionRow.trans_num)
+            .where(TransactionRow.event_time >= utc_naive(start))
+            .where(TransactionRow.event_time < utc_naive(end))
+            .order_by(TransactionRow.event_time, TransactionRow.trans_num)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execution_options(yield_per=10_000).execute(statement).all()
+        timestamps = {spec.column for spec in SPARKOV.timestamps}
+        raw = pd.DataFrame.from_records(
+            [
+                {k: v for k, v in row.record.items() if k not in timestamps}
+                | {
+                    "trans_num": row.trans_num,
+                    "trans_date_trans_time": row.event_time.strftime("%Y-%m-%d %H:%M:%S"),
+                }
+                for row in rows
+            ]
+        )
+        if raw.empty:
+            return pd.DataFrame(columns=["trans_num", "event_time", "is_fraud", "labelled"])
+        raw = raw.drop(columns=["event_time"], errors="ignore")
+        frame = check_frame(raw, SPARKOV, require_label=False).clean_frame()
+        labels = {row.trans_num: (row.is_fraud, row.label_time) for row in rows}
+        known_label = frame["trans_num"].map(lambda t: labels[t][0])
+        frame["labelled"] = known_label.notna().to_numpy()
+        frame["is_fraud"] = known_label.fillna(value=False).astype("int8").to_numpy()
+        frame["label_time"] = pd.to_datetime(frame["trans_num"].map(lambda t: labels[t][1]))
+        return frame.reset_index(drop=True)
+
+    def served_between(
+        self, start: datetime, end: datetime, *, limit: int | None = None
+    ) -> pd.DataFrame:
+        """The champion's first score of each transaction with event_time in [start, end).
+
+        Columns: trans_num, event_time, model_name, model_version, fraud_probability,
+        decision, then one column per feature the champion computed (NaN where missing).
+        With `limit`, only the latest `limit` transactions of the window (a drift sample).
+        """
+        champion = (
+            select(func.min(ScoreRow.id).label("score_id"))
+            .join(TransactionRow, TransactionRow.trans_num == ScoreRow.trans_num)
+            .where(ScoreRow.role == CHAMPION_ROLE)
+            .where(TransactionRow.event_time >= utc_naive(start))
+            .where(TransactionRow.event_time < utc_naive(end))
+            .group_by(ScoreRow.trans_num)
+            .subquery()
+        )
+        statement = (
+            select(
+                ScoreRow.trans_num,
+                TransactionRow.event_time,
+                ScoreRow.model_name,
+                ScoreRow.model_version,
+                ScoreRow.fraud_probability,
+                ScoreRow.decision,
+                ScoreRow.features,
+            )
+            .join(champion, champion.c.score_id == ScoreRow.id)
+            .join(TransactionRow, TransactionRow.trans_num == ScoreRow.trans_num)
+            .order_by(TransactionRow.event_time.desc(), ScoreRow.trans_num)
+        )
+        if limit is not None:
+            statement = statement.limit(limit)
+        with self.engine.connect() as connection:
+            rows = connection.execution_options(yield_per=10_000).execute(statement).all()
+        base = pd.DataFrame(
+            {
+                "trans_num": [r.trans_num for r in rows],
+                "event_time": pd.to_datetime([r.event_time for r in rows]),
+                "model_name": [r.model_name for r in rows],
+                "model_version": [r.model_version for r in rows],
+                "fraud_probability": [float(r.fraud_probability) for r in rows],
+                "decision": [r.decision for r in rows],
+            }
+        )
+        features = pd.DataFrame.from_records([r.features or {} for r in rows]).astype("float64")
+        frame = pd.concat([base, features], axis=1)
+        return frame.iloc[::-1].reset_index(drop=True)
+
+    def count_transactions(self) -> int:
+        """How many transactions are stored."""
+        with self.engine.connect() as connection:
+            return int(connection.scalar(select(func.count()).select_from(TransactionRow)) or 0)
+
+    def event_clock(self, *, now: datetime | None = None) -> datetime | None:
+        """ "Now" in the data's event time, robust to outliers; None if nothing is stored.
+
+        Of the CLOCK_SAMPLE latest event times, the value above which one in a hundred lie
+        (the latest itself with fewer than a hundred), and never later than the wall clock
+        `now` (default: the current time) plus a day: transactions dated far ahead, already
+        stored, do not move it.
+        """
+        statement = (
+            select(TransactionRow.event_time)
+            .order_by(TransactionRow.event_time.desc())
+            .limit(CLOCK_SAMPLE)
+        )
+        with self.engine.connect() as connection:
+            latest = list(connection.scalars(statement))
+        if not latest:
+            return None
+        ceiling = utc_naive(now or datetime.now(UTC)) + CLOCK_CEILING
+        below = [time for time in latest if time <= ceiling]
+        if not below:
+            return ceiling
+        return below[len(below) // CLOCK_OUTLIER_SHARE]
