@@ -33,21 +33,20 @@ pays one. A writer that keeps losing that race on a hot key (a busy merchant) th
 keys for a moment: every writer honours the locks, so the starved one gets through. A write
 refused because the initialised mark is gone (Redis restarted empty, or a rebuild is under
 way) raises FeatureStateUnavailableError: nobody builds on state that lost its history.
+
+The scripts are in features.redis_scripts; the packing of columns and ids, and the
+arguments a write sends, in features.redis_packing.
 """
 
 import random
 import secrets
-import sys
 import threading
 import time
-from array import array
-from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableSequence, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from functools import partial
-from typing import Any, Self, cast, overload
+from typing import Any, Self, cast
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
@@ -55,6 +54,25 @@ from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
+from fraudops.features import redis_scripts as scripts
+from fraudops.features.redis_packing import (
+    CARD,
+    COMPACT_BYTES,
+    MERCHANT,
+    Kind,
+    Seen,
+    Snapshot,
+    State,
+    StoredIds,
+    event_member,
+    id_of,
+    kept_args,
+    last_id,
+    new_token,
+    pack,
+    unpack,
+    write_args,
+)
 from fraudops.features.state import (
     CLAIM_SECONDS,
     HEARTBEAT_SECONDS,
@@ -67,6 +85,28 @@ from fraudops.features.state import (
     T,
     require_key,
 )
+
+__all__ = [
+    "BACKOFF_SECONDS",
+    "CARD",
+    "CLEAR_BATCH",
+    "COMPACT_BYTES",
+    "CONNECTION_RETRIES",
+    "EAGER_ATTEMPTS",
+    "HEARTBEAT_MILLISECONDS",
+    "KEPT_BYTES",
+    "LAYOUT",
+    "LOAD_BATCH",
+    "LOCK_AFTER",
+    "LOCK_MILLISECONDS",
+    "MAX_ATTEMPTS",
+    "MAX_BACKOFF_SECONDS",
+    "MERCHANT",
+    "REBUILD_LOCK_MILLISECONDS",
+    "TIMEOUT_SECONDS",
+    "RedisStateStore",
+    "State",
+]
 
 LAYOUT = "v2"
 # Seconds to connect or to wait for an answer, and retries after a connection error,
@@ -91,228 +131,14 @@ REBUILD_LOCK_MILLISECONDS = 15_000
 CLEAR_BATCH = 500
 # Cards and merchants per pipelined round trip when loading a rebuilt state.
 LOAD_BATCH = 250
-# Dropped bytes a column's front may hold before it is written anew: a quarter of the live
-# bytes (reads carry at most that much dead weight), and never less than this.
-COMPACT_BYTES = 4_096
 # Bytes of packed columns a process keeps at most (about 20,000 cards of a month each).
 KEPT_BYTES = 64 * 1024 * 1024
-
-# Appends to `out` one state as a transaction reads it: v, g and each column's skip; each
-# column from the length kept in process if g is the one kept, else whole; the id count;
-# the last id. `key`: the state's hash in KEYS (its ids and columns follow); `at`: the
-# column lengths kept in ARGV.
-_READ_STATE = """
-local function read_state(out, key, columns, g, at)
-    local fields = {'v', 'g'}
-    for c = 1, columns do fields[c + 2] = 's' .. c end
-    local header = redis.call('HMGET', KEYS[key], unpack(fields))
-    for f = 1, columns + 2 do out[#out + 1] = header[f] end
-    local kept = header[2] == g
-    for c = 1, columns do
-        local column = KEYS[key + 1 + c]
-        if kept then
-            out[#out + 1] = redis.call('GETRANGE', column, ARGV[at + c - 1], -1)
-        else
-            out[#out + 1] = redis.call('GET', column) or ''
-        end
-    end
-    out[#out + 1] = redis.call('ZCARD', KEYS[key + 1])
-    out[#out + 1] = redis.call('ZRANGE', KEYS[key + 1], -1, -1)[1] or false
-end
-"""
-_READ = (
-    _READ_STATE
-    + """
--- KEYS: per state its hash, its ids and its columns.
--- ARGV: per state its column count, the g kept in process ('' if none), the lengths kept.
-local out = {}
-local key, arg = 1, 1
-while key <= #KEYS do
-    local columns = tonumber(ARGV[arg])
-    read_state(out, key, columns, ARGV[arg + 1], arg + 2)
-    key = key + 2 + columns
-    arg = arg + 2 + columns
-end
-return out
-"""
-)
-_WRITE = (
-    _READ_STATE
-    + """
--- KEYS: the initialised mark, the locks, with a claim its key and the unconfirmed claims'
--- sorted set, then per state its hash, its ids and its columns.
--- ARGV: lock token, lock count, claim count (0 or 1), with a claim its fingerprint, time to
--- live (ms), unconfirmed member and time (ms), then per state: the version seen ('' if
--- absent), column count, the g and column lengths kept (to answer a conflict), new
--- version ('' if the state is unchanged, and nothing follows), new g, ids dropped from the
--- front (-1: replace them all), per column its new skip (-1: write it whole) and the
--- bytes to append (or its whole value), ids added (count, then pairs of score and member).
--- 1: written; 0: another holds a lock; -1: not initialised; a string: the trans_num was
--- claimed already with this fingerprint, nothing was written; else a version changed and
--- nothing was written: the states as _READ returns them.
-local function write_state(key, arg, columns)
-    local ids = KEYS[key + 1]
-    local dropped = tonumber(ARGV[arg + 5 + columns])
-    if dropped < 0 then
-        redis.call('DEL', ids)
-    elseif dropped > 0 then
-        redis.call('ZREMRANGEBYRANK', ids, 0, dropped - 1)
-    end
-    local fields = {'v', ARGV[arg + 3 + columns]}
-    for c = 1, columns do
-        local column = KEYS[key + 1 + c]
-        local skip, bytes = ARGV[arg + 4 + columns + 2 * c], ARGV[arg + 5 + columns + 2 * c]
-        if skip == '-1' then
-            redis.call('SET', column, bytes)
-            skip = 0
-            fields[#fields + 1] = 'g'
-            fields[#fields + 1] = ARGV[arg + 4 + columns]
-        elseif bytes ~= '' then
-            redis.call('APPEND', column, bytes)
-        end
-        fields[#fields + 1] = 's' .. c
-        fields[#fields + 1] = skip
-    end
-    redis.call('HSET', KEYS[key], unpack(fields))
-    local first = arg + 7 + 3 * columns
-    local last = first + 2 * tonumber(ARGV[first - 1]) - 1
-    for j = first, last, 2000 do
-        redis.call('ZADD', ids, unpack(ARGV, j, math.min(j + 1999, last)))
-    end
-end
-
-local locks = tonumber(ARGV[2])
-local claims = tonumber(ARGV[3])
-local gate = redis.call('MGET', unpack(KEYS, 1, locks + 1))
-if not gate[1] then return -1 end
-for i = 2, locks + 1 do
-    if gate[i] and gate[i] ~= ARGV[1] then return 0 end
-end
-if claims == 1 then
-    local prior = redis.call('GET', KEYS[locks + 2])
-    if prior then return prior end
-end
-local states, current = {}, true
-local key, arg = locks + 2 + 2 * claims, 4 + 4 * claims
-while key <= #KEYS do
-    local columns = tonumber(ARGV[arg + 1])
-    if (redis.call('HGET', KEYS[key], 'v') or '') ~= ARGV[arg] then current = false end
-    states[#states + 1] = {key, arg, columns}
-    key = key + 2 + columns
-    if ARGV[arg + 3 + columns] == '' then
-        arg = arg + 4 + columns
-    else
-        arg = arg + 7 + 3 * columns + 2 * tonumber(ARGV[arg + 6 + 3 * columns])
-    end
-end
-if not current then
-    local out = {}
-    for _, state in ipairs(states) do
-        read_state(out, state[1], state[3], ARGV[state[2] + 2], state[2] + 3)
-    end
-    return out
-end
-for _, state in ipairs(states) do
-    local key, arg, columns = state[1], state[2], state[3]
-    if ARGV[arg + 3 + columns] ~= '' then write_state(key, arg, columns) end
-end
-if claims == 1 then
-    redis.call('SET', KEYS[locks + 2], ARGV[4], 'PX', ARGV[5])
-    redis.call('ZADD', KEYS[locks + 3], ARGV[7], ARGV[6])
-end
-return 1
-"""
-)
-# A claim with no state to change (a profile without card and merchant ids).
-_CLAIM_ONLY = """
--- KEYS: the initialised mark, the claim, the unconfirmed claims.
--- ARGV: fingerprint, time to live (ms), unconfirmed member and time (ms).
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local prior = redis.call('GET', KEYS[2])
-if prior then return prior end
-redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
-redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
-return 1
-"""
-_FETCH_IDS = """
--- KEYS: a state's hash and ids; ARGV: the version read, first and last rank.
-if (redis.call('HGET', KEYS[1], 'v') or '') ~= ARGV[1] then return false end
-return redis.call('ZRANGE', KEYS[2], ARGV[2], ARGV[3])
-"""
-# Lock every key or none: taking them one by one could deadlock two transactions.
-_LOCK_ALL = """
-for _, key in ipairs(KEYS) do
-    if redis.call('EXISTS', key) == 1 then return 0 end
-end
-for _, key in ipairs(KEYS) do
-    redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
-end
-return 1
-"""
-_UNLOCK_OWN = """
-for _, key in ipairs(KEYS) do
-    if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
-end
-return 0
-"""
-_EXTEND_OWN = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
-
-_BIG_ENDIAN = sys.byteorder == "big"
-_ITEM_BYTES = {"q": 8, "d": 8, "B": 1}  # the packed size of each array typecode used
-# Added to a time so that its unsigned big-endian bytes sort as the signed times do.
-_TIME_OFFSET = 1 << 63
-
-
-@dataclass(frozen=True)
-class _Kind:
-    """A card or a merchant: its state class and its packed columns (attribute, typecode)."""
-
-    name: str
-    state: type[CardState] | type[MerchantState]
-    columns: tuple[tuple[str, str], ...]
-
-
-CARD = _Kind("card", CardState, (("times", "q"), ("amounts", "d"), ("sum1", "d"), ("sum2", "d")))
-MERCHANT = _Kind("merchant", MerchantState, (("times", "q"), ("labels", "B"), ("fraud_times", "q")))
-
-State = CardState | MerchantState
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Snapshot:
-    """A state as stored at one version: each column's live bytes and skip, id count, last id."""
-
-    version: bytes  # b"" when the state does not exist
-    g: bytes = b""
-    live: tuple[bytes, ...] = ()  # each column's bytes after its skipped front
-    skips: tuple[int, ...] = ()
-    count: int = 0
-    last: str | None = None  # the last id, None if unknown (or no id)
-
-    @property
-    def size(self) -> int:
-        """Bytes of packed columns held."""
-        return sum(len(live) for live in self.live)
-
-
-@dataclass(frozen=True)
-class _Seen:
-    """A state as handed to a transition: the snapshot it came from, its object, its ids."""
-
-    kind: _Kind
-    key: str
-    snapshot: _Snapshot
-    state: State | None
-    ids: "_StoredIds | None"
 
 
 class _ConflictError(Exception):
     """Another writer changed or locked the keys during an attempt; the fresh states if known."""
 
-    def __init__(self, fresh: list[_Snapshot] | None = None) -> None:
+    def __init__(self, fresh: list[Snapshot] | None = None) -> None:
         super().__init__()
         self.fresh = fresh
 
@@ -334,13 +160,13 @@ class RedisStateStore:
         self._root = f"{prefix}:{LAYOUT}"
         self._kept = _KeptSnapshots(KEPT_BYTES)
         self._connections = _Connections(client.connection_pool)
-        self._read = client.register_script(_READ)
-        self._write = client.register_script(_WRITE)
-        self._fetch = client.register_script(_FETCH_IDS)
-        self._lock_all = client.register_script(_LOCK_ALL)
-        self._unlock_own = client.register_script(_UNLOCK_OWN)
-        self._extend_own = client.register_script(_EXTEND_OWN)
-        self._claim_only = client.register_script(_CLAIM_ONLY)
+        self._read = client.register_script(scripts.READ)
+        self._write = client.register_script(scripts.WRITE)
+        self._fetch = client.register_script(scripts.FETCH_IDS)
+        self._lock_all = client.register_script(scripts.LOCK_ALL)
+        self._unlock_own = client.register_script(scripts.UNLOCK_OWN)
+        self._extend_own = client.register_script(scripts.EXTEND_OWN)
+        self._claim_only = client.register_script(scripts.CLAIM_ONLY)
         # This process's name in the unconfirmed claims, alive while it renews its heartbeat.
         self.instance = secrets.token_hex(6)
 
@@ -385,7 +211,7 @@ class RedisStateStore:
         """Store a merchant's state."""
         self._put(MERCHANT, key, state)
 
-    def _get(self, kind: _Kind, key: str) -> State | None:
+    def _get(self, kind: Kind, key: str) -> State | None:
         """One state read whole, its columns and ids as lists."""
         hash_name, ids_name, *columns = self._keys(kind, key)
         skips = [f"s{number}" for number in range(1, len(kind.columns) + 1)]
@@ -398,12 +224,12 @@ class RedisStateStore:
         if version is None:
             return None
         fields = {
-            name: _unpack(code, memoryview(packed or b"")[int(skip or 0) :]).tolist()
+            name: unpack(code, memoryview(packed or b"")[int(skip or 0) :]).tolist()
             for (name, code), skip, packed in zip(kind.columns, skipped, raw, strict=True)
         }
-        return kind.state(ids=[_id_of(member) for member in members], **fields)
+        return kind.state(ids=[id_of(member) for member in members], **fields)
 
-    def _put(self, kind: _Kind, key: str, state: State) -> None:
+    def _put(self, kind: Kind, key: str, state: State) -> None:
         """Replace one state, atomically."""
         self._kept.drop((kind.name, key))
         with self._reaching(), self.client.pipeline(transaction=True) as pipe:
@@ -411,24 +237,24 @@ class RedisStateStore:
             self._queue_put(pipe, kind, key, state)
             pipe.execute()
 
-    def _queue_put(self, pipe: Any, kind: _Kind, key: str, state: State) -> _Snapshot:
+    def _queue_put(self, pipe: Any, kind: Kind, key: str, state: State) -> Snapshot:
         """Queue the writes of a whole state on a pipeline whose keys are gone; its snapshot."""
         ids = list(state.ids)
         members = {
-            _member(time_ms, trans_id): time_ms
+            event_member(time_ms, trans_id): time_ms
             for time_ms, trans_id in zip(state.times, ids, strict=True)
         }
         if len(members) != len(ids):
             msg = f"{kind.name} {key}: the state holds an event twice"
             raise ValueError(msg)
         hash_name, ids_name, *columns = self._keys(kind, key)
-        snapshot = _Snapshot(
-            version=_new_token().encode(),
-            g=_new_token().encode(),
-            live=tuple(_pack(code, getattr(state, name)) for name, code in kind.columns),
+        snapshot = Snapshot(
+            version=new_token().encode(),
+            g=new_token().encode(),
+            live=tuple(pack(code, getattr(state, name)) for name, code in kind.columns),
             skips=(0,) * len(kind.columns),
             count=len(ids),
-            last=_last(ids),
+            last=last_id(ids),
         )
         skips = {f"s{number}": 0 for number in range(1, len(kind.columns) + 1)}
         pipe.hset(hash_name, mapping={"v": snapshot.version, "g": snapshot.g, **skips})
@@ -451,7 +277,7 @@ class RedisStateStore:
         """Apply `work` to the states and store what it returns, retried on conflict.
 
         Each attempt hands `work` new objects, so it may change them in place; their columns
-        are arrays and their ids a sequence fetched on demand (see `_StoredIds`). A claim is
+        are arrays and their ids a sequence fetched on demand (see `StoredIds`). A claim is
         checked and made by the same script that writes the states.
         """
         wanted = [
@@ -466,7 +292,7 @@ class RedisStateStore:
             return result
         locks = [f"{self._root}:lock:{kind.name}:{key}" for kind, key in wanted]
         kept = [self._kept.get((kind.name, key)) for kind, key in wanted]
-        snapshots = None if None in kept else cast(list[_Snapshot], kept)
+        snapshots = None if None in kept else cast(list[Snapshot], kept)
         fresh = False  # whether the snapshots were just read (else kept: maybe outdated)
         token: str | None = None
         try:
@@ -502,8 +328,8 @@ class RedisStateStore:
 
     def _attempt(
         self,
-        wanted: list[tuple[_Kind, str]],
-        snapshots: list[_Snapshot],
+        wanted: list[tuple[Kind, str]],
+        snapshots: list[Snapshot],
         *,
         fresh: bool,
         token: str | None,
@@ -535,35 +361,35 @@ class RedisStateStore:
         self._commit([(one, new[name]) for name, one in seen.items()], token=token, claim=claim)
         return result
 
-    def _seen(self, kind: _Kind, key: str, snapshot: _Snapshot) -> _Seen:
+    def _seen(self, kind: Kind, key: str, snapshot: Snapshot) -> Seen:
         """A snapshot as the objects a transition gets: arrays, ids fetched on demand."""
         if not snapshot.version:
-            return _Seen(kind, key, snapshot, None, None)
-        ids = _StoredIds(
+            return Seen(kind, key, snapshot, None, None)
+        ids = StoredIds(
             stored=snapshot.count,
             fetch=partial(self._fetch_ids, kind, key, snapshot.version),
             last=snapshot.last,
         )
         fields = {
-            name: _unpack(code, live)
+            name: unpack(code, live)
             for (name, code), live in zip(kind.columns, snapshot.live, strict=True)
         }
-        return _Seen(kind, key, snapshot, kind.state(ids=ids, **fields), ids)
+        return Seen(kind, key, snapshot, kind.state(ids=ids, **fields), ids)
 
-    def _read_states(self, wanted: list[tuple[_Kind, str]]) -> list[_Snapshot]:
+    def _read_states(self, wanted: list[tuple[Kind, str]]) -> list[Snapshot]:
         """The current states of the keys, in one script call (only what grew, where kept)."""
         kept = [self._kept.get((kind.name, key)) for kind, key in wanted]
         keys: list[str] = []
         args: list[Any] = []
         for (kind, key), snapshot in zip(wanted, kept, strict=True):
             keys += self._keys(kind, key)
-            args += [len(kind.columns), *_kept_args(kind, snapshot)]
+            args += [len(kind.columns), *kept_args(kind, snapshot)]
         reply = self._run(self._read, keys, args)
         return self._snapshots(wanted, reply, kept)
 
     def _snapshots(
-        self, wanted: list[tuple[_Kind, str]], reply: list[Any], kept: Sequence[_Snapshot | None]
-    ) -> list[_Snapshot]:
+        self, wanted: list[tuple[Kind, str]], reply: list[Any], kept: Sequence[Snapshot | None]
+    ) -> list[Snapshot]:
         """Snapshots from what `read_state` answered on top of the kept ones; kept in turn."""
         snapshots = []
         at = 0
@@ -573,7 +399,7 @@ class RedisStateStore:
             at += 2 * count + 4
             if version is None:
                 self._kept.drop((kind.name, key))
-                snapshots.append(_Snapshot(version=b""))
+                snapshots.append(Snapshot(version=b""))
                 continue
             skips = tuple(int(skip or 0) for skip in rest[:count])
             live = tuple(
@@ -588,13 +414,13 @@ class RedisStateStore:
                     )
                 )
             ids, last = rest[2 * count :]
-            snapshot = _Snapshot(
+            snapshot = Snapshot(
                 version=version,
                 g=g,
                 live=live,
                 skips=skips,
                 count=ids,
-                last=None if last is None else _id_of(last),
+                last=None if last is None else id_of(last),
             )
             self._kept.put((kind.name, key), snapshot)
             snapshots.append(snapshot)
@@ -624,7 +450,7 @@ class RedisStateStore:
                 self._connections.give_back(connection)
         return answer
 
-    def _fetch_ids(self, kind: _Kind, key: str, version: bytes, lo: int, hi: int) -> list[str]:
+    def _fetch_ids(self, kind: Kind, key: str, version: bytes, lo: int, hi: int) -> list[str]:
         """Stored ids of ranks [lo, hi), if the state is still at `version` (else a conflict)."""
         with self._reaching():
             members = self._fetch(
@@ -632,11 +458,11 @@ class RedisStateStore:
             )
         if members is None or len(members) != hi - lo:
             raise _ConflictError
-        return [_id_of(member) for member in members]
+        return [id_of(member) for member in members]
 
     def _commit(
         self,
-        changes: list[tuple[_Seen, State | None]],
+        changes: list[tuple[Seen, State | None]],
         *,
         token: str | None,
         claim: Claim | None = None,
@@ -653,15 +479,15 @@ class RedisStateStore:
         if claim is not None:
             keys += [self._claim_key(claim.trans_num), self._unconfirmed_key]
             args += self._claim_args(claim)
-        written: list[tuple[_Seen, _Snapshot]] = []
+        written: list[tuple[Seen, Snapshot]] = []
         for seen, state in changes:
             kind, snapshot = seen.kind, seen.snapshot
             keys += self._keys(kind, seen.key)
-            args += [snapshot.version, len(kind.columns), *_kept_args(kind, snapshot)]
+            args += [snapshot.version, len(kind.columns), *kept_args(kind, snapshot)]
             if state is None:
                 args.append("")
                 continue
-            after, state_args = _write_args(seen, state)
+            after, state_args = write_args(seen, state)
             args += state_args
             written.append((seen, after))
         reply = self._run(self._write, keys, args)
@@ -870,13 +696,13 @@ class RedisStateStore:
     def _rebuild_key(self) -> str:
         return f"{self._root}:rebuilding"
 
-    def _hash(self, kind: _Kind, key: str) -> str:
+    def _hash(self, kind: Kind, key: str) -> str:
         return f"{self._root}:{kind.name}:{key}"
 
-    def _ids(self, kind: _Kind, key: str) -> str:
+    def _ids(self, kind: Kind, key: str) -> str:
         return f"{self._root}:{kind.name}-ids:{key}"
 
-    def _keys(self, kind: _Kind, key: str) -> list[str]:
+    def _keys(self, kind: Kind, key: str) -> list[str]:
         """A state's keys: its hash, its ids, then its columns."""
         columns = [f"{self._root}:{kind.name}-{name}:{key}" for name, _ in kind.columns]
         return [self._hash(kind, key), self._ids(kind, key), *columns]
@@ -938,10 +764,10 @@ class _KeptSnapshots:
     def __init__(self, limit: int) -> None:
         self._limit = limit
         self._size = 0
-        self._entries: OrderedDict[tuple[str, str], _Snapshot] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str], Snapshot] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, str]) -> _Snapshot | None:
+    def get(self, key: tuple[str, str]) -> Snapshot | None:
         """The snapshot kept for a state, if any."""
         with self._lock:
             snapshot = self._entries.get(key)
@@ -949,7 +775,7 @@ class _KeptSnapshots:
                 self._entries.move_to_end(key)
             return snapshot
 
-    def put(self, key: tuple[str, str], snapshot: _Snapshot) -> None:
+    def put(self, key: tuple[str, str], snapshot: Snapshot) -> None:
         """Keep a state's snapshot in place of any older one."""
         with self._lock:
             old = self._entries.pop(key, None)
@@ -975,219 +801,6 @@ class _KeptSnapshots:
             self._size = 0
 
 
-class _StoredIds(MutableSequence[str]):
-    """A state's ids as Redis holds them: fetched only where read, with this attempt's edits.
-
-    The state classes only read ids, insert them and drop a prefix of them; `change` then
-    tells how many stored ids to drop from the front and which inserted ones remain, where.
-    """
-
-    def __init__(self, *, stored: int, fetch: Callable[[int, int], list[str]], last: str | None):
-        self._stored = stored
-        self._fetch = fetch
-        self._known: dict[int, str] = {} if last is None else {stored - 1: last}
-        self._dropped = 0
-        self._positions: list[int] = []  # of the inserted ids, ascending
-        self._added: list[str] = []
-
-    def __len__(self) -> int:
-        return self._stored - self._dropped + len(self._added)
-
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> MutableSequence[str]: ...
-
-    def __getitem__(self, index: int | slice) -> str | MutableSequence[str]:
-        if isinstance(index, slice):
-            return [self[position] for position in range(*index.indices(len(self)))]
-        position = self._position(index)
-        before = bisect_left(self._positions, position)
-        if before < len(self._positions) and self._positions[before] == position:
-            return self._added[before]
-        rank = self._dropped + position - before
-        found = self._known.get(rank)
-        if found is None:
-            found = self._known[rank] = self._fetch(rank, rank + 1)[0]
-        return found
-
-    def __iter__(self) -> Iterator[str]:
-        stored = iter(
-            self._fetch(self._dropped, self._stored) if self._dropped < self._stored else []
-        )
-        added = iter(zip(self._positions, self._added, strict=True))
-        upcoming = next(added, None)
-        for position in range(len(self)):
-            if upcoming is not None and upcoming[0] == position:
-                yield upcoming[1]
-                upcoming = next(added, None)
-            else:
-                yield next(stored)
-
-    def insert(self, index: int, value: str) -> None:
-        """Insert as list.insert does."""
-        size = len(self)
-        position = min(max(index + size if index < 0 else index, 0), size)
-        at = bisect_left(self._positions, position)
-        for later in range(at, len(self._positions)):
-            self._positions[later] += 1
-        self._positions.insert(at, position)
-        self._added.insert(at, value)
-
-    def __delitem__(self, index: int | slice) -> None:
-        if isinstance(index, int):
-            start, stop, step = self._position(index), self._position(index) + 1, 1
-        else:
-            start, stop, step = index.indices(len(self))
-        if start != 0 or step != 1:
-            msg = "stored ids can only lose a prefix"
-            raise NotImplementedError(msg)
-        count = max(stop, 0)
-        gone = bisect_left(self._positions, count)
-        self._dropped += count - gone
-        self._positions = [position - count for position in self._positions[gone:]]
-        del self._added[:gone]
-
-    def __setitem__(self, index: int | slice, value: Any) -> None:
-        msg = "stored ids are never replaced"
-        raise NotImplementedError(msg)
-
-    def last_known(self) -> str | None:
-        """The last id if known without asking Redis (None also when there is none)."""
-        if not len(self):
-            return None
-        if self._positions and self._positions[-1] == len(self) - 1:
-            return self._added[-1]
-        return self._known.get(self._stored - 1)
-
-    def change(self) -> tuple[int, list[tuple[int, str]]]:
-        """Stored ids dropped from the front, and each inserted id left with its position."""
-        return self._dropped, list(zip(self._positions, self._added, strict=True))
-
-    def _position(self, index: int) -> int:
-        """A non-negative position for an index, as a list reads it."""
-        position = index + len(self) if index < 0 else index
-        if not 0 <= position < len(self):
-            msg = "ids index out of range"
-            raise IndexError(msg)
-        return position
-
-
-def _kept_args(kind: _Kind, snapshot: _Snapshot | None) -> list[Any]:
-    """A read's arguments for one state: the g kept and each column's length kept."""
-    if snapshot is None or not snapshot.version:
-        return [b"", *([0] * len(kind.columns))]
-    return [
-        snapshot.g,
-        *(skip + len(live) for skip, live in zip(snapshot.skips, snapshot.live, strict=True)),
-    ]
-
-
-def _write_args(seen: _Seen, state: State) -> tuple[_Snapshot, list[Any]]:
-    """A write's arguments for one new state (from new version on), and its snapshot after."""
-    kind, snapshot = seen.kind, seen.snapshot
-    if seen.ids is not None and state.ids is seen.ids:
-        dropped, added = seen.ids.change()
-    else:
-        dropped, added = -1, list(enumerate(state.ids))
-    if len(state.ids) != len(state.times):
-        msg = f"{kind.name} {seen.key}: {len(state.ids)} ids for {len(state.times)} events"
-        raise ValueError(msg)
-    version, g = _new_token().encode(), _new_token().encode()
-    args: list[Any] = [version, g, dropped]
-    lives: list[bytes] = []
-    skips: list[int] = []
-    rewritten = not snapshot.version
-    for number, (name, code) in enumerate(kind.columns):
-        skip, sent, live = _column_change(snapshot, number, code, getattr(state, name), dropped)
-        args += [skip, sent]
-        lives.append(live)
-        skips.append(max(skip, 0))
-        rewritten = rewritten or skip < 0
-    args.append(len(added))
-    for position, trans_id in added:
-        time_ms = state.times[position]
-        args += [time_ms, _member(time_ms, trans_id)]
-    after = _Snapshot(
-        version=version,
-        g=g if rewritten else snapshot.g,
-        live=tuple(lives),
-        skips=tuple(skips),
-        count=len(state.ids),
-        last=state.ids.last_known() if isinstance(state.ids, _StoredIds) else _last(state.ids),
-    )
-    return after, args
-
-
-def _last(ids: Sequence[str]) -> str | None:
-    """The last id, None if there is none."""
-    return ids[-1] if ids else None
-
-
-def _column_change(
-    snapshot: _Snapshot, number: int, code: str, values: Sequence[Any], dropped: int
-) -> tuple[int, bytes, bytes]:
-    """How to write a column: its new skip (-1: write it whole), the bytes sent, its bytes after."""
-    new = _pack(code, values)
-    if not snapshot.version:
-        return -1, new, new
-    skipped = snapshot.skips[number]
-    drop, tail = _splice(
-        memoryview(snapshot.live[number]),
-        new,
-        code=code,
-        values=values,
-        dropped=dropped,
-        skipped=skipped,
-    )
-    return (-1, new, new) if drop < 0 else (skipped + drop, tail, new)
-
-
-def _splice(
-    old: memoryview, new: bytes, *, code: str, values: Sequence[Any], dropped: int, skipped: int
-) -> tuple[int, bytes]:
-    """(drop, tail) such that new == old[drop:] + tail, or (-1, new) to write it whole.
-
-    Scoring appends an event and prunes old ones, so a column usually loses as many items
-    from the front as the ids did (`dropped`) and gains a few at the end; a sorted column
-    (the fraud times) may lose others, found by where its new first value sits in the old.
-    Anything else (a late event's sums), and a front of `skipped` dropped bytes that would
-    outgrow a quarter of the column (read at every transaction for nothing), goes whole.
-    """
-    size = _ITEM_BYTES[code]
-    drop = dropped * size if dropped > 0 else 0
-    if drop > len(old) or not new.startswith(old[drop:]):
-        if code != "q":
-            return -1, new
-        drop = bisect_left(_unpack(code, old), values[0]) * size if values else len(old)
-        if not new.startswith(old[drop:]):
-            return -1, new
-    if skipped + drop > max(COMPACT_BYTES, len(new) // 4):
-        return -1, new
-    return drop, new[len(old) - drop :]
-
-
-def _pack(code: str, values: Iterable[Any]) -> bytes:
-    """Values as little-endian machine numbers of an array typecode."""
-    packed = (
-        values if isinstance(values, array) and values.typecode == code else array(code, values)
-    )
-    if _BIG_ENDIAN:
-        packed = array(code, packed)
-        packed.byteswap()
-    return packed.tobytes()
-
-
-def _unpack(code: str, raw: bytes | memoryview) -> "array[Any]":
-    """An array of an array typecode from `_pack` output."""
-    values: array[Any] = array(code)
-    values.frombytes(raw)
-    if _BIG_ENDIAN:
-        values.byteswap()
-    return values
-
-
 def _resp(parts: list[Any]) -> bytes:
     """A command in the Redis protocol (bytes as they are, text in UTF-8, integers in digits)."""
     packed = [b"*%d\r\n" % len(parts)]
@@ -1197,25 +810,10 @@ def _resp(parts: list[Any]) -> bytes:
     return b"".join(packed)
 
 
-def _member(time_ms: int, trans_id: str) -> bytes:
-    """An event's sorted-set member: bytes that sort as (time, id) sorts."""
-    return (time_ms + _TIME_OFFSET).to_bytes(8, "big") + trans_id.encode("utf-8", "surrogatepass")
-
-
 def _claim_member(member: bytes) -> tuple[str, str]:
     """(process, trans_num) of an unconfirmed claim's member."""
     instance, _, trans_num = member.decode("utf-8", "surrogatepass").partition(":")
     return instance, trans_num
-
-
-def _id_of(member: bytes) -> str:
-    """The id in a sorted-set member."""
-    return member[8:].decode("utf-8", "surrogatepass")
-
-
-def _new_token() -> str:
-    """A version or generation no other write uses (random: a restarted Redis counts nothing)."""
-    return secrets.token_hex(8)
 
 
 def _backoff_ceiling(retry: int) -> float:

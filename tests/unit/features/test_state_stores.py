@@ -17,7 +17,7 @@ from feature_frames import START_MS, sparkov, sparkov_spec, tx
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fraudops.features import redis_store
+from fraudops.features import redis_packing
 from fraudops.features.batch import batch_features
 from fraudops.features.columns import FeatureInputError
 from fraudops.features.online import EVENT_TIME_MS, OnlineFeatureEngine, records_from_frame
@@ -299,11 +299,11 @@ def test_packed_columns_round_trip_bit_for_bit(
     times: list[int], doubles: list[float], labels: list[int]
 ) -> None:
     """Any int64, any double (NaN payloads, -0.0, subnormals) and labels come back unchanged."""
-    assert times == redis_store._unpack("q", redis_store._pack("q", times)).tolist()
-    back = redis_store._unpack("d", redis_store._pack("d", doubles)).tolist()
+    assert times == redis_packing.unpack("q", redis_packing.pack("q", times)).tolist()
+    back = redis_packing.unpack("d", redis_packing.pack("d", doubles)).tolist()
     assert float_bits(doubles) == float_bits(back)
-    assert labels == redis_store._unpack("B", redis_store._pack("B", labels)).tolist()
-    assert 8 * len(times) == len(redis_store._pack("q", times))
+    assert labels == redis_packing.unpack("B", redis_packing.pack("B", labels)).tolist()
+    assert 8 * len(times) == len(redis_packing.pack("q", times))
 
 
 @given(
@@ -314,9 +314,9 @@ def test_packed_columns_round_trip_bit_for_bit(
 )
 def test_members_sort_as_events_do(events: list[tuple[int, str]]) -> None:
     """Sorted-set members sort bytewise in canonical (time, id) order, and give the id back."""
-    members = [redis_store._member(time_ms, trans_id) for time_ms, trans_id in events]
+    members = [redis_packing.event_member(time_ms, trans_id) for time_ms, trans_id in events]
     assert sorted(events) == [events[members.index(member)] for member in sorted(members)]
-    assert [trans_id for _, trans_id in events] == [redis_store._id_of(m) for m in members]
+    assert [trans_id for _, trans_id in events] == [redis_packing.id_of(m) for m in members]
 
 
 class FetchLog:
@@ -345,7 +345,9 @@ edits = st.lists(
 def test_stored_ids_act_as_the_list_they_stand_for(stored: list[str], edits: list[Any]) -> None:
     """Inserts, prefix drops and reads: the list's answers; `change` rebuilds the final list."""
     log = FetchLog(stored)
-    ids = redis_store._StoredIds(stored=len(stored), fetch=log, last=stored[-1] if stored else None)
+    ids = redis_packing.StoredIds(
+        stored=len(stored), fetch=log, last=stored[-1] if stored else None
+    )
     mirror = list(stored)
     for action, index, value in edits:
         if action == "insert":
@@ -381,12 +383,12 @@ def test_a_state_read_as_arrays_and_stored_ids_moves_as_the_plain_one() -> None:
     log = FetchLog(list(plain_card.ids))
 
     def stored_like(state: CardState | MerchantState) -> Any:
-        columns = redis_store.CARD if isinstance(state, CardState) else redis_store.MERCHANT
+        columns = redis_packing.CARD if isinstance(state, CardState) else redis_packing.MERCHANT
         fields = {
-            name: redis_store._unpack(code, redis_store._pack(code, getattr(state, name)))
+            name: redis_packing.unpack(code, redis_packing.pack(code, getattr(state, name)))
             for name, code in columns.columns
         }
-        ids = redis_store._StoredIds(stored=len(state.ids), fetch=log, last=state.ids[-1])
+        ids = redis_packing.StoredIds(stored=len(state.ids), fetch=log, last=state.ids[-1])
         return type(state)(ids=ids, **fields)
 
     card, merchant = stored_like(plain_card), stored_like(plain_merchant)
@@ -420,40 +422,40 @@ def test_a_state_read_as_arrays_and_stored_ids_moves_as_the_plain_one() -> None:
 
 def test_splice_sends_only_what_was_appended_and_pruned() -> None:
     """A pruned-and-appended column goes as a skip and a tail; a rewritten one goes whole."""
-    old = redis_store._pack("q", [1, 2, 3, 4])
+    old = redis_packing.pack("q", [1, 2, 3, 4])
     new_values = [3, 4, 5]
-    new = redis_store._pack("q", new_values)
-    skip, tail = redis_store._splice(
+    new = redis_packing.pack("q", new_values)
+    skip, tail = redis_packing.splice(
         memoryview(old), new, code="q", values=new_values, dropped=2, skipped=0
     )
-    assert (16, redis_store._pack("q", [5])) == (skip, tail)
+    assert (16, redis_packing.pack("q", [5])) == (skip, tail)
     assert new == old[skip:] + tail
     fraud_values = [4]  # a sorted column pruned by a count of its own
-    skip, tail = redis_store._splice(
+    skip, tail = redis_packing.splice(
         memoryview(old),
-        redis_store._pack("q", fraud_values),
+        redis_packing.pack("q", fraud_values),
         code="q",
         values=fraud_values,
         dropped=0,
         skipped=0,
     )
     assert (24, b"") == (skip, tail)
-    assert (8, b"") == redis_store._splice(  # pruned more events than there were frauds
-        memoryview(redis_store._pack("q", [7])), b"", code="q", values=[], dropped=3, skipped=0
+    assert (8, b"") == redis_packing.splice(  # pruned more events than there were frauds
+        memoryview(redis_packing.pack("q", [7])), b"", code="q", values=[], dropped=3, skipped=0
     )
-    sums = redis_store._pack("d", [0.0, 1.0, 9.0, 10.0])  # a late event changed a sum
-    assert (-1, sums) == redis_store._splice(
-        memoryview(redis_store._pack("d", [0.0, 1.0, 2.0])),
+    sums = redis_packing.pack("d", [0.0, 1.0, 9.0, 10.0])  # a late event changed a sum
+    assert (-1, sums) == redis_packing.splice(
+        memoryview(redis_packing.pack("d", [0.0, 1.0, 2.0])),
         sums,
         code="d",
         values=[0.0, 1.0, 9.0, 10.0],
         dropped=0,
         skipped=0,
     )
-    big = redis_store._pack("q", range(2_000))
+    big = redis_packing.pack("q", range(2_000))
     assert (
         -1
-        == redis_store._splice(
+        == redis_packing.splice(
             memoryview(big), big[8:], code="q", values=[1], dropped=1, skipped=15_000
         )[0]
     ), "a front skipped past a quarter of the column is written anew"
