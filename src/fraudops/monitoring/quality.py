@@ -12,7 +12,7 @@ recorded) is "ok" with no value and says why.
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from statistics import median
 from typing import Any, Literal
 
@@ -23,6 +23,7 @@ from scipy import stats
 
 from fraudops.data.profiles import SPARKOV
 from fraudops.storage.warehouse import Warehouse
+from fraudops.times import utc_naive
 
 Status = Literal["ok", "warn", "fail"]
 Unit = Literal["share", "factor", "ms", "count"]
@@ -170,7 +171,7 @@ def run_quality(
         if as_of is None:
             msg = "the warehouse holds no transactions: nothing to check"
             raise ValueError(msg)
-    end = _utc_naive(as_of)
+    end = utc_naive(as_of)
     start = end - timedelta(days=days)
     delay = timedelta(days=label_delay_days)
     window = _Window(warehouse, start, end)
@@ -478,13 +479,6 @@ def _share_check(name: str, count: int, total: int, threshold: Threshold, *, wha
         limit=limit,
         detail=f"{count} of {total} {what}",
     )
-
-
-def _utc_naive(value: datetime) -> datetime:
-    """A naive UTC date-time, as the warehouse stores them."""
-    if value.tzinfo is None:
-        return value
-    return value.astimezone(UTC).replace(tzinfo=None)
 
 
 def _finite(value: float | None) -> float | None:

@@ -6,8 +6,9 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from fraudops.storage.base import LifecycleEvent, MonitorRun
-from fraudops.storage.sql import SqlTables, utc_naive, utcnow
+from fraudops.storage.sql import SqlTables
 from fraudops.storage.tables import LifecycleEventRow, MonitorRunRow
+from fraudops.times import utc_naive, utc_now
 
 
 class AuditTables(SqlTables):
@@ -15,7 +16,7 @@ class AuditTables(SqlTables):
 
     def record_event(self, event: LifecycleEvent) -> LifecycleEvent:
         """Append a decision to the audit trail; returns it with its id and time."""
-        at = utc_naive(event.at or utcnow())
+        at = utc_naive(event.at or utc_now())
         values: dict[str, Any] = {
             "at": at,
             "as_of": None if event.as_of is None else utc_naive(event.as_of),
@@ -60,7 +61,7 @@ class AuditTables(SqlTables):
 
     def store_monitor_run(self, run: MonitorRun) -> MonitorRun:
         """Keep a monitoring run; returns it with its id and time."""
-        run_at = utc_naive(run.run_at or utcnow())
+        run_at = utc_naive(run.run_at or utc_now())
         values: dict[str, Any] = {
             "run_at": run_at,
             "as_of": utc_naive(run.as_of),

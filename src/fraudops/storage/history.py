@@ -10,8 +10,9 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from fraudops.storage.base import HistoricTransaction, LabelRecord
-from fraudops.storage.sql import SqlTables, utc_naive
+from fraudops.storage.sql import SqlTables
 from fraudops.storage.tables import CHAMPION_ROLE, LabelRow, ScoreRow, TransactionRow
+from fraudops.times import utc_naive
 
 # The event clock: of the latest CLOCK_SAMPLE event times, skip one in CLOCK_OUTLIER_SHARE
 # from the top, and never go further than CLOCK_CEILING ahead of the wall clock.

@@ -1,11 +1,10 @@
-"""What the warehouse's groups of tables share: the engine, bulk inserts, chunks, UTC times.
+"""What the warehouse's groups of tables share: the engine, bulk inserts, chunks of keys.
 
 SQLite by default, PostgreSQL in production; the same statements run on both, except the
 bulk inserts, which take each dialect's fastest path (see `SqlTables._insert_ignoring`).
 """
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
@@ -148,18 +147,6 @@ def _converted(
 def json_text_of(value: Any) -> str:
     """JSON text for a JSON column: orjson (fast; NaN and infinities become null)."""
     return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-
-
-def utc_naive(value: datetime) -> datetime:
-    """A naive UTC date-time; naive inputs are taken as UTC already."""
-    if value.tzinfo is None:
-        return value
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
-def utcnow() -> datetime:
-    """Now, as a naive UTC date-time."""
-    return datetime.now(tz=UTC).replace(tzinfo=None)
 
 
 def chunks(values: Sequence[_T]) -> Iterable[Sequence[_T]]:

@@ -29,7 +29,7 @@ from fraudops.storage.base import (
     StoredResult,
     StoredTransaction,
 )
-from fraudops.storage.sql import SqlTables, chunks, utc_naive, utcnow
+from fraudops.storage.sql import SqlTables, chunks
 from fraudops.storage.tables import (
     CHALLENGER_ROLE,
     CHAMPION_ROLE,
@@ -38,6 +38,7 @@ from fraudops.storage.tables import (
     ScoreRow,
     TransactionRow,
 )
+from fraudops.times import utc_naive, utc_now
 
 log = structlog.get_logger(__name__)
 
@@ -93,7 +94,7 @@ class TransactionTables(SqlTables):
         `labels` (those that came with the transactions) are stored in the same database
         transaction: all of it is stored, or none.
         """
-        received_at = utcnow()
+        received_at = utc_now()
         prepared = [
             (self._transaction_row(item.transaction, received_at=received_at), item)
             for item in items
@@ -209,7 +210,7 @@ class TransactionTables(SqlTables):
     def _record_labels(self, connection: Connection, labels: Sequence[LabelRecord]) -> LabelOutcome:
         """record_labels within a database transaction."""
         stored = unchanged = updated = 0
-        now = utcnow()
+        now = utc_now()
         trans_nums = list(dict.fromkeys(label.trans_num for label in labels))
         current = {
             row.trans_num: row.is_fraud
