@@ -4,10 +4,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from training_recipes import QUICK, TEST_END, TEST_START
 
 from fraudops.data.profiles import SPARKOV
 from fraudops.data.readers import load_transactions
 from fraudops.simulate import SimulationConfig, simulate, write_transactions
+from fraudops.training.backtest import BacktestResult, run_backtest
+from fraudops.training.trainer import TrainingConfig, TrainingResult, train
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +24,25 @@ def history_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def history(history_path: Path) -> pd.DataFrame:
     """The simulated history as the readers load it."""
     return load_transactions(history_path, SPARKOV).frame
+
+
+# Fits that several tests read, made once per session (a test that needs its own fit, to
+# compare two of them, still makes it).
+
+
+@pytest.fixture(scope="session")
+def default_training(history: pd.DataFrame) -> TrainingResult:
+    """The default recipe, untuned, trained on the simulated history."""
+    return train(history, SPARKOV, TrainingConfig(trials=0))
+
+
+@pytest.fixture(scope="session")
+def quick_training(history: pd.DataFrame) -> TrainingResult:
+    """Two tuning trials with seed 3, trained on the simulated history."""
+    return train(history, SPARKOV, QUICK)
+
+
+@pytest.fixture(scope="session")
+def quick_backtest(history: pd.DataFrame) -> BacktestResult:
+    """A backtest of the last week of the history with the quick recipe."""
+    return run_backtest(history, SPARKOV, test_start=TEST_START, test_end=TEST_END, config=QUICK)

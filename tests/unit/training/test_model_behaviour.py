@@ -4,15 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraudops.data.profiles import SPARKOV
 from fraudops.training.bundle import ModelBundle
-from fraudops.training.trainer import TrainingConfig, train
+from fraudops.training.trainer import TrainingResult
 
 
 @pytest.fixture(scope="module")
-def bundle(history: pd.DataFrame) -> ModelBundle:
+def bundle(default_training: TrainingResult) -> ModelBundle:
     """The default recipe, untuned, trained on the simulated history."""
-    return train(history, SPARKOV, TrainingConfig(trials=0)).bundle
+    return default_training.bundle
 
 
 def test_renaming_the_cardholder_does_not_move_any_score(

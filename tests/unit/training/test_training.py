@@ -7,22 +7,27 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from training_recipes import QUICK, TEST_END, TEST_START
 from typer.testing import CliRunner
 
 from fraudops.cli import app
 from fraudops.data.profiles import SPARKOV
-from fraudops.training.backtest import BacktestError, run_backtest
-from fraudops.training.trainer import TrainingConfig, TrainingError, carried_threshold, train
+from fraudops.training.backtest import BacktestError, BacktestResult, run_backtest
+from fraudops.training.trainer import (
+    TrainingConfig,
+    TrainingError,
+    TrainingResult,
+    carried_threshold,
+    train,
+)
 from fraudops.training.workflow import integer_ids_as_numbers
 
-TEST_START = datetime(2024, 1, 29)
-TEST_END = datetime(2024, 2, 4)
-QUICK = TrainingConfig(trials=2, seed=3)
 
-
-def test_backtest_scores_ignore_the_labels_of_the_test_period(history: pd.DataFrame) -> None:
+def test_backtest_scores_ignore_the_labels_of_the_test_period(
+    history: pd.DataFrame, quick_backtest: BacktestResult
+) -> None:
     """Shuffling every label inside the test period leaves every test score unchanged."""
-    first = run_backtest(history, SPARKOV, test_start=TEST_START, test_end=TEST_END, config=QUICK)
+    first = quick_backtest
     shuffled = history.copy()
     in_test = shuffled["event_time"] >= pd.Timestamp(TEST_START)
     rng = np.random.default_rng(0)
@@ -34,9 +39,11 @@ def test_backtest_scores_ignore_the_labels_of_the_test_period(history: pd.DataFr
     pd.testing.assert_frame_equal(first.scores, second.scores)
 
 
-def test_backtest_trains_only_on_labels_older_than_the_delay(history: pd.DataFrame) -> None:
+def test_backtest_trains_only_on_labels_older_than_the_delay(
+    history: pd.DataFrame, quick_backtest: BacktestResult
+) -> None:
     """Training and validation end a full delay before the test period starts."""
-    result = run_backtest(history, SPARKOV, test_start=TEST_START, test_end=TEST_END, config=QUICK)
+    result = quick_backtest
     split = result.training.split
     assert datetime(2024, 1, 22) == split.validation_end
     assert datetime(2024, 1, 15) == split.validation_start
@@ -46,9 +53,11 @@ def test_backtest_trains_only_on_labels_older_than_the_delay(history: pd.DataFra
     assert times.max() < pd.Timestamp("2024-02-05")
 
 
-def test_training_is_reproducible_for_a_seed(history: pd.DataFrame) -> None:
+def test_training_is_reproducible_for_a_seed(
+    history: pd.DataFrame, quick_training: TrainingResult
+) -> None:
     """Same data, config and seed give the same threshold and the same scores."""
-    first = train(history, SPARKOV, QUICK)
+    first = quick_training
     second = train(history, SPARKOV, QUICK)
     assert first.bundle.threshold == second.bundle.threshold
     np.testing.assert_array_equal(
@@ -65,9 +74,9 @@ def test_every_model_ranks_fraud_well_above_chance(history: pd.DataFrame, model_
     assert result.validation.roc_auc > 0.9
 
 
-def test_identifiers_are_never_features(history: pd.DataFrame) -> None:
+def test_identifiers_are_never_features(default_training: TrainingResult) -> None:
     """No card number, name, street, merchant name or transaction id reaches the model."""
-    result = train(history, SPARKOV, TrainingConfig(trials=0))
+    result = default_training
     forbidden = {"cc_num", "trans_num", "first", "last", "street", "merchant", "zip", "job"}
     assert not forbidden & set(result.bundle.feature_names)
     assert "card_count_1h" in result.bundle.feature_names
