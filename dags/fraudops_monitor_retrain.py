@@ -1,8 +1,9 @@
 """Monitor the champion daily; retrain a challenger when the policy says so.
 
-monitor -> decide (keeps the monitoring run's id and verdict) -> branch -> retrain | no_retrain
--> end. The retraining looks from the same moment as the monitoring and names its reasons as
-its trigger. Comparing and promoting is the champion-challenger DAG's job.
+monitor -> decide (the decision `fraudops monitor --json` carries: the monitoring run's id,
+whether to retrain, the trigger) -> branch -> retrain | no_retrain -> end. The retraining
+looks from the same moment as the monitoring and names its reasons as its trigger. Comparing
+and promoting is the champion-challenger DAG's job.
 """
 
 from typing import Any
@@ -38,23 +39,15 @@ with DAG(
 
     @task
     def decide(result: dict[str, Any]) -> dict[str, Any]:
-        """The monitoring run's id, moment and verdict, and the retraining trigger."""
-        return {
-            "run_id": result["run_id"],
-            "as_of": result["as_of"],
-            "retrain": bool(result["retrain"]),
-            # A challenger that already learnt from the window that raised the alarm waits
-            # for its comparison: no second retraining (the in-process loop's rule).
-            "challenger_waiting": result.get("challenger_waiting"),
-            "trigger": "+".join(result["reasons"]) or "monitor",  # as the in-process loop
-        }
+        """The loop's own decision from `fraudops monitor --json`: run id, moment, whether to
+        retrain now (the policy asks and no challenger already learnt from that window), the
+        trigger. Nothing is re-decided here."""
+        return dict(result["decision"])
 
     @task.branch
     def branch(decision: dict[str, Any]) -> str:
-        """Retrain only when monitoring asked for it and no suitable challenger waits."""
-        if decision["retrain"] and decision["challenger_waiting"] is None:
-            return "retrain"
-        return "no_retrain"
+        """Retrain when the library's decision says so."""
+        return "retrain" if decision["retrain"] else "no_retrain"
 
     decision = decide(monitor.output)
     retrain = fraudops_task(

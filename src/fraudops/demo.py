@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,7 @@ from fraudops.config import Settings
 from fraudops.data.profiles import SPARKOV
 from fraudops.ingest.app import IngestConfig, ingest
 from fraudops.ingest.runner import IngestOptions
-from fraudops.lifecycle.loop import Lifecycle
+from fraudops.lifecycle.facade import REPORTS, Lifecycle
 from fraudops.lifecycle.scheduler import JobRun
 from fraudops.monitoring.policy import Policy
 from fraudops.monitoring.timeline import performance_timeline, plot_timeline
@@ -172,19 +173,14 @@ def run_demo(
     say("loading the history into the warehouse through the scoring service")
     _backfill(plan, history_path, folder, settings)
 
-    policy = plan.policy()
-    reports = folder / "reports"
-
-    def lifecycle(stack_settings: Settings, warehouse: Warehouse) -> Lifecycle:
-        return Lifecycle(
-            settings=stack_settings,
-            warehouse=warehouse,
-            registry=registry,
-            policy=policy,
-            report_dir=reports,
-            out_dir=folder / "models",
-            actor="demo",
-        )
+    lifecycle = partial(
+        Lifecycle.from_settings,
+        registry=registry,
+        policy=plan.policy(),
+        actor="demo",
+        folder=folder,
+    )
+    reports = folder / REPORTS
 
     config = StackConfig(
         stream=stream_path,

@@ -28,7 +28,7 @@ import structlog
 from fraudops.config import Settings
 from fraudops.ingest.app import IngestConfig, ingest
 from fraudops.ingest.runner import IngestMetrics, IngestOptions, IngestReport
-from fraudops.lifecycle.loop import Lifecycle
+from fraudops.lifecycle.facade import Lifecycle
 from fraudops.lifecycle.scheduler import EventTimeScheduler, Job, JobRun
 from fraudops.storage import Warehouse
 
@@ -143,12 +143,14 @@ class Stack:
                 clock=self.warehouse.event_clock,
                 jobs=[
                     Job(
-                        name="monitor", every=self.config.monitor_every, run=self.lifecycle.monitor
+                        name="monitor",
+                        every=self.config.monitor_every,
+                        run=self.lifecycle.monitor_job,
                     ),
                     Job(
                         name="champion-challenger",
                         every=self.config.challenge_every,
-                        run=self.lifecycle.challenge,
+                        run=self.lifecycle.challenge_job,
                     ),
                 ],
                 poll_seconds=self.config.poll_seconds,

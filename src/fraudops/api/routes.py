@@ -349,19 +349,13 @@ def _retrain_and_reload(
     service: ScoringService, settings: Settings, asked: RetrainRequest
 ) -> dict[str, Any]:
     """The retrain job: train on the service's warehouse, register, reload the service."""
-    # Training and the policy are imported when a job runs: the service starts without them.
-    from fraudops.lifecycle.retrain import RetrainOptions, retrain  # noqa: PLC0415
-    from fraudops.monitoring.policy import load_policy  # noqa: PLC0415
+    # The lifecycle (training) is imported when a job runs: the service starts without it.
+    from fraudops.lifecycle.facade import Lifecycle  # noqa: PLC0415
 
-    result = retrain(
-        warehouse=service.warehouse,
-        registry=service.registry,
-        options=RetrainOptions.from_policy(load_policy(settings)),
-        as_of=asked.as_of,
-        trigger=asked.trigger,
-        actor="api",
-        out_dir=settings.home / "models" / f"retrain-{datetime.now(UTC):%Y%m%dT%H%M%S}",
+    lifecycle = Lifecycle.from_settings(
+        settings, service.warehouse, registry=service.registry, actor="api"
     )
+    result = lifecycle.retrain(asked.as_of, trigger=asked.trigger)
     reload = ReloadResponse.from_report(service.reload())
     return result.to_dict() | {"reload": reload.model_dump(mode="json")}
 

@@ -46,7 +46,13 @@ from fraudops.lifecycle.evidence import (
 )
 from fraudops.lifecycle.models import ChampionChange, change_champion
 from fraudops.lifecycle.notify import notify_service
-from fraudops.lifecycle.retrain import RetrainOptions, RetrainResult, retrain
+from fraudops.lifecycle.retrain import (
+    LOSER_REPLACED,
+    RetrainOptions,
+    RetrainResult,
+    retrain,
+    retrain_folder,
+)
 from fraudops.registry.base import CHALLENGER, CHAMPION, ModelNotFoundError, ModelRegistry
 from fraudops.storage.base import LifecycleEvent
 from fraudops.storage.warehouse import Warehouse
@@ -288,9 +294,6 @@ def _as_of(warehouse: Warehouse, as_of: datetime | None) -> datetime:
     return utc_naive(latest)
 
 
-LOSER_REPLACED = "loser_replaced"
-
-
 @dataclass(frozen=True, kw_only=True)
 class ChallengeOutcome:
     """What one champion/challenger run found and did."""
@@ -452,7 +455,9 @@ def _replace_loser(
     The retraining audits its own failure; the decision already taken stands either way. Its
     report goes to a folder of its own under out_dir.
     """
-    folder = None if out_dir is None else out_dir / f"{LOSER_REPLACED}-{as_of:%Y%m%dT%H%M%S}"
+    folder = (
+        None if out_dir is None else retrain_folder(out_dir, as_of=as_of, trigger=LOSER_REPLACED)
+    )
     try:
         result = retrain(
             warehouse=warehouse,

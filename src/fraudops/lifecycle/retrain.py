@@ -42,6 +42,8 @@ from fraudops.training.trainer import TrainingConfig, TrainingError, TrainingRes
 log = structlog.get_logger(__name__)
 
 DATA_SOURCE = "warehouse"
+LOSER_REPLACED = "loser_replaced"
+"""The trigger of a retraining that replaces the loser of a champion/challenger comparison."""
 
 
 class RetrainError(TrainingError):
@@ -176,7 +178,7 @@ def retrain(
     }
     moment: datetime | None = None
     try:
-        moment = _as_of(warehouse, as_of)
+        moment = retrain_as_of(warehouse, as_of)
         start = moment - timedelta(days=options.history_days)
         labelled_end = moment - options.label_delay
         inputs |= {
@@ -297,7 +299,22 @@ def _record_failure(
     )
 
 
-def _as_of(warehouse: Warehouse, as_of: datetime | None) -> datetime:
+def retrain_folder(models_dir: Path, *, as_of: datetime, trigger: str) -> Path:
+    """Where a retraining's evaluation report goes: one naming for every caller.
+
+    `retrain-<as_of>` (event time), `loser_replaced-<as_of>` for a loser's replacement; a
+    second retraining from the same moment gets `-2`, `-3`, ... so nothing is overwritten.
+    """
+    kind = LOSER_REPLACED if trigger == LOSER_REPLACED else "retrain"
+    folder = models_dir / f"{kind}-{as_of:%Y%m%dT%H%M%S}"
+    number = 1
+    while folder.exists():
+        number += 1
+        folder = models_dir / f"{kind}-{as_of:%Y%m%dT%H%M%S}-{number}"
+    return folder
+
+
+def retrain_as_of(warehouse: Warehouse, as_of: datetime | None) -> datetime:
     """The moment given, or the warehouse's event clock; RetrainError if none."""
     if as_of is not None:
         return utc_naive(as_of)

@@ -10,7 +10,7 @@ by as_of, so that a run can be replayed later and see what it saw then.
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,12 +23,11 @@ import structlog
 from fraudops.monitoring.drift import FeatureDrift, drift_report
 from fraudops.monitoring.performance import WindowPerformance, finite_or_none, window_performance
 from fraudops.monitoring.policy import Policy, Verdict, decide
-from fraudops.monitoring.report import render_monitor, write_report
 from fraudops.registry.base import CHAMPION, ModelNotFoundError, ModelRegistry
 from fraudops.storage import LifecycleEvent, MonitorRun, Warehouse
 from fraudops.training.bundle import ModelBundle
 
-__all__ = [  # render_monitor is re-exported: the CLI prints a result with it
+__all__ = [
     "MAX_DRIFT_ROWS",
     "OTHER_CATEGORY",
     "DriftResult",
@@ -38,7 +37,7 @@ __all__ = [  # render_monitor is re-exported: the CLI prints a result with it
     "feature_drift_dict",
     "measure_drift",
     "measure_performance",
-    "render_monitor",
+    "record_monitor_run",
     "run_monitor",
 ]
 
@@ -127,6 +126,11 @@ class MonitorResult:
     policy: Policy
     report_path: Path | None = None
     run_id: int | None = None
+    # The score samples drift compared, for the report's plot (not part of the document).
+    reference_scores: npt.NDArray[np.float64] | None = field(
+        default=None, repr=False, compare=False
+    )
+    current_scores: npt.NDArray[np.float64] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The result document as stored with the run and answered as JSON."""
@@ -183,15 +187,14 @@ def run_monitor(
     registry: ModelRegistry,
     policy: Policy,
     as_of: datetime | None = None,
-    report_dir: Path | None = None,
     store: bool = True,
     trigger: str = "manual",
     actor: str = "cli",
 ) -> MonitorResult:
     """Monitor the champion as of a moment (default: the warehouse's event clock).
 
-    Stores the run and an audit event unless `store` is False; writes the HTML report into
-    `report_dir` when given. Raises NoChampionError when no version is champion.
+    Stores the run and an audit event unless `store` is False; writes no report (the caller
+    does, see `fraudops.lifecycle.facade`). Raises NoChampionError when no version is champion.
     """
     try:
         info = registry.resolve(CHAMPION)
@@ -245,18 +248,15 @@ def run_monitor(
         drift=drift,
         verdict=verdict,
         policy=policy,
+        reference_scores=None
+        if bundle.drift_reference is None
+        else np.asarray(bundle.drift_reference.scores, dtype=np.float64),
+        current_scores=None
+        if current_scores is None
+        else np.asarray(current_scores, dtype=np.float64),
     )
-    if report_dir is not None:
-        reference = bundle.drift_reference
-        path = write_report(
-            result,
-            report_dir,
-            reference_scores=None if reference is None else reference.scores,
-            current_scores=current_scores,
-        )
-        result = dataclasses.replace(result, report_path=path)
     if store:
-        result = _store(warehouse, result, trigger=trigger, actor=actor)
+        result = record_monitor_run(warehouse, result, trigger=trigger, actor=actor)
     bound.info(
         "monitored",
         verdict=verdict.status,
@@ -382,7 +382,7 @@ def measure_performance(
     return performance, int((~mine).sum())
 
 
-def _store(
+def record_monitor_run(
     warehouse: Warehouse, result: MonitorResult, *, trigger: str, actor: str
 ) -> MonitorResult:
     """Keep the run and audit the decision; the result with its run id."""

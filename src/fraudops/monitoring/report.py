@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
 import numpy as np
@@ -20,8 +20,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-if TYPE_CHECKING:
-    from fraudops.monitoring.monitor import MonitorResult
+from fraudops.monitoring.monitor import MonitorResult
 
 LATEST = "latest.html"
 TOP_DRIFTED = 10
@@ -125,7 +124,7 @@ def _scientific(value: float | None) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.2g}"
 
 
-def render_html(result: "MonitorResult", *, plot: str | None = None) -> str:
+def render_html(result: MonitorResult, *, plot: str | None = None) -> str:
     """The report's HTML; `plot` is the score plot's path relative to the report, if any."""
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     floors = result.verdict.detail.get("floors", {})
@@ -154,7 +153,7 @@ def render_html(result: "MonitorResult", *, plot: str | None = None) -> str:
 
 
 def write_report(
-    result: "MonitorResult",
+    result: MonitorResult,
     directory: Path,
     *,
     reference_scores: npt.ArrayLike | None = None,
@@ -216,7 +215,7 @@ def score_distribution_figure(
     return figure
 
 
-def render_monitor(result: "MonitorResult") -> RenderableType:
+def render_monitor(result: MonitorResult) -> RenderableType:
     """The terminal summary the CLI prints: verdict, performance with intervals, top drift."""
     verdict = result.verdict
     headline = Text()
@@ -250,7 +249,7 @@ def render_monitor(result: "MonitorResult") -> RenderableType:
     return Group(headline, table, _drift_summary(result))
 
 
-def _drift_summary(result: "MonitorResult") -> RenderableType:
+def _drift_summary(result: MonitorResult) -> RenderableType:
     """The drifted features (at most TOP_DRIFTED) and the score drift, or why there is none."""
     drift = result.drift
     if drift.skipped:

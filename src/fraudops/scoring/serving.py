@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from fraudops.config import Settings
 from fraudops.data.schema import CanonicalTransaction
@@ -84,11 +85,7 @@ class ServingModel:
 
     def decide(self, probability: float) -> Decision:
         """approve, review or decline by the configured thresholds."""
-        if probability >= self.decline_threshold:
-            return "decline"
-        if probability >= self.review_threshold:
-            return "review"
-        return "approve"
+        return decide(probability, review=self.review_threshold, decline=self.decline_threshold)
 
     def record(self, transaction: CanonicalTransaction) -> dict[str, Any]:
         """The online-engine record of a validated canonical transaction."""
@@ -116,6 +113,25 @@ class ScoredRow:
 
     probability: float
     reasons: tuple[Reason, ...]
+
+
+def decide(probability: float, *, review: float, decline: float) -> Decision:
+    """approve, review or decline: decline from `decline` up, review from `review` up."""
+    if probability >= decline:
+        return "decline"
+    if probability >= review:
+        return "review"
+    return "approve"
+
+
+def decide_many(
+    probabilities: npt.ArrayLike, *, review: float, decline: float
+) -> npt.NDArray[np.str_]:
+    """`decide` over an array of probabilities at once (the batch path, same rule)."""
+    scores = np.asarray(probabilities, dtype=np.float64)
+    return np.select(
+        [scores >= decline, scores >= review], ["decline", "review"], default="approve"
+    )
 
 
 def decision_thresholds(bundle: ModelBundle, settings: Settings) -> tuple[float, float]:

@@ -1,0 +1,60 @@
+"""The `fraudops` command line: each command is a few lines calling the library.
+
+One module per command group: `data` (validate, simulate, feed), `train` (train, backtest,
+score), `serve` (serve, ingest, up), `lifecycle` (monitor, retrain, models, quality), `keys`
+and `demo`; shared options and error handling in `options`. Heavy modules (pandas, FastAPI,
+the simulator) are imported inside the commands that use them, so `fraudops --help` and a
+bad option answer at once.
+"""
+
+import os
+from typing import Annotated
+
+import typer
+
+from fraudops.cli import data, demo, keys, lifecycle, serve, train
+from fraudops.config import get_settings
+from fraudops.logs import configure_logging
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="fraudops",
+    help="Real-time card-fraud detection and its whole MLOps lifecycle.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+
+@app.callback()
+def main(
+    log_level: Annotated[
+        str | None, typer.Option(help="debug, info, warning or error (FRAUDOPS_LOG_LEVEL).")
+    ] = None,
+) -> None:
+    """Configure logging once for whichever command runs."""
+    # fraudops never talks to the outside world: no MLflow usage telemetry, no progress bars.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    settings = get_settings()
+    if log_level is not None:
+        settings = settings.model_copy(update={"log_level": log_level})
+    configure_logging(settings)
+
+
+# In the order `fraudops --help` lists them.
+app.command("validate")(data.validate)
+app.command("simulate")(data.simulate_command)
+app.command("feed")(data.feed_command)
+app.command("demo")(demo.demo_command)
+app.command("up")(serve.up_command)
+app.command("monitor")(lifecycle.monitor_command)
+app.command("retrain")(lifecycle.retrain_command)
+app.add_typer(lifecycle.models_app, name="models")
+app.command("quality")(lifecycle.quality_command)
+app.command("backtest")(train.backtest_command)
+app.command("train")(train.train_command)
+app.command("serve")(serve.serve_command)
+app.add_typer(keys.keys_app, name="keys")
+app.command("score")(train.score_command)
+app.command("ingest")(serve.ingest_command)
