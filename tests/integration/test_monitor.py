@@ -19,9 +19,11 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from fraudops.config import Settings
 from fraudops.data.profiles import SPARKOV
 from fraudops.data.readers import load_transactions
 from fraudops.features.batch import batch_features
+from fraudops.lifecycle.facade import Lifecycle
 from fraudops.monitoring import (
     MonitorCollector,
     NoChampionError,
@@ -147,13 +149,23 @@ def test_drift_is_flagged_and_a_quiet_window_is_not(
 ) -> None:
     """Day 53: ok, on the right labelled window. Day 61, amounts 1.6x: feature and score drift.
 
-    Both runs are stored and audited, the report and the Prometheus gauges say the verdict.
+    Both runs (through the lifecycle facade, which writes the report) are stored and audited
+    with their report's path; the report and the Prometheus gauges say the verdict.
     """
     store(warehouse, simulated)
     registry = champion_registry(simulated.bundle, simulated.frame)
-    quiet = run_monitor(
-        warehouse=warehouse, registry=registry, policy=POLICY, as_of=QUIET, report_dir=tmp_path
-    )
+
+    def lifecycle(actor: str) -> Lifecycle:
+        return Lifecycle(
+            settings=Settings(home=tmp_path),
+            warehouse=warehouse,
+            registry=registry,
+            policy=POLICY,
+            report_dir=tmp_path,
+            actor=actor,
+        )
+
+    quiet = lifecycle("cli").monitor(QUIET, trigger="manual").result
     assert ("ok", [], []) == (quiet.verdict.status, quiet.verdict.reasons, quiet.drift.drifted)
     assert quiet.drift.score is not None and not quiet.drift.score.drifted
     features = {d.feature: d for d in quiet.drift.features}
@@ -179,15 +191,7 @@ def test_drift_is_flagged_and_a_quiet_window_is_not(
     assert performance.enough_evidence
     assert performance.f1.low < performance.f1.value < performance.f1.high
 
-    drifted = run_monitor(
-        warehouse=warehouse,
-        registry=registry,
-        policy=POLICY,
-        as_of=DRIFTED,
-        report_dir=tmp_path,
-        trigger="schedule",
-        actor="scheduler",
-    )
+    drifted = lifecycle("scheduler").monitor(DRIFTED, trigger="schedule").result
     assert "retrain" == drifted.verdict.status
     assert {"feature_drift", "score_drift"} <= set(drifted.verdict.reasons)
     assert {"amount", "log_amount"} <= set(drifted.drift.drifted)
@@ -209,6 +213,8 @@ def test_drift_is_flagged_and_a_quiet_window_is_not(
     assert (DRIFTED, drifted.run_id) == (events[0].as_of, events[0].detail["run_id"])
 
     assert drifted.report_path is not None
+    assert str(drifted.report_path) == runs[0].result["report_path"]
+    assert str(drifted.report_path) == events[0].detail["report_path"]
     html = (tmp_path / "latest.html").read_text()
     assert html == drifted.report_path.read_text()
     assert "RETRAIN" in html and "score_drift" in html

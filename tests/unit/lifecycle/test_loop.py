@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from fraudops.config import Settings
-from fraudops.lifecycle.loop import Lifecycle, waiting_challenger
+from fraudops.lifecycle.facade import Lifecycle
+from fraudops.lifecycle.loop import waiting_challenger
 from fraudops.monitoring.policy import Policy
 from fraudops.registry import CHALLENGER, InMemoryRegistry
 from fraudops.storage import Warehouse
@@ -45,13 +46,13 @@ def test_the_monitor_job_retrains_once_then_lets_the_challenger_wait(
         actor="test",
     )
     as_of = START + timedelta(days=16)
-    step = loop.monitor(as_of)
+    step = loop.monitor_job(as_of)
     assert "retrain needed: schedule" in step.summary()
     assert "trained v2 as challenger" in step.summary()
     assert registry.resolve(CHALLENGER).version == 2
     assert waiting_challenger(registry, POLICY, as_of + timedelta(days=1)) == 2
 
-    again = loop.monitor(as_of + timedelta(days=1))
+    again = loop.monitor_job(as_of + timedelta(days=1))
     assert "challenger v2 already learnt from that window" in again.summary()
     assert [v.version for v in registry.versions()] == [2, 1]
     retrains = [e for e in history.events() if e.kind == "retrain"]
