@@ -147,12 +147,12 @@ class Lifecycle:
 
     def retrain(self, as_of: datetime | None = None, *, trigger: str = "manual") -> RetrainResult:
         """Train on the most recent labelled data and register it (champion, else challenger)."""
-        moment = retrain_as_of(self.warehouse, as_of)
-        folder = (
-            None
-            if self.models_dir is None
-            else retrain_folder(self.models_dir, as_of=moment, trigger=trigger)
-        )
+        # An empty warehouse leaves no moment: retrain() then fails, and audits the failure.
+        moment = self.warehouse.event_clock() if as_of is None else as_of
+        folder = None
+        if self.models_dir is not None and moment is not None:
+            moment = retrain_as_of(self.warehouse, moment)
+            folder = retrain_folder(self.models_dir, as_of=moment, trigger=trigger)
         return retrain(
             warehouse=self.warehouse,
             registry=self.registry,

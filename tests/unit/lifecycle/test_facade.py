@@ -22,7 +22,7 @@ from fraudops.cli import app
 from fraudops.config import Settings, get_settings
 from fraudops.lifecycle import facade
 from fraudops.lifecycle.facade import Lifecycle
-from fraudops.lifecycle.retrain import retrain_folder
+from fraudops.lifecycle.retrain import RetrainError, retrain_folder
 from fraudops.monitoring.policy import Policy
 from fraudops.registry import InMemoryRegistry
 from fraudops.scoring.serving import decide, decide_many
@@ -220,3 +220,17 @@ def test_a_batch_is_decided_as_each_of_its_transactions_is() -> None:
     expected = [decide(float(score), review=0.2, decline=0.8) for score in scores]
     assert ["approve", "approve", "review", "review", "review", "decline", "decline"] == expected
     assert expected == list(decide_many(scores, review=0.2, decline=0.8))
+
+
+def test_retraining_on_an_empty_warehouse_fails_audited_and_writes_nothing(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """No transaction, so no moment: RetrainError, one failed retraining in the audit trail,
+    no report folder."""
+    lifecycle = Lifecycle.from_settings(
+        Settings(home=tmp_path), warehouse, registry=InMemoryRegistry(), policy=POLICY, actor="cli"
+    )
+    with pytest.raises(RetrainError, match="no transactions"):
+        lifecycle.retrain()
+    assert [("retrain", "cli")] == [(e.kind, e.actor) for e in warehouse.events()]
+    assert not (tmp_path / "models").exists()
