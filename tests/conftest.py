@@ -6,6 +6,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+# Tests run on every core at once (make test): OpenMP threads that spin while they wait
+# (XGBoost's) would then steal the cores the other workers need. Set before any import
+# loads OpenMP; the service processes the tests start inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -186,3 +191,18 @@ def in_process_service(tmp_path: Path, registry: InMemoryRegistry) -> Iterator["
     running.start(block=True)
     yield running
     running.stop()
+
+
+# The longest tests go first, the end-to-end loop first of all: with the suite spread over
+# workers (make test), the long ones then overlap the many short ones instead of ending last.
+_FIRST = ("tests/e2e/", "tests/airflow/", "tests/integration/")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order the run: end to end, Airflow, integration, then unit tests (stable within each)."""
+
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid
+        return next((i for i, prefix in enumerate(_FIRST) if path.startswith(prefix)), len(_FIRST))
+
+    items.sort(key=rank)

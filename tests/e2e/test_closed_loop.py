@@ -24,7 +24,7 @@ DECAY_REASONS = {"f1_below_floor", "average_precision_below_floor"}
 def test_the_loop_detects_decay_retrains_promotes_and_loses_nothing(tmp_path: Path) -> None:
     """Decay detected after the drift, a challenger trained for it, promoted with evidence."""
     settings = Settings(home=tmp_path / "home")
-    plan = DemoPlan(trials=1)  # the demo's data and pace, one tuning trial per training
+    plan = DemoPlan(trials=1, seconds_per_day=4.0)  # the demo's data at twice its pace
     result = run_demo(plan, settings=settings, registry=MlflowRegistry(settings))
 
     # Nothing lost, nothing failed, one service process throughout.
