@@ -37,7 +37,7 @@ from fraudops.simulate.config import ScenarioMix
 from fraudops.stack import Stack, StackConfig, StackStatus
 from fraudops.storage import LifecycleEvent, Warehouse
 from fraudops.training.trainer import TrainingConfig
-from fraudops.training.workflow import train_and_register
+from fraudops.lifecycle.registration import train_and_register
 
 if TYPE_CHECKING:
     from rich.console import RenderableType

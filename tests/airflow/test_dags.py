@@ -29,7 +29,7 @@ from fraudops.registry.tracking import MlflowRegistry
 from fraudops.simulate import SimulationConfig, parse_drift, simulate, write_transactions
 from fraudops.storage import Warehouse
 from fraudops.training.trainer import TrainingConfig
-from fraudops.training.workflow import train_and_register
+from fraudops.lifecycle.registration import train_and_register
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 

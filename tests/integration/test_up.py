@@ -19,7 +19,7 @@ from fraudops.registry import MlflowRegistry
 from fraudops.simulate import SimulationConfig, simulate, write_transactions
 from fraudops.storage import Warehouse
 from fraudops.training.trainer import TrainingConfig
-from fraudops.training.workflow import train_and_register
+from fraudops.lifecycle.registration import train_and_register
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -150,8 +150,8 @@ def _sink(config: IngestConfig, settings: Settings) -> Iterator[Sink]:
         finally:
             sink.close()
         return
-    from fraudops.api.app import build_service  # noqa: PLC0415 - MLflow is heavy
-    from fraudops.api.metrics import ServiceMetrics  # noqa: PLC0415
+    from fraudops.scoring.factory import build_service  # noqa: PLC0415 - MLflow is heavy
+    from fraudops.scoring.metrics import ServiceMetrics  # noqa: PLC0415
 
     service = build_service(settings, metrics=ServiceMetrics())
     service.start(block=True)

@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 import structlog
 
-from fraudops.api.metrics import ServiceMetrics
 from fraudops.config import Settings
 from fraudops.data.personal import PersonalData, ProtectedTransaction
 from fraudops.data.schema import CanonicalTransaction
@@ -50,6 +49,7 @@ from fraudops.features.state import (
 )
 from fraudops.registry.base import CHALLENGER, CHAMPION, ModelNotFoundError, ModelRegistry
 from fraudops.scoring.admission import Problem, TransactionsRefusedError, admit
+from fraudops.scoring.metrics import ServiceMetrics
 from fraudops.scoring.model import Scored
 from fraudops.scoring.serving import (
     ModelRefusedError,
