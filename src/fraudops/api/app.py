@@ -20,6 +20,7 @@ from fraudops.api.auth import DEV_BANNER, TokenChecker, TokenGate
 from fraudops.api.bridge import FutureBridge
 from fraudops.api.metrics import MetricsMiddleware
 from fraudops.api.routes import router
+from fraudops.api.server import settle_process_for_serving
 from fraudops.config import Settings, get_settings
 from fraudops.lifecycle.jobs import JobRunner
 from fraudops.logs import configure_logging
@@ -53,7 +54,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         running = service if service is not None else build_service(settings, metrics=metrics)
-        await asyncio.to_thread(running.start, block=False)
+        await asyncio.to_thread(running.start, block=False, loaded=settle_process_for_serving)
         app.state.service = running
         app.state.bridge = FutureBridge(asyncio.get_running_loop())
         # The latest monitoring run (whoever ran it: the loop, the CLI, Airflow) on /metrics.

@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:  # noqa: ANN401 - whatever the lazy module defines
+def __getattr__(name: str) -> Any:
     """Import the MLflow-backed names on first use."""
     module = _LAZY.get(name)
     if module is None:
