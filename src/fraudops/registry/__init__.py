@@ -5,6 +5,7 @@ first use: importing the protocol, the aliases or the in-memory registry must no
 seconds MLflow takes to import.
 """
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from fraudops.registry.base import (
@@ -54,8 +55,6 @@ def __getattr__(name: str) -> Any:
     if module is None:
         msg = f"module {__name__!r} has no attribute {name!r}"
         raise AttributeError(msg)
-    import importlib  # noqa: PLC0415
-
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

@@ -186,10 +186,11 @@ class ScoringService:
         if self.models.champion is None:
             self._reason = f"no champion in service ({report.champion.detail})"
         if self.settings.model_watch_seconds > 0 and not self._stop.is_set():
-            self._watcher = threading.Thread(
+            watcher = threading.Thread(
                 target=self._watch_aliases, name="fraudops-model-watch", daemon=True
             )
-            self._watcher.start()
+            watcher.start()
+            self._watcher = watcher  # only once started: `stop` may run from another thread
         if not self._stop.is_set():
             self.supervisor.start_watching()
         if loaded is not None:

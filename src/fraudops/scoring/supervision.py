@@ -74,10 +74,9 @@ class StateSupervisor:
 
     def start_watching(self) -> None:
         """Start the thread that checks the state every few seconds."""
-        self._watcher = threading.Thread(
-            target=self._watch, name="fraudops-state-watch", daemon=True
-        )
-        self._watcher.start()
+        watcher = threading.Thread(target=self._watch, name="fraudops-state-watch", daemon=True)
+        watcher.start()
+        self._watcher = watcher  # only once started: `join` may run from another thread
 
     def join(self, timeout: float) -> None:
         """Wait for the watch to end (after the stop event is set)."""
