@@ -28,6 +28,7 @@ from fraudops.data.profiles import SPARKOV
 from fraudops.ingest.app import IngestConfig, ingest
 from fraudops.ingest.runner import IngestOptions
 from fraudops.lifecycle.facade import REPORTS, Lifecycle
+from fraudops.lifecycle.registration import train_and_register
 from fraudops.lifecycle.scheduler import JobRun
 from fraudops.monitoring.policy import Policy
 from fraudops.monitoring.timeline import performance_timeline, plot_timeline
@@ -37,7 +38,6 @@ from fraudops.simulate.config import ScenarioMix
 from fraudops.stack import Stack, StackConfig, StackStatus
 from fraudops.storage import LifecycleEvent, Warehouse
 from fraudops.training.trainer import TrainingConfig
-from fraudops.training.workflow import train_and_register
 
 if TYPE_CHECKING:
     from rich.console import RenderableType

@@ -24,12 +24,12 @@ from fraudops.config import Settings
 from fraudops.data.profiles import SPARKOV
 from fraudops.ingest.app import IngestConfig, ingest
 from fraudops.ingest.runner import IngestOptions
+from fraudops.lifecycle.registration import train_and_register
 from fraudops.monitoring.quality import run_quality
 from fraudops.registry.tracking import MlflowRegistry
 from fraudops.simulate import SimulationConfig, parse_drift, simulate, write_transactions
 from fraudops.storage import Warehouse
 from fraudops.training.trainer import TrainingConfig
-from fraudops.training.workflow import train_and_register
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 

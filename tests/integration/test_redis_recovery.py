@@ -172,7 +172,7 @@ def test_a_lost_state_is_noticed_and_rebuilt_without_a_request(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Redis restarts while no request comes: the periodic check rebuilds the state by itself."""
-    monkeypatch.setattr("fraudops.scoring.service.STATE_CHECK_SECONDS", 0.1)
+    monkeypatch.setattr("fraudops.scoring.supervision.STATE_CHECK_SECONDS", 0.1)
     store = RedisStateStore.from_url(private_redis.url, prefix="recovery")
     service = scoring_service(tmp_path, stream, store, "redis")
     split = len(stream.transactions) // 3
@@ -208,7 +208,7 @@ def test_state_changes_of_a_replica_that_died_before_storing_are_undone(
     (kill -9 mid-batch), so they are never stored: the service notices the unconfirmed
     claims, rebuilds the state from the warehouse, and later transactions of the same cards
     score as if those 60 had never been seen."""
-    monkeypatch.setattr("fraudops.scoring.service.STATE_CHECK_SECONDS", 0.1)
+    monkeypatch.setattr("fraudops.scoring.supervision.STATE_CHECK_SECONDS", 0.1)
     monkeypatch.setattr("fraudops.features.redis_store.HEARTBEAT_MILLISECONDS", 1_000)
     store = RedisStateStore.from_url(private_redis.url, prefix="recovery")
     service = scoring_service(tmp_path, stream, store, "redis")

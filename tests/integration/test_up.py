@@ -15,11 +15,11 @@ import sqlalchemy
 
 from fraudops.config import Settings
 from fraudops.data.profiles import SPARKOV
+from fraudops.lifecycle.registration import train_and_register
 from fraudops.registry import MlflowRegistry
 from fraudops.simulate import SimulationConfig, simulate, write_transactions
 from fraudops.storage import Warehouse
 from fraudops.training.trainer import TrainingConfig
-from fraudops.training.workflow import train_and_register
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

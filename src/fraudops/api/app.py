@@ -18,13 +18,15 @@ from fastapi.responses import JSONResponse
 from fraudops import __version__
 from fraudops.api.auth import DEV_BANNER, TokenChecker, TokenGate
 from fraudops.api.bridge import FutureBridge
-from fraudops.api.metrics import MetricsMiddleware, ServiceMetrics
+from fraudops.api.metrics import MetricsMiddleware
 from fraudops.api.routes import router
+from fraudops.api.server import settle_process_for_serving
 from fraudops.config import Settings, get_settings
-from fraudops.features.state import FeatureStateStore, InMemoryStateStore
 from fraudops.lifecycle.jobs import JobRunner
 from fraudops.logs import configure_logging
 from fraudops.monitoring.metrics import MonitorCollector
+from fraudops.scoring.factory import build_service
+from fraudops.scoring.metrics import ServiceMetrics
 from fraudops.scoring.service import ScoringService
 
 log = structlog.get_logger(__name__)
@@ -52,7 +54,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         running = service if service is not None else build_service(settings, metrics=metrics)
-        await asyncio.to_thread(running.start, block=False)
+        await asyncio.to_thread(running.start, block=False, loaded=settle_process_for_serving)
         app.state.service = running
         app.state.bridge = FutureBridge(asyncio.get_running_loop())
         # The latest monitoring run (whoever ran it: the loop, the CLI, Airflow) on /metrics.
@@ -97,29 +99,6 @@ def app_from_environment() -> FastAPI:
     settings = get_settings()
     configure_logging(settings)
     return create_app(settings)
-
-
-def build_service(settings: Settings, *, metrics: ServiceMetrics) -> ScoringService:
-    """The scoring service the settings describe: warehouse, registry and state store."""
-    from fraudops.registry.tracking import MlflowRegistry  # noqa: PLC0415 - MLflow is heavy
-    from fraudops.storage.warehouse import Warehouse  # noqa: PLC0415
-
-    return ScoringService(
-        settings=settings,
-        warehouse=Warehouse.from_settings(settings),
-        registry=MlflowRegistry(settings),
-        store=state_store(settings),
-        metrics=metrics,
-    )
-
-
-def state_store(settings: Settings) -> FeatureStateStore:
-    """Redis when FRAUDOPS_REDIS_URL is set (shared by replicas), else this process's memory."""
-    if settings.redis_url:
-        from fraudops.features.redis_store import RedisStateStore  # noqa: PLC0415
-
-        return RedisStateStore.from_url(settings.redis_url, prefix=settings.redis_prefix)
-    return InMemoryStateStore()
 
 
 async def _validation_error(_request: Request, error: Exception) -> JSONResponse:

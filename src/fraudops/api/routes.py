@@ -17,7 +17,6 @@ from pydantic import BaseModel, ValidationError
 from fraudops.api.auth import Access
 from fraudops.api.bridge import FutureBridge
 from fraudops.api.deps import AdminAccess, MetricsAccess, ScoringAccess, ServiceDep, SettingsDep
-from fraudops.api.metrics import ServiceMetrics
 from fraudops.api.schemas import (
     BatchRequest,
     BatchResponse,
@@ -39,6 +38,7 @@ from fraudops.data.schema import CanonicalTransaction
 from fraudops.features.state import FeatureStateUnavailableError
 from fraudops.lifecycle.jobs import JobRunner
 from fraudops.scoring.admission import TransactionsRefusedError
+from fraudops.scoring.metrics import ServiceMetrics
 from fraudops.scoring.service import NoModelError, ScoringService
 from fraudops.scoring.writer import StoreUnavailableError
 from fraudops.storage.base import StoredResult

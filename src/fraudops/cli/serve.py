@@ -42,7 +42,7 @@ def serve_command(
 
     from fraudops.api.app import create_app
     from fraudops.api.auth import DEV_BANNER, InsecureSettingsError, TokenChecker
-    from fraudops.api.metrics import MULTIPROC_ENV
+    from fraudops.scoring.metrics import MULTIPROC_ENV
 
     settings = get_settings()
     if not 1 <= port <= 65535:

@@ -47,9 +47,9 @@ def train_command(
 ) -> None:
     """Train on labelled data, register the model in MLflow (champion, else challenger)."""
     from fraudops.data.profiles import load_profile
+    from fraudops.lifecycle.registration import train_and_register
     from fraudops.progress import DelayedProgress
     from fraudops.registry import MlflowRegistry
-    from fraudops.training.workflow import train_and_register
 
     settings = get_settings()
     labelled_end = None

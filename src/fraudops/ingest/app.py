@@ -150,11 +150,13 @@ def _sink(config: IngestConfig, settings: Settings) -> Iterator[Sink]:
         finally:
             sink.close()
         return
-    from fraudops.api.app import build_service  # noqa: PLC0415 - MLflow is heavy
-    from fraudops.api.metrics import ServiceMetrics  # noqa: PLC0415
+    from fraudops.api.server import settle_process_for_serving  # noqa: PLC0415
+    from fraudops.scoring.factory import build_service  # noqa: PLC0415 - MLflow is heavy
+    from fraudops.scoring.metrics import ServiceMetrics  # noqa: PLC0415
 
     service = build_service(settings, metrics=ServiceMetrics())
-    service.start(block=True)
+    # A scoring server in this process: tuned as `fraudops serve` tunes its own.
+    service.start(block=True, loaded=settle_process_for_serving)
     reason = service.readiness()
     if reason is not None:
         service.stop()

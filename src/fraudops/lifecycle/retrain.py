@@ -27,6 +27,7 @@ from fraudops.lifecycle.audit import (
     registry_name,
     version_with_alias,
 )
+from fraudops.lifecycle.registration import register_training
 from fraudops.registry.base import (
     CHALLENGER,
     CHAMPION,
@@ -191,10 +192,12 @@ def retrain(
         )
         result = _train(frame, options=options, start=start, labelled_end=labelled_end)
         artifacts = {} if out_dir is None else _write_evaluation(frame, result, out_dir, inputs)
-        registered = _register(
+        registered = register_training(
             registry,
             frame=frame,
+            profile=SPARKOV,
             result=result,
+            data_source=DATA_SOURCE,
             artifacts=artifacts,
             tags={
                 TAG_TRIGGER: trigger,
@@ -345,30 +348,6 @@ def _train(
         refit=True,
     )
     return train(frame, SPARKOV, config)
-
-
-def _register(
-    registry: ModelRegistry,
-    *,
-    frame: pd.DataFrame,
-    result: TrainingResult,
-    artifacts: dict[str, Path],
-    tags: dict[str, str],
-) -> RegisteredVersion:
-    """Log the run and register the bundle, with the lifecycle's tags."""
-    from fraudops.registry.lineage import dataset_fingerprint  # noqa: PLC0415 - MLflow is heavy
-    from fraudops.registry.pyfunc import raw_input_example  # noqa: PLC0415
-
-    return registry.log_training(
-        result.bundle,
-        input_example=raw_input_example(frame, SPARKOV),
-        dataset_fingerprint=dataset_fingerprint(frame),
-        metrics={"tuning_trials": float(result.trials_run)}
-        | {f"seconds_{name}": value for name, value in result.seconds.items()},
-        params={"data": DATA_SOURCE, "threshold_objective": result.threshold.objective},
-        artifacts=artifacts,
-        tags={"data_profile": SPARKOV.name} | tags,
-    )
 
 
 def _write_evaluation(

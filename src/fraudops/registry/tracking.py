@@ -6,6 +6,7 @@ has none yet and challenger otherwise. The same code talks to the embedded defau
 and a local artifact folder under FRAUDOPS_HOME) and to an MLflow server.
 """
 
+import functools
 import json
 import os
 import tempfile
@@ -89,7 +90,12 @@ class MlflowRegistry:
         )
         if settings.tracking_uri is None:
             settings.home.mkdir(parents=True, exist_ok=True)
-        self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    @functools.cached_property
+    def client(self) -> MlflowClient:
+        """The MLflow client, made on first use: on a new SQLite store that creates its tables
+        (seconds), which a server starting up does in the background, not before it answers."""
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
     def log_training(
         self,

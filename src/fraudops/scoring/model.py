@@ -38,20 +38,18 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import expit  # what sklearn's predict_proba uses
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
-from xgboost import XGBClassifier
 
 from fraudops.scoring.reasons import Reason, describe
 from fraudops.training.bundle import ModelBundle
+
+if TYPE_CHECKING:  # imported where a model is loaded: importing scoring stays quick
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from xgboost import XGBClassifier
 
 __all__ = ["FastModel", "Reason", "Scored"]
 
@@ -198,6 +196,11 @@ class FastModel:
 
 def _engine_for(bundle: ModelBundle) -> _Engine:
     """The fastest engine that reproduces the bundle's estimator exactly, else the generic one."""
+    from sklearn.ensemble import RandomForestClassifier  # noqa: PLC0415 - loaded with a model
+    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
+    from sklearn.pipeline import Pipeline  # noqa: PLC0415
+    from xgboost import XGBClassifier  # noqa: PLC0415
+
     estimator: Any = bundle.estimator
     width = len(bundle.feature_names)
     if isinstance(estimator, XGBClassifier):
@@ -232,6 +235,9 @@ class _Preprocess:
     @classmethod
     def build(cls, steps: Sequence[Any], *, width: int) -> "_Preprocess | None":
         """The steps as arrays, or None if one is not a plain imputer or scaler."""
+        from sklearn.impute import SimpleImputer  # noqa: PLC0415 - loaded with a model
+        from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
+
         kinds = [type(step) for step in steps]
         if kinds not in ([], [SimpleImputer], [StandardScaler], [SimpleImputer, StandardScaler]):
             return None
@@ -267,7 +273,10 @@ class _LogisticEngine:
     name = "logreg"
     explains = True
 
-    def __init__(self, preprocess: _Preprocess, model: LogisticRegression) -> None:
+    def __init__(self, preprocess: _Preprocess, model: "LogisticRegression") -> None:
+        from scipy.special import expit  # noqa: PLC0415 - what sklearn's predict_proba uses
+
+        self._expit = expit
         self._preprocess = preprocess
         self._coef: FloatArray = np.asarray(model.coef_, dtype=np.float64)
         self._weights: FloatArray = self._coef.ravel()
@@ -283,12 +292,12 @@ class _LogisticEngine:
     def explain(self, row: FloatArray) -> tuple[float, FloatArray]:
         standardised = self._preprocess.apply(row)
         log_odds = (standardised[None, :] @ self._coef.T)[0, 0] + self._intercept
-        return float(expit(log_odds)), self._weights * standardised
+        return float(self._expit(log_odds)), self._weights * standardised
 
     def probabilities(self, rows: FloatArray) -> FloatArray:
         # The same operations, in the same shapes, as Pipeline.predict_proba: bit-identical.
         log_odds = (self._preprocess.apply(rows) @ self._coef.T)[:, 0] + self._intercept
-        return np.asarray(expit(log_odds), dtype=np.float64)
+        return np.asarray(self._expit(log_odds), dtype=np.float64)
 
     def contributions(self, rows: FloatArray) -> FloatArray:
         return self._weights * self._preprocess.apply(rows)
@@ -435,7 +444,7 @@ class _XGBoostEngine:
     def __init__(
         self,
         *,
-        estimator: XGBClassifier,
+        estimator: "XGBClassifier",
         trees: Sequence[_Tree],
         width: int,
         iteration_range: tuple[int, int],
@@ -449,7 +458,7 @@ class _XGBoostEngine:
         self.bias = float(self._forest.value[self._forest.roots].sum())
 
     @classmethod
-    def build(cls, estimator: XGBClassifier, *, width: int) -> "_XGBoostEngine | None":
+    def build(cls, estimator: "XGBClassifier", *, width: int) -> "_XGBoostEngine | None":
         """The engine, or None for a booster this walk does not reproduce (dart, categories...)."""
         learner = json.loads(estimator.get_booster().save_raw(raw_format="json"))["learner"]
         booster = learner["gradient_booster"]
@@ -511,7 +520,7 @@ class _XGBoostEngine:
         return float(np.float32(1.0) / (exponential + np.float32(1.0)))
 
 
-def _iteration_range(estimator: XGBClassifier) -> tuple[int, int]:
+def _iteration_range(estimator: "XGBClassifier") -> tuple[int, int]:
     """The trees predict_proba uses: up to the early-stopped best iteration, else all (0, 0)."""
     try:
         return 0, int(estimator.best_iteration) + 1
@@ -596,7 +605,7 @@ class _ForestEngine:
     explains = True
 
     def __init__(
-        self, preprocess: _Preprocess, model: RandomForestClassifier, *, width: int
+        self, preprocess: _Preprocess, model: "RandomForestClassifier", *, width: int
     ) -> None:
         self._preprocess = preprocess
         trees = [_sklearn_tree(tree.tree_) for tree in model.estimators_]

@@ -8,40 +8,30 @@ Models in service are one immutable `ServingModels` value: a request reads it on
 finishes on what it read, and a reload replaces it with a single assignment, so a swap
 never mixes two versions within one request.
 
-The online feature state is built from the warehouse's recent history when the store does
-not have it: in process, then loaded into the store at once, by one replica while the
-others wait. A shared store can lose it at run time (Redis restarted empty): after a state
-failure, and every few seconds, the service checks the store's initialised mark and, if it
-is gone, rebuilds in the background; scoring raises FeatureStateUnavailableError meanwhile
-(a 503 the caller retries).
+The online feature state is kept usable by a StateSupervisor (fraudops.scoring.supervision),
+and the challenger scores in shadow on a thread of its own (fraudops.scoring.shadow).
 """
 
 import dataclasses
-import gc
-import queue
-import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
-from concurrent.futures import Future, wait
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import structlog
 
-from fraudops.api.metrics import ServiceMetrics
 from fraudops.config import Settings
 from fraudops.data.personal import PersonalData, ProtectedTransaction
 from fraudops.data.schema import CanonicalTransaction
 from fraudops.features.clock import EventClock
 from fraudops.features.formulas import FloatArray
-from fraudops.features.online import EVENT_TIME_MS, OnlineFeatureEngine
-from fraudops.features.spec import CARD_WINDOWS, MERCHANT_WINDOWS
+from fraudops.features.online import EVENT_TIME_MS
 from fraudops.features.state import (
-    HEARTBEAT_SECONDS,
     Claim,
     ClaimedError,
     FeatureStateStore,
@@ -50,6 +40,7 @@ from fraudops.features.state import (
 )
 from fraudops.registry.base import CHALLENGER, CHAMPION, ModelNotFoundError, ModelRegistry
 from fraudops.scoring.admission import Problem, TransactionsRefusedError, admit
+from fraudops.scoring.metrics import ServiceMetrics
 from fraudops.scoring.model import Scored
 from fraudops.scoring.serving import (
     ModelRefusedError,
@@ -57,6 +48,8 @@ from fraudops.scoring.serving import (
     canary_check,
     load_serving_model,
 )
+from fraudops.scoring.shadow import ShadowJob, ShadowScorer
+from fraudops.scoring.supervision import StateSupervisor
 from fraudops.scoring.writer import GroupCommitWriter
 from fraudops.storage.base import (
     LabelOutcome,
@@ -71,18 +64,6 @@ from fraudops.storage.warehouse import Warehouse
 log = structlog.get_logger(__name__)
 
 RECENT_CANARY = 256
-# How long a thread may hold the GIL while another waits for it (Python's default: 5 ms).
-GIL_SWITCH_SECONDS = 0.001
-SHADOW_QUEUE = 10_000
-# How often the state store's initialised mark is checked (one EXISTS on Redis), and how
-# often a replica waiting for another's rebuild looks again.
-STATE_CHECK_SECONDS = 2.0
-REBUILD_POLL_SECONDS = 0.2
-# How long a rebuild waits for the warehouse to store what was scored before it.
-WRITER_WAIT_SECONDS = 30.0
-# A claim unconfirmed this long (of a process still alive) counts as lost: the writer
-# stores or fails a transaction well within it.
-STALE_CLAIM_SECONDS = 2 * WRITER_WAIT_SECONDS
 
 
 class NoModelError(RuntimeError):
@@ -123,16 +104,6 @@ class ReloadReport:
 
 
 @dataclass(frozen=True)
-class _ShadowJob:
-    """A transaction for the challenger, with the features it reads (taken before update)."""
-
-    transaction: CanonicalTransaction
-    features: FloatArray
-    challenger: ServingModel
-    stored: "Future[StoredResult]"
-
-
-@dataclass(frozen=True)
 class _Prepared:
     """A transaction with its features, read before the champion scores it."""
 
@@ -143,14 +114,6 @@ class _Prepared:
     feature_seconds: float
     index: int  # in the request
     repeat: bool = False  # of a transaction in flight: no state change, no label
-
-
-@dataclass
-class _Readiness:
-    state_ready: bool = False
-    reason: str | None = "starting"
-    state_reason: str | None = None  # why the online state cannot be used, if it cannot
-    started_at: float = field(default_factory=time.monotonic)
 
 
 class ScoringService:
@@ -174,78 +137,73 @@ class ScoringService:
         self.clock = EventClock()
         self.models = ServingModels()
         self._writer = GroupCommitWriter(warehouse, on_commit=self._note_commit)
-        self._shadow_jobs: queue.Queue[_ShadowJob | None] = queue.Queue(SHADOW_QUEUE)
-        self._shadow_thread = threading.Thread(
-            target=self._shadow_loop, name="fraudops-shadow", daemon=True
+        self._shadow = ShadowScorer(
+            warehouse=warehouse, metrics=self.metrics, reasons=settings.reasons
         )
         self._reload_lock = threading.Lock()
         self._recent: deque[dict[str, Any]] = deque(maxlen=RECENT_CANARY)
-        self._readiness = _Readiness()
+        self._reason: str | None = "starting"  # why no champion serves yet, if none does
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
-        self._state_watcher: threading.Thread | None = None
-        # Set when a state call failed: check the store's initialised mark before scoring.
-        self._state_doubt = threading.Event()
-        self._state_rebuilding = threading.Lock()  # held by a background rebuild
         self._last_stored: Future[StoredResult] | None = None
+        self.supervisor = StateSupervisor(
+            store=store,
+            warehouse=warehouse,
+            clock=self.clock,
+            metrics=self.metrics,
+            champion=lambda: self.models.champion,
+            last_stored=lambda: self._last_stored,
+            stop=self._stop,
+        )
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    def start(self, *, block: bool = True) -> None:
+    def start(self, *, block: bool = True, loaded: Callable[[], None] | None = None) -> None:
         """Migrate the warehouse, start the threads, then load the models and rebuild state.
 
         With block=False the loading goes on in a thread (readiness says so meanwhile), so
-        a server answers its health checks during a long state rebuild.
+        a server answers its health checks during a long state rebuild. `loaded` is called
+        once the models and the state are loaded (a server settles its process then).
         """
         self.warehouse.migrate()
-        # The writer thread gives up the GIL for every database call and must wait for it
-        # back while the scoring thread computes: at Python's default 5 ms switch interval
-        # that wait, not the database, limited how fast the warehouse kept up under load.
-        sys.setswitchinterval(GIL_SWITCH_SECONDS)
         self._writer.start()
-        self._shadow_thread.start()
+        self._shadow.start()
         if block:
-            self._load_initial()
+            self._load_initial(loaded)
         else:
             threading.Thread(
-                target=self._load_initial, name="fraudops-startup", daemon=True
+                target=self._load_initial, args=(loaded,), name="fraudops-startup", daemon=True
             ).start()
 
-    def _load_initial(self) -> None:
-        """Load the models in service, rebuild the state, then settle the heap."""
+    def _load_initial(self, loaded: Callable[[], None] | None) -> None:
+        """Load the models in service, rebuild the state, then start watching both."""
         try:
             report = self.reload()
         except Exception as error:  # surfaced through readiness, not a dead thread
             log.exception("loading the models failed")
-            self._readiness.reason = f"loading the models failed: {error}"
+            self._reason = f"loading the models failed: {error}"
             return
         if self.models.champion is None:
-            self._readiness.reason = f"no champion in service ({report.champion.detail})"
+            self._reason = f"no champion in service ({report.champion.detail})"
         if self.settings.model_watch_seconds > 0 and not self._stop.is_set():
-            self._watcher = threading.Thread(
+            watcher = threading.Thread(
                 target=self._watch_aliases, name="fraudops-model-watch", daemon=True
             )
-            self._watcher.start()
+            watcher.start()
+            self._watcher = watcher  # only once started: `stop` may run from another thread
         if not self._stop.is_set():
-            self._state_watcher = threading.Thread(
-                target=self._watch_state, name="fraudops-state-watch", daemon=True
-            )
-            self._state_watcher.start()
-        # Everything loaded so far lives as long as the service: keep it out of the
-        # collector's way, so no request pays for a full collection of it.
-        gc.collect()
-        gc.freeze()
+            self.supervisor.start_watching()
+        if loaded is not None:
+            loaded()
 
     def stop(self) -> None:
         """Store everything accepted, finish the shadow work, stop the threads."""
         self._stop.set()
         self._writer.close()
-        self._shadow_jobs.put(None)
-        if self._shadow_thread.is_alive():
-            self._shadow_thread.join(30)
-        for watcher in (self._watcher, self._state_watcher):
-            if watcher is not None:
-                watcher.join(5)
+        self._shadow.stop()
+        if self._watcher is not None:
+            self._watcher.join(5)
+        self.supervisor.join(5)
         self.warehouse.dispose()
         self.store.close()
 
@@ -263,7 +221,7 @@ class ScoringService:
         """None when ready to score, else why not."""
         if not self._writer.alive:
             return "the warehouse writer is not running"
-        return self._readiness.state_reason or self._readiness.reason
+        return self.supervisor.reason or self._reason
 
     # --- scoring -----------------------------------------------------------------------------
 
@@ -287,8 +245,8 @@ class ScoringService:
         models = self.models  # read once: this request finishes on these models
         champion = models.champion
         if champion is None:
-            raise NoModelError(self._readiness.reason or "no champion in service")
-        self._require_state()
+            raise NoModelError(self._reason or "no champion in service")
+        self.supervisor.require()
         admitted = admit(
             transactions,
             personal=self.personal,
@@ -311,7 +269,7 @@ class ScoringService:
                         self._features(item, champion, challenger, index=index, repeat=True)
                     )
         except FeatureStateUnavailableError:
-            self._state_doubt.set()
+            self.supervisor.doubt()
             self._score_and_store(prepared, champion, challenger)
             raise
         stored = self._score_and_store(prepared, champion, challenger)
@@ -432,7 +390,7 @@ class ScoringService:
         self._recent.append(item.record)
         if challenger is not None:
             features = item.features if item.shadow_features is None else item.shadow_features
-            self._queue_shadow(_ShadowJob(transaction, features, challenger, stored))
+            self._shadow.submit(ShadowJob(transaction, features, challenger, stored))
         return stored
 
     # --- labels and look-ups -----------------------------------------------------------------
@@ -457,7 +415,7 @@ class ScoringService:
                         champion.stored_record(stored.record), is_fraud=latest[trans_num]
                     )
             except FeatureStateUnavailableError:
-                self._state_doubt.set()  # the warehouse has the labels: a rebuild reads them
+                self.supervisor.doubt()  # the warehouse has the labels: a rebuild reads them
                 raise
         return outcome
 
@@ -473,20 +431,11 @@ class ScoringService:
             current = self.models
             champion, champion_report = self._load_role(CHAMPION, current.champion)
             challenger, challenger_report = self._load_role(CHALLENGER, current.challenger)
-            if (
-                champion is not None
-                and not self._readiness.state_ready
-                and not self._state_rebuilding.locked()
-            ):
-                try:
-                    self._ensure_state(champion)
-                except FeatureStateUnavailableError as error:  # retried by the state watch
-                    log.warning("the online feature state is unavailable", error=str(error))
-                    self._readiness.state_reason = f"online feature state unavailable: {error}"
-                    self._state_doubt.set()
+            if champion is not None:
+                self.supervisor.prepare(champion)
             self.models = ServingModels(champion=champion, challenger=challenger)
-            if champion is not None and self._readiness.state_ready:
-                self._readiness.reason = None
+            if champion is not None and self.supervisor.ready:
+                self._reason = None
         report = ReloadReport(champion=champion_report, challenger=challenger_report)
         for role_report in (champion_report, challenger_report):
             self.metrics.reloads.labels(outcome=role_report.outcome).inc()
@@ -578,193 +527,6 @@ class ScoringService:
         except ModelNotFoundError:
             return None
 
-    # --- state -------------------------------------------------------------------------------
-
-    def _require_state(self) -> None:
-        """Raise FeatureStateUnavailableError unless the online state may be used now.
-
-        After a state failure the store's initialised mark is checked first: if it is gone
-        (Redis restarted empty) a rebuild starts in the background.
-        """
-        if self._state_doubt.is_set() and not self._state_rebuilding.locked():
-            self._check_state()
-        if not self._readiness.state_ready:
-            reason = self._readiness.state_reason or "the online feature state is not built"
-            raise FeatureStateUnavailableError(reason)
-
-    def _check_state(self) -> None:
-        """Whether the store still has its state: if not, start rebuilding it.
-
-        Raises FeatureStateUnavailableError if the store cannot be reached.
-        """
-        initialised = self.store.initialised()
-        self._state_doubt.clear()
-        if initialised:
-            if not self._readiness.state_ready and not self._state_rebuilding.locked():
-                self._readiness.state_ready = True  # built by another replica meanwhile
-                self._readiness.state_reason = None
-            return
-        champion = self.models.champion
-        if champion is None or not self._state_rebuilding.acquire(blocking=False):
-            return
-        log.warning("the online feature state is gone from the store: rebuilding it")
-        self._readiness.state_ready = False
-        self._readiness.state_reason = "rebuilding the online feature state: the store lost it"
-        threading.Thread(
-            target=self._rebuild_in_background,
-            args=(champion,),
-            name="fraudops-state-rebuild",
-            daemon=True,
-        ).start()
-
-    def _rebuild_in_background(self, champion: ServingModel) -> None:
-        """Rebuild the state (holding `_state_rebuilding`, taken by the caller)."""
-        try:
-            self._ensure_state(champion)
-        except Exception as error:  # the store or the warehouse failed: checked again later
-            log.exception("rebuilding the online feature state failed")
-            self._readiness.state_reason = f"rebuilding the online feature state failed: {error}"
-            self._state_doubt.set()
-        finally:
-            self._state_rebuilding.release()
-
-    def _watch_state(self) -> None:
-        """Every few seconds: settle stale claims, and check the store's initialised mark
-        (a restarted Redis lost it)."""
-        while not self._stop.wait(STATE_CHECK_SECONDS):
-            if self.models.champion is None or self._state_rebuilding.locked():
-                continue
-            try:
-                if self._readiness.state_ready:
-                    self._settle_stale_claims()
-                self._check_state()
-            except FeatureStateUnavailableError as error:
-                self._state_doubt.set()
-                log.warning("the online feature state is unavailable", error=str(error))
-            except Exception:  # keep watching through any hiccup
-                log.exception("checking the online feature state failed")
-
-    def _ensure_state(self, champion: ServingModel) -> None:
-        """Have the state built from history: build it here, or wait for whoever builds it."""
-        while not self.store.initialised():
-            with self.store.rebuild_lock() as mine:
-                if mine:
-                    if not self.store.initialised():  # unless another just finished
-                        self._readiness.state_reason = (
-                            "rebuilding the online feature state from the warehouse"
-                        )
-                        self._rebuild_state(champion)
-                    continue
-            self._readiness.state_reason = (
-                "waiting for another process to rebuild the online feature state"
-            )
-            if self._stop.wait(REBUILD_POLL_SECONDS):
-                return
-        self.clock.seed(_epoch_ms(self.warehouse.event_clock()))
-        self._settle_claims_at_start()
-        if not self.store.initialised():  # settling found the state ahead: build it again
-            self._ensure_state(champion)
-            return
-        self._readiness.state_ready = True
-        self._readiness.state_reason = None
-
-    def _rebuild_state(self, champion: ServingModel) -> None:
-        """Replay the warehouse's recent history into state in process, then load it at once."""
-        self._wait_for_writer()
-        began = time.perf_counter()
-        memory = InMemoryStateStore()
-        engine = OnlineFeatureEngine(champion.bundle.spec, memory)
-        latest = self.warehouse.event_clock()
-        replayed = 0
-        if latest is not None:
-            windows = max(*CARD_WINDOWS.values(), *MERCHANT_WINDOWS.values())
-            horizon = timedelta(milliseconds=windows + champion.bundle.spec.label_delay_ms)
-            for stored in self.warehouse.transactions_since(latest - horizon):
-                label = None if stored.label is None else int(stored.label.is_fraud)
-                engine.update(champion.stored_record(stored.record), label=label)
-                replayed += 1
-        built = time.perf_counter()
-        self.store.load(memory.cards, memory.merchants)
-        log.info(
-            "online feature state rebuilt",
-            transactions=replayed,
-            cards=len(memory.cards),
-            merchants=len(memory.merchants),
-            latest=str(latest),
-            replay_seconds=round(built - began, 2),
-            load_seconds=round(time.perf_counter() - built, 2),
-        )
-
-    def _wait_for_writer(self) -> None:
-        """Wait until the warehouse has stored what was scored so far (the writer is FIFO)."""
-        last = self._last_stored
-        if last is not None:
-            wait([last], timeout=WRITER_WAIT_SECONDS)
-
-    # --- shadow ------------------------------------------------------------------------------
-
-    def _queue_shadow(self, job: _ShadowJob) -> None:
-        """Hand a transaction to the shadow thread; drop it if the thread is far behind."""
-        try:
-            self._shadow_jobs.put_nowait(job)
-        except queue.Full:
-            self.metrics.shadow.labels(outcome="dropped").inc()
-
-    def _shadow_loop(self) -> None:
-        """Score queued transactions with their challenger and store those scores."""
-        while True:
-            job = self._shadow_jobs.get()
-            if job is None:
-                return
-            group = [job]
-            while len(group) < 200:
-                try:
-                    more = self._shadow_jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._shadow_jobs.put(None)
-                    break
-                group.append(more)
-            self._shadow_group(group)
-
-    def _shadow_group(self, group: Sequence[_ShadowJob]) -> None:
-        """Score one group in shadow once its champion rows are stored."""
-        scores: list[tuple[str, ScoreRecord]] = []
-        for job in group:
-            try:
-                job.stored.result(timeout=60)
-            except Exception:  # the champion row was not stored: nothing to attach to
-                self.metrics.shadow.labels(outcome="failed").inc()
-                continue
-            challenger = job.challenger
-            features = job.features
-            scored = challenger.model.score(features, top=self.settings.reasons)
-            probability = scored.probability
-            scores.append(
-                (
-                    job.transaction.trans_num,
-                    ScoreRecord(
-                        model_name=challenger.name,
-                        model_version=str(challenger.version),
-                        fraud_probability=probability,
-                        decision=challenger.decide(probability),
-                        scored_at=datetime.now(UTC),
-                        reasons=scored.reasons,
-                        features=dict(
-                            zip(challenger.bundle.feature_names, features.tolist(), strict=True)
-                        ),
-                    ),
-                )
-            )
-        try:
-            stored = self.warehouse.store_shadow_scores(scores)
-        except Exception:  # shadow scores are best effort; the champion's are what count
-            log.exception("storing shadow scores failed", group=len(scores))
-            self.metrics.shadow.labels(outcome="failed").inc(len(scores))
-            return
-        self.metrics.shadow.labels(outcome="stored").inc(stored)
-
     def _note_commit(self, results: Sequence[StoredResult], seconds: float) -> None:
         """Record one group commit: confirm its claims; its size, time, decisions, duplicates."""
         created = [result.trans_num for result in results if result.created]
@@ -780,43 +542,6 @@ class ScoringService:
                 self.metrics.scores.observe(result.score.fraud_probability)
             else:
                 self.metrics.duplicates.inc()
-
-    # --- claims ------------------------------------------------------------------------------
-
-    def _settle_claims_at_start(self) -> None:
-        """Settle the claims left unconfirmed before this process started.
-
-        A process killed a moment ago still looks alive until its heartbeat lapses: with
-        claims left, wait that long, then count as stale whatever is still unconfirmed.
-        """
-        self.store.heartbeat()
-        if self.store.stale_claims(older_than_seconds=0.0):
-            self._stop.wait(HEARTBEAT_SECONDS)
-        self._settle_stale_claims(older_than_seconds=HEARTBEAT_SECONDS)
-
-    def _settle_stale_claims(self, *, older_than_seconds: float = STALE_CLAIM_SECONDS) -> None:
-        """Rebuild the state if it holds transactions the warehouse never stored.
-
-        A claim stays unconfirmed when its transaction's commit failed or its process died
-        between the state change and the commit (kill -9 mid-batch): the state is then
-        ahead of the warehouse, and only a rebuild from the warehouse brings it back.
-        """
-        self.store.heartbeat()
-        stale = self.store.stale_claims(older_than_seconds=older_than_seconds)
-        if not stale:
-            return
-        stored = self.warehouse.known_transactions(stale)
-        missing = [trans_num for trans_num in stale if trans_num not in stored]
-        self.store.forget_claims([trans_num for trans_num in stale if trans_num in stored])
-        if missing:
-            log.warning(
-                "the online state holds transactions the warehouse does not: rebuilding it",
-                transactions=len(missing),
-                example=missing[0],
-            )
-            self.metrics.state_reconciled.inc()
-            self.store.invalidate()
-            self._state_doubt.set()
 
 
 def _resolved(result: StoredResult) -> "Future[StoredResult]":
@@ -850,10 +575,3 @@ def _claimed_conflict(item: ProtectedTransaction, *, index: int) -> Problem:
         "transaction",
         item.trans_num,
     )
-
-
-def _epoch_ms(moment: datetime | None) -> int | None:
-    """Epoch milliseconds of a naive UTC time."""
-    if moment is None:
-        return None
-    return (moment - datetime(1970, 1, 1)) // timedelta(milliseconds=1)

@@ -10,12 +10,10 @@ import secrets
 from collections.abc import Mapping
 from contextlib import suppress
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import structlog
-from alembic import command
-from alembic.config import Config
 from pydantic import ValidationError
 from sqlalchemy import Connection, bindparam, create_engine, event, select, update
 from sqlalchemy.engine import make_url
@@ -37,6 +35,9 @@ from fraudops.storage.sql import CHUNK, json_text_of
 from fraudops.storage.tables import TransactionRow, WarehouseFactRow
 from fraudops.storage.transactions import TransactionTables
 
+if TYPE_CHECKING:  # Alembic loads when the warehouse migrates, not when it is imported
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # The fact telling which card-hash key chain made the stored card ids.
 CARD_KEY_FACT = "card_hash_key_check"
@@ -44,8 +45,10 @@ CARD_KEY_FACT = "card_hash_key_check"
 log = structlog.get_logger(__name__)
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
+def alembic_config(connection: Connection | None = None) -> "Config":
     """Alembic settings for the migrations shipped in this package; no alembic.ini needed."""
+    from alembic.config import Config  # noqa: PLC0415
+
     config = Config()
     config.set_main_option("script_location", MIGRATIONS.as_posix())
     config.attributes["connection"] = connection
@@ -115,6 +118,8 @@ class Warehouse(TransactionTables, HistoryReads, QualityQueries, AuditTables):
         At head, rows stored before card numbers were hashed (revision 0004) are rewritten
         as they would be stored now.
         """
+        from alembic import command  # noqa: PLC0415
+
         with self.engine.begin() as connection:
             command.upgrade(alembic_config(connection), revision)
         log.info("warehouse migrated", revision=revision, dialect=self.dialect)
@@ -233,6 +238,8 @@ class Warehouse(TransactionTables, HistoryReads, QualityQueries, AuditTables):
 
     def downgrade(self, revision: str) -> None:
         """Take the schema down to `revision` ("base" drops every warehouse table)."""
+        from alembic import command  # noqa: PLC0415
+
         with self.engine.begin() as connection:
             command.downgrade(alembic_config(connection), revision)
         log.info("warehouse downgraded", revision=revision, dialect=self.dialect)

@@ -4,7 +4,6 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -19,9 +18,6 @@ from fraudops.training.metrics import EvaluationResult
 from fraudops.training.plots import write_plots
 from fraudops.training.report import write_report
 from fraudops.training.trainer import TrainingConfig, TrainingResult, train
-
-if TYPE_CHECKING:
-    from fraudops.registry import ModelRegistry, RegisteredVersion
 
 log = structlog.get_logger(__name__)
 
@@ -62,36 +58,6 @@ def train_from_file(
         context={"data": str(data), "profile": profile.name} | result.split.to_dict(),
     )
     return TrainedFromFile(frame=frame, result=result, artifacts=artifacts)
-
-
-def train_and_register(
-    *,
-    data: Path,
-    profile: DatasetProfile,
-    config: TrainingConfig,
-    out_dir: Path,
-    registry: "ModelRegistry",
-    progress: ProgressCallback | None = None,
-) -> tuple[TrainedFromFile, "RegisteredVersion"]:
-    """Train on a file, write its report, and register the model (champion or challenger)."""
-    from fraudops.registry import dataset_fingerprint  # noqa: PLC0415 - MLflow loads lazily
-    from fraudops.registry.pyfunc import raw_input_example  # noqa: PLC0415
-
-    trained = train_from_file(
-        data=data, profile=profile, config=config, out_dir=out_dir, progress=progress
-    )
-    result = trained.result
-    version = registry.log_training(
-        result.bundle,
-        input_example=raw_input_example(trained.frame, profile),
-        dataset_fingerprint=dataset_fingerprint(trained.frame),
-        metrics={"tuning_trials": float(result.trials_run)}
-        | {f"seconds_{name}": value for name, value in result.seconds.items()},
-        params={"data": str(data), "threshold_objective": config.threshold_objective},
-        artifacts=trained.artifacts,
-        tags={"data_profile": profile.name},
-    )
-    return trained, version
 
 
 def backtest_to_files(
