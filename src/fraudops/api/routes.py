@@ -3,7 +3,7 @@
 import asyncio
 import time
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, TypeVar
 
 import orjson
@@ -42,6 +42,7 @@ from fraudops.scoring.metrics import ServiceMetrics
 from fraudops.scoring.service import NoModelError, ScoringService
 from fraudops.scoring.writer import StoreUnavailableError
 from fraudops.storage.base import StoredResult
+from fraudops.times import utc_now
 
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": Problem, "description": "No model in service or a store is down."}
@@ -188,7 +189,7 @@ def record_labels(
     if not items:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="no labels given")
     _check_batch_size(len(items), settings.batch_limit)
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = utc_now()
     latest = now + timedelta(seconds=settings.max_event_ahead_seconds)
     late = [
         {

@@ -20,6 +20,7 @@ from fraudops.cli.options import (
     TrainStartOpt,
     TrialsOpt,
     ValidationOpt,
+    lifecycle_errors,
     training_config,
     user_errors,
 )
@@ -179,7 +180,7 @@ def score_command(
 
     settings = get_settings()
     registry = MlflowRegistry(settings)
-    with user_errors():
+    with lifecycle_errors():
         dataset = load_profile(profile, user_dir=settings.user_profiles_dir)
         with DelayedProgress() as progress:
             frame = load_transactions(data, dataset, progress=progress.part(0.0, 0.5)).frame

@@ -11,7 +11,7 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from fraudops.monitoring.performance import WindowPerformance, finite_or_none, w
 from fraudops.monitoring.policy import Policy, Verdict, decide
 from fraudops.registry.base import CHAMPION, ModelNotFoundError, ModelRegistry
 from fraudops.storage import LifecycleEvent, MonitorRun, Warehouse
+from fraudops.times import utc_naive, utc_now
 from fraudops.training.bundle import ModelBundle
 
 __all__ = [
@@ -270,10 +271,8 @@ def run_monitor(
 def _moment(as_of: datetime | None, warehouse: Warehouse) -> datetime:
     """as_of as a naive UTC time; by default the warehouse's event clock (else now)."""
     if as_of is None:
-        as_of = warehouse.event_clock() or datetime.now(UTC)
-    if as_of.tzinfo is not None:
-        as_of = as_of.astimezone(UTC).replace(tzinfo=None)
-    return as_of
+        as_of = warehouse.event_clock() or utc_now()
+    return utc_naive(as_of)
 
 
 def measure_drift(

@@ -60,6 +60,7 @@ from fraudops.storage.base import (
     StoredTransaction,
 )
 from fraudops.storage.warehouse import Warehouse
+from fraudops.times import utc_now
 
 log = structlog.get_logger(__name__)
 
@@ -250,7 +251,7 @@ class ScoringService:
         admitted = admit(
             transactions,
             personal=self.personal,
-            now=datetime.now(UTC).replace(tzinfo=None),
+            now=utc_now(),
             max_ahead_seconds=self.settings.max_event_ahead_seconds,
             known=self.warehouse.known_transactions,
         )

@@ -143,6 +143,19 @@ def test_backtest_command_names_a_bad_option(history_path: Path, tmp_path: Path)
     assert "--model must be one of xgboost, random_forest, logreg" in result.stderr
 
 
+def test_score_command_without_a_champion_says_so_in_one_line(
+    history_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No model registered yet: one line naming the missing champion, exit code 2."""
+    monkeypatch.setenv("FRAUDOPS_HOME", str(tmp_path / "home"))
+    args = ["score", "--data", str(history_path), "--profile", "sparkov"]
+    args += ["--out", str(tmp_path / "scores.parquet")]
+    result = CliRunner().invoke(app, args)
+    assert 2 == result.exit_code
+    assert "champion" in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+
+
 def test_whole_number_ids_are_written_as_integers_and_others_as_text() -> None:
     """fdh's numeric TRANSACTION_ID goes back out as int64; hex or zero-padded ids stay text."""
     numbers = integer_ids_as_numbers(pd.Series(["0", "107528", "-3"]))
