@@ -21,9 +21,10 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/fraudops demo
 
-# Tests run in parallel, one worker per core (pytest-xdist); worksteal keeps both cores busy
-# while the long end-to-end test runs. TEST_WORKERS=0 runs them in this process.
-TEST_WORKERS ?= auto
+# Tests run in parallel (pytest-xdist): three workers keep two cores busy, since many tests
+# wait on the processes they start; worksteal rebalances the short tests around the long
+# end-to-end one. TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= 3
 
 test: $(STAMP) $(AIRFLOW_STAMP)
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal

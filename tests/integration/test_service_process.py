@@ -339,6 +339,19 @@ def test_schemathesis_finds_no_server_error(
     assert "Traceback" not in log, log[-4000:]
 
 
+def every_worker_ready(url: str, *, timeout_s: float = 120.0) -> None:
+    """Wait until ten /readyz on new connections in a row answer 200: the service is ready once
+    one worker is, and the kernel may hand the next connection to another still loading."""
+    import httpx  # noqa: PLC0415
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if all(200 == httpx.get(f"{url}/readyz").status_code for _ in range(10)):
+            return
+        time.sleep(0.2)
+    pytest.fail(f"not every worker of {url} was ready within {timeout_s:g} s")
+
+
 def test_metrics_add_up_every_worker(
     tmp_path: Path, registered: tuple[Path, ModelBundle], stream: pd.DataFrame, redis_url: str
 ) -> None:
@@ -353,6 +366,7 @@ def test_metrics_add_up_every_worker(
     try:
         with running_service(home, "--workers", "2", env=env) as service:
             headers = {"Authorization": f"Bearer {TOKEN}"}
+            every_worker_ready(service.url)
             for body in bodies:  # a new connection each: the kernel spreads them over workers
                 response = httpx.post(f"{service.url}/v1/score", json=body, headers=headers)
                 assert 200 == response.status_code
