@@ -2,9 +2,14 @@
 
 import os
 import secrets
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+# No test reads or writes the FRAUDOPS_HOME of whoever runs them (after `make demo`, ./.fraudops
+# holds a champion): each test process gets an empty home of its own; tests pass their own.
+os.environ["FRAUDOPS_HOME"] = tempfile.mkdtemp(prefix="fraudops-test-home-")
 
 # Tests run on every core at once (make test): OpenMP threads that spin while they wait
 # (XGBoost's) would then steal the cores the other workers need. Set before any import
@@ -32,6 +37,16 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 # One card-hash key for the test session: warehouses the tests fill and the service
 # processes they start must hash card numbers alike, as replicas in production do.
 CARD_HASH_KEY = os.environ.setdefault("FRAUDOPS_CARD_HASH_KEY", secrets.token_hex(32))
+
+
+@pytest.fixture(autouse=True)
+def _settings_read_per_test() -> Iterator[None]:
+    """The CLI's cached settings are read again for each test, from its own environment."""
+    from fraudops.config import get_settings  # noqa: PLC0415
+
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -346,8 +346,11 @@ def every_worker_ready(url: str, *, timeout_s: float = 120.0) -> None:
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if all(200 == httpx.get(f"{url}/readyz").status_code for _ in range(10)):
-            return
+        try:
+            if all(200 == httpx.get(f"{url}/readyz").status_code for _ in range(10)):
+                return
+        except httpx.TransportError:  # a worker still starting
+            pass
         time.sleep(0.2)
     pytest.fail(f"not every worker of {url} was ready within {timeout_s:g} s")
 

@@ -7,8 +7,9 @@ import pytest
 from fraudops.config import Settings
 
 
-def test_defaults_point_at_the_embedded_home() -> None:
+def test_defaults_point_at_the_embedded_home(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without environment the data folder is ./.fraudops and user profiles live inside it."""
+    monkeypatch.delenv("FRAUDOPS_HOME")  # the tests' own home (tests/conftest.py)
     settings = Settings(_env_file=None)
     assert Path(".fraudops") == settings.home
     assert Path(".fraudops/profiles") == settings.user_profiles_dir

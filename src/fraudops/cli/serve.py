@@ -15,6 +15,8 @@ from fraudops.config import get_settings
 if TYPE_CHECKING:
     from fraudops.config import Settings
 
+WORKER_HEALTHCHECK_SECONDS = 60
+
 
 def serve_command(
     *,
@@ -77,6 +79,11 @@ def serve_command(
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)
     os.environ[MULTIPROC_ENV] = str(metrics_dir.resolve())
+    # uvicorn kills a worker that does not answer its supervisor's ping within this many
+    # seconds (default 5). A worker loading its models and rebuilding the feature state on a
+    # busy machine can take longer than that to answer; killing it would reset the
+    # connections it holds, so it gets a minute.
+    options["timeout_worker_healthcheck"] = WORKER_HEALTHCHECK_SECONDS
     uvicorn.run("fraudops.api.app:app_from_environment", factory=True, workers=workers, **options)
 
 
