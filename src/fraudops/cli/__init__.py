@@ -1,10 +1,10 @@
 """The `fraudops` command line: each command is a few lines calling the library.
 
 One module per command group: `data` (validate, simulate, feed), `train` (train, backtest,
-score), `serve` (serve, ingest, up), `lifecycle` (monitor, retrain, models, quality), `keys`
-and `demo`; shared options and error handling in `options`. Heavy modules (pandas, FastAPI,
-the simulator) are imported inside the commands that use them, so `fraudops --help` and a
-bad option answer at once.
+score), `serve` (serve, ingest, up), `lifecycle` (monitor, retrain, models, quality),
+`report` (daily), `keys` and `demo`; shared options and error handling in `options`. Heavy
+modules (pandas, FastAPI, the simulator) are imported inside the commands that use them, so
+`fraudops --help` and a bad option answer at once.
 """
 
 import os
@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from fraudops.cli import data, demo, keys, lifecycle, serve, train
+from fraudops.cli import data, demo, keys, lifecycle, report, serve, train
 from fraudops.config import get_settings
 from fraudops.logs import configure_logging
 
@@ -52,6 +52,7 @@ app.command("monitor")(lifecycle.monitor_command)
 app.command("retrain")(lifecycle.retrain_command)
 app.add_typer(lifecycle.models_app, name="models")
 app.command("quality")(lifecycle.quality_command)
+app.add_typer(report.report_app, name="report")
 app.command("backtest")(train.backtest_command)
 app.command("train")(train.train_command)
 app.command("serve")(serve.serve_command)

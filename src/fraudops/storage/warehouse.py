@@ -2,7 +2,7 @@
 
 SQLite by default, PostgreSQL in production; the same statements run on both. The Warehouse
 gathers the groups of tables (storage.transactions, storage.history, storage.quality,
-storage.audit) on one engine, migrates the schema and guards the card-hash keys.
+storage.reports, storage.audit) on one engine, migrates the schema and guards the card-hash keys.
 """
 
 import os
@@ -31,6 +31,7 @@ from fraudops.data.schema import CanonicalTransaction
 from fraudops.storage.audit import AuditTables
 from fraudops.storage.history import HistoryReads
 from fraudops.storage.quality import QualityQueries
+from fraudops.storage.reports import ReportQueries
 from fraudops.storage.sql import CHUNK, json_text_of
 from fraudops.storage.tables import TransactionRow, WarehouseFactRow
 from fraudops.storage.transactions import TransactionTables
@@ -55,12 +56,12 @@ def alembic_config(connection: Connection | None = None) -> "Config":
     return config
 
 
-class Warehouse(TransactionTables, HistoryReads, QualityQueries, AuditTables):
+class Warehouse(TransactionTables, HistoryReads, QualityQueries, ReportQueries, AuditTables):
     """The transaction store on a SQL database named by a SQLAlchemy URL.
 
     Its methods come by groups of tables: scored transactions and labels
     (storage.transactions), reads of their history (storage.history), the data-quality
-    counts (storage.quality), the audit trail and monitoring runs (storage.audit). Here:
+    counts (storage.quality), the daily report's reads (storage.reports), the audit trail and monitoring runs (storage.audit). Here:
     the engine, the schema's migrations and the card-hash keys.
     """
 
