@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from rich.console import Console
-from warehouse_fill import store_day, store_served
 
 from fraudops.monitoring.daily import daily_report, render_daily
 from fraudops.storage import Warehouse
+from warehouse_fill import store_day, store_served
 
 DAY = date(2024, 3, 10)
 

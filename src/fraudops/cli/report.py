@@ -43,6 +43,6 @@ def daily_command(
 def _parse_day(text: str) -> date:
     """A YYYY-MM-DD day, or exit 2 with one line."""
     try:
-        return datetime.strptime(text, "%Y-%m-%d").date()  # noqa: DTZ007 - a calendar day
+        return datetime.strptime(text, "%Y-%m-%d").date()
     except ValueError:
         fail(f"--date {text!r} is not a day (YYYY-MM-DD)")

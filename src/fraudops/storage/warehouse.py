@@ -61,8 +61,9 @@ class Warehouse(TransactionTables, HistoryReads, QualityQueries, ReportQueries, 
 
     Its methods come by groups of tables: scored transactions and labels
     (storage.transactions), reads of their history (storage.history), the data-quality
-    counts (storage.quality), the daily report's reads (storage.reports), the audit trail and monitoring runs (storage.audit). Here:
-    the engine, the schema's migrations and the card-hash keys.
+    counts (storage.quality), the daily report's reads (storage.reports), the audit trail
+    and monitoring runs (storage.audit). Here: the engine, the schema's migrations and the
+    card-hash keys.
     """
 
     def __init__(

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
-from warehouse_fill import store_day
 
 from fraudops.cli import app
 from fraudops.config import get_settings
 from fraudops.storage import Warehouse
+from warehouse_fill import store_day
 
 
 @pytest.fixture(autouse=True)
