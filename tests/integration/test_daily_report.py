@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 from fraudops.monitoring.daily import daily_report, render_daily
-from fraudops.storage import Warehouse
+from fraudops.storage import LabelRecord, Warehouse
 from warehouse_fill import store_day, store_served
 
 DAY = date(2024, 3, 10)
@@ -44,6 +44,27 @@ def test_a_hand_made_day_gives_the_hand_computed_figures(warehouse: Warehouse) -
     ] == [
         (m["model_version"], m["scored"], m["first_scored_at"], m["last_scored_at"])
         for m in report["models"]
+    ]
+
+
+def test_a_changed_label_counts_as_it_stands(warehouse: Warehouse) -> None:
+    """d4, labelled legitimate, is later confirmed fraud: 3 frauds of 4 labelled alerts."""
+    store_day(warehouse)
+    warehouse.record_labels(
+        [
+            LabelRecord(
+                trans_num="d4",
+                is_fraud=True,
+                label_time=datetime(2024, 3, 10, 14),
+                source="chargeback",
+            )
+        ]
+    )
+    alerts = daily_report(warehouse, DAY).to_dict()["alerts"]
+    assert (4, 3, 0.75) == (alerts["labelled"], alerts["frauds"], alerts["precision"]["value"])
+    assert {"analyst": 2, "chargeback": 2} == alerts["labelled_by_source"]
+    assert {"count": 4, "amount": 630.0} == daily_report(warehouse, DAY).to_dict()[
+        "frauds_confirmed"
     ]
 
 
