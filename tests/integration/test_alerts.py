@@ -99,7 +99,7 @@ def webhook() -> Iterator[tuple[str, Hooks]]:
     hooks = Hooks()
 
     class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's hook name
+        def do_POST(self) -> None:
             length = int(self.headers["Content-Length"])
             hooks.bodies.append(json.loads(self.rfile.read(length)))
             self.send_response(200)
@@ -345,3 +345,54 @@ def test_a_decline_scored_by_the_service_is_emailed_naming_it(
     [mail] = smtp_server.inbox.messages
     assert "svc-1" in str(mail["Subject"])
     warehouse.dispose()
+
+
+def test_alerts_send_once_delivers_the_outbox(
+    tmp_path: Path, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`fraudops alerts send --once` e-mails what is due and says how many."""
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    from fraudops.cli import app  # noqa: PLC0415
+
+    monkeypatch.setenv("FRAUDOPS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("FRAUDOPS_SMTP_URL", smtp_server.url)
+    monkeypatch.setenv("FRAUDOPS_ALERT_EMAIL_TO", "analysts@example.test")
+    settings = Settings()
+    warehouse = Warehouse.from_settings(settings)
+    warehouse.migrate()
+    store_declines(warehouse, 2)
+    warehouse.dispose()
+    result = CliRunner().invoke(app, ["alerts", "send", "--once"])
+    assert 0 == result.exit_code, result.output
+    assert "alerts: 2 delivered" in result.output
+    assert 2 == len(smtp_server.inbox.messages)
+
+
+def test_alerts_send_without_a_channel_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No channel configured: exit code 2 and one line saying what to set."""
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    from fraudops.cli import app  # noqa: PLC0415
+
+    monkeypatch.setenv("FRAUDOPS_HOME", str(tmp_path / "home"))
+    result = CliRunner().invoke(app, ["alerts", "send", "--once"])
+    assert 2 == result.exit_code
+    assert "error: no alert channel is configured" in result.output
+
+
+def test_a_bad_smtp_url_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FRAUDOPS_SMTP_URL of another scheme: exit code 2, the password never shown."""
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    from fraudops.cli import app  # noqa: PLC0415
+
+    monkeypatch.setenv("FRAUDOPS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("FRAUDOPS_SMTP_URL", "http://user:s3cret@mail:25")
+    monkeypatch.setenv("FRAUDOPS_ALERT_EMAIL_TO", "a@example.test")
+    result = CliRunner().invoke(app, ["alerts", "send", "--once"])
+    assert 2 == result.exit_code
+    assert "FRAUDOPS_SMTP_URL must look like smtp://host:port" in result.output
+    assert "s3cret" not in result.output

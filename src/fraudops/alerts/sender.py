@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from fraudops.alerts.channels import AlertDeliveryError, Channel
+from fraudops.alerts.channels import AlertDeliveryError, Channel, channels_from_settings
 from fraudops.alerts.events import DIGEST, AlertEvent, console_link
+from fraudops.config import Settings
 from fraudops.times import utc_aware, utc_naive, utc_now
 
 if TYPE_CHECKING:
@@ -208,7 +209,26 @@ class AlertSender:
         self._rate = rate
         self._console_url = console_url
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="fraudops-alerts", daemon=True)
+        self._thread = threading.Thread(target=self.run, name="fraudops-alerts", daemon=True)
+
+    @classmethod
+    def from_settings(cls, warehouse: "OutboxTables", settings: Settings) -> "AlertSender":
+        """The sender to the channels the settings configure, at their interval and rate."""
+        return cls(
+            warehouse,
+            channels_from_settings(settings),
+            interval=settings.alert_send_interval_seconds,
+            rate=RateLimit(
+                limit=settings.alert_rate_limit,
+                window=timedelta(seconds=settings.alert_rate_window_seconds),
+            ),
+            console_url=settings.console_url,
+        )
+
+    @property
+    def channels(self) -> list[Channel]:
+        """Where it delivers."""
+        return list(self._channels)
 
     def start(self) -> None:
         """Start sending in the background."""
@@ -226,8 +246,9 @@ class AlertSender:
             self._warehouse, self._channels, rate=self._rate, console_url=self._console_url
         )
 
-    def _run(self) -> None:
-        """Rounds until stopped; a failing round is logged and the next one comes anyway."""
+    def run(self) -> None:
+        """Rounds until stopped, in this thread; a failing round is logged and the next one
+        comes anyway."""
         while not self._stopping.is_set():
             try:
                 self.run_once()

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from fraudops.cli import data, demo, keys, lifecycle, serve, train
+from fraudops.cli import alerts, data, demo, keys, lifecycle, serve, train
 from fraudops.config import get_settings
 from fraudops.logs import configure_logging
 
@@ -56,5 +56,6 @@ app.command("backtest")(train.backtest_command)
 app.command("train")(train.train_command)
 app.command("serve")(serve.serve_command)
 app.add_typer(keys.keys_app, name="keys")
+app.add_typer(alerts.alerts_app, name="alerts")
 app.command("score")(train.score_command)
 app.command("ingest")(serve.ingest_command)
