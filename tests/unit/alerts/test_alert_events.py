@@ -143,3 +143,24 @@ def test_a_digest_counts_the_burst_and_lists_its_subjects() -> None:
     assert "37 more declines in the last 5 minutes" == digest.subject
     assert [f"t{i}" for i in range(37)] == digest.payload["trans_nums"]
     assert "... and 17 more." in digest.text
+
+
+def test_each_failed_quality_check_raises_an_alert_and_warnings_do_not() -> None:
+    """A report with one failed and one warning check gives one alert, for the failure."""
+    from fraudops.alerts.events import quality_events  # noqa: PLC0415
+    from fraudops.monitoring.quality import Check, QualityReport  # noqa: PLC0415
+
+    report = QualityReport(
+        as_of=T0,
+        start=T0 - timedelta(days=1),
+        label_delay_days=7.0,
+        transactions=100,
+        checks=(
+            Check(name="missing", status="fail", value=0.2, limit=0.05, detail="20% missing"),
+            Check(name="late", status="warn", value=0.02, limit=0.01, detail="2% late"),
+        ),
+    )
+    [event] = quality_events(report, console_url="http://c")
+    assert "quality:missing:2026-03-01T12:00:00+00:00" == event.dedup_key
+    assert "Data-quality check failed: missing" == event.subject
+    assert "http://c/monitoring" == event.link
