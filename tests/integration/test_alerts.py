@@ -396,3 +396,35 @@ def test_a_bad_smtp_url_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert 2 == result.exit_code
     assert "FRAUDOPS_SMTP_URL must look like smtp://host:port" in result.output
     assert "s3cret" not in result.output
+
+
+def test_a_failed_quality_check_from_the_cli_goes_to_the_outbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`fraudops quality` over unlabelled old transactions fails and enqueues its alerts."""
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    from fraudops.cli import app  # noqa: PLC0415
+
+    monkeypatch.setenv("FRAUDOPS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("FRAUDOPS_ALERT_WEBHOOK_URLS", "http://127.0.0.1:9/hook")
+    warehouse = Warehouse.from_settings(Settings())
+    warehouse.migrate()
+    start = NOW.replace(tzinfo=UTC) - timedelta(days=40)
+    warehouse.store_scored_batch(
+        [
+            ScoredTransaction(
+                transaction={
+                    **transaction(f"q{i}"),
+                    "unix_time": int((start + timedelta(hours=6 * i)).timestamp()),
+                },
+                score=score(0.1),
+            )
+            for i in range(120)
+        ]
+    )
+    result = CliRunner().invoke(app, ["quality", "--days", "30"])
+    assert 1 == result.exit_code, result.output
+    kinds = {entry.kind for entry in warehouse.outbox()}
+    warehouse.dispose()
+    assert {"quality"} == kinds
