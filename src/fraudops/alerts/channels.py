@@ -5,7 +5,7 @@ A channel sends a message or raises; the sender decides about retries.
 
 import smtplib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
@@ -42,7 +42,7 @@ class SmtpAddress:
     host: str
     port: int
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # never in a log line
 
     @classmethod
     def parse(cls, url: str) -> "SmtpAddress":
