@@ -428,3 +428,23 @@ def test_a_failed_quality_check_from_the_cli_goes_to_the_outbox(
     kinds = {entry.kind for entry in warehouse.outbox()}
     warehouse.dispose()
     assert {"quality"} == kinds
+
+
+def test_the_sender_thread_delivers_until_stopped(
+    alerting: Warehouse, smtp_server: SmtpServer
+) -> None:
+    """What `fraudops up` runs: a thread that delivers new alerts within its interval."""
+    import time  # noqa: PLC0415
+
+    from fraudops.alerts.sender import AlertSender  # noqa: PLC0415
+
+    sender = AlertSender(alerting, [email_to(smtp_server)], interval=0.05)
+    sender.start()
+    try:
+        store_declines(alerting, 2)
+        deadline = time.monotonic() + 10
+        while len(smtp_server.inbox.messages) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        sender.stop()
+    assert 2 == len(smtp_server.inbox.messages)
