@@ -124,6 +124,49 @@ class Settings(BaseSettings):
         "HOME/policy.toml when that exists, else the built-in defaults.",
     )
 
+    console_url: str | None = Field(
+        default=None,
+        description="Base URL of the analyst console (e.g. http://127.0.0.1:8050): alerts "
+        "link to its pages.",
+    )
+    smtp_url: SecretStr | None = Field(
+        default=None,
+        description="SMTP server that sends alert e-mails, as smtp://[user:password@]host:port "
+        "(e.g. smtp://127.0.0.1:1025).",
+    )
+    alert_email_from: str = Field(
+        default="fraudops@localhost", description="Sender address of alert e-mails."
+    )
+    alert_email_to: str = Field(
+        default="", description="Comma-separated recipients of alert e-mails."
+    )
+    alert_webhook_urls: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated webhook URLs (e.g. Slack incoming webhooks) that get each "
+        'alert as JSON: {"text": ..., "event": {...}}.',
+    )
+    alert_decline_min_probability: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Only declines with at least this fraud probability raise an alert.",
+    )
+    alert_decline_min_amount: float | None = Field(
+        default=None, ge=0.0, description="Only declines of at least this amount raise an alert."
+    )
+    alert_rate_limit: int = Field(
+        default=10,
+        ge=1,
+        description="Most alerts of one kind sent one by one per rate window; the rest of a "
+        "burst goes out as one digest.",
+    )
+    alert_rate_window_seconds: float = Field(
+        default=300.0, gt=0.0, description="The window of the alert rate limit."
+    )
+    alert_send_interval_seconds: float = Field(
+        default=5.0, gt=0.0, description="How often the alert sender looks at the outbox."
+    )
+
     @model_validator(mode="after")
     def _thresholds_in_order(self) -> Self:
         if (
@@ -149,6 +192,24 @@ class Settings(BaseSettings):
     def pii_token_list(self) -> tuple[str, ...]:
         """Bearer tokens of clients that may also read personal data."""
         return _token_list(self.pii_tokens)
+
+    @property
+    def alert_email_recipients(self) -> tuple[str, ...]:
+        """Recipients of alert e-mails."""
+        return _token_list(self.alert_email_to)
+
+    @property
+    def alert_webhook_list(self) -> tuple[str, ...]:
+        """Webhook URLs that get alerts."""
+        urls = "" if self.alert_webhook_urls is None else self.alert_webhook_urls.get_secret_value()
+        return _token_list(urls)
+
+    @property
+    def alerts_enabled(self) -> bool:
+        """Whether any alert channel is configured: only then are alerts put in the outbox."""
+        return bool(
+            (self.smtp_url is not None and self.alert_email_recipients) or self.alert_webhook_list
+        )
 
     @property
     def user_profiles_dir(self) -> Path:

@@ -6,6 +6,7 @@ polls the feed and posts batches to the service, and the scheduler runs the life
 (monitoring with retraining when the policy says so, then champion against challenger) on
 the event-time clock of the data, so an accelerated replay runs days of the loop in minutes.
 A promotion reaches the service through its reload endpoint: it hot-swaps, no restart.
+With an alert channel configured, a thread delivers the alert outbox every few seconds.
 """
 
 import os
@@ -25,6 +26,7 @@ from typing import IO, Self
 import httpx
 import structlog
 
+from fraudops.alerts.sender import AlertSender
 from fraudops.config import Settings
 from fraudops.ingest.app import IngestConfig, ingest
 from fraudops.ingest.runner import IngestMetrics, IngestOptions, IngestReport
@@ -109,6 +111,7 @@ class Stack:
     _stop_ingest: threading.Event = field(init=False, default_factory=threading.Event)
     _ingest_thread: threading.Thread | None = field(init=False, default=None)
     _scoring_token: str = field(init=False, default="")
+    alert_sender: AlertSender | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.folder = self.settings.home.resolve() / "up"
@@ -158,6 +161,10 @@ class Stack:
             )
             self._start_ingester()
             self.scheduler.start()
+            if self.settings.alerts_enabled:
+                # Wall-clock rounds in a thread: alerts wait for no event-time schedule.
+                self.alert_sender = AlertSender.from_settings(self.warehouse, self.settings)
+                self.alert_sender.start()
         except BaseException:
             self._stop_children()
             raise
@@ -172,9 +179,12 @@ class Stack:
         self.close()
 
     def close(self) -> None:
-        """Stop the scheduler (after its running job), the ingester, the feed and the service."""
+        """Stop the scheduler (after its running job), the alert sender, the ingester, the feed
+        and the service."""
         if hasattr(self, "scheduler"):
             self.scheduler.stop(timeout=600)
+        if self.alert_sender is not None:
+            self.alert_sender.stop()
         self._stop_ingest.set()
         if self._ingest_thread is not None:
             self._ingest_thread.join(60)

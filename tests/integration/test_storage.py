@@ -32,6 +32,7 @@ WAREHOUSE_TABLES = {
     "monitor_runs",
     "lifecycle_events",
     "warehouse_facts",
+    "alert_outbox",
 }
 
 

@@ -18,6 +18,7 @@ CORE = (
     "lifecycle",
     "registry",
     "simulate",
+    "alerts",
 )
 ADAPTERS = ("fraudops.cli", "fraudops.api", "fraudops.ingest", "fraudops.console", "dags")
 

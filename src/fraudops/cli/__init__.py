@@ -2,9 +2,9 @@
 
 One module per command group: `data` (validate, simulate, feed), `train` (train, backtest,
 score), `serve` (serve, ingest, up), `lifecycle` (monitor, retrain, models, quality),
-`report` (daily), `keys` and `demo`; shared options and error handling in `options`. Heavy
-modules (pandas, FastAPI, the simulator) are imported inside the commands that use them, so
-`fraudops --help` and a bad option answer at once.
+`report` (daily), `alerts` (send), `keys` and `demo`; shared options and error handling in
+`options`. Heavy modules (pandas, FastAPI, the simulator) are imported inside the commands
+that use them, so `fraudops --help` and a bad option answer at once.
 """
 
 import os
@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from fraudops.cli import data, demo, keys, lifecycle, report, serve, train
+from fraudops.cli import alerts, data, demo, keys, lifecycle, report, serve, train
 from fraudops.config import get_settings
 from fraudops.logs import configure_logging
 
@@ -57,5 +57,6 @@ app.command("backtest")(train.backtest_command)
 app.command("train")(train.train_command)
 app.command("serve")(serve.serve_command)
 app.add_typer(keys.keys_app, name="keys")
+app.add_typer(alerts.alerts_app, name="alerts")
 app.command("score")(train.score_command)
 app.command("ingest")(serve.ingest_command)

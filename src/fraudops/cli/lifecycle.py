@@ -149,6 +149,7 @@ def quality_command(
     """Data-quality checks on the stored data; exit code 1 when a check fails."""
     from rich.console import Console
 
+    from fraudops.alerts.events import quality_events
     from fraudops.lifecycle.facade import Lifecycle
     from fraudops.monitoring.quality import render_quality, run_quality
 
@@ -160,6 +161,9 @@ def quality_command(
             days=days,
             label_delay_days=lifecycle.policy.label_delay_days,
         )
+        rule = lifecycle.warehouse.alert_rule
+        if rule is not None and report.failed:
+            lifecycle.warehouse.enqueue_alerts(quality_events(report, console_url=rule.console_url))
     print_result(report.to_dict(), render_quality(report), as_json=as_json, console=Console())
     if report.failed:
         raise typer.Exit(1)

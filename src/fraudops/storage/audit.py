@@ -5,14 +5,19 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
+from fraudops.alerts.events import lifecycle_event, monitoring_event
 from fraudops.storage.base import LifecycleEvent, MonitorRun
-from fraudops.storage.sql import SqlTables
+from fraudops.storage.outbox import OutboxTables
 from fraudops.storage.tables import LifecycleEventRow, MonitorRunRow
 from fraudops.times import utc_naive, utc_now
 
 
-class AuditTables(SqlTables):
-    """The `lifecycle_events` and `monitor_runs` tables: appended to, read newest first."""
+class AuditTables(OutboxTables):
+    """The `lifecycle_events` and `monitor_runs` tables: appended to, read newest first.
+
+    With alerts on, a promotion or rollback and a monitoring verdict that asks for
+    retraining or reports drift go to the alert outbox in the same database transaction.
+    """
 
     def record_event(self, event: LifecycleEvent) -> LifecycleEvent:
         """Append a decision to the audit trail; returns it with its id and time."""
@@ -33,7 +38,11 @@ class AuditTables(SqlTables):
             event_id = connection.scalar(
                 insert(LifecycleEventRow).values(values).returning(LifecycleEventRow.id)
             )
-        return dataclasses.replace(event, id=event_id, at=at)
+            stored = dataclasses.replace(event, id=event_id, at=at)
+            if self.alert_rule is not None:
+                alert = lifecycle_event(stored, console_url=self.alert_rule.console_url)
+                self._enqueue_alerts(connection, [] if alert is None else [alert])
+        return stored
 
     def events(self, *, limit: int = 100, kind: str | None = None) -> list[LifecycleEvent]:
         """The latest audited decisions, newest first."""
@@ -75,7 +84,11 @@ class AuditTables(SqlTables):
             run_id = connection.scalar(
                 insert(MonitorRunRow).values(values).returning(MonitorRunRow.id)
             )
-        return dataclasses.replace(run, id=run_id, run_at=run_at)
+            stored = dataclasses.replace(run, id=run_id, run_at=run_at)
+            if self.alert_rule is not None:
+                alert = monitoring_event(stored, console_url=self.alert_rule.console_url)
+                self._enqueue_alerts(connection, [] if alert is None else [alert])
+        return stored
 
     def monitor_runs(self, *, limit: int = 20) -> list[MonitorRun]:
         """The latest monitoring runs, newest first."""

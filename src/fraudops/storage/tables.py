@@ -167,3 +167,23 @@ class WarehouseFactRow(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(256))
+
+
+class AlertOutboxRow(Base):
+    """One alert waiting for (or done with) delivery: the durable outbox the sender drains."""
+
+    __tablename__ = "alert_outbox"
+    __table_args__ = (
+        UniqueConstraint("dedup_key"),
+        Index("ix_alert_outbox_delivered_at_next_attempt_at", "delivered_at", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(SURROGATE_KEY, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))  # decline, monitoring, lifecycle, quality
+    dedup_key: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime]  # wall clock, UTC
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON_DOCUMENT)  # the whole event
+    attempts: Mapped[int] = mapped_column(Integer())
+    next_attempt_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text())

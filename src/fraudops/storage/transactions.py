@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, insert, select, update
 
+from fraudops.alerts.events import AlertEvent, decline_event
 from fraudops.data.personal import ProtectedTransaction
 from fraudops.data.schema import CanonicalTransaction
 from fraudops.storage.base import (
@@ -29,7 +30,8 @@ from fraudops.storage.base import (
     StoredResult,
     StoredTransaction,
 )
-from fraudops.storage.sql import SqlTables, chunks
+from fraudops.storage.outbox import OutboxTables
+from fraudops.storage.sql import chunks
 from fraudops.storage.tables import (
     CHALLENGER_ROLE,
     CHAMPION_ROLE,
@@ -43,8 +45,12 @@ from fraudops.times import utc_naive, utc_now
 log = structlog.get_logger(__name__)
 
 
-class TransactionTables(SqlTables):
-    """The `transactions`, `scores`, `labels` and `label_events` tables: writes and lookups."""
+class TransactionTables(OutboxTables):
+    """The `transactions`, `scores`, `labels` and `label_events` tables: writes and lookups.
+
+    With an alert rule set, each newly stored decline the rule picks is put in the alert
+    outbox in the same database transaction: stored together, or not at all.
+    """
 
     def store_scored(
         self,
@@ -126,6 +132,11 @@ class TransactionTables(SqlTables):
             stored = self._first_scores(connection, existing)
             if labels:
                 self._record_labels(connection, labels)
+            if self.alert_rule is not None:
+                self._enqueue_alerts(
+                    connection,
+                    self._decline_alerts([r for r in rows if r["trans_num"] in inserted], first),
+                )
         results: list[StoredResult] = []
         created: set[str] = set()
         for row, _ in prepared:
@@ -146,6 +157,30 @@ class TransactionTables(SqlTables):
             results.append(result)
         log.debug("scored transactions stored", new=len(inserted), sent=len(items))
         return results
+
+    def _decline_alerts(
+        self, rows: Sequence[dict[str, Any]], items: Mapping[str, ScoredTransaction]
+    ) -> list[AlertEvent]:
+        """The alerts of the declines among newly stored transaction rows, as the rule says."""
+        rule = self.alert_rule
+        if rule is None:
+            return []
+        events = []
+        for row in rows:
+            score = items[row["trans_num"]].score
+            if score.decision == "decline" and rule.matches(
+                fraud_probability=score.fraud_probability, amount=row["amount"]
+            ):
+                events.append(
+                    decline_event(
+                        trans_num=row["trans_num"],
+                        amount=row["amount"],
+                        merchant=row["merchant"],
+                        score=score,
+                        console_url=rule.console_url,
+                    )
+                )
+        return events
 
     def get_transaction(self, trans_num: str) -> StoredTransaction | None:
         """The stored transaction with its scores and label, or None."""

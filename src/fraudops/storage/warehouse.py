@@ -19,6 +19,7 @@ from sqlalchemy import Connection, bindparam, create_engine, event, select, upda
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
+from fraudops.alerts.events import DeclineRule
 from fraudops.config import Settings, get_settings
 from fraudops.data.personal import (
     DROPPED_FIELDS,
@@ -96,8 +97,16 @@ class Warehouse(TransactionTables, HistoryReads, QualityQueries, ReportQueries, 
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Warehouse":
-        """The warehouse the settings name: FRAUDOPS_DATABASE_URL or SQLite under home."""
-        return cls(settings.resolved_database_url, personal=personal_data(settings))
+        """The warehouse the settings name (FRAUDOPS_DATABASE_URL or SQLite under home), with
+        alerts into its outbox when an alert channel is configured."""
+        warehouse = cls(settings.resolved_database_url, personal=personal_data(settings))
+        if settings.alerts_enabled:
+            warehouse.alert_rule = DeclineRule(
+                min_probability=settings.alert_decline_min_probability,
+                min_amount=settings.alert_decline_min_amount,
+                console_url=settings.console_url,
+            )
+        return warehouse
 
     @property
     def personal(self) -> PersonalData:
