@@ -166,6 +166,20 @@ class Settings(BaseSettings):
     alert_send_interval_seconds: float = Field(
         default=5.0, gt=0.0, description="How often the alert sender looks at the outbox."
     )
+    alert_surge_ratio: float = Field(
+        default=3.0,
+        gt=0.0,
+        description="Alert when the reviews and declines of the last full hour (event time) "
+        "are more than this many times those of the same hour a week earlier.",
+    )
+    alert_surge_min_count: int = Field(
+        default=20, ge=1, description="Fewest reviews and declines in an hour that make a surge."
+    )
+    alert_ingest_lag_seconds: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="Alert when nothing was scored for longer than this (wall clock); unset: off.",
+    )
 
     @model_validator(mode="after")
     def _thresholds_in_order(self) -> Self:

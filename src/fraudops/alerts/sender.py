@@ -16,11 +16,13 @@ import structlog
 
 from fraudops.alerts.channels import AlertDeliveryError, Channel, channels_from_settings
 from fraudops.alerts.events import DIGEST, AlertEvent, console_link
+from fraudops.alerts.watch import AlertWatch
 from fraudops.config import Settings
 from fraudops.times import utc_aware, utc_naive, utc_now
 
 if TYPE_CHECKING:
     from fraudops.storage.outbox import OutboxEntry, OutboxTables
+    from fraudops.storage.warehouse import Warehouse
 
 log = structlog.get_logger(__name__)
 
@@ -192,7 +194,8 @@ def digest_event(
 
 
 class AlertSender:
-    """Runs delivery rounds in a thread every `interval` until stopped."""
+    """Runs rounds in a thread every `interval` until stopped: the watch's checks (surge,
+    ingestion lag, readiness) into the outbox, then delivery."""
 
     def __init__(
         self,
@@ -202,8 +205,10 @@ class AlertSender:
         interval: float,
         rate: RateLimit | None = None,
         console_url: str | None = None,
+        watch: AlertWatch | None = None,
     ) -> None:
         self._warehouse = warehouse
+        self._watch = watch
         self._channels = list(channels)
         self._interval = interval
         self._rate = rate
@@ -212,8 +217,9 @@ class AlertSender:
         self._thread = threading.Thread(target=self.run, name="fraudops-alerts", daemon=True)
 
     @classmethod
-    def from_settings(cls, warehouse: "OutboxTables", settings: Settings) -> "AlertSender":
-        """The sender to the channels the settings configure, at their interval and rate."""
+    def from_settings(cls, warehouse: "Warehouse", settings: Settings) -> "AlertSender":
+        """The sender to the channels the settings configure, at their interval and rate,
+        with the checks they configure."""
         return cls(
             warehouse,
             channels_from_settings(settings),
@@ -223,6 +229,7 @@ class AlertSender:
                 window=timedelta(seconds=settings.alert_rate_window_seconds),
             ),
             console_url=settings.console_url,
+            watch=AlertWatch.from_settings(warehouse, settings),
         )
 
     @property
@@ -241,7 +248,11 @@ class AlertSender:
             self._thread.join(timeout)
 
     def run_once(self) -> DeliveryReport:
-        """One delivery round now."""
+        """One round now: the checks' alerts into the outbox, then delivery."""
+        if self._watch is not None:
+            found = self._watch.check()
+            if found:
+                self._warehouse.enqueue_alerts(found)
         return deliver_pending(
             self._warehouse, self._channels, rate=self._rate, console_url=self._console_url
         )
@@ -264,6 +275,9 @@ def _plural(kind: str, count: int) -> str:
         "monitoring": ("monitoring alert", "monitoring alerts"),
         "lifecycle": ("model change", "model changes"),
         "quality": ("data-quality failure", "data-quality failures"),
+        "surge": ("surge", "surges"),
+        "ingest_lag": ("ingestion lag", "ingestion lags"),
+        "service": ("service not ready", "service-not-ready alerts"),
     }
     one, many = words.get(kind, (f"{kind} alert", f"{kind} alerts"))
     return one if count == 1 else many

@@ -152,6 +152,30 @@ class ReportQueries(SqlTables):
             for name, version, count, first, last in rows
         ]
 
+    def alert_count(self, start: datetime, end: datetime) -> int:
+        """Reviews and declines (champion decisions) of the window's transactions."""
+        statement = (
+            select(func.count())
+            .select_from(TransactionRow)
+            .join(ScoreRow, _champion_of_transaction())
+            .where(_inside(start, end), ScoreRow.decision.in_(ALERT_DECISIONS))
+        )
+        with self.engine.connect() as connection:
+            return int(connection.scalar(statement) or 0)
+
+    def newest_event_time(self) -> datetime | None:
+        """The latest stored event time, or None when nothing is stored."""
+        with self.engine.connect() as connection:
+            newest: datetime | None = connection.scalar(select(func.max(TransactionRow.event_time)))
+        return newest
+
+    def newest_scored_at(self) -> datetime | None:
+        """When the newest stored transaction was scored by its champion (wall clock)."""
+        statement = select(func.max(ScoreRow.scored_at)).where(ScoreRow.role == CHAMPION_ROLE)
+        with self.engine.connect() as connection:
+            newest: datetime | None = connection.scalar(statement)
+        return newest
+
 
 def _inside(start: datetime, end: datetime) -> ColumnElement[bool]:
     """The transaction's event time lies in [start, end)."""
