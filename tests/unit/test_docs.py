@@ -44,3 +44,12 @@ def test_nothing_in_the_project_reads_from_beside_the_repository() -> None:
         if "../shared" in (REPO / name).read_text(encoding="utf-8")
     ]
     assert [] == offenders
+
+
+def test_every_setting_is_in_the_readme() -> None:
+    """Each FRAUDOPS_ variable the settings read has its row in the README."""
+    from fraudops.config import Settings  # noqa: PLC0415
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    names = [f"FRAUDOPS_{field.upper()}" for field in Settings.model_fields]
+    assert [] == [name for name in names if f"`{name}`" not in readme]
