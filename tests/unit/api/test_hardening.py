@@ -187,6 +187,46 @@ async def test_a_scoring_token_on_an_admin_route_is_refused_before_its_body_is_r
     assert 403 == response.status_code
 
 
+async def _status_and_body_reads(app: Any, path: str, token: str | None) -> tuple[int, int]:
+    """POST 32 kB in 8 chunks straight to the ASGI app: its status and how many chunks it read."""
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"32768")]
+    if token is not None:
+        headers.append((b"authorization", f"Bearer {token}".encode()))
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+        "root_path": "", "headers": headers, "client": ("127.0.0.1", 1), "server": ("s", 80),
+    }  # fmt: skip
+    reads = 0
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal reads
+        reads += 1
+        if reads > 8:
+            await asyncio.sleep(3600)  # a client that never ends its body
+        return {"type": "http.request", "body": b"x" * 4_096, "more_body": reads < 8}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await asyncio.wait_for(app(scope, receive, send), timeout=30)
+    return int(sent[0]["status"]), reads
+
+
+@pytest.mark.parametrize("path", ["/v1/labels", "/v1/retrain", "/v1/score", "/v1/models/reload"])
+async def test_no_body_chunk_is_read_before_the_token_is_checked(
+    settings: Settings, service: ScoringService, path: str
+) -> None:
+    """Without a token, or with a scoring token on an admin route, the answer comes before the
+    server reads a single chunk of the body."""
+    app = create_app(settings, service=service)
+    async with app.router.lifespan_context(app):
+        assert (401, 0) == await _status_and_body_reads(app, path, None)
+        if path in {"/v1/retrain", "/v1/models/reload"}:
+            assert (403, 0) == await _status_and_body_reads(app, path, SCORING_TOKEN)
+
+
 async def test_health_answers_while_a_batch_is_scored(
     client: httpx.AsyncClient,
     bodies: list[dict[str, Any]],
