@@ -1,19 +1,17 @@
 """The sender's own checks against a real warehouse, a local webhook and a real uvicorn: a
 surge of alerts, ingestion lag and a scoring service that is not ready."""
 
-import json
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from webhook_receiver import Hooks, receiving_webhook
 
 from fraudops.alerts.channels import WebhookChannel
 from fraudops.alerts.sender import AlertSender
@@ -26,39 +24,11 @@ from fraudops.times import utc_now
 HOUR = datetime(2026, 1, 12, 10, 0, 0)  # the surge's hour (event time)
 
 
-class Hooks:
-    """Bodies a local webhook receiver got."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-
-    @property
-    def kinds(self) -> list[str]:
-        """The kinds of the events received, in order."""
-        return [str(body["event"]["kind"]) for body in self.bodies]
-
-
 @pytest.fixture
 def webhook() -> Iterator[tuple[str, Hooks]]:
-    """A tiny HTTP server in a thread taking JSON posts; its URL and what it got."""
-    hooks = Hooks()
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers["Content-Length"])
-            hooks.bodies.append(json.loads(self.rfile.read(length)))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *_args: object) -> None:
-            """Quiet."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", hooks
-    server.shutdown()
-    server.server_close()
+    """A local webhook receiver: its URL and what it got."""
+    with receiving_webhook() as receiver:
+        yield receiver
 
 
 def scored(

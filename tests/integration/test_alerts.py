@@ -1,19 +1,17 @@
 """Alerts from the warehouse's outbox to a real SMTP server (aiosmtpd) and a local webhook."""
 
-import json
 import socket
-import threading
 from collections.abc import Iterator
 from datetime import UTC, timedelta
 from email import message_from_bytes
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from webhook_receiver import Hooks, receiving_webhook
 
 from fraudops.alerts.channels import EmailChannel, SmtpAddress, WebhookChannel
 from fraudops.alerts.events import DeclineRule, decline_event
@@ -86,34 +84,11 @@ def smtp_server() -> Iterator[SmtpServer]:
     server.stop()
 
 
-class Hooks:
-    """Bodies a local webhook receiver got."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-
-
 @pytest.fixture
 def webhook() -> Iterator[tuple[str, Hooks]]:
-    """A tiny HTTP server in a thread taking JSON posts; its URL and what it got."""
-    hooks = Hooks()
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers["Content-Length"])
-            hooks.bodies.append(json.loads(self.rfile.read(length)))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *_args: object) -> None:
-            """Quiet."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", hooks
-    server.shutdown()
-    server.server_close()
+    """A local webhook receiver: its URL and what it got."""
+    with receiving_webhook() as receiver:
+        yield receiver
 
 
 def email_to(server: SmtpServer) -> EmailChannel:
