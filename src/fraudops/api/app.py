@@ -24,7 +24,7 @@ from fraudops.api.server import settle_process_for_serving
 from fraudops.config import Settings, get_settings
 from fraudops.lifecycle.jobs import JobRunner
 from fraudops.logs import configure_logging
-from fraudops.monitoring.metrics import MonitorCollector
+from fraudops.monitoring.metrics import LifecycleEventCollector, MonitorCollector
 from fraudops.scoring.factory import build_service
 from fraudops.scoring.metrics import ServiceMetrics
 from fraudops.scoring.service import ScoringService
@@ -60,11 +60,15 @@ def create_app(
         # The latest monitoring run (whoever ran it: the loop, the CLI, Airflow) on /metrics.
         monitoring = MonitorCollector(running.warehouse)
         metrics.registry.register(monitoring)
+        # The audit trail's decisions by verdict: failed retrainings, promotions, rollbacks.
+        decisions = LifecycleEventCollector(running.warehouse)
+        metrics.registry.register(decisions)
         if dev:
             log.warning(DEV_BANNER)
         try:
             yield
         finally:
+            metrics.registry.unregister(decisions)
             metrics.registry.unregister(monitoring)
             await asyncio.to_thread(running.stop)
 

@@ -265,3 +265,71 @@ def _simulated_stream(settings: "Settings") -> Path:
             simulate(SimulationConfig(days=28, cards=1_000, seed=settings.seed)), path
         )
     return path
+
+
+def schedule_command(
+    *,
+    monitor_every: Annotated[str, typer.Option(help="Monitoring period in event time.")] = "1d",
+    challenge_every: Annotated[
+        str, typer.Option(help="Champion/challenger period in event time.")
+    ] = "1d",
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus metrics on this port.")
+    ] = None,
+    poll_seconds: Annotated[float, typer.Option(help="How often to read the clock.")] = 30.0,
+) -> None:
+    """Run the loop's scheduler alone: monitoring and champion/challenger on the warehouse.
+
+    `fraudops up` without its feed, ingester and service: for a deployment where those run
+    apart (deploy/compose.yaml). Jobs fall due on the warehouse's event-time clock; after a
+    promotion the service at FRAUDOPS_SERVICE_URL is told to reload.
+    """
+    import contextlib
+    import signal
+    import threading
+
+    from prometheus_client import CollectorRegistry, Counter, start_http_server
+
+    from fraudops.feed.options import parse_duration
+    from fraudops.lifecycle.facade import Lifecycle
+    from fraudops.lifecycle.scheduler import EventTimeScheduler, Job, JobRun
+
+    settings = get_settings()
+    with user_errors():
+        periods = {
+            "monitor": timedelta(seconds=parse_duration(monitor_every)),
+            "champion-challenger": timedelta(seconds=parse_duration(challenge_every)),
+        }
+    registry = CollectorRegistry()
+    runs = Counter(
+        "fraudops_scheduler_job_runs",
+        "Scheduled lifecycle jobs run, by job and outcome (ok, failed).",
+        ["job", "outcome"],
+        registry=registry,
+    )
+    for job_name in periods:
+        for outcome in ("ok", "failed"):
+            runs.labels(job=job_name, outcome=outcome)  # present, at 0, from the start
+
+    def count(run: JobRun) -> None:
+        runs.labels(job=run.job, outcome="failed" if run.error else "ok").inc()
+        typer.echo(f"{run.due:%Y-%m-%d %H:%M} {run.job}: {run.error or run.result}")
+
+    with Lifecycle.opened(settings, actor="scheduler") as lifecycle:
+        if metrics_port is not None:
+            start_http_server(metrics_port, registry=registry)
+        jobs = {"monitor": lifecycle.monitor_job, "champion-challenger": lifecycle.challenge_job}
+        scheduler = EventTimeScheduler(
+            clock=lifecycle.warehouse.event_clock,
+            jobs=[Job(name=name, every=periods[name], run=jobs[name]) for name in periods],
+            poll_seconds=poll_seconds,
+            on_run=count,
+        )
+        stop = threading.Event()
+        # A container is stopped with SIGTERM: finish the running job, as on Ctrl-C.
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        scheduler.start()
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
+        typer.echo("stopping: the running job finishes first")
+        scheduler.stop(timeout=600)

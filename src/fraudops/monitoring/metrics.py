@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import structlog
 from prometheus_client import CollectorRegistry, write_to_textfile
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from fraudops.storage import MonitorRun
@@ -181,3 +181,61 @@ def write_textfile(path: Path, warehouse: MonitorRunSource) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_to_textfile(str(path), registry)
     return path
+
+
+class LifecycleEventSource(Protocol):
+    """Where the audit trail of the loop's decisions is kept (the warehouse)."""
+
+    def event_counts(self) -> dict[tuple[str, str], int]:
+        """Audited decisions by kind and verdict."""
+        ...
+
+
+class LifecycleEventCollector(Collector):
+    """The audit trail as counters: decisions by kind and verdict, whoever took them.
+
+    A failed retraining (kind `retrain`, verdict `failed`) is audited by the CLI, the loop,
+    Airflow and POST /v1/retrain alike, so an alert on this counter sees every one of them.
+    """
+
+    def __init__(
+        self,
+        warehouse: LifecycleEventSource,
+        *,
+        cache_seconds: float = CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._warehouse = warehouse
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cached: dict[tuple[str, str], int] = {}
+        self._read_at: float | None = None
+
+    def describe(self) -> Iterator[Metric]:
+        """The metric's name, without reading the warehouse."""
+        yield _lifecycle_family()
+
+    def collect(self) -> Iterator[Metric]:
+        """The counts of the audit trail (the last ones read if the warehouse fails)."""
+        with self._lock:
+            now = self._clock()
+            if self._read_at is None or now - self._read_at >= self._cache_seconds:
+                try:
+                    self._cached = self._warehouse.event_counts()
+                except Exception:  # a scrape must survive a broken database
+                    log.exception("reading the lifecycle event counts failed")
+                self._read_at = now
+            counts = dict(self._cached)
+        family = _lifecycle_family()
+        for (kind, verdict), count in sorted(counts.items()):
+            family.add_metric([kind, verdict], float(count))
+        yield family
+
+
+def _lifecycle_family() -> CounterMetricFamily:
+    return CounterMetricFamily(
+        "fraudops_lifecycle_events",
+        "Audited lifecycle decisions (monitor, retrain, compare, promote, rollback) by verdict.",
+        labels=["kind", "verdict"],
+    )

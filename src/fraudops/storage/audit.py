@@ -3,7 +3,7 @@
 import dataclasses
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from fraudops.alerts.events import lifecycle_event, monitoring_event
 from fraudops.storage.base import LifecycleEvent, MonitorRun
@@ -89,6 +89,15 @@ class AuditTables(OutboxTables):
                 alert = monitoring_event(stored, console_url=self.alert_rule.console_url)
                 self._enqueue_alerts(connection, [] if alert is None else [alert])
         return stored
+
+    def event_counts(self) -> dict[tuple[str, str], int]:
+        """How many audited decisions there are of each kind and verdict (for /metrics)."""
+        statement = select(
+            LifecycleEventRow.kind, LifecycleEventRow.verdict, func.count()
+        ).group_by(LifecycleEventRow.kind, LifecycleEventRow.verdict)
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        return {(str(kind), str(verdict)): int(count) for kind, verdict, count in rows}
 
     def monitor_runs(self, *, limit: int = 20) -> list[MonitorRun]:
         """The latest monitoring runs, newest first."""
