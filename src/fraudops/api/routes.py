@@ -394,6 +394,9 @@ async def readyz(service: ServiceDep) -> JSONResponse:
 async def metrics(request: Request) -> Response:
     """Prometheus exposition text (every worker's values); a token unless metrics are public."""
     registry: ServiceMetrics = request.app.state.metrics
+    service = getattr(request.app.state, "service", None)
+    if service is not None:
+        registry.ready.set(1.0 if service.readiness() is None else 0.0)
     body = await run_in_threadpool(registry.render)
     return Response(body, media_type=registry.content_type)
 

@@ -64,6 +64,13 @@ class ServiceMetrics:
             multiprocess_mode="livemax",
             registry=r,
         )
+        self.ready = Gauge(
+            "fraudops_ready",
+            "1 when the service is ready (champion loaded, feature state rebuilt, storage "
+            "running), as /readyz says; set at each scrape.",
+            multiprocess_mode="livemin",
+            registry=r,
+        )
         self.reloads = Counter(
             "fraudops_model_reloads",
             "Model reloads by outcome (swapped, unchanged, rejected, failed).",
