@@ -116,6 +116,15 @@ class IngestMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        # Known label values exported at 0 from the start, so that rates and alerts on them
+        # have a series before the first retry or refusal.
+        for kind in ("transaction", "label"):
+            self.read.labels(kind=kind)
+            self.invalid.labels(kind=kind)
+        for outcome in ("new", "duplicate"):
+            self.stored.labels(outcome=outcome)
+        for stage in ("source", "sink"):
+            self.retries.labels(stage=stage)
 
 
 @dataclass

@@ -139,6 +139,15 @@ class ServiceMetrics:
             registry=r,
         )
 
+        # Known label values exported at 0 from the start: a rate or an alert on them has a
+        # series before the first refusal, failed reload or shadow score.
+        for reason in ("invalid", "conflict"):
+            self.refused.labels(reason=reason)
+        for outcome in ("swapped", "unchanged", "rejected", "failed"):
+            self.reloads.labels(outcome=outcome)
+        for outcome in ("stored", "dropped", "failed"):
+            self.shadow.labels(outcome=outcome)
+
     def render(self) -> bytes:
         """The exposition text: every worker's values when running multi-process."""
         if os.environ.get(MULTIPROC_ENV):

@@ -1,0 +1,2 @@
+-- The MLflow server's backend store, beside the warehouse (POSTGRES_DB, fraudops).
+CREATE DATABASE mlflow;
