@@ -83,3 +83,17 @@ def test_tables_live_in_the_session_schema_with_jsonb(warehouse: Warehouse) -> N
         types["reasons"],
         types["fraud_probability"],
     )
+
+
+def test_replicas_migrating_a_bare_database_together_both_start(clean_postgres_url: str) -> None:
+    """Four warehouses migrate one empty schema at once (replicas starting together): none
+    fails on a table another is creating, and the schema ends at head once."""
+    warehouses = [Warehouse(clean_postgres_url) for _ in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda w: w.migrate(), warehouses))
+    with warehouses[0].engine.connect() as connection:
+        versions = connection.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+    for warehouse in warehouses:
+        warehouse.dispose()
+
+    assert 1 == len(versions)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import Connection, bindparam, create_engine, event, select, update
+from sqlalchemy import Connection, bindparam, create_engine, event, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
@@ -43,6 +43,8 @@ if TYPE_CHECKING:  # Alembic loads when the warehouse migrates, not when it is i
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # The fact telling which card-hash key chain made the stored card ids.
 CARD_KEY_FACT = "card_hash_key_check"
+# PostgreSQL advisory lock held while migrating ("fraudops" in ASCII).
+MIGRATION_LOCK = 0x6672617564_6F7073
 
 log = structlog.get_logger(__name__)
 
@@ -132,6 +134,12 @@ class Warehouse(TransactionTables, HistoryReads, QualityQueries, ReportQueries, 
         from alembic import command  # noqa: PLC0415
 
         with self.engine.begin() as connection:
+            if self.dialect == "postgresql":
+                # Replicas starting together would race to create the same tables: the first
+                # migrates, the others wait for its commit here and then find the schema done.
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+                )
             command.upgrade(alembic_config(connection), revision)
         log.info("warehouse migrated", revision=revision, dialect=self.dialect)
         if revision == "head":
