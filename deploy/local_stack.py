@@ -164,7 +164,6 @@ class Child:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.log_file.close()
 
-
     def log(self) -> str:
         """What the program wrote so far."""
         return self.log_path.read_text(errors="replace")

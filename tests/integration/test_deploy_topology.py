@@ -136,7 +136,8 @@ def panel_queries() -> list[tuple[str, str, str]]:
     return queries
 
 
-def test_the_deployed_topology_scores_promotes_and_feeds_every_dashboard(
+# One test walks the whole story: the topology takes a minute to start, once.
+def test_the_deployed_topology_scores_promotes_and_feeds_every_dashboard(  # noqa: PLR0915
     stack: LocalStack, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """Trained and registered through MLflow on PostgreSQL with artifacts in S3; two replicas
