@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint format bench clean
+.PHONY: install demo test test-fast lint format bench clean deploy-tools stack
 
 install: $(STAMP)
 
@@ -26,21 +26,35 @@ demo: $(STAMP)
 # end-to-end one. TEST_WORKERS=0 runs them in one process.
 TEST_WORKERS ?= 3
 
-test: $(STAMP) $(AIRFLOW_STAMP)
+test: $(STAMP) $(AIRFLOW_STAMP) deploy-tools
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
+
+# nginx and Prometheus (with promtool) from Debian's packages, for the deployment tests and
+# `make stack`; nothing to do when they are installed. As root, or through sudo.
+deploy-tools:
+	@if { command -v nginx || test -x /usr/sbin/nginx; } >/dev/null && \
+		command -v prometheus >/dev/null && command -v promtool >/dev/null; then :; else \
+		sudo=$$(test "$$(id -u)" -eq 0 || echo sudo); \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		$$sudo apt-get install -y -qq --no-install-recommends nginx prometheus; fi
+
+# The production topology of deploy/compose.yaml as local processes, no containers (see
+# README, "Deploy"): PostgreSQL and Redis must be running; Ctrl-C stops it.
+stack: $(STAMP) deploy-tools
+	$(BIN)/python deploy/local_stack.py
 
 # The unit tests only, for the inner loop.
 test-fast: $(STAMP)
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal tests/unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks dags
-	$(BIN)/ruff format --check src tests benchmarks dags
+	$(BIN)/ruff check src tests benchmarks dags deploy
+	$(BIN)/ruff format --check src tests benchmarks dags deploy
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix src tests benchmarks dags
-	$(BIN)/ruff format src tests benchmarks dags
+	$(BIN)/ruff check --fix src tests benchmarks dags deploy
+	$(BIN)/ruff format src tests benchmarks dags deploy
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_simulate.py
