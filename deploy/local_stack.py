@@ -484,7 +484,7 @@ class LocalStack:
                 )
 
     def close(self) -> None:
-        """Stop everything; drop the databases."""
+        """Stop everything; drop the databases and the Redis keys."""
         # The feeding parts first (ingester, scheduler), then everything else at once.
         feeders = [c for c in self.children if c.name in ("ingest", "scheduler")]
         with ThreadPoolExecutor(2) as pool:
@@ -494,6 +494,21 @@ class LocalStack:
         self.children.clear()
         with contextlib.suppress(sa.exc.SQLAlchemyError):
             self._drop_databases()
+        self._drop_redis_keys()
+
+    def _drop_redis_keys(self) -> None:
+        """The stack's feature state and stream: the next start begins as empty as its
+        databases."""
+        import redis  # noqa: PLC0415
+
+        client = redis.Redis.from_url(self.config.redis_url)
+        try:
+            for key in client.scan_iter(f"{self.redis_prefix}*", count=1000):
+                client.delete(key)
+        except redis.RedisError:
+            pass
+        finally:
+            client.close()
 
 
 def wait_until(

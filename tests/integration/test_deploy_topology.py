@@ -80,10 +80,6 @@ def stack(tmp_path: Path, redis_url: str) -> Iterator[LocalStack]:
         raise
     yield running
     running.close()
-    client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(f"{running.redis_prefix}*"):
-        client.delete(key)
-    client.close()
 
 
 def train(stack: LocalStack, data: Path, *, train_end: str) -> str:
