@@ -88,12 +88,14 @@ class QueueQuery(BaseModel):
         )
 
     def query_string(self, **changes: object) -> str:
-        """The query string of these filters (with changes), leaving out empty ones."""
+        """The query string of these filters (with changes), leaving out empty and default
+        values."""
         values = self.model_dump() | changes
+        defaults = type(self).model_fields
         kept = {
             name: value.isoformat() if isinstance(value, datetime) else value
             for name, value in values.items()
-            if value is not None and not (name == "page" and value == 1)
+            if value is not None and value != defaults[name].default
         }
         return urlencode(kept)
 
