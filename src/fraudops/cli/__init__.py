@@ -2,9 +2,9 @@
 
 One module per command group: `data` (validate, simulate, feed), `train` (train, backtest,
 score), `serve` (serve, ingest, up), `lifecycle` (monitor, retrain, models, quality),
-`report` (daily), `alerts` (send), `console`, `keys` and `demo`; shared options and error handling in
-`options`. Heavy modules (pandas, FastAPI, the simulator) are imported inside the commands
-that use them, so `fraudops --help` and a bad option answer at once.
+`report` (daily), `alerts` (send), `console`, `keys` and `demo`; shared options and error
+handling in `options`. Heavy modules (pandas, FastAPI, the simulator) are imported inside
+the commands that use them, so `fraudops --help` and a bad option answer at once.
 """
 
 import os

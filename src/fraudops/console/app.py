@@ -62,7 +62,9 @@ class ConsoleState:
         """Put a person's action on the audit trail."""
         actor = user.actor if isinstance(user, User) else user
         self.warehouse.record_event(
-            LifecycleEvent(kind=kind, trigger="console", actor=actor, verdict=verdict, detail=detail)
+            LifecycleEvent(
+                kind=kind, trigger="console", actor=actor, verdict=verdict, detail=detail
+            )
         )
 
 
@@ -134,8 +136,8 @@ def _templates() -> Environment:
         lstrip_blocks=True,
     )
     environment.filters["money"] = lambda value: f"{float(value):,.2f}"
-    environment.filters["share"] = lambda value: "–" if value is None else f"{value:.1%}"
-    environment.filters["number"] = lambda value: "–" if value is None else f"{value:.3f}"
+    environment.filters["share"] = lambda value: "-" if value is None else f"{value:.1%}"
+    environment.filters["number"] = lambda value: "-" if value is None else f"{value:.3f}"
     return environment
 
 

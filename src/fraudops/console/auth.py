@@ -76,7 +76,9 @@ class ConsoleTokens:
         for token, name in analysts:
             _refuse_weak(token, where=f"the token of {name} in FRAUDOPS_ANALYST_TOKENS")
         for token, name in admins:
-            _refuse_weak(token, where=f"token {name.removeprefix('admin-')} of FRAUDOPS_ADMIN_TOKENS")
+            _refuse_weak(
+                token, where=f"token {name.removeprefix('admin-')} of FRAUDOPS_ADMIN_TOKENS"
+            )
         if {token for token, _ in analysts} & {token for token, _ in admins}:
             msg = "a token is both in FRAUDOPS_ANALYST_TOKENS and FRAUDOPS_ADMIN_TOKENS"
             raise InsecureSettingsError(msg)

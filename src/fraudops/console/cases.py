@@ -53,7 +53,9 @@ def case(request: Request, trans_num: str) -> Response:
     state = console(request)
     stored = state.warehouse.get_transaction(trans_num)
     if stored is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no stored transaction {trans_num!r}")
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=f"no stored transaction {trans_num!r}"
+        )
     merchant = stored.record.get("merchant")
     rates = None
     if isinstance(merchant, str):
@@ -98,7 +100,9 @@ async def label(request: Request) -> Response:
             status.HTTP_422_UNPROCESSABLE_CONTENT, detail="comment: at most 2000 characters"
         )
     if state.warehouse.get_transaction(trans_num) is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no stored transaction {trans_num!r}")
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=f"no stored transaction {trans_num!r}"
+        )
     label_time = utc_naive(utc_now())
     delivered = await run_in_threadpool(
         record_analyst_label,

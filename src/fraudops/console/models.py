@@ -75,9 +75,7 @@ async def _change(request: Request, user: User, act: Action) -> Response:
         change = await run_in_threadpool(act, _lifecycle(state, actor=user.actor))
     except (ModelOpsError, ModelNotFoundError) as error:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from error
-    return RedirectResponse(
-        f"/models?done={change.action}", status_code=status.HTTP_303_SEE_OTHER
-    )
+    return RedirectResponse(f"/models?done={change.action}", status_code=status.HTTP_303_SEE_OTHER)
 
 
 def _reason(form: dict[str, str]) -> str:

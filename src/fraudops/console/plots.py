@@ -5,10 +5,12 @@ scripts and nothing is fetched from elsewhere. Text is kept as text (smaller, se
 """
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 import matplotlib as mpl
+import numpy as np
+import numpy.typing as npt
 from matplotlib import dates as mdates
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -20,7 +22,7 @@ BLUE, RED, GREY = "#2e86c1", "#c0392b", "#7f8c8d"
 
 def performance_bands(
     moments: Sequence[datetime],
-    series: dict[str, Sequence[tuple[float | None, float | None, float | None]]],
+    series: Mapping[str, Sequence[tuple[float | None, float | None, float | None]]],
 ) -> bytes:
     """Metrics (value, low, high) at each monitoring run, with their confidence bands."""
     figure, axes = _figure("Champion performance at each monitoring run")
@@ -28,14 +30,20 @@ def performance_bands(
         points = [(m, v) for m, v in zip(moments, values, strict=True) if v[0] is not None]
         if not points:
             continue
-        times = [m for m, _ in points]
-        axes.plot(times, [v[0] for _, v in points], marker="o", markersize=3, color=colour, label=name)
+        axes.plot(
+            _days([m for m, _ in points]),
+            _values(v[0] for _, v in points),
+            marker="o",
+            markersize=3,
+            color=colour,
+            label=name,
+        )
         banded = [(m, v) for m, v in points if v[1] is not None and v[2] is not None]
         if banded:
             axes.fill_between(
-                [m for m, _ in banded],
-                [float(v[1] or 0.0) for _, v in banded],
-                [float(v[2] or 0.0) for _, v in banded],
+                _days([m for m, _ in banded]),
+                _values(v[1] for _, v in banded),
+                _values(v[2] for _, v in banded),
                 color=colour,
                 alpha=0.15,
                 linewidth=0,
@@ -56,7 +64,9 @@ def alert_volume(days: Sequence[DayAlerts]) -> bytes:
         x = [mdates.date2num(d.day) for d in days]  # type: ignore[no-untyped-call]
         reviews = [d.reviews for d in days]
         axes.bar(x, reviews, width=0.8, color=BLUE, label="review")
-        axes.bar(x, [d.declines for d in days], width=0.8, bottom=reviews, color=RED, label="decline")
+        axes.bar(
+            x, [d.declines for d in days], width=0.8, bottom=reviews, color=RED, label="decline"
+        )
         axes.xaxis_date()
         axes.legend(loc="upper left")
         _dates(axes)
@@ -88,15 +98,19 @@ def card_timeline(points: Sequence[CardPoint], *, current: str) -> bytes:
     """A card's recent amounts (bars) and champion scores (dots), the case marked."""
     figure, axes = _figure("This card's recent transactions")
     if points:
-        times = [p.event_time for p in points]
         colours = [RED if p.trans_num == current else BLUE for p in points]
-        axes.bar(times, [p.amount for p in points], width=0.02, color=colours)
+        axes.bar(
+            _days([p.event_time for p in points]),
+            _values(p.amount for p in points),
+            width=0.02,
+            color=colours,
+        )
         axes.set_ylabel("amount")
         scores = axes.twinx()
         scored = [p for p in points if p.fraud_probability is not None]
         scores.plot(
-            [p.event_time for p in scored],
-            [p.fraud_probability for p in scored],
+            _days([p.event_time for p in scored]),
+            _values(p.fraud_probability for p in scored),
             linestyle="",
             marker="o",
             markersize=4,
@@ -107,6 +121,16 @@ def card_timeline(points: Sequence[CardPoint], *, current: str) -> bytes:
     else:
         _nothing(axes, "no history")
     return _svg(figure)
+
+
+def _days(moments: Sequence[datetime]) -> npt.NDArray[np.float64]:
+    """Moments as matplotlib's day numbers."""
+    return np.asarray(mdates.date2num(list(moments)), dtype=np.float64)  # type: ignore[no-untyped-call]
+
+
+def _values(values: Iterable[float | None]) -> npt.NDArray[np.float64]:
+    """Values as floats, None as NaN (a gap)."""
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
 
 def _figure(title: str) -> tuple[Figure, Axes]:

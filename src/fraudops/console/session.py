@@ -50,10 +50,10 @@ async def login(request: Request) -> Response:
     name, role = found
     cookie, user = state.sessions.issue(name, role)
     state.audit(user, kind="login", verdict="ok", role=role.name.lower(), client=_client(request))
-    response = RedirectResponse("/queue", status_code=status.HTTP_303_SEE_OTHER)
-    _set_cookie(request, response, SESSION_COOKIE, cookie, max_age=state.sessions.max_age)
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
-    return response
+    opened = RedirectResponse("/queue", status_code=status.HTTP_303_SEE_OTHER)
+    _set_cookie(request, opened, SESSION_COOKIE, cookie, max_age=state.sessions.max_age)
+    opened.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return opened
 
 
 @router.post("/logout")

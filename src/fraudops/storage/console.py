@@ -17,6 +17,9 @@ from fraudops.storage.tables import CHAMPION_ROLE, LabelRow, ScoreRow, Transacti
 
 ALERT_DECISIONS = ("review", "decline")
 QueueOrder = Literal["newest", "riskiest"]
+# The queue's columns: trans_num, event_time, amount, merchant, category, card_last4,
+# fraud_probability, decision, model_version.
+QueueSelect = Select[str, datetime, float, str | None, str | None, str | None, float, str, str]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -225,7 +228,8 @@ class ConsoleReads(SqlTables):
         for number in range(bins):
             low, high = number / bins, (number + 1) / bins
             inside = and_(
-                probability >= low, probability <= high if number == bins - 1 else probability < high
+                probability >= low,
+                probability <= high if number == bins - 1 else probability < high,
             )
             columns += [_count_where(and_(inside, fraud)), _count_where(inside)]
         statement = (
@@ -243,7 +247,7 @@ class ConsoleReads(SqlTables):
         return frauds, others
 
 
-def _queue_select(which: QueueFilter) -> Select[tuple[object, ...]]:
+def _queue_select(which: QueueFilter) -> QueueSelect:
     """The queue's columns and conditions: champion alerts without a label, filtered."""
     conditions: list[ColumnElement[bool]] = [
         LabelRow.trans_num.is_(None),

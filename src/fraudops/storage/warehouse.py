@@ -2,7 +2,8 @@
 
 SQLite by default, PostgreSQL in production; the same statements run on both. The Warehouse
 gathers the groups of tables (storage.transactions, storage.history, storage.quality,
-storage.reports, storage.console, storage.audit) on one engine, migrates the schema and guards the card-hash keys.
+storage.reports, storage.console, storage.audit) on one engine, migrates the schema and
+guards the card-hash keys.
 """
 
 import os

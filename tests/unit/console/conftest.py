@@ -20,7 +20,7 @@ def settings(tmp_path: Path) -> Settings:
         home=tmp_path / "home",
         analyst_tokens=f"alice={ANALYST_TOKEN}",
         admin_tokens=ADMIN_TOKEN,
-        console_secret="a-test-secret-that-signs-sessions",
+        console_secret="a-test-secret-that-signs-sessions",  # noqa: S106 - a test key
         _env_file=None,  # type: ignore[call-arg]
     )
 

@@ -67,7 +67,9 @@ def store_alert(
         fraud_probability=probability,
         decision=decision,  # type: ignore[arg-type]
         scored_at=at,
-        reasons=(Reason(feature="amount", value=amount, contribution=1.2, text=f"amount {amount:,.2f}"),),
+        reasons=(
+            Reason(feature="amount", value=amount, contribution=1.2, text=f"amount {amount:,.2f}"),
+        ),
     )
     challenger = None
     if shadow is not None:

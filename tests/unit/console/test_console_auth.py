@@ -36,14 +36,14 @@ def test_an_analyst_token_opens_a_session_with_safe_cookie_flags(client: TestCli
     assert "alice (analyst)" in client.get("/queue").text
 
 
-def test_over_https_the_session_cookie_is_secure(
-    settings: Settings, warehouse: Warehouse
-) -> None:
+def test_over_https_the_session_cookie_is_secure(settings: Settings, warehouse: Warehouse) -> None:
     """A console reached over HTTPS marks its cookie Secure."""
     app = create_app(settings, warehouse=warehouse, registry=InMemoryRegistry())
     with TestClient(app, base_url="https://console.example") as client:
         response = log_in(client, ADMIN_TOKEN)
-    cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE))
+    cookie = next(
+        c for c in response.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE)
+    )
     assert "secure" in cookie.lower()
 
 

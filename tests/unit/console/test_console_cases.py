@@ -51,7 +51,9 @@ def test_the_queue_page_polls_its_rows(analyst: TestClient, warehouse: Warehouse
         ("start=2024-03-10T12:02:00&end=2024-03-10T12:03:00", ["r"]),
     ],
 )
-def test_queue_filters(analyst: TestClient, warehouse: Warehouse, query: str, expected: list[str]) -> None:
+def test_queue_filters(
+    analyst: TestClient, warehouse: Warehouse, query: str, expected: list[str]
+) -> None:
     """Each filter keeps only its alerts."""
     store_alert(warehouse, "small", minutes=0, amount=50.0)
     store_alert(warehouse, "big", minutes=1, amount=200.0)
@@ -185,7 +187,11 @@ def test_confirming_fraud_stores_an_analyst_label_audits_it_and_opens_the_next_c
     assert (True, "analyst") == (stored.label.is_fraud, stored.label.source)
     event = warehouse.events(limit=1)[0]
     assert ("label", "fraud", "console:alice") == (event.kind, event.verdict, event.actor)
-    assert {"trans_num": "second", "comment": "called", "via": "warehouse"}.items() <= event.detail.items()
+    assert {
+        "trans_num": "second",
+        "comment": "called",
+        "via": "warehouse",
+    }.items() <= event.detail.items()
     assert ["first"] == queue_trans_nums(analyst)
     response = analyst.post(
         "/labels",
@@ -216,7 +222,9 @@ def test_bad_labels_are_refused(
     assert stored is not None and stored.label is None
 
 
-def test_a_label_without_the_csrf_token_is_refused(analyst: TestClient, warehouse: Warehouse) -> None:
+def test_a_label_without_the_csrf_token_is_refused(
+    analyst: TestClient, warehouse: Warehouse
+) -> None:
     """403, and no label."""
     store_alert(warehouse, "t1")
     response = analyst.post("/labels", data={"trans_num": "t1", "verdict": "fraud"})

@@ -176,10 +176,19 @@ def test_a_bad_report_date_is_a_422(analyst: TestClient, day: str) -> None:
     assert "date" in response.text
 
 
+METRICS = ("precision", "recall", "f1", "average_precision")
+
+
 def store_monitor_runs(warehouse: Warehouse) -> None:
     """Two monitoring runs, the newer asking for retraining."""
     for day, retrain in ((9, False), (10, True)):
-        estimate = {"value": 0.5, "low": 0.3, "high": 0.7, "confidence": 0.95, "method": "bootstrap"}
+        estimate = {
+            "value": 0.5,
+            "low": 0.3,
+            "high": 0.7,
+            "confidence": 0.95,
+            "method": "bootstrap",
+        }
         warehouse.store_monitor_run(
             MonitorRun(
                 as_of=pd.Timestamp(f"2024-03-{day:02d}").to_pydatetime(),
@@ -193,16 +202,21 @@ def store_monitor_runs(warehouse: Warehouse) -> None:
                     "performance": {
                         "transactions": 100,
                         "frauds": 10,
-                        **{m: estimate for m in ("precision", "recall", "f1", "average_precision")},
+                        **dict.fromkeys(METRICS, estimate),
                     },
                     "drift": {
                         "features": [
-                            {"feature": "amount_vs_card_mean_30d", "test": "ks", "statistic": 0.4,
-                             "adjusted_p_value": 0.001, "psi": 0.35, "drifted": True},
+                            {
+                                "feature": "amount_vs_card_mean_30d",
+                                "test": "ks",
+                                "statistic": 0.4,
+                                "adjusted_p_value": 0.001,
+                                "psi": 0.35,
+                                "drifted": True,
+                            },
                         ],
                         "score": None,
                     },
                 },
             )
         )
-
