@@ -27,7 +27,8 @@ FRAUDOPS = Path(sys.executable).parent / "fraudops"
 
 
 def test_up_streams_scores_and_stops_cleanly_on_interrupt(tmp_path: Path) -> None:
-    """With a champion registered, `up` serves, ingests and monitors until interrupted."""
+    """With a champion registered, `up` serves, ingests, monitors and opens the console until
+    interrupted."""
     home = tmp_path / "home"
     settings = Settings(home=home)
     frame = simulate(SimulationConfig(days=24, cards=300, seed=5))
@@ -65,6 +66,10 @@ def test_up_streams_scores_and_stops_cleanly_on_interrupt(tmp_path: Path) -> Non
                 break
         assert process.poll() is None, process.stdout.read() if process.stdout else ""
         assert stored >= 500
+        # The analyst console runs beside the service, on the same warehouse.
+        console_login = httpx.get("http://127.0.0.1:8050/login", timeout=5)
+        assert 200 == console_login.status_code
+        assert "Token" in console_login.text
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=120)
     finally:
@@ -87,6 +92,9 @@ def test_up_streams_scores_and_stops_cleanly_on_interrupt(tmp_path: Path) -> Non
     assert url is not None
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url.group(1)}/healthz", timeout=5)
+    assert "console http://127.0.0.1:8050" in output
+    with pytest.raises(httpx.ConnectError):
+        httpx.get("http://127.0.0.1:8050/login", timeout=5)
 
 
 def test_up_names_a_missing_data_file_in_one_line(tmp_path: Path) -> None:
