@@ -246,9 +246,12 @@ def up_command(
             Stack(config=config, settings=settings, lifecycle_factory=lifecycle) as stack,
         ):
             console.print(
-                f"scoring service {stack.service_url}  feed {stack.feed_url}  "
-                f"console {stack.console_url} (log in with a token of "
-                "FRAUDOPS_ANALYST_TOKENS or FRAUDOPS_ADMIN_TOKENS)  (Ctrl-C stops)"
+                f"scoring service {stack.service_url}  feed {stack.feed_url}  (Ctrl-C stops)"
+            )
+            console.print(
+                f"console {stack.console_url} (log in with a token of FRAUDOPS_ANALYST_TOKENS "
+                "or FRAUDOPS_ADMIN_TOKENS)",
+                soft_wrap=True,
             )
             try:
                 while True:
