@@ -53,7 +53,7 @@ async def promote(request: Request) -> Response:
     reason = _reason(form)
     if form.get("confirm") != "yes":
         return page(request, "confirm.html", action="promote", version=int(text), reason=reason)
-    return await _change(request, user, lambda lc: lc.promote(int(text), reason=reason))
+    return await _change(request, user=user, act=lambda lc: lc.promote(int(text), reason=reason))
 
 
 @router.post("/models/rollback")
@@ -65,10 +65,10 @@ async def rollback(request: Request) -> Response:
     reason = _reason(form)
     if form.get("confirm") != "yes":
         return page(request, "confirm.html", action="rollback", version=None, reason=reason)
-    return await _change(request, user, lambda lc: lc.rollback(reason=reason))
+    return await _change(request, user=user, act=lambda lc: lc.rollback(reason=reason))
 
 
-async def _change(request: Request, user: User, act: Action) -> Response:
+async def _change(request: Request, *, user: User, act: Action) -> Response:
     """Do the change in a worker thread (the registry and the service's reload take time)."""
     state = console(request)
     try:

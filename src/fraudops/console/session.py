@@ -22,7 +22,7 @@ def login_form(request: Request) -> Response:
     """The login page; its form carries a CSRF token also set as a short-lived cookie."""
     token = secrets.token_urlsafe(32)
     response = page(request, "login.html", csrf_token=token, problem=None)
-    _set_cookie(request, response, LOGIN_CSRF_COOKIE, token, max_age=3600, path="/login")
+    _set_cookie(request, response, name=LOGIN_CSRF_COOKIE, value=token, max_age=3600, path="/login")
     return response
 
 
@@ -45,13 +45,15 @@ async def login(request: Request) -> Response:
             request, "login.html", status_code=401, csrf_token=token,
             problem="That token opens nothing here.",
         )  # fmt: skip
-        _set_cookie(request, response, LOGIN_CSRF_COOKIE, token, max_age=3600, path="/login")
+        _set_cookie(
+            request, response, name=LOGIN_CSRF_COOKIE, value=token, max_age=3600, path="/login"
+        )
         return response
     name, role = found
     cookie, user = state.sessions.issue(name, role)
     state.audit(user, kind="login", verdict="ok", role=role.name.lower(), client=_client(request))
     opened = RedirectResponse("/queue", status_code=status.HTTP_303_SEE_OTHER)
-    _set_cookie(request, opened, SESSION_COOKIE, cookie, max_age=state.sessions.max_age)
+    _set_cookie(request, opened, name=SESSION_COOKIE, value=cookie, max_age=state.sessions.max_age)
     opened.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return opened
 
@@ -68,7 +70,7 @@ async def logout(request: Request) -> Response:
 
 
 def _set_cookie(
-    request: Request, response: Response, name: str, value: str, *, max_age: int, path: str = "/"
+    request: Request, response: Response, *, name: str, value: str, max_age: int, path: str = "/"
 ) -> None:
     """An HttpOnly, SameSite=Strict cookie, Secure when the console is reached over HTTPS."""
     response.set_cookie(

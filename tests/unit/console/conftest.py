@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from console_client import ADMIN_TOKEN, ANALYST_TOKEN, log_in
+from console_client import ADMIN_TOKEN, ANALYST_TOKEN, SESSION_SECRET, log_in
 from fastapi.testclient import TestClient
 
 from fraudops.config import Settings
@@ -20,7 +20,7 @@ def settings(tmp_path: Path) -> Settings:
         home=tmp_path / "home",
         analyst_tokens=f"alice={ANALYST_TOKEN}",
         admin_tokens=ADMIN_TOKEN,
-        console_secret="a-test-secret-that-signs-sessions",  # noqa: S106 - a test key
+        console_secret=SESSION_SECRET,
         _env_file=None,  # type: ignore[call-arg]
     )
 
