@@ -139,6 +139,8 @@ class Stack:
         if self.config.console:
             self._console_port = self.config.console_port or _free_port()
             self.console_url = f"http://127.0.0.1:{self._console_port}"
+            if self.settings.console_url is None:  # alerts link to the console started here
+                self.settings = self.settings.model_copy(update={"console_url": self.console_url})
 
     # --- starting and stopping -----------------------------------------------------------------
 
@@ -211,6 +213,8 @@ class Stack:
             "FRAUDOPS_LOG_FORMAT": "json",
             "MLFLOW_DISABLE_TELEMETRY": "true",
         }
+        if self.settings.console_url:  # the service's decline alerts link to the console
+            env["FRAUDOPS_CONSOLE_URL"] = self.settings.console_url
         return env
 
     def _spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> _Child:
