@@ -17,6 +17,7 @@ from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fraudops import __version__
@@ -109,7 +110,7 @@ def create_app(
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_exception_handler(LoginRequiredError, _to_login)
-    app.add_exception_handler(HTTPException, _error_page)
+    app.add_exception_handler(StarletteHTTPException, _error_page)
     app.add_middleware(SecurityHeaders)
     return app
 
@@ -207,7 +208,7 @@ async def _to_login(_request: Request, _error: Exception) -> Response:
 
 async def _error_page(request: Request, error: Exception) -> Response:
     """Errors as a small page naming the problem (a fragment for HTMX requests)."""
-    assert isinstance(error, HTTPException)  # noqa: S101 - registered for this type
+    assert isinstance(error, StarletteHTTPException)  # noqa: S101 - registered for this type
     if "hx-request" in request.headers or request.url.path.endswith(".svg"):
         return Response(str(error.detail), status_code=error.status_code, media_type="text/plain")
     return page(

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 import httpx
 import structlog
@@ -15,7 +15,8 @@ from fraudops.console.app import ConsoleState, console, current_user, page, read
 from fraudops.console.queries import PAGE_SIZE, QueueQuery
 from fraudops.features.formulas import age_years
 from fraudops.features.online import datetime_ms
-from fraudops.storage import LabelRecord, StoredTransaction
+from fraudops.storage import LabelRecord, ScoreRecord, StoredTransaction
+from fraudops.storage.console import QueueItem
 from fraudops.times import utc_naive, utc_now
 
 log = structlog.get_logger(__name__)
@@ -163,9 +164,9 @@ class CaseView:
     category: str | None
     card_last4: str | None
     age: int | None
-    champion: Any
-    shadow: Any
-    label: Any
+    champion: ScoreRecord | None
+    shadow: ScoreRecord | None  # the latest challenger's
+    label: LabelRecord | None
 
 
 def case_view(stored: StoredTransaction) -> CaseView:
@@ -191,7 +192,7 @@ def case_view(stored: StoredTransaction) -> CaseView:
     )
 
 
-def _queue_page(state: ConsoleState, query: QueueQuery) -> tuple[list[Any], bool]:
+def _queue_page(state: ConsoleState, query: QueueQuery) -> tuple[list[QueueItem], bool]:
     """One page of the queue, and whether another follows (one row more is read)."""
     items = state.warehouse.alert_queue(
         query.to_filter(),

@@ -231,3 +231,11 @@ def test_a_label_without_the_csrf_token_is_refused(
     assert 403 == response.status_code
     stored = warehouse.get_transaction("t1")
     assert stored is not None and stored.label is None
+
+
+def test_unknown_pages_are_error_pages_not_500(analyst: TestClient) -> None:
+    """404 for a path the console does not have, 405 for a wrong method: pages, escaped."""
+    missing = analyst.get("/nothing-<b>here</b>")
+    assert 404 == missing.status_code
+    assert "text/html" in missing.headers["content-type"]
+    assert 405 == analyst.put("/queue").status_code
