@@ -1,20 +1,17 @@
-"""The console's app factory, its shared state, the security headers and the page helpers.
+"""The console's app factory, its security headers and its error pages.
 
 `create_app(settings)` refuses to start without console tokens; the routes live in
 `session` (login, logout), `cases` (queue, cases, labels), `monitoring` (monitoring, daily
 report, plots) and `models` (models, promote, rollback). Pages are Jinja2 templates with
 autoescaping on; every script and style file is served from the package's `static/`.
+What the routes share (state, user, forms, pages) is in `deps`.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs
 
 import structlog
-from fastapi import FastAPI, HTTPException, Request, status
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import FastAPI, Request, status
+from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -22,55 +19,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fraudops import __version__
 from fraudops.config import Settings, get_settings
-from fraudops.console.auth import SESSION_COOKIE, ConsoleTokens, Role, Sessions, User, same_token
+from fraudops.console import cases, models, monitoring, session
+from fraudops.console.auth import ConsoleTokens, Sessions
+from fraudops.console.deps import ConsoleState, LoginRequiredError, page
 from fraudops.logs import configure_logging
 from fraudops.registry.base import ModelRegistry
-from fraudops.storage import LifecycleEvent, Warehouse
+from fraudops.storage import Warehouse
 
 log = structlog.get_logger(__name__)
 
 HERE = Path(__file__).resolve().parent
-# Forms are small: a comment, a reason, a token.
-MAX_FORM_BYTES = 16_384
 PAGE_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 # Plots are SVG images drawn by matplotlib, whose <style> element sets line joins.
 PLOT_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
-
-
-@dataclass
-class ConsoleState:
-    """What every route reads: settings, the warehouse, the registry, sessions, templates."""
-
-    settings: Settings
-    warehouse: Warehouse
-    tokens: ConsoleTokens
-    sessions: Sessions
-    templates: Environment
-    registry_factory: Callable[[Settings], ModelRegistry]
-    _registry: ModelRegistry | None = field(default=None, init=False)
-
-    @property
-    def registry(self) -> ModelRegistry:
-        """The model registry, opened on first use (MLflow is slow to import)."""
-        if self._registry is None:
-            self._registry = self.registry_factory(self.settings)
-        return self._registry
-
-    def audit(self, user: User | str, *, kind: str, verdict: str, **detail: Any) -> None:
-        """Put a person's action on the audit trail."""
-        actor = user.actor if isinstance(user, User) else user
-        self.warehouse.record_event(
-            LifecycleEvent(
-                kind=kind, trigger="console", actor=actor, verdict=verdict, detail=detail
-            )
-        )
-
-
-class LoginRequiredError(Exception):
-    """A page was asked for without a valid session."""
 
 
 def create_app(
@@ -80,8 +44,6 @@ def create_app(
     registry: ModelRegistry | None = None,
 ) -> FastAPI:
     """The console app; `warehouse` and `registry` replace those the settings name (tests)."""
-    from fraudops.console import cases, models, monitoring, session  # noqa: PLC0415 - cycle
-
     settings = settings if settings is not None else get_settings()
     tokens = ConsoleTokens.from_settings(settings)
     if warehouse is None:
@@ -140,66 +102,6 @@ def _templates() -> Environment:
     environment.filters["share"] = lambda value: "-" if value is None else f"{value:.1%}"
     environment.filters["number"] = lambda value: "-" if value is None else f"{value:.3f}"
     return environment
-
-
-# --- used by the routes ----------------------------------------------------------------------
-
-
-def console(request: Request) -> ConsoleState:
-    """The console's state."""
-    state: ConsoleState = request.app.state.console
-    return state
-
-
-def current_user(request: Request) -> User:
-    """The logged-in user; a page without a session sends the browser to /login."""
-    user = console(request).sessions.read(request.cookies.get(SESSION_COOKIE))
-    if user is None:
-        wants_page = "hx-request" not in request.headers and not request.url.path.endswith(".svg")
-        if request.method == "GET" and wants_page:
-            raise LoginRequiredError
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="log in first")
-    return user
-
-
-def require_admin(user: User) -> None:
-    """403 unless the user is an administrator."""
-    if user.role < Role.ADMIN:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only administrators may do this")
-
-
-async def read_form(request: Request, *, csrf: str | None) -> dict[str, str]:
-    """A URL-encoded form's fields (first value of each); with `csrf`, its CSRF token
-    must match (403 otherwise)."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail="the form is too large")
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if body and kind != "application/x-www-form-urlencoded":
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail="send a form")
-    try:
-        fields = parse_qs(body.decode(), keep_blank_values=True, max_num_fields=50)
-    except (UnicodeDecodeError, ValueError) as error:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="unreadable form") from error
-    form = {name: values[0] for name, values in fields.items()}
-    if csrf is not None and not same_token(form.get("csrf_token"), csrf):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="missing or wrong CSRF token")
-    return form
-
-
-def page(request: Request, template: str, *, status_code: int = 200, **values: Any) -> HTMLResponse:
-    """A template rendered with the user (if any) and the values the route gathered."""
-    state = console(request)
-    user = state.sessions.read(request.cookies.get(SESSION_COOKIE))
-    html = state.templates.get_template(template).render(user=user, path=request.url.path, **values)
-    return HTMLResponse(html, status_code=status_code)
-
-
-def svg(document: bytes) -> Response:
-    """A plot as an SVG response."""
-    return Response(document, media_type="image/svg+xml")
 
 
 async def _to_login(_request: Request, _error: Exception) -> Response:

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from fraudops.console import plots
-from fraudops.console.app import ConsoleState, console, current_user, page, read_form, svg
+from fraudops.console.deps import ConsoleState, console, current_user, page, read_form, svg
 from fraudops.console.queries import PAGE_SIZE, QueueQuery
 from fraudops.features.formulas import age_years
 from fraudops.features.online import datetime_ms

@@ -10,8 +10,15 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from fraudops.console.app import ConsoleState, console, current_user, page, read_form, require_admin
 from fraudops.console.auth import User
+from fraudops.console.deps import (
+    ConsoleState,
+    console,
+    current_user,
+    page,
+    read_form,
+    require_admin,
+)
 from fraudops.lifecycle.facade import Lifecycle
 from fraudops.lifecycle.models import ChampionChange, ModelOpsError
 from fraudops.registry.base import ModelNotFoundError

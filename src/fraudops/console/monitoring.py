@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import Response
 
 from fraudops.console import plots
-from fraudops.console.app import ConsoleState, console, current_user, page, svg
+from fraudops.console.deps import ConsoleState, console, current_user, page, svg
 from fraudops.monitoring.daily import daily_report
 from fraudops.monitoring.policy import load_policy
 from fraudops.monitoring.quality import QualityReport, run_quality

@@ -5,8 +5,8 @@ import secrets
 from fastapi import APIRouter, Request, status
 from fastapi.responses import RedirectResponse, Response
 
-from fraudops.console.app import console, current_user, page, read_form
 from fraudops.console.auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, same_token
+from fraudops.console.deps import console, current_user, page, read_form
 
 router = APIRouter()
 
