@@ -9,6 +9,7 @@ from fastapi import HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fraudops.storage.console import QueueFilter
+from fraudops.times import utc_naive
 
 PAGE_SIZE = 25
 NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
@@ -46,9 +47,16 @@ class QueueQuery(BaseModel):
 
     @field_validator("start", "end")
     @classmethod
-    def _naive(cls, value: datetime | None) -> datetime | None:
-        """Event times are naive UTC; an aware time is taken as it is, minus its zone."""
-        return None if value is None else value.replace(tzinfo=None)
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        """Event times are naive UTC: a time with a zone is converted, one without taken as
+        UTC."""
+        if value is None:
+            return None
+        try:
+            return utc_naive(value)
+        except OverflowError:
+            msg = "is out of range once converted to UTC"
+            raise ValueError(msg) from None
 
     @model_validator(mode="after")
     def _ranges_in_order(self) -> Self:

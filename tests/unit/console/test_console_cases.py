@@ -49,6 +49,7 @@ def test_the_queue_page_polls_its_rows(analyst: TestClient, warehouse: Warehouse
         ("start=2024-03-10T12:05:00", ["v7", "other", "gas"]),
         ("end=2024-03-10T12:02:00", ["big", "small"]),
         ("start=2024-03-10T12:02:00&end=2024-03-10T12:03:00", ["r"]),
+        ("start=2024-03-10T14:05:00%2B02:00", ["v7", "other", "gas"]),  # converted to UTC
     ],
 )
 def test_queue_filters(
@@ -92,6 +93,7 @@ def test_the_queue_pages(analyst: TestClient, warehouse: Warehouse) -> None:
         ("merchant=" + "m" * 300, "merchant"),
         ("category=%00", "category"),
         ("sort=amount", "sort"),
+        ("start=0001-01-01T00:00:00%2B05:00", "start"),
     ],
 )
 def test_bad_filters_are_a_422_naming_the_field(
