@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from fraudops.console import plots
 from fraudops.console.deps import ConsoleState, console, current_user, page, read_form, svg
-from fraudops.console.queries import PAGE_SIZE, QueueQuery
+from fraudops.console.queries import PAGE_SIZE, QueueQuery, is_trans_num
 from fraudops.features.formulas import age_years
 from fraudops.features.online import datetime_ms
 from fraudops.storage import LabelRecord, ScoreRecord, StoredTransaction
@@ -52,10 +52,10 @@ def case(request: Request, trans_num: str) -> Response:
     """A transaction with its scores, reasons, card history and merchant's rates."""
     current_user(request)
     state = console(request)
-    stored = state.warehouse.get_transaction(trans_num)
+    stored = state.warehouse.get_transaction(trans_num) if is_trans_num(trans_num) else None
     if stored is None:
         raise HTTPException(
-            status.HTTP_404_NOT_FOUND, detail=f"no stored transaction {trans_num!r}"
+            status.HTTP_404_NOT_FOUND, detail=f"no stored transaction {trans_num[:128]!r}"
         )
     merchant = stored.record.get("merchant")
     rates = None
@@ -100,9 +100,9 @@ async def label(request: Request) -> Response:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, detail="comment: at most 2000 characters"
         )
-    if state.warehouse.get_transaction(trans_num) is None:
+    if not is_trans_num(trans_num) or state.warehouse.get_transaction(trans_num) is None:
         raise HTTPException(
-            status.HTTP_404_NOT_FOUND, detail=f"no stored transaction {trans_num!r}"
+            status.HTTP_404_NOT_FOUND, detail=f"no stored transaction {trans_num[:128]!r}"
         )
     label_time = utc_naive(utc_now())
     delivered = await run_in_threadpool(

@@ -1,6 +1,6 @@
 """Monitoring and the daily operations report, with their plots."""
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -89,6 +89,10 @@ def daily(
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"date: {day!r} is not YYYY-MM-DD"
             ) from error
+        if chosen == date.max:  # the report reads up to the next midnight, which is no date
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, detail="date: must be before 9999-12-31"
+            )
     else:
         newest = state.warehouse.newest_event_time()
         chosen = (newest or utc_naive(utc_now())).date()
@@ -98,7 +102,7 @@ def daily(
         "daily.html",
         report=report,
         doc=report.to_dict(),
-        previous=(chosen - timedelta(days=1)).isoformat(),
+        previous=(chosen - timedelta(days=1)).isoformat() if chosen > date.min else None,
         following=(chosen + timedelta(days=1)).isoformat(),
     )
 

@@ -1,6 +1,7 @@
 """The console's query strings and forms, validated: a bad value is a 422 naming the field."""
 
 import math
+import re
 from datetime import datetime
 from typing import Literal, Self
 from urllib.parse import urlencode
@@ -13,6 +14,12 @@ from fraudops.times import utc_naive
 
 PAGE_SIZE = 25
 NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+TRANS_NUM = re.compile(r"[^\x00-\x1f\x7f]{1,128}")
+
+
+def is_trans_num(text: str) -> bool:
+    """Whether the text could be a stored trans_num (PostgreSQL refuses NUL in text)."""
+    return TRANS_NUM.fullmatch(text) is not None
 
 
 class QueueQuery(BaseModel):
