@@ -229,6 +229,7 @@ class Stack:
         return child
 
     def _start_service(self) -> None:
+        _require_free(self._service_port, "the scoring service")
         child = self._spawn("service", "serve", "--port", str(self._service_port))
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -246,6 +247,7 @@ class Stack:
         raise StackError(msg)
 
     def _start_feed(self) -> None:
+        _require_free(self._feed_port, "the feed")
         delay_hours = self.config.label_delay / timedelta(hours=1)
         child = self._spawn(
             "feed",
@@ -380,6 +382,16 @@ def _version(model: object) -> str:
     if isinstance(model, dict) and model.get("version") is not None:
         return f"v{model['version']}"
     return "-"
+
+
+def _require_free(port: int, part: str) -> None:
+    """Refuse a port another program listens on: its /readyz would pass for our service's."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            msg = f"port {port} for {part} is in use ({error.strerror}); choose another with --port"
+            raise StackError(msg) from error
 
 
 def _free_port() -> int:

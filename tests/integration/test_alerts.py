@@ -1,6 +1,5 @@
 """Alerts from the warehouse's outbox to a real SMTP server (aiosmtpd) and a local webhook."""
 
-import socket
 from collections.abc import Iterator
 from datetime import UTC, timedelta
 from email import message_from_bytes
@@ -24,18 +23,12 @@ from fraudops.scoring.service import ScoringService
 from fraudops.storage import LifecycleEvent, MonitorRun, Reason, ScoredTransaction, ScoreRecord
 from fraudops.storage.warehouse import Warehouse
 from fraudops.times import utc_now
+from ports import free_port
 
 # The sender's clock in these tests: ahead of the wall clock that stamps enqueued alerts, at
 # the start of a five-minute rate window.
 _WALL = utc_now().replace(second=0, microsecond=0)
 NOW = _WALL - timedelta(minutes=_WALL.minute % 5) + timedelta(minutes=10)
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Inbox:
