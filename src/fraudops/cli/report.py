@@ -1,7 +1,9 @@
 """`fraudops report daily`: the daily operations report (fraudops.monitoring.daily)."""
 
-from datetime import date, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
+
+if TYPE_CHECKING:
+    from datetime import date
 
 import typer
 
@@ -40,9 +42,11 @@ def daily_command(
     print_result(report.to_dict(), render_daily(report), as_json=as_json, console=Console())
 
 
-def _parse_day(text: str) -> date:
-    """A YYYY-MM-DD day, or exit 2 with one line."""
+def _parse_day(text: str) -> "date":
+    """A day the report can cover, or exit 2 with one line."""
+    from fraudops.monitoring.daily import report_day
+
     try:
-        return datetime.strptime(text, "%Y-%m-%d").date()
-    except ValueError:
-        fail(f"--date {text!r} is not a day (YYYY-MM-DD)")
+        return report_day(text)
+    except ValueError as error:
+        fail(f"--date {error}")

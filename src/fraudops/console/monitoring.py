@@ -8,7 +8,7 @@ from fastapi.responses import Response
 
 from fraudops.console import plots
 from fraudops.console.deps import ConsoleState, console, current_user, page, svg
-from fraudops.monitoring.daily import daily_report
+from fraudops.monitoring.daily import daily_report, report_day
 from fraudops.monitoring.policy import load_policy
 from fraudops.monitoring.quality import QualityReport, run_quality
 from fraudops.times import utc_naive, utc_now
@@ -84,15 +84,11 @@ def daily(
     state = console(request)
     if day:
         try:
-            chosen = datetime.strptime(day, "%Y-%m-%d").date()
+            chosen = report_day(day)
         except ValueError as error:
             raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"date: {day!r} is not YYYY-MM-DD"
+                status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"date: {error}"
             ) from error
-        if chosen == date.max:  # the report reads up to the next midnight, which is no date
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, detail="date: must be before 9999-12-31"
-            )
     else:
         newest = state.warehouse.newest_event_time()
         chosen = (newest or utc_naive(utc_now())).date()

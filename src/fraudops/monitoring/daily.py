@@ -114,6 +114,19 @@ class DailyReport:
         }
 
 
+def report_day(text: str) -> date:
+    """The day a YYYY-MM-DD text names, if a report can cover it; ValueError saying why not."""
+    try:
+        day = datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError as error:
+        msg = f"{text!r} is not a day (YYYY-MM-DD)"
+        raise ValueError(msg) from error
+    if day == date.max:  # the report reads up to the next midnight, which is no date
+        msg = f"{text!r} is the last day a date can hold; the report needs the one after it"
+        raise ValueError(msg)
+    return day
+
+
 def daily_report(
     reads: DailyReads, day: date, *, confidence: float = DEFAULT_CONFIDENCE
 ) -> DailyReport:
