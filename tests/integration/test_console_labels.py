@@ -114,12 +114,14 @@ def test_a_console_label_goes_through_the_service_and_reads_back_from_the_api(
 
     label_from_console(client, bodies[0]["trans_num"])
     stored = httpx.get(f"{server.url}/v1/transactions/{bodies[0]['trans_num']}", headers=headers)
-    assert {"is_fraud": True, "source": "analyst"}.items() <= stored.json()["label"].items()
+    expected = {"is_fraud": True, "source": "analyst", "analyst": "alice"}
+    assert expected.items() <= stored.json()["label"].items()
     event = service.warehouse.events(kind="label")[0]
     assert ("console:alice", "service") == (event.actor, event.detail["via"])
 
     server.stop()
     label_from_console(client, bodies[1]["trans_num"])
     kept = service.warehouse.get_transaction(bodies[1]["trans_num"])
-    assert kept is not None and kept.label is not None and "analyst" == kept.label.source
+    assert kept is not None and kept.label is not None
+    assert ("analyst", "alice") == (kept.label.source, kept.label.analyst)
     assert "warehouse" == service.warehouse.events(kind="label")[0].detail["via"]

@@ -98,11 +98,18 @@ class LabelIn(BaseModel):
         default=None, description="When the label became known; defaults to now."
     )
     source: str = Field(default="api", min_length=1, max_length=64)
+    analyst: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Who gave the label, when a person did (the console sends its analyst).",
+    )
 
-    @field_validator("trans_num", "source")
+    @field_validator("trans_num", "source", "analyst")
     @classmethod
-    def _no_nul(cls, value: str) -> str:
-        refuse_nul(value)
+    def _no_nul(cls, value: str | None) -> str | None:
+        if value is not None:
+            refuse_nul(value)
         return value
 
     @field_validator("label_time")
@@ -126,7 +133,11 @@ class LabelIn(BaseModel):
         """The label record to store (known now when no label_time was given)."""
         time = self.label_time if self.label_time is not None else now
         return LabelRecord(
-            trans_num=self.trans_num, is_fraud=self.is_fraud, label_time=time, source=self.source
+            trans_num=self.trans_num,
+            is_fraud=self.is_fraud,
+            label_time=time,
+            source=self.source,
+            analyst=self.analyst,
         )
 
 
@@ -193,6 +204,7 @@ class LabelOut(BaseModel):
     is_fraud: bool
     label_time: datetime
     source: str
+    analyst: str | None = None
 
 
 class TransactionOut(BaseModel):
@@ -244,6 +256,7 @@ class TransactionOut(BaseModel):
                 is_fraud=stored.label.is_fraud,
                 label_time=stored.label.label_time,
                 source=stored.label.source,
+                analyst=stored.label.analyst,
             ),
         )
 

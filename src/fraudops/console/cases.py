@@ -109,7 +109,7 @@ async def label(request: Request) -> Response:
         record_analyst_label,
         state,
         LabelRecord(trans_num=trans_num, is_fraud=verdict == "fraud",
-                           label_time=label_time, source=LABEL_SOURCE),
+                    label_time=label_time, source=LABEL_SOURCE, analyst=user.name),
     )  # fmt: skip
     state.audit(
         user, kind="label", verdict=verdict, trans_num=trans_num, comment=comment or None,
@@ -133,6 +133,7 @@ def record_analyst_label(state: ConsoleState, label: LabelRecord) -> str:
                 "is_fraud": label.is_fraud,
                 "label_time": label.label_time.isoformat(),
                 "source": label.source,
+                "analyst": label.analyst,
             }
         ]
         try:

@@ -108,6 +108,7 @@ class LabelRow(Base):
     is_fraud: Mapped[bool] = mapped_column(Boolean())
     label_time: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(64))
+    analyst: Mapped[str | None] = mapped_column(String(64))
     received_at: Mapped[datetime]
 
 
@@ -122,6 +123,7 @@ class LabelEventRow(Base):
     is_fraud: Mapped[bool] = mapped_column(Boolean())
     label_time: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(64))
+    analyst: Mapped[str | None] = mapped_column(String(64))
     received_at: Mapped[datetime]
 
 

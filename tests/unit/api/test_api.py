@@ -166,6 +166,7 @@ async def test_labels_one_or_many_idempotent_and_unknown_kept(
         "is_fraud": True,
         "label_time": "2020-02-01T10:00:00",
         "source": "chargeback",
+        "analyst": None,
     } == stored["label"]
 
 

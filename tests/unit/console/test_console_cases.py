@@ -186,7 +186,11 @@ def test_confirming_fraud_stores_an_analyst_label_audits_it_and_opens_the_next_c
     assert (303, "/cases/first") == (response.status_code, response.headers["location"])
     stored = warehouse.get_transaction("second")
     assert stored is not None and stored.label is not None
-    assert (True, "analyst") == (stored.label.is_fraud, stored.label.source)
+    assert (True, "analyst", "alice") == (
+        stored.label.is_fraud,
+        stored.label.source,
+        stored.label.analyst,
+    )
     event = warehouse.events(limit=1)[0]
     assert ("label", "fraud", "console:alice") == (event.kind, event.verdict, event.actor)
     assert {
