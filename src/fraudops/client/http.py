@@ -123,6 +123,15 @@ def _labels_json(labels: Iterable[Label]) -> list[dict[str, Any]]:
     ]
 
 
+def _verdicts(answer: Any, *, sent: int) -> list[ScoreResult]:
+    """The results of a batch answer, one per transaction sent."""
+    results = [ScoreResult.model_validate(r) for r in answer["results"]]
+    if len(results) != sent:
+        msg = f"the service answered {len(results)} results for {sent} transactions"
+        raise FraudOpsError(msg, status=200, detail=msg)
+    return results
+
+
 def _summed(results: list[LabelsResult]) -> LabelsResult:
     return LabelsResult(
         stored=sum(r.stored for r in results),
@@ -181,7 +190,7 @@ class FraudOpsClient(_Calls):
                 if self._shrunk(error, len(chunk)):
                     continue
                 raise
-            results += [ScoreResult.model_validate(r) for r in answer["results"]]
+            results += _verdicts(answer, sent=len(chunk))
         return results
 
     def label(
@@ -282,7 +291,7 @@ class AsyncFraudOpsClient(_Calls):
                 if self._shrunk(error, len(chunk)):
                     continue
                 raise
-            results += [ScoreResult.model_validate(r) for r in answer["results"]]
+            results += _verdicts(answer, sent=len(chunk))
         return results
 
     async def label(
