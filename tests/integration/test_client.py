@@ -1,8 +1,11 @@
 """fraudops.client against a real `fraudops serve`: every call, both clients, the errors."""
 
+import re
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pandas as pd
 import pytest
 from champion_registry import champion_env, register_champion
@@ -40,6 +43,19 @@ def bodies(sample_frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [request_body(row) for row in ordered.to_dict("records")]
 
 
+def batch_requests(service: ServiceProcess) -> Counter[str]:
+    """POST /v1/score/batch requests the service answered so far, by status."""
+    text = httpx.get(f"{service.url}/metrics", timeout=10).text
+    counts: Counter[str] = Counter()
+    for line in text.splitlines():
+        found = re.match(r"fraudops_http_requests_total\{(.*)\} ([0-9.e+]+)$", line)
+        if found and 'route="/v1/score/batch"' in found.group(1):
+            status = re.search(r'status="(\d+)"', found.group(1))
+            assert status is not None
+            counts[status.group(1)] += int(float(found.group(2)))
+    return counts
+
+
 def test_score_label_read_back_and_models(
     service: ServiceProcess, bodies: list[dict[str, Any]]
 ) -> None:
@@ -72,9 +88,11 @@ def test_score_many_goes_in_chunks_of_the_services_limit(
     """12 transactions with the client's default limit (1000) to a service limited to 5: one
     413, then chunks of 5; every result in order, and a second pass all duplicates."""
     items = bodies[1:13]
+    before = batch_requests(service)
     with FraudOpsClient(service.url, token=TOKEN, timeout=30) as client:
         results = client.score_many(items)
         assert SERVICE_BATCH_LIMIT == client.batch_limit
+        assert {"200": 3, "413": 1} == batch_requests(service) - before  # 5, 5, 2
         repeated = client.score_many(items)
     assert [b["trans_num"] for b in items] == [r.trans_num for r in results]
     assert [False] * 12 == [r.duplicate for r in results]
