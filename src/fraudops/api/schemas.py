@@ -2,8 +2,9 @@
 
 import math
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Body
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fraudops.data.personal import masked_record
@@ -79,6 +80,39 @@ class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     transactions: list[CanonicalTransaction] = Field(min_length=1)
+
+
+class SplitDocument(BaseModel):
+    """Transactions as pandas writes a frame with `to_json(orient="split")`: what the live
+    feed sends (its JSON string decoded once), one row per transaction."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    columns: list[str] = Field(min_length=1, description="Field names, one per value of a row.")
+    index: list[Any] | None = Field(default=None, description="Row labels; ignored.")
+    data: list[list[Any]] = Field(
+        min_length=1, description="One list of values per transaction, in column order."
+    )
+
+
+BATCH_SHAPES = (
+    'a batch is one of: {"transactions": [{...}, ...]}; a JSON array of transactions '
+    '[{...}, ...]; a split document {"columns": [...], "index": [...], "data": [[...], ...]} '
+    "as pandas to_json(orient='split') writes it, or the live feed's JSON string holding one"
+)
+SCORE_SHAPE = (
+    "one transaction is a JSON object of its fields; several (an array, "
+    '{"transactions": [...]} or a split document) go to POST /v1/score/batch'
+)
+
+BatchBody = Annotated[
+    BatchRequest | Annotated[list[CanonicalTransaction], Field(min_length=1)] | SplitDocument | str,
+    Body(
+        description="The transactions, in one of the accepted shapes: "
+        + BATCH_SHAPES
+        + " (the string is decoded, then read as a split document).",
+    ),
+]
 
 
 class BatchResponse(BaseModel):
