@@ -64,7 +64,9 @@ def test_score_label_read_back_and_models(
     with FraudOpsClient(service.url, token=TOKEN, timeout=30) as client:
         first = client.score(bodies[0])
         again = client.score(CanonicalTransaction.model_validate(bodies[0]))
-        labelled = client.label(bodies[0]["trans_num"], is_fraud=True, source="analyst")
+        labelled = client.label(
+            bodies[0]["trans_num"], is_fraud=True, source="analyst", analyst="alice"
+        )
         stored = client.transaction(bodies[0]["trans_num"])
         models = client.models()
     assert (bodies[0]["trans_num"], False) == (first.trans_num, first.duplicate)
@@ -73,9 +75,10 @@ def test_score_label_read_back_and_models(
     assert (True, first.fraud_probability) == (again.duplicate, again.fraud_probability)
     assert (1, ()) == (labelled.stored, labelled.unknown_trans_nums)
     assert stored.champion is not None and stored.label is not None
-    assert (first.fraud_probability, "analyst") == (
+    assert (first.fraud_probability, "analyst", "alice") == (
         stored.champion.fraud_probability,
         stored.label.source,
+        stored.label.analyst,
     )
     assert "masked" == stored.personal_data
     assert models.champion is not None and models.challenger is None

@@ -106,13 +106,19 @@ def _transaction_json(transaction: Transaction) -> dict[str, Any]:
 
 
 def _label_json(
-    trans_num: str, is_fraud: bool, label_time: datetime | None, source: str | None
+    trans_num: str,
+    is_fraud: bool,
+    label_time: datetime | None,
+    source: str | None,
+    analyst: str | None,
 ) -> dict[str, Any]:
     label: dict[str, Any] = {"trans_num": trans_num, "is_fraud": is_fraud}
     if label_time is not None:
         label["label_time"] = label_time.isoformat()
     if source is not None:
         label["source"] = source
+    if analyst is not None:
+        label["analyst"] = analyst
     return label
 
 
@@ -200,13 +206,16 @@ class FraudOpsClient(_Calls):
         is_fraud: bool,
         label_time: datetime | None = None,
         source: str | None = None,
+        analyst: str | None = None,
     ) -> LabelsResult:
-        """Record one label (known now, unless label_time says when)."""
-        body = _label_json(trans_num, is_fraud, label_time, source)
+        """Record one label (known now, unless label_time says when; `analyst` names the
+        person who gave it)."""
+        body = _label_json(trans_num, is_fraud, label_time, source, analyst)
         return LabelsResult.model_validate(self._call("POST", "/v1/labels", body))
 
     def labels(self, labels: Iterable[Label]) -> LabelsResult:
-        """Record labels (trans_num, is_fraud, label_time, source) in batch-limit chunks."""
+        """Record labels (trans_num, is_fraud, label_time, source, analyst) in batch-limit
+        chunks."""
         chunks = self._chunks(_labels_json(labels))
         return _summed(
             [LabelsResult.model_validate(self._call("POST", "/v1/labels", c)) for c in chunks]
@@ -301,13 +310,16 @@ class AsyncFraudOpsClient(_Calls):
         is_fraud: bool,
         label_time: datetime | None = None,
         source: str | None = None,
+        analyst: str | None = None,
     ) -> LabelsResult:
-        """Record one label (known now, unless label_time says when)."""
-        body = _label_json(trans_num, is_fraud, label_time, source)
+        """Record one label (known now, unless label_time says when; `analyst` names the
+        person who gave it)."""
+        body = _label_json(trans_num, is_fraud, label_time, source, analyst)
         return LabelsResult.model_validate(await self._call("POST", "/v1/labels", body))
 
     async def labels(self, labels: Iterable[Label]) -> LabelsResult:
-        """Record labels (trans_num, is_fraud, label_time, source) in batch-limit chunks."""
+        """Record labels (trans_num, is_fraud, label_time, source, analyst) in batch-limit
+        chunks."""
         results = [
             LabelsResult.model_validate(await self._call("POST", "/v1/labels", chunk))
             for chunk in self._chunks(_labels_json(labels))

@@ -69,6 +69,7 @@ class StoredLabel(_Answer):
     is_fraud: bool
     label_time: datetime
     source: str
+    analyst: str | None = None  # the person, for labels from the console's analysts
 
 
 class StoredTransaction(_Answer):
