@@ -6,7 +6,8 @@ polls the feed and posts batches to the service, and the scheduler runs the life
 (monitoring with retraining when the policy says so, then champion against challenger) on
 the event-time clock of the data, so an accelerated replay runs days of the loop in minutes.
 A promotion reaches the service through its reload endpoint: it hot-swaps, no restart.
-With an alert channel configured, a thread delivers the alert outbox every few seconds.
+With an alert channel configured, a thread delivers the alert outbox every few seconds, and
+the scheduler queues the daily operations report of each day of event time once it closes.
 """
 
 import os
@@ -26,6 +27,7 @@ from typing import IO, Self
 import httpx
 import structlog
 
+from fraudops.alerts.daily import DailyReportJob
 from fraudops.alerts.sender import AlertSender
 from fraudops.config import Settings
 from fraudops.ingest.app import IngestConfig, ingest
@@ -145,6 +147,7 @@ class Stack:
             self.scheduler = EventTimeScheduler(
                 clock=self.warehouse.event_clock,
                 jobs=[
+                    *self._report_jobs(),
                     Job(
                         name="monitor",
                         every=self.config.monitor_every,
@@ -191,6 +194,14 @@ class Stack:
         self._stop_children()
         if hasattr(self, "warehouse"):
             self.warehouse.dispose()
+
+    def _report_jobs(self) -> list[Job]:
+        """With alerts on, the daily report's e-mail, queued when event time passes midnight
+        (first, so that a long retraining does not hold it up); the sender delivers it."""
+        if not self.settings.alerts_enabled:
+            return []
+        job = DailyReportJob(self.warehouse, console_url=self.settings.console_url)
+        return [Job(name="daily-report", every=timedelta(days=1), run=job)]
 
     def _child_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
