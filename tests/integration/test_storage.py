@@ -94,7 +94,7 @@ def test_migrate_creates_the_tables_and_is_idempotent(bare_warehouse: Warehouse)
         "ix_transactions_merchant_event_time",
     } == {index["name"] for index in inspector.get_indexes("transactions")}
     assert {
-        "ix_scores_alert_queue",
+        "ix_scores_alert_trans_num",
         "ix_scores_alert_risk",
         "ix_scores_role_scored_at",
     } == {

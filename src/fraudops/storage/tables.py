@@ -31,7 +31,6 @@ from sqlalchemy.types import TypeEngine
 CHAMPION_ROLE = "champion"
 CHALLENGER_ROLE = "challenger"
 DECISIONS = ("approve", "review", "decline")
-ALERT_DECISIONS = ("review", "decline")
 # The rows of the partial indexes of the review queue: the champion's alerts.
 ALERTS = text(f"role = '{CHAMPION_ROLE}' AND decision IN ('review', 'decline')")
 
@@ -92,7 +91,9 @@ class ScoreRow(Base):
             "decision IN (" + ", ".join(f"'{d}'" for d in DECISIONS) + ")", name="decision"
         ),
         # The review queue: champion reviews and declines, newest or riskiest first.
-        Index("ix_scores_alert_queue", "scored_at", postgresql_where=ALERTS, sqlite_where=ALERTS),
+        Index(
+            "ix_scores_alert_trans_num", "trans_num", postgresql_where=ALERTS, sqlite_where=ALERTS
+        ),
         Index(
             "ix_scores_alert_risk",
             "fraud_probability",

@@ -1,9 +1,12 @@
 """Indexes for the analyst console's reads: the review queue, a card's history, a merchant's
 rates, and the newest champion score.
 
-- `ix_scores_alert_queue` (partial: champion reviews and declines, ~1-2 % of scores) by
-  `scored_at`: the queue, newest first, walks it backwards and stops at its page.
-- `ix_scores_alert_risk`, the same rows by `fraud_probability`: the queue, riskiest first.
+- `ix_scores_alert_trans_num` (partial: champion reviews and declines, ~1-2 % of scores)
+  by `trans_num`: the queue, newest first, walks the transactions back in event time and
+  looks each up in this small index (in memory), instead of reading every transaction's
+  score row to see its decision (at 1 M transactions: 46 ms instead of 192).
+- `ix_scores_alert_risk`, the same rows by `fraud_probability`: the queue, riskiest first,
+  walks it backwards and stops at its page (2 ms).
 - `ix_scores_role_scored_at`: the newest champion score (the ingestion-lag alert) and time
   ranges of scores.
 - `ix_transactions_card_id_event_time` (dropped by 0002 when nothing read by card): a card's
@@ -34,7 +37,7 @@ ALERTS = sa.text("role = 'champion' AND decision IN ('review', 'decline')")
 def upgrade() -> None:
     """Create the indexes."""
     for name, column in (
-        ("ix_scores_alert_queue", "scored_at"),
+        ("ix_scores_alert_trans_num", "trans_num"),
         ("ix_scores_alert_risk", "fraud_probability"),
     ):
         op.create_index(name, "scores", [column], postgresql_where=ALERTS, sqlite_where=ALERTS)
@@ -51,4 +54,4 @@ def downgrade() -> None:
     op.drop_index("ix_transactions_card_id_event_time", table_name="transactions")
     op.drop_index("ix_scores_role_scored_at", table_name="scores")
     op.drop_index("ix_scores_alert_risk", table_name="scores")
-    op.drop_index("ix_scores_alert_queue", table_name="scores")
+    op.drop_index("ix_scores_alert_trans_num", table_name="scores")
