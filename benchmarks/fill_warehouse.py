@@ -1,6 +1,7 @@
 """Fill a fresh PostgreSQL warehouse with a month of stored, scored transactions (1 M).
 
     .venv/bin/python benchmarks/fill_warehouse.py [--rows 1000000] [--database fraudops_bench]
+        [--no-save]
 
 For the console benchmark (bench_console.py) and EXPLAIN: the warehouse's own tables, made by
 its migrations, hold what a month of serving leaves behind. The simulator makes the month's
@@ -12,7 +13,7 @@ day 18 and v2 after, and the last ten days carry a challenger's shadow score; fr
 chargeback label 1-10 days later and 60 % of the alerts an analyst's label within a day
 (labels after the month's end not yet arrived). Rows go in with COPY, two processes at
 once, before the console's indexes (migration 0006) are built; both times are reported.
-The database is dropped and created again.
+The database is dropped and created again. The timings go to results/warehouse_fill.json.
 """
 
 import argparse
@@ -33,6 +34,7 @@ import sqlalchemy as sa
 from fraudops.data.personal import PersonalData
 from fraudops.simulate import SimulationConfig, simulate
 from fraudops.storage import Warehouse
+from harness import record
 
 SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 # A fixed card-hash key: the data are simulated, and a reader with the same key (the
@@ -306,9 +308,12 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--database", default="fraudops_bench")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args(argv)
     result = fill(rows=args.rows, database=args.database, seed=args.seed)
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    if not args.no_save:
+        record("warehouse_fill", {"command": "python benchmarks/fill_warehouse.py", **result})
 
 
 if __name__ == "__main__":
