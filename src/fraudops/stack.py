@@ -147,7 +147,7 @@ class Stack:
             self.scheduler = EventTimeScheduler(
                 clock=self.warehouse.event_clock,
                 jobs=[
-                    *self._report_jobs(),
+                    *report_jobs(self.settings, self.warehouse),
                     Job(
                         name="monitor",
                         every=self.config.monitor_every,
@@ -194,14 +194,6 @@ class Stack:
         self._stop_children()
         if hasattr(self, "warehouse"):
             self.warehouse.dispose()
-
-    def _report_jobs(self) -> list[Job]:
-        """With alerts on, the daily report's e-mail, queued when event time passes midnight
-        (first, so that a long retraining does not hold it up); the sender delivers it."""
-        if not self.settings.alerts_enabled:
-            return []
-        job = DailyReportJob(self.warehouse, console_url=self.settings.console_url)
-        return [Job(name="daily-report", every=timedelta(days=1), run=job)]
 
     def _child_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
@@ -348,6 +340,16 @@ class Stack:
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._scoring_token}"}
+
+
+def report_jobs(settings: Settings, warehouse: Warehouse) -> list[Job]:
+    """With alerts on, the daily report's e-mail, queued when event time passes midnight UTC
+    (scheduled first, so that a long retraining does not hold it up); the alert sender
+    delivers it. Without an alert channel, none."""
+    if not settings.alerts_enabled:
+        return []
+    job = DailyReportJob(warehouse, console_url=settings.console_url)
+    return [Job(name="daily-report", every=timedelta(days=1), run=job)]
 
 
 def _version(model: object) -> str:

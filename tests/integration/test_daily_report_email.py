@@ -15,6 +15,7 @@ from fraudops.alerts.sender import deliver_pending
 from fraudops.cli import app
 from fraudops.config import Settings
 from fraudops.lifecycle.scheduler import EventTimeScheduler, Job
+from fraudops.stack import report_jobs
 from fraudops.storage import Warehouse
 from fraudops.times import utc_now
 from smtp_server import SmtpServer, body_of, running_smtp_server
@@ -163,3 +164,21 @@ def test_send_without_a_channel_is_one_line(
     result = CliRunner().invoke(app, ["report", "daily", "--date", "2024-03-10", "--send"])
     assert 2 == result.exit_code
     assert "error: --send needs an alert channel" in result.output
+
+
+def test_fraudops_up_schedules_the_report_only_with_an_alert_channel(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The stack's scheduler gets a daily job that queues the report with the console link;
+    without a channel, no job."""
+    warehouse = Warehouse.from_settings(settings)
+    try:
+        [job] = report_jobs(settings, warehouse)
+        assert ("daily-report", timedelta(days=1)) == (job.name, job.every)
+        assert "daily report 2024-03-10" == job.run(datetime(2024, 3, 11))
+        [entry] = warehouse.outbox()
+        assert "http://console.test:8050/reports/daily?date=2024-03-10" == entry.payload["link"]
+        quiet = Settings(home=tmp_path / "quiet", _env_file=None)  # type: ignore[call-arg]
+        assert [] == report_jobs(quiet.model_copy(update={"smtp_url": None}), warehouse)
+    finally:
+        warehouse.dispose()
