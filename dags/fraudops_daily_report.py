@@ -34,5 +34,9 @@ with DAG(
     report = fraudops_task(
         "report",
         'report daily --send --json --date "$DAY"',
-        env={"DAY": "{{ params.date or macros.ds_add(ds, -1) }}"},
+        # A manual run in Airflow 3 may have no logical date: then the day before run_after.
+        env={
+            "DAY": "{{ params.date or macros.ds_add("
+            "(dag_run.logical_date or dag_run.run_after) | ds, -1) }}"
+        },
     )
