@@ -1,7 +1,8 @@
 """The whole embedded stack in one command: feed, service, ingester and the closed loop.
 
-`fraudops up` and `fraudops demo` start it. The live feed and the scoring service run as
-child processes (`fraudops feed`, `fraudops serve`), exactly as in production; the ingester
+`fraudops up` and `fraudops demo` start it. The live feed, the scoring service and (for
+`fraudops up`) the analyst console run as child processes (`fraudops feed`, `fraudops serve`,
+`fraudops console`), exactly as in production; the ingester
 polls the feed and posts batches to the service, and the scheduler runs the lifecycle jobs
 (monitoring with retraining when the policy says so, then champion against challenger) on
 the event-time clock of the data, so an accelerated replay runs days of the loop in minutes.
@@ -58,6 +59,8 @@ class StackConfig:
     feed_port: int | None = None
     batch_size: int = 500
     poll_seconds: float = 1.0
+    console: bool = False  # start the analyst console too
+    console_port: int | None = None  # None: a free port
 
 
 @dataclass
@@ -103,6 +106,7 @@ class Stack:
     folder: Path = field(init=False)
     service_url: str = field(init=False, default="")
     feed_url: str = field(init=False, default="")
+    console_url: str | None = field(init=False, default=None)
     lifecycle: Lifecycle = field(init=False)
     scheduler: EventTimeScheduler = field(init=False)
     warehouse: Warehouse = field(init=False)
@@ -134,6 +138,11 @@ class Stack:
         self._service_port = service_port
         self._feed_port = self.config.feed_port or _free_port()
         self.feed_url = f"http://127.0.0.1:{self._feed_port}"
+        if self.config.console:
+            self._console_port = self.config.console_port or _free_port()
+            self.console_url = f"http://127.0.0.1:{self._console_port}"
+            if self.settings.console_url is None:  # alerts link to the console started here
+                self.settings = self.settings.model_copy(update={"console_url": self.console_url})
 
     # --- starting and stopping -----------------------------------------------------------------
 
@@ -142,6 +151,8 @@ class Stack:
         try:
             self._start_service()
             self._start_feed()
+            if self.console_url is not None:
+                self._start_console()
             self.warehouse = Warehouse.from_settings(self.settings)
             self.lifecycle = self.lifecycle_factory(self.settings, self.warehouse)
             self.scheduler = EventTimeScheduler(
@@ -205,20 +216,23 @@ class Stack:
             "FRAUDOPS_LOG_FORMAT": "json",
             "MLFLOW_DISABLE_TELEMETRY": "true",
         }
+        if self.settings.console_url:  # the service's decline alerts link to the console
+            env["FRAUDOPS_CONSOLE_URL"] = self.settings.console_url
         return env
 
-    def _spawn(self, name: str, *args: str) -> _Child:
+    def _spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> _Child:
         log_path = self.folder / f"{name}.log"
         log_file = log_path.open("ab")
         command = [str(Path(sys.executable).parent / "fraudops"), *args]
         process = subprocess.Popen(  # noqa: S603 - our own command, no shell
-            command, env=self._child_env(), stdout=log_file, stderr=subprocess.STDOUT
+            command, env=self._child_env() | (env or {}), stdout=log_file, stderr=subprocess.STDOUT
         )
         child = _Child(name=name, process=process, log_path=log_path, log_file=log_file)
         self._children.append(child)
         return child
 
     def _start_service(self) -> None:
+        _require_free(self._service_port, "the scoring service")
         child = self._spawn("service", "serve", "--port", str(self._service_port))
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -236,6 +250,7 @@ class Stack:
         raise StackError(msg)
 
     def _start_feed(self) -> None:
+        _require_free(self._feed_port, "the feed")
         delay_hours = self.config.label_delay / timedelta(hours=1)
         child = self._spawn(
             "feed",
@@ -263,6 +278,30 @@ class Stack:
                 pass
             time.sleep(0.2)
         raise StackError(f"the feed did not start; see {child.log_path}")
+
+    def _start_console(self) -> None:
+        """The analyst console on the same warehouse and registry; it tells the service to
+        reload after a promotion, and sends analysts' labels through it."""
+        child = self._spawn(
+            "console",
+            "console",
+            "--port",
+            str(self._console_port),
+            env={"FRAUDOPS_SERVICE_URL": self.service_url},
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if child.process.poll() is not None:
+                msg = f"the console exited at start; see {child.log_path}"
+                raise StackError(msg)
+            try:
+                if httpx.get(f"{self.console_url}/login", timeout=2).status_code == 200:
+                    log.info("console ready", url=self.console_url, pid=child.process.pid)
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise StackError(f"the console did not start; see {child.log_path}")
 
     def _start_ingester(self) -> None:
         config = IngestConfig(
@@ -356,6 +395,16 @@ def _version(model: object) -> str:
     if isinstance(model, dict) and model.get("version") is not None:
         return f"v{model['version']}"
     return "-"
+
+
+def _require_free(port: int, part: str) -> None:
+    """Refuse a port another program listens on: its /readyz would pass for our service's."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            msg = f"port {port} for {part} is in use ({error.strerror}); choose another with --port"
+            raise StackError(msg) from error
 
 
 def _free_port() -> int:

@@ -3,9 +3,11 @@
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -15,11 +17,14 @@ import sqlalchemy
 
 from fraudops.config import Settings
 from fraudops.data.profiles import SPARKOV
+from fraudops.lifecycle.facade import Lifecycle
 from fraudops.lifecycle.registration import train_and_register
 from fraudops.registry import MlflowRegistry
 from fraudops.simulate import SimulationConfig, simulate, write_transactions
+from fraudops.stack import Stack, StackConfig, StackError
 from fraudops.storage import Warehouse
 from fraudops.training.trainer import TrainingConfig
+from ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -27,7 +32,8 @@ FRAUDOPS = Path(sys.executable).parent / "fraudops"
 
 
 def test_up_streams_scores_and_stops_cleanly_on_interrupt(tmp_path: Path) -> None:
-    """With a champion registered, `up` serves, ingests and monitors until interrupted."""
+    """With a champion registered, `up` serves, ingests, monitors and opens the console until
+    interrupted."""
     home = tmp_path / "home"
     settings = Settings(home=home)
     frame = simulate(SimulationConfig(days=24, cards=300, seed=5))
@@ -44,12 +50,16 @@ def test_up_streams_scores_and_stops_cleanly_on_interrupt(tmp_path: Path) -> Non
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDOPS_")}
     env["FRAUDOPS_HOME"] = str(home)
+    command = [str(FRAUDOPS), "up", "--data", str(stream), "--speed", "43200"]
+    command += ["--label-delay", "1d", "--port", str(free_port())]
+    # Its own process group: whatever happens, the test leaves no service or feed behind.
     process = subprocess.Popen(
-        [str(FRAUDOPS), "up", "--data", str(stream), "--speed", "43200", "--label-delay", "1d"],
+        command,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,
     )
     warehouse = Warehouse.from_settings(settings)
     try:
@@ -65,11 +75,16 @@ def test_up_streams_scores_and_stops_cleanly_on_interrupt(tmp_path: Path) -> Non
                 break
         assert process.poll() is None, process.stdout.read() if process.stdout else ""
         assert stored >= 500
+        # The analyst console runs beside the service, on the same warehouse.
+        console_login = httpx.get("http://127.0.0.1:8050/login", timeout=5)
+        assert 200 == console_login.status_code
+        assert "Token" in console_login.text
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=120)
     finally:
         if process.poll() is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
         warehouse.dispose()
     assert process.returncode == 0, output
     assert "scoring service http://127.0.0.1:" in output
@@ -87,6 +102,33 @@ def test_up_streams_scores_and_stops_cleanly_on_interrupt(tmp_path: Path) -> Non
     assert url is not None
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url.group(1)}/healthz", timeout=5)
+    assert "console http://127.0.0.1:8050" in output
+    with pytest.raises(httpx.ConnectError):
+        httpx.get("http://127.0.0.1:8050/login", timeout=5)
+
+
+def test_up_refuses_a_port_another_program_listens_on(tmp_path: Path) -> None:
+    """A busy port is refused before anything starts: another service's /readyz would pass."""
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        busy = int(other.getsockname()[1])
+        config = StackConfig(
+            stream=tmp_path / "stream.parquet",
+            speed=1.0,
+            label_delay=timedelta(days=1),
+            service_port=busy,
+        )
+        stack = Stack(
+            config=config, settings=Settings(home=tmp_path / "home"), lifecycle_factory=_unused
+        )
+        with pytest.raises(StackError, match=f"port {busy} for the scoring service is in use"):
+            stack.__enter__()
+    assert not list((tmp_path / "home" / "up").glob("*.log"))
+
+
+def _unused(settings: Settings, warehouse: Warehouse) -> Lifecycle:
+    raise AssertionError("the stack must not get this far")
 
 
 def test_up_names_a_missing_data_file_in_one_line(tmp_path: Path) -> None:
