@@ -33,11 +33,11 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from fraudops.console.queries import PAGE_SIZE
-from fraudops.storage.console import QueueFilter
 
 from fill_warehouse import CARD_KEY, database_url
+from fraudops.console.queries import PAGE_SIZE
 from fraudops.storage import Warehouse
+from fraudops.storage.console import QueueFilter
 from harness import fraudops_command, record
 
 TARGETS_MS = {"/queue": 300.0, "/cases/{trans_num}": 200.0}
@@ -147,9 +147,8 @@ def free_port() -> int:
 
 def bench_http(url: str, cases: list[str], runs: int) -> dict[str, Any]:
     """The pages over HTTP from a `fraudops console` process on the filled warehouse."""
-    from fraudops.console.auth import SESSION_COOKIE, Role, Sessions  # noqa: PLC0415
-
     from fraudops.config import Settings  # noqa: PLC0415
+    from fraudops.console.auth import SESSION_COOKIE, Role, Sessions  # noqa: PLC0415
 
     secret = secrets.token_urlsafe(32)
     port = free_port()
@@ -187,6 +186,9 @@ def bench_http(url: str, cases: list[str], runs: int) -> dict[str, Any]:
                     sys.exit("fraudops console did not start in 120 s")
                 time.sleep(0.3)
         with httpx.Client(base_url=base, cookies={SESSION_COOKIE: cookie}, timeout=30) as client:
+            first_case = client.get(f"/cases/{cases[0]}")
+            if "/cases/" not in client.get("/queue").text or cases[0] not in first_case.text:
+                sys.exit("the console's queue or case page shows no case: not logged in?")
             picks = iter(cases * (runs // max(len(cases), 1) + 2))
 
             def get(path: Callable[[], str]) -> Callable[[], None]:
