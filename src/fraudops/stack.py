@@ -282,6 +282,7 @@ class Stack:
     def _start_console(self) -> None:
         """The analyst console on the same warehouse and registry; it tells the service to
         reload after a promotion, and sends analysts' labels through it."""
+        _require_free(self._console_port, "the console", option="--console-port")
         child = self._spawn(
             "console",
             "console",
@@ -397,13 +398,15 @@ def _version(model: object) -> str:
     return "-"
 
 
-def _require_free(port: int, part: str) -> None:
+def _require_free(port: int, part: str, *, option: str = "--port") -> None:
     """Refuse a port another program listens on: its /readyz would pass for our service's."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         try:
             probe.bind(("127.0.0.1", port))
         except OSError as error:
-            msg = f"port {port} for {part} is in use ({error.strerror}); choose another with --port"
+            msg = (
+                f"port {port} for {part} is in use ({error.strerror}); choose another with {option}"
+            )
             raise StackError(msg) from error
 
 
