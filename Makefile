@@ -61,6 +61,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_serve.py
 	$(BIN)/python benchmarks/bench_redis_state.py
 	$(BIN)/python benchmarks/bench_ingest.py
+	$(BIN)/python benchmarks/fill_warehouse.py
+	$(BIN)/python benchmarks/explain_console.py
+	$(BIN)/python benchmarks/bench_console.py
 
 # Re-pin every dependency after changing pyproject.toml.
 .PHONY: lock
