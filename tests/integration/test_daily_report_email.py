@@ -2,11 +2,13 @@
 server (aiosmtpd), from `fraudops report daily --send` and from the scheduler's job."""
 
 import json
+import secrets
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from fraudops.alerts.channels import channels_from_settings
@@ -182,3 +184,37 @@ def test_fraudops_up_schedules_the_report_only_with_an_alert_channel(
         assert [] == report_jobs(quiet.model_copy(update={"smtp_url": None}), warehouse)
     finally:
         warehouse.dispose()
+
+
+def test_the_emails_link_opens_that_days_report_in_the_console(
+    settings: Settings, smtp_server: SmtpServer
+) -> None:
+    """The console URL in the e-mail, followed by a logged-in analyst, shows the same day
+    with the same figures."""
+    from fastapi.testclient import TestClient  # noqa: PLC0415
+
+    from fraudops.console.app import create_app  # noqa: PLC0415
+    from fraudops.console.auth import SESSION_COOKIE, Role, Sessions  # noqa: PLC0415
+    from fraudops.registry.memory import InMemoryRegistry  # noqa: PLC0415
+
+    assert 0 == send()[0]
+    link = body_of(smtp_server.inbox.messages[0]).splitlines()[-1]
+    path = link.removeprefix(str(settings.console_url))
+    assert "/reports/daily?date=2024-03-10" == path
+    console_settings = settings.model_copy(
+        update={
+            "analyst_tokens": SecretStr("alice=" + secrets.token_urlsafe(32)),
+            "console_secret": SecretStr(secrets.token_urlsafe(32)),
+        }
+    )
+    cookie, _ = Sessions(console_settings).issue("alice", Role.ANALYST)
+    warehouse = Warehouse.from_settings(settings)
+    try:
+        app = create_app(console_settings, warehouse=warehouse, registry=InMemoryRegistry())
+        with TestClient(app, cookies={SESSION_COOKIE: cookie}) as client:
+            page = client.get(path)
+    finally:
+        warehouse.dispose()
+    assert 200 == page.status_code
+    assert "2024-03-10" in page.text
+    assert "760.00" in page.text  # the day's scored amount, as in the e-mail
