@@ -78,9 +78,10 @@ def test_send_emails_the_figures_with_the_console_link_once_per_day(
     assert 0 == code, document
     delivery = document["delivery"]
     assert isinstance(delivery, dict)
-    assert ("daily_report:2024-03-10", True, True) == (
+    assert ("daily_report:2024-03-10", True, True, True) == (
         delivery["dedup_key"],
         delivery["queued"],
+        delivery["sent_now"],
         delivery["delivered"],
     )
     [mail] = smtp_server.inbox.messages
@@ -95,7 +96,14 @@ def test_send_emails_the_figures_with_the_console_link_once_per_day(
     assert "Precision of alerts:  50.0% [15.0%, 85.0%] (95% Wilson)" in lines
     assert "http://console.test:8050/reports/daily?date=2024-03-10" == lines[-1]
     code, again = send()
-    assert (0, False, True) == (code, again["delivery"]["queued"], again["delivery"]["delivered"])  # type: ignore[index]
+    repeated = again["delivery"]
+    assert isinstance(repeated, dict)
+    assert (0, False, False, True) == (
+        code,
+        repeated["queued"],
+        repeated["sent_now"],
+        repeated["delivered"],
+    )
     assert 1 == len(smtp_server.inbox.messages)
     readable = CliRunner().invoke(app, ["report", "daily", "--date", "2024-03-10", "--send"])
     assert 0 == readable.exit_code, readable.output
@@ -153,6 +161,21 @@ def test_the_scheduler_queues_the_report_when_event_time_passes_midnight(
     finally:
         warehouse.dispose()
     assert 1 == delivered.delivered
+    assert [SUBJECT] == [str(mail["Subject"]) for mail in smtp_server.inbox.messages]
+
+
+def test_send_delivers_a_report_the_scheduler_queued(
+    settings: Settings, smtp_server: SmtpServer
+) -> None:
+    """Queued by `fraudops up`'s job but not yet delivered: --send delivers that same row."""
+    warehouse = Warehouse.from_settings(settings)
+    try:
+        DailyReportJob(warehouse, console_url=settings.console_url)(datetime(2024, 3, 11))
+    finally:
+        warehouse.dispose()
+    readable = CliRunner().invoke(app, ["report", "daily", "--date", "2024-03-10", "--send"])
+    assert 0 == readable.exit_code, readable.output
+    assert "sent (daily_report:2024-03-10)" in readable.output
     assert [SUBJECT] == [str(mail["Subject"]) for mail in smtp_server.inbox.messages]
 
 

@@ -36,6 +36,7 @@ class DailyReportDelivery:
     report: DailyReport
     dedup_key: str
     queued: bool  # False: that day's report was in the outbox already
+    sent_now: bool  # delivered by this call (else before it, or not yet)
     delivered_at: datetime | None
     attempts: int
     error: str | None
@@ -45,6 +46,7 @@ class DailyReportDelivery:
         return {
             "dedup_key": self.dedup_key,
             "queued": self.queued,
+            "sent_now": self.sent_now,
             "delivered": self.delivered_at is not None,
             "delivered_at": None if self.delivered_at is None else self.delivered_at.isoformat(),
             "attempts": self.attempts,
@@ -84,6 +86,7 @@ def send_daily_report(
         report=report,
         dedup_key=key,
         queued=queued,
+        sent_now=round_.delivered > 0,
         delivered_at=entry.delivered_at,
         attempts=entry.attempts,
         error=round_.errors[0] if round_.errors else entry.last_error,

@@ -90,7 +90,7 @@ def _delivery_line(delivery: "DailyReportDelivery") -> str:
             f"not sent yet ({delivery.error}): {delivery.dedup_key} waits in the outbox, "
             "where the alert sender retries it"
         )
-    if delivery.queued:
+    if delivery.sent_now:
         return f"sent ({delivery.dedup_key})"
     return f"sent before, at {delivery.delivered_at:%Y-%m-%d %H:%M:%S} UTC ({delivery.dedup_key})"
 
