@@ -7,7 +7,8 @@ polls the feed and posts batches to the service, and the scheduler runs the life
 (monitoring with retraining when the policy says so, then champion against challenger) on
 the event-time clock of the data, so an accelerated replay runs days of the loop in minutes.
 A promotion reaches the service through its reload endpoint: it hot-swaps, no restart.
-With an alert channel configured, a thread delivers the alert outbox every few seconds.
+With an alert channel configured, a thread delivers the alert outbox every few seconds, and
+the scheduler queues the daily operations report of each day of event time once it closes.
 """
 
 import os
@@ -27,6 +28,7 @@ from typing import IO, Self
 import httpx
 import structlog
 
+from fraudops.alerts.daily import DailyReportJob
 from fraudops.alerts.sender import AlertSender
 from fraudops.config import Settings
 from fraudops.ingest.app import IngestConfig, ingest
@@ -156,6 +158,7 @@ class Stack:
             self.scheduler = EventTimeScheduler(
                 clock=self.warehouse.event_clock,
                 jobs=[
+                    *report_jobs(self.settings, self.warehouse),
                     Job(
                         name="monitor",
                         every=self.config.monitor_every,
@@ -377,6 +380,16 @@ class Stack:
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._scoring_token}"}
+
+
+def report_jobs(settings: Settings, warehouse: Warehouse) -> list[Job]:
+    """With alerts on, the daily report's e-mail, queued when event time passes midnight UTC
+    (scheduled first, so that a long retraining does not hold it up); the alert sender
+    delivers it. Without an alert channel, none."""
+    if not settings.alerts_enabled:
+        return []
+    job = DailyReportJob(warehouse, console_url=settings.console_url)
+    return [Job(name="daily-report", every=timedelta(days=1), run=job)]
 
 
 def _version(model: object) -> str:
