@@ -234,20 +234,9 @@ class Stack:
     def _start_service(self) -> None:
         _require_free(self._service_port, "the scoring service")
         child = self._spawn("service", "serve", "--port", str(self._service_port))
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if child.process.poll() is not None:
-                msg = f"the scoring service exited at start; see {child.log_path}"
-                raise StackError(msg)
-            try:
-                if httpx.get(f"{self.service_url}/readyz", timeout=2).status_code == 200:
-                    log.info("scoring service ready", url=self.service_url, pid=child.process.pid)
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        msg = f"the scoring service was not ready in {READY_TIMEOUT_S:.0f} s; see {child.log_path}"
-        raise StackError(msg)
+        _wait_until_answering(child, f"{self.service_url}/readyz", "the scoring service",
+                              timeout=READY_TIMEOUT_S)  # fmt: skip
+        log.info("scoring service ready", url=self.service_url, pid=child.process.pid)
 
     def _start_feed(self) -> None:
         _require_free(self._feed_port, "the feed")
@@ -266,18 +255,7 @@ class Stack:
             "--max-wait",
             "0.5",
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if child.process.poll() is not None:
-                msg = f"the feed exited at start; see {child.log_path}"
-                raise StackError(msg)
-            try:
-                if httpx.get(f"{self.feed_url}/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise StackError(f"the feed did not start; see {child.log_path}")
+        _wait_until_answering(child, f"{self.feed_url}/healthz", "the feed", timeout=60)
 
     def _start_console(self) -> None:
         """The analyst console on the same warehouse and registry; it tells the service to
@@ -290,19 +268,8 @@ class Stack:
             str(self._console_port),
             env={"FRAUDOPS_SERVICE_URL": self.service_url},
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if child.process.poll() is not None:
-                msg = f"the console exited at start; see {child.log_path}"
-                raise StackError(msg)
-            try:
-                if httpx.get(f"{self.console_url}/login", timeout=2).status_code == 200:
-                    log.info("console ready", url=self.console_url, pid=child.process.pid)
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise StackError(f"the console did not start; see {child.log_path}")
+        _wait_until_answering(child, f"{self.console_url}/login", "the console", timeout=60)
+        log.info("console ready", url=self.console_url, pid=child.process.pid)
 
     def _start_ingester(self) -> None:
         config = IngestConfig(
@@ -396,6 +363,24 @@ def _version(model: object) -> str:
     if isinstance(model, dict) and model.get("version") is not None:
         return f"v{model['version']}"
     return "-"
+
+
+def _wait_until_answering(child: _Child, url: str, part: str, *, timeout: float) -> None:
+    """Wait until `url` answers 200; StackError naming `part` and its log if the child exits
+    first or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.process.poll() is not None:
+            msg = f"{part} exited at start; see {child.log_path}"
+            raise StackError(msg)
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    msg = f"{part} was not ready in {timeout:.0f} s; see {child.log_path}"
+    raise StackError(msg)
 
 
 def _require_free(port: int, part: str, *, option: str = "--port") -> None:

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pandas as pd
 import pytest
 from playwright.sync_api import ConsoleMessage, Dialog, Page, expect
@@ -32,6 +31,7 @@ from service_process import (
     ServiceProcess,
     running_service,
     service_env,
+    wait_answering,
 )
 from transaction_bodies import request_body
 
@@ -81,16 +81,7 @@ def console_url(home: Path, service: ServiceProcess) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{url}/login", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+        wait_answering(process, f"{url}/login", log)
         yield url
     finally:
         os.killpg(process.pid, signal.SIGTERM)

@@ -4,11 +4,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
-from service_process import service_env
 
 from fraudops.config import Settings
 from fraudops.registry import MlflowRegistry
 from fraudops.training.bundle import ModelBundle
+from service_process import service_env
 
 
 def register_champion(

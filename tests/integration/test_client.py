@@ -9,11 +9,11 @@ import httpx
 import pandas as pd
 import pytest
 from champion_registry import champion_env, register_champion
-from service_process import TOKEN, ServiceProcess, running_service
 
 from fraudops.client import AsyncFraudOpsClient, FraudOpsClient, FraudOpsError, RetryPolicy
 from fraudops.data.schema import CanonicalTransaction
 from fraudops.training.bundle import ModelBundle
+from service_process import TOKEN, ServiceProcess, running_service
 from transaction_bodies import request_body
 
 pytestmark = pytest.mark.integration

@@ -4,7 +4,6 @@ real `fraudops feed`; each HTTP request it shows gets a response of the shape it
 import json
 import re
 import subprocess
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,10 +14,10 @@ import httpx
 import pandas as pd
 import pytest
 from champion_registry import champion_env, register_champion
-from service_process import FRAUDOPS, TOKEN, running_service
 
 from fraudops.training.bundle import ModelBundle
 from ports import free_port
+from service_process import FRAUDOPS, TOKEN, running_service, wait_answering
 
 pytestmark = pytest.mark.integration
 
@@ -90,16 +89,7 @@ def running_feed(home: Path, data: Path) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+        wait_answering(process, f"{url}/healthz", log)
         yield url
     finally:
         process.terminate()
