@@ -26,15 +26,6 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def warehouse(tmp_path: Path) -> Iterator[Warehouse]:
-    """A migrated, empty SQLite warehouse."""
-    warehouse = Warehouse(f"sqlite:///{(tmp_path / 'warehouse.db').as_posix()}")
-    warehouse.migrate()
-    yield warehouse
-    warehouse.dispose()
-
-
-@pytest.fixture
 def empty_registry() -> InMemoryRegistry:
     """A registry with no model."""
     return InMemoryRegistry()
