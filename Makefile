@@ -26,8 +26,18 @@ demo: $(STAMP)
 # end-to-end one. TEST_WORKERS=0 runs them in one process.
 TEST_WORKERS ?= 3
 
-test: $(STAMP) $(AIRFLOW_STAMP) deploy-tools
+test: $(STAMP) $(AIRFLOW_STAMP) browser deploy-tools
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
+
+# The browser tests (tests/browser) drive the system's Chromium through Playwright, which
+# cannot download its own browser here: Debian's package, installed when it is missing.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: browser
+browser:
+	test -x $(CHROMIUM) || ($(SUDO) apt-get update && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium)
 
 # nginx and Prometheus (with promtool) from Debian's packages, for the deployment tests and
 # `make stack`; nothing to do when they are installed. As root, or through sudo.
@@ -65,6 +75,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_serve.py
 	$(BIN)/python benchmarks/bench_redis_state.py
 	$(BIN)/python benchmarks/bench_ingest.py
+	$(BIN)/python benchmarks/fill_warehouse.py
+	$(BIN)/python benchmarks/explain_console.py
+	$(BIN)/python benchmarks/bench_console.py
 
 # Re-pin every dependency after changing pyproject.toml.
 .PHONY: lock

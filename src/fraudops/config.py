@@ -129,6 +129,20 @@ class Settings(BaseSettings):
         description="Base URL of the analyst console (e.g. http://127.0.0.1:8050): alerts "
         "link to its pages.",
     )
+    analyst_tokens: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated tokens of console analysts, each `name=token` (the name "
+        "goes to the audit trail) or a bare token (named analyst-N by its position); admin "
+        "tokens (FRAUDOPS_ADMIN_TOKENS) open the console as administrators.",
+    )
+    console_secret: SecretStr | None = Field(
+        default=None,
+        description="Key that signs the console's session cookies; unset, a random key of the "
+        "process (sessions end when the console restarts). Shared by console replicas.",
+    )
+    console_session_hours: float = Field(
+        default=8.0, gt=0.0, le=24.0 * 30, description="How long a console session lasts."
+    )
     smtp_url: SecretStr | None = Field(
         default=None,
         description="SMTP server that sends alert e-mails, as smtp://[user:password@]host:port "

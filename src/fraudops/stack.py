@@ -1,12 +1,14 @@
 """The whole embedded stack in one command: feed, service, ingester and the closed loop.
 
-`fraudops up` and `fraudops demo` start it. The live feed and the scoring service run as
-child processes (`fraudops feed`, `fraudops serve`), exactly as in production; the ingester
+`fraudops up` and `fraudops demo` start it. The live feed, the scoring service and (for
+`fraudops up`) the analyst console run as child processes (`fraudops feed`, `fraudops serve`,
+`fraudops console`), exactly as in production; the ingester
 polls the feed and posts batches to the service, and the scheduler runs the lifecycle jobs
 (monitoring with retraining when the policy says so, then champion against challenger) on
 the event-time clock of the data, so an accelerated replay runs days of the loop in minutes.
 A promotion reaches the service through its reload endpoint: it hot-swaps, no restart.
-With an alert channel configured, a thread delivers the alert outbox every few seconds.
+With an alert channel configured, a thread delivers the alert outbox every few seconds, and
+the scheduler queues the daily operations report of each day of event time once it closes.
 """
 
 import os
@@ -26,6 +28,7 @@ from typing import IO, Self
 import httpx
 import structlog
 
+from fraudops.alerts.daily import DailyReportJob
 from fraudops.alerts.sender import AlertSender
 from fraudops.config import Settings
 from fraudops.ingest.app import IngestConfig, ingest
@@ -56,6 +59,8 @@ class StackConfig:
     feed_port: int | None = None
     batch_size: int = 500
     poll_seconds: float = 1.0
+    console: bool = False  # start the analyst console too
+    console_port: int | None = None  # None: a free port
 
 
 @dataclass
@@ -101,6 +106,7 @@ class Stack:
     folder: Path = field(init=False)
     service_url: str = field(init=False, default="")
     feed_url: str = field(init=False, default="")
+    console_url: str | None = field(init=False, default=None)
     lifecycle: Lifecycle = field(init=False)
     scheduler: EventTimeScheduler = field(init=False)
     warehouse: Warehouse = field(init=False)
@@ -132,6 +138,11 @@ class Stack:
         self._service_port = service_port
         self._feed_port = self.config.feed_port or _free_port()
         self.feed_url = f"http://127.0.0.1:{self._feed_port}"
+        if self.config.console:
+            self._console_port = self.config.console_port or _free_port()
+            self.console_url = f"http://127.0.0.1:{self._console_port}"
+            if self.settings.console_url is None:  # alerts link to the console started here
+                self.settings = self.settings.model_copy(update={"console_url": self.console_url})
 
     # --- starting and stopping -----------------------------------------------------------------
 
@@ -140,11 +151,14 @@ class Stack:
         try:
             self._start_service()
             self._start_feed()
+            if self.console_url is not None:
+                self._start_console()
             self.warehouse = Warehouse.from_settings(self.settings)
             self.lifecycle = self.lifecycle_factory(self.settings, self.warehouse)
             self.scheduler = EventTimeScheduler(
                 clock=self.warehouse.event_clock,
                 jobs=[
+                    *report_jobs(self.settings, self.warehouse),
                     Job(
                         name="monitor",
                         every=self.config.monitor_every,
@@ -202,14 +216,16 @@ class Stack:
             "FRAUDOPS_LOG_FORMAT": "json",
             "MLFLOW_DISABLE_TELEMETRY": "true",
         }
+        if self.settings.console_url:  # the service's decline alerts link to the console
+            env["FRAUDOPS_CONSOLE_URL"] = self.settings.console_url
         return env
 
-    def _spawn(self, name: str, *args: str) -> _Child:
+    def _spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> _Child:
         log_path = self.folder / f"{name}.log"
         log_file = log_path.open("ab")
         command = [str(Path(sys.executable).parent / "fraudops"), *args]
         process = subprocess.Popen(  # noqa: S603 - our own command, no shell
-            command, env=self._child_env(), stdout=log_file, stderr=subprocess.STDOUT
+            command, env=self._child_env() | (env or {}), stdout=log_file, stderr=subprocess.STDOUT
         )
         child = _Child(name=name, process=process, log_path=log_path, log_file=log_file)
         self._children.append(child)
@@ -218,20 +234,9 @@ class Stack:
     def _start_service(self) -> None:
         _require_free(self._service_port, "the scoring service")
         child = self._spawn("service", "serve", "--port", str(self._service_port))
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if child.process.poll() is not None:
-                msg = f"the scoring service exited at start; see {child.log_path}"
-                raise StackError(msg)
-            try:
-                if httpx.get(f"{self.service_url}/readyz", timeout=2).status_code == 200:
-                    log.info("scoring service ready", url=self.service_url, pid=child.process.pid)
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        msg = f"the scoring service was not ready in {READY_TIMEOUT_S:.0f} s; see {child.log_path}"
-        raise StackError(msg)
+        _wait_until_answering(child, f"{self.service_url}/readyz", "the scoring service",
+                              timeout=READY_TIMEOUT_S)  # fmt: skip
+        log.info("scoring service ready", url=self.service_url, pid=child.process.pid)
 
     def _start_feed(self) -> None:
         _require_free(self._feed_port, "the feed")
@@ -250,18 +255,21 @@ class Stack:
             "--max-wait",
             "0.5",
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if child.process.poll() is not None:
-                msg = f"the feed exited at start; see {child.log_path}"
-                raise StackError(msg)
-            try:
-                if httpx.get(f"{self.feed_url}/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise StackError(f"the feed did not start; see {child.log_path}")
+        _wait_until_answering(child, f"{self.feed_url}/healthz", "the feed", timeout=60)
+
+    def _start_console(self) -> None:
+        """The analyst console on the same warehouse and registry; it tells the service to
+        reload after a promotion, and sends analysts' labels through it."""
+        _require_free(self._console_port, "the console", option="--console-port")
+        child = self._spawn(
+            "console",
+            "console",
+            "--port",
+            str(self._console_port),
+            env={"FRAUDOPS_SERVICE_URL": self.service_url},
+        )
+        _wait_until_answering(child, f"{self.console_url}/login", "the console", timeout=60)
+        log.info("console ready", url=self.console_url, pid=child.process.pid)
 
     def _start_ingester(self) -> None:
         config = IngestConfig(
@@ -341,19 +349,49 @@ class Stack:
         return {"Authorization": f"Bearer {self._scoring_token}"}
 
 
+def report_jobs(settings: Settings, warehouse: Warehouse) -> list[Job]:
+    """With alerts on, the daily report's e-mail, queued when event time passes midnight UTC
+    (scheduled first, so that a long retraining does not hold it up); the alert sender
+    delivers it. Without an alert channel, none."""
+    if not settings.alerts_enabled:
+        return []
+    job = DailyReportJob(warehouse, console_url=settings.console_url)
+    return [Job(name="daily-report", every=timedelta(days=1), run=job)]
+
+
 def _version(model: object) -> str:
     if isinstance(model, dict) and model.get("version") is not None:
         return f"v{model['version']}"
     return "-"
 
 
-def _require_free(port: int, part: str) -> None:
+def _wait_until_answering(child: _Child, url: str, part: str, *, timeout: float) -> None:
+    """Wait until `url` answers 200; StackError naming `part` and its log if the child exits
+    first or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.process.poll() is not None:
+            msg = f"{part} exited at start; see {child.log_path}"
+            raise StackError(msg)
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    msg = f"{part} was not ready in {timeout:.0f} s; see {child.log_path}"
+    raise StackError(msg)
+
+
+def _require_free(port: int, part: str, *, option: str = "--port") -> None:
     """Refuse a port another program listens on: its /readyz would pass for our service's."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         try:
             probe.bind(("127.0.0.1", port))
         except OSError as error:
-            msg = f"port {port} for {part} is in use ({error.strerror}); choose another with --port"
+            msg = (
+                f"port {port} for {part} is in use ({error.strerror}); choose another with {option}"
+            )
             raise StackError(msg) from error
 
 

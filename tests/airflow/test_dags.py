@@ -12,7 +12,7 @@ import os
 import secrets
 import subprocess
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +25,15 @@ from fraudops.data.profiles import SPARKOV
 from fraudops.ingest.app import IngestConfig, ingest
 from fraudops.ingest.runner import IngestOptions
 from fraudops.lifecycle.registration import train_and_register
+from fraudops.monitoring.daily import daily_report
 from fraudops.monitoring.quality import run_quality
 from fraudops.registry.tracking import MlflowRegistry
 from fraudops.simulate import SimulationConfig, parse_drift, simulate, write_transactions
 from fraudops.storage import Warehouse
+from fraudops.times import utc_now
 from fraudops.training.trainer import TrainingConfig
+from smtp_server import body_of, running_smtp_server
+from warehouse_fill import store_day
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
@@ -187,6 +191,7 @@ def test_every_dag_imports_with_its_tasks_in_order(
         },
         "fraudops_champion_challenger": {"compare": []},
         "fraudops_data_quality": {"quality": []},
+        "fraudops_daily_report": {"report": []},
     } == {
         dag_id: {task: shape["downstream"] for task, shape in dag["tasks"].items()}
         for dag_id, dag in dags.items()
@@ -196,10 +201,11 @@ def test_every_dag_imports_with_its_tasks_in_order(
         "fraudops_monitor_retrain": "0 2 * * *",
         "fraudops_champion_challenger": "0 4 * * *",
         "fraudops_data_quality": "0 6 * * 1",
+        "fraudops_daily_report": "0 7 * * *",
     } == {dag_id: dag["schedule"] for dag_id, dag in dags.items()}
     assert {1} == {dag["max_active_runs"] for dag in dags.values()}
     assert {False} == {dag["catchup"] for dag in dags.values()}
-    fraudops_calls = {"ingest", "monitor", "retrain", "compare", "quality"}
+    fraudops_calls = {"ingest", "monitor", "retrain", "compare", "quality", "report"}
     assert {"BashOperator"} == {
         shape["operator"]
         for dag in dags.values()
@@ -209,6 +215,7 @@ def test_every_dag_imports_with_its_tasks_in_order(
     assert ["consumer", "group", "max_seconds", "service_url", "stream"] == dags[
         "fraudops_ingest_score"
     ]["params"]
+    assert ["date"] == dags["fraudops_daily_report"]["params"]
 
 
 def test_monitor_retrain_dag_retrains_a_challenger_on_drift(
@@ -352,3 +359,52 @@ def test_ingest_score_dag_scores_what_the_redis_stream_holds(
     assert [] == [t for t, s in zip(records["trans_num"], stored, strict=True) if s is None]
     assert {"1"} == {s.champion.model_version for s in stored if s and s.champion}
     warehouse.dispose()
+
+
+def test_daily_report_dag_emails_the_report_once(
+    airflow_env: dict[str, str], tmp_path: Path
+) -> None:
+    """dag.test() with date=2024-03-10 on a warehouse holding that day: one e-mail with its
+    figures to a real SMTP server, the report with its delivery as the XCom. Without a date,
+    the day before the run's logical date. (That a day is sent once, whoever asks again, is
+    the command's rule, tested in tests/integration/test_daily_report_email.py.)"""
+    home = tmp_path / "home"
+    settings = Settings(home=home, _env_file=None)  # type: ignore[call-arg]
+    warehouse = Warehouse.from_settings(settings)
+    warehouse.migrate()
+    store_day(warehouse)
+    warehouse.dispose()
+    with running_smtp_server() as smtp:
+        env = with_home(
+            airflow_env,
+            settings,
+            FRAUDOPS_SMTP_URL=smtp.url,
+            FRAUDOPS_ALERT_EMAIL_TO="fraud-team@example.test",
+            FRAUDOPS_CONSOLE_URL="http://console.test",
+        )
+        runs = [
+            run_airflow(
+                env,
+                "test",
+                str(DAGS),
+                "fraudops_daily_report",
+                json.dumps(conf),
+                log=tmp_path / f"run{number}.log",
+            )
+            for number, conf in enumerate(({"date": "2024-03-10"}, {}))
+        ]
+    assert [("success", {"report": "success"})] * 2 == [(r["state"], r["tasks"]) for r in runs]
+    first, default = (run["xcoms"]["report"] for run in runs)
+    expected = daily_report(Warehouse.from_settings(settings), date(2024, 3, 10)).to_dict()
+    assert expected == {key: value for key, value in first.items() if key != "delivery"}
+    assert (True, True) == (first["delivery"]["queued"], first["delivery"]["delivered"])
+    yesterday = (utc_now() - timedelta(days=1)).date().isoformat()
+    assert (yesterday, True) == (default["day"], default["empty"])
+    subjects = [str(mail["Subject"]) for mail in smtp.inbox.messages]
+    assert [
+        "[fraudops] Daily operations report 2024-03-10: 7 scored, 2 declines, 3 reviews, "
+        "3 frauds confirmed",
+        f"[fraudops] Daily operations report {yesterday}: 0 scored, 0 declines, 0 reviews, "
+        "0 frauds confirmed",
+    ] == subjects
+    assert "http://console.test/reports/daily?date=2024-03-10" in body_of(smtp.inbox.messages[0])

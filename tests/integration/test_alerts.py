@@ -2,14 +2,11 @@
 
 from collections.abc import Iterator
 from datetime import UTC, timedelta
-from email import message_from_bytes
-from email.message import Message
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from webhook_receiver import Hooks, receiving_webhook
 
 from fraudops.alerts.channels import EmailChannel, SmtpAddress, WebhookChannel
@@ -23,58 +20,20 @@ from fraudops.scoring.service import ScoringService
 from fraudops.storage import LifecycleEvent, MonitorRun, Reason, ScoredTransaction, ScoreRecord
 from fraudops.storage.warehouse import Warehouse
 from fraudops.times import utc_now
-from ports import free_port
+from smtp_server import SmtpServer, running_smtp_server
 
 # The sender's clock in these tests: ahead of the wall clock that stamps enqueued alerts, at
-# the start of a five-minute rate window.
+# the start of a five-minute rate window. A day ahead, since this module is imported when
+# the suite is collected and its tests may run many minutes later on a loaded machine.
 _WALL = utc_now().replace(second=0, microsecond=0)
-NOW = _WALL - timedelta(minutes=_WALL.minute % 5) + timedelta(minutes=10)
-
-
-class Inbox:
-    """An aiosmtpd handler keeping every message it receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, _server: object, _session: object, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
-        """Keep the message."""
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-
-class SmtpServer:
-    """A real SMTP server on a fixed port that a test can stop and start again."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.inbox = Inbox()
-        self._controller: Controller | None = None
-
-    def start(self) -> None:
-        """Listen (again) on the same port."""
-        self._controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
-        self._controller.start()
-
-    def stop(self) -> None:
-        """Stop listening: connections are refused."""
-        if self._controller is not None:
-            self._controller.stop()
-            self._controller = None
-
-    @property
-    def url(self) -> str:
-        """Its FRAUDOPS_SMTP_URL."""
-        return f"smtp://127.0.0.1:{self.port}"
+NOW = _WALL - timedelta(minutes=_WALL.minute % 5) + timedelta(days=1)
 
 
 @pytest.fixture
 def smtp_server() -> Iterator[SmtpServer]:
     """A running SMTP server."""
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
+    with running_smtp_server() as server:
+        yield server
 
 
 @pytest.fixture

@@ -19,11 +19,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from private_redis import PrivateRedis
-from service_process import FRAUDOPS, TOKEN, free_port, running_service, service_env
 
 from fraudops.config import Settings
 from fraudops.registry import MlflowRegistry
 from fraudops.training.bundle import ModelBundle
+from service_process import FRAUDOPS, TOKEN, free_port, running_service, service_env
 
 pytestmark = pytest.mark.integration
 

@@ -17,12 +17,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from service_process import (
-    ADMIN_TOKEN,
-    TOKEN,
-    running_service,
-    service_env,
-)
 
 from fraudops.config import Settings
 from fraudops.data.profiles import SPARKOV
@@ -31,6 +25,12 @@ from fraudops.features.batch import batch_features
 from fraudops.features.redis_store import RedisStateStore
 from fraudops.registry import CHALLENGER, CHAMPION, MlflowRegistry
 from fraudops.training.bundle import ModelBundle
+from service_process import (
+    ADMIN_TOKEN,
+    TOKEN,
+    running_service,
+    service_env,
+)
 from transaction_bodies import request_body
 
 pytestmark = pytest.mark.integration

@@ -1,7 +1,6 @@
 """`fraudops up` as a user runs it: one process starting the whole stack, stopped by Ctrl-C."""
 
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -32,7 +31,8 @@ FRAUDOPS = Path(sys.executable).parent / "fraudops"
 
 
 def test_up_streams_scores_and_stops_cleanly_on_interrupt(tmp_path: Path) -> None:
-    """With a champion registered, `up` serves, ingests and monitors until interrupted."""
+    """With a champion registered, `up` serves, ingests, monitors and opens the console until
+    interrupted."""
     home = tmp_path / "home"
     settings = Settings(home=home)
     frame = simulate(SimulationConfig(days=24, cards=300, seed=5))
@@ -49,8 +49,9 @@ def test_up_streams_scores_and_stops_cleanly_on_interrupt(tmp_path: Path) -> Non
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDOPS_")}
     env["FRAUDOPS_HOME"] = str(home)
-    command = [str(FRAUDOPS), "up", "--data", str(stream), "--speed", "43200"]
-    command += ["--label-delay", "1d", "--port", str(free_port())]
+    service_port, console_port = free_port(), free_port()
+    command = [str(FRAUDOPS), "up", "--data", str(stream), "--speed", "43200", "--label-delay"]
+    command += ["1d", "--port", str(service_port), "--console-port", str(console_port)]
     # Its own process group: whatever happens, the test leaves no service or feed behind.
     process = subprocess.Popen(
         command,
@@ -74,6 +75,7 @@ def test_up_streams_scores_and_stops_cleanly_on_interrupt(tmp_path: Path) -> Non
                 break
         assert process.poll() is None, process.stdout.read() if process.stdout else ""
         assert stored >= 500
+        assert "Token" in login_page(console_port)  # the console runs beside the service
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=120)
     finally:
@@ -93,10 +95,19 @@ def test_up_streams_scores_and_stops_cleanly_on_interrupt(tmp_path: Path) -> Non
         check=False,
     )
     assert leftovers.stdout.strip() == ""
-    url = re.search(r"scoring service (http://127\.0\.0\.1:\d+)", output)
-    assert url is not None
+    assert f"scoring service http://127.0.0.1:{service_port}" in output
     with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{url.group(1)}/healthz", timeout=5)
+        httpx.get(f"http://127.0.0.1:{service_port}/healthz", timeout=5)
+    assert f"console http://127.0.0.1:{console_port}" in output
+    with pytest.raises(httpx.ConnectError):  # stopped with the rest
+        login_page(console_port)
+
+
+def login_page(port: int) -> str:
+    """The console's login page on that port (it must answer 200)."""
+    response = httpx.get(f"http://127.0.0.1:{port}/login", timeout=5)
+    assert 200 == response.status_code
+    return response.text
 
 
 def test_up_refuses_a_port_another_program_listens_on(tmp_path: Path) -> None:

@@ -20,7 +20,14 @@ CORE = (
     "simulate",
     "alerts",
 )
-ADAPTERS = ("fraudops.cli", "fraudops.api", "fraudops.ingest", "fraudops.console", "dags")
+ADAPTERS = (
+    "fraudops.cli",
+    "fraudops.api",
+    "fraudops.ingest",
+    "fraudops.client",
+    "fraudops.console",
+    "dags",
+)
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from fraudops.monitoring.daily import DailyReport
     from fraudops.monitoring.quality import QualityReport
     from fraudops.storage.base import LifecycleEvent, MonitorRun, ScoreRecord
 
@@ -15,6 +16,7 @@ DECLINE = "decline"
 MONITORING = "monitoring"
 LIFECYCLE = "lifecycle"
 QUALITY = "quality"
+DAILY_REPORT = "daily_report"
 DIGEST = "digest"
 # Lifecycle verdicts worth an alert: the model in service changed.
 SERVICE_CHANGES = ("promoted", "rolled_back")
@@ -198,6 +200,26 @@ def quality_event(
         text=f"The data-quality check {check} failed as of {as_of}: {detail}",
         payload={"check": check, "detail": detail, "as_of": as_of},
         link=console_link(console_url, "/monitoring"),
+    )
+
+
+def daily_report_event(report: "DailyReport", *, console_url: str | None = None) -> AlertEvent:
+    """The daily operations report as an alert: its figures in plain text, once per day."""
+    from fraudops.monitoring.daily import daily_text  # noqa: PLC0415 - rich only when used
+
+    day = report.day.isoformat()
+    t = report.totals
+    summary = (
+        f"{t.scored:,} scored, {t.declines:,} declines, {t.reviews:,} reviews, "
+        f"{t.frauds:,} frauds confirmed"
+    )
+    return AlertEvent(
+        kind=DAILY_REPORT,
+        dedup_key=f"{DAILY_REPORT}:{day}",
+        subject=f"Daily operations report {day}: {summary}",
+        text=daily_text(report),
+        payload=report.to_dict(),
+        link=console_link(console_url, f"/reports/daily?date={day}"),
     )
 
 

@@ -69,14 +69,16 @@ def deliver_pending(
     rate: RateLimit | None = None,
     console_url: str | None = None,
     backoff_base: timedelta = BACKOFF_BASE,
+    dedup_keys: Sequence[str] | None = None,
 ) -> DeliveryReport:
-    """Deliver the outbox rows due at `now` to every channel; one round, then return."""
+    """Deliver the outbox rows due at `now` to every channel (only those with the dedup keys
+    given, if any are); one round, then return."""
     now = utc_naive(now or utc_now())
     rate = rate or RateLimit()
     report = DeliveryReport()
     if not channels:
         return report
-    due = warehouse.due_alerts(now)
+    due = warehouse.due_alerts(now, dedup_keys=dedup_keys)
     by_kind: dict[str, list[OutboxEntry]] = {}
     for entry in due:
         if entry.kind != DIGEST:
@@ -93,7 +95,11 @@ def deliver_pending(
             )
     # Digests made just now are due at once.
     chosen = {entry.id for entry in to_send}
-    to_send += [e for e in warehouse.due_alerts(now) if e.kind == DIGEST and e.id not in chosen]
+    to_send += [
+        e
+        for e in warehouse.due_alerts(now, dedup_keys=dedup_keys)
+        if e.kind == DIGEST and e.id not in chosen
+    ]
     to_send.sort(key=lambda entry: entry.id)
     for position, entry in enumerate(to_send):
         try:
@@ -278,6 +284,7 @@ def _plural(kind: str, count: int) -> str:
         "surge": ("surge", "surges"),
         "ingest_lag": ("ingestion lag", "ingestion lags"),
         "service": ("service not ready", "service-not-ready alerts"),
+        "daily_report": ("daily report", "daily reports"),
     }
     one, many = words.get(kind, (f"{kind} alert", f"{kind} alerts"))
     return one if count == 1 else many

@@ -4,7 +4,7 @@ import asyncio
 import time
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, overload
 
 import orjson
 from fastapi import APIRouter, Body, HTTPException, Path, Request, Response, status
@@ -12,12 +12,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from fraudops.api.auth import Access
 from fraudops.api.bridge import FutureBridge
 from fraudops.api.deps import AdminAccess, MetricsAccess, ScoringAccess, ServiceDep, SettingsDep
 from fraudops.api.schemas import (
+    BATCH_SHAPES,
+    SCORE_SHAPE,
+    BatchBody,
     BatchRequest,
     BatchResponse,
     JobAccepted,
@@ -30,6 +33,7 @@ from fraudops.api.schemas import (
     ReloadResponse,
     RetrainRequest,
     ScoreResponse,
+    SplitDocument,
     TransactionOut,
     score_payload,
 )
@@ -78,7 +82,9 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
 }
 
 router = APIRouter()
-_Body = TypeVar("_Body", bound=BaseModel)
+_Model = TypeVar("_Model", bound=BaseModel)
+_Value = TypeVar("_Value")
+_TRANSACTIONS = TypeAdapter(Annotated[list[CanonicalTransaction], Field(min_length=1)])
 
 
 def lean(handler: Callable[[Request], Coroutine[Any, Any, Response]]) -> type[APIRoute]:
@@ -101,7 +107,7 @@ def lean(handler: Callable[[Request], Coroutine[Any, Any, Response]]) -> type[AP
 async def _score_one(request: Request) -> Response:
     """POST /v1/score: one transaction scored, stored and answered."""
     start = time.perf_counter()
-    transaction = _parse(CanonicalTransaction, await request.body())
+    transaction = _parse(CanonicalTransaction, await request.body(), shape=SCORE_SHAPE)
     service: ScoringService = request.app.state.service
     outcome = (await _all_stored(await _submit(request, service, [transaction], batch=False)))[0]
     payload = score_payload(outcome, latency_ms=(time.perf_counter() - start) * 1000)
@@ -113,10 +119,11 @@ async def _score_many(request: Request) -> Response:
     start = time.perf_counter()
     settings: Settings = request.app.state.settings
     body = await request.body()
-    _check_batch_size(_batch_items(body), settings.batch_limit)
-    batch = _parse(BatchRequest, body)
+    shape, items, document = _batch_shape(_loaded(body))
+    _check_batch_size(len(items), settings.batch_limit)
+    transactions = _batch_transactions(shape, document, body)
     service: ScoringService = request.app.state.service
-    futures = await _submit(request, service, batch.transactions, batch=True)
+    futures = await _submit(request, service, transactions, batch=True, at=shape)
     outcomes = await _all_stored(futures)
     latency = (time.perf_counter() - start) * 1000
     payload = {"results": [score_payload(o, latency_ms=latency) for o in outcomes]}
@@ -132,8 +139,14 @@ async def score(transaction: CanonicalTransaction) -> ScoreResponse:  # pragma: 
     raise NotImplementedError  # served by _score_one; this declaration documents the route
 
 
-async def score_batch(batch: BatchRequest) -> BatchResponse:  # pragma: no cover
-    """Score up to the configured batch limit of transactions, in order, and store them."""
+async def score_batch(batch: BatchBody) -> BatchResponse:  # pragma: no cover
+    """Score up to the configured batch limit of transactions, in order, and store them.
+
+    The transactions come as `{"transactions": [...]}`, as a bare JSON array, or as the
+    live feed's split document (`{"columns", "index", "data"}`, or the feed's JSON string
+    holding it, forwarded as it came). Results are in request order; problems are located
+    as sent (`body.transactions.N.field`, `body.N.field` or `body.data.N.field`).
+    """
     raise NotImplementedError  # served by _score_many; this declaration documents the route
 
 
@@ -407,6 +420,7 @@ async def _submit(
     transactions: list[CanonicalTransaction],
     *,
     batch: bool,
+    at: tuple[str, ...] = ("body",),
 ) -> "list[asyncio.Future[StoredResult]]":
     """Score and wrap the storage futures for awaiting.
 
@@ -427,16 +441,17 @@ async def _submit(
         service.metrics.refused.labels(reason="conflict" if refused.conflict else "invalid").inc(
             len(refused.problems)
         )
-        raise _refusal(refused, batch=batch) from None
+        raise _refusal(refused, batch=batch, at=at) from None
     bridge: FutureBridge = request.app.state.bridge
     return [bridge.wait(future) for future in futures]
 
 
-def _refusal(refused: TransactionsRefusedError, *, batch: bool) -> Exception:
-    """A 409 naming the conflicting trans_nums, or a 422 naming each bad field."""
+def _refusal(refused: TransactionsRefusedError, *, batch: bool, at: tuple[str, ...]) -> Exception:
+    """A 409 naming the conflicting trans_nums, or a 422 naming each bad field (located
+    under `at`, where the batch's transactions were in the body)."""
     problems = [
         {
-            "loc": ["body", *(["transactions", p.index] if batch else []), p.field],
+            "loc": [*at, *([p.index] if batch else []), p.field],
             "msg": p.message,
             "type": "conflict" if refused.conflict else "value_error",
             "trans_num": p.trans_num,
@@ -448,15 +463,70 @@ def _refusal(refused: TransactionsRefusedError, *, batch: bool) -> Exception:
     return RequestValidationError(problems)
 
 
-def _batch_items(body: bytes) -> int:
-    """How many transactions a batch body holds, counted before anything validates them."""
+def _loaded(body: bytes) -> Any:
+    """The JSON document of a body; 422 if it is not JSON."""
     try:
-        document = orjson.loads(body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError as error:
         problem = {"loc": ["body"], "msg": f"not valid JSON: {error}", "type": "json_invalid"}
         raise RequestValidationError([problem]) from None
-    items = document.get("transactions") if isinstance(document, dict) else None
-    return len(items) if isinstance(items, list) else 0
+
+
+def _batch_shape(document: Any) -> tuple[tuple[str, ...], list[Any], Any]:
+    """Where a batch body holds its transactions, them (unvalidated, to be counted before
+    anything validates them) and the document; 422 naming the accepted shapes otherwise."""
+    if isinstance(document, str):  # the live feed's body forwarded as it came
+        try:
+            document = orjson.loads(document)
+        except orjson.JSONDecodeError:
+            document = None
+        if not isinstance(document, dict) or "data" not in document:
+            raise _wrong_shape("a JSON string that does not hold a split document")
+    if isinstance(document, list):
+        return ("body",), document, document
+    if isinstance(document, dict):
+        if "transactions" in document:
+            items = document["transactions"]
+            return ("body", "transactions"), items if isinstance(items, list) else [], document
+        if "data" in document or "columns" in document:
+            rows = document.get("data")
+            return ("body", "data"), rows if isinstance(rows, list) else [], document
+        if "trans_num" in document:
+            raise _wrong_shape("one transaction (POST it to /v1/score)")
+    kind = "an object without transactions or data" if isinstance(document, dict) else None
+    raise _wrong_shape(kind or f"a JSON {type(document).__name__}")
+
+
+def _wrong_shape(got: str) -> RequestValidationError:
+    """422 for a batch body of none of the accepted shapes, saying which are."""
+    problem = {"loc": ["body"], "msg": f"{BATCH_SHAPES}; got {got}", "type": "body_shape"}
+    return RequestValidationError([problem])
+
+
+def _batch_transactions(
+    at: tuple[str, ...], document: Any, body: bytes
+) -> list[CanonicalTransaction]:
+    """The transactions of a batch body of a known shape, validated (from the JSON text, as
+    every shape is); 422 naming each bad field where it was sent."""
+    if at == ("body", "transactions"):
+        return _parse(BatchRequest, body).transactions
+    if at == ("body",):
+        return _parse(_TRANSACTIONS, body)
+    split = _parse(SplitDocument, orjson.dumps(document))
+    width = len(split.columns)
+    uneven = [
+        {
+            "loc": ["body", "data", row],
+            "msg": f"has {len(values)} values for {width} columns",
+            "type": "value_error",
+        }
+        for row, values in enumerate(split.data)
+        if len(values) != width
+    ]
+    if uneven:
+        raise RequestValidationError(uneven)
+    records = [dict(zip(split.columns, values, strict=True)) for values in split.data]
+    return _parse(_TRANSACTIONS, orjson.dumps(records), at=at)
 
 
 async def _all_stored(futures: "list[asyncio.Future[StoredResult]]") -> list[StoredResult]:
@@ -482,14 +552,36 @@ def _check_batch_size(size: int, limit: int) -> None:
         )
 
 
-def _parse(model: type[_Body], body: bytes) -> _Body:
-    """The body validated as `model`; a 422 naming each bad field as FastAPI names them."""
+@overload
+def _parse(
+    model: type[_Model], body: bytes, *, at: tuple[str, ...] = ..., shape: str | None = ...
+) -> _Model: ...
+
+
+@overload
+def _parse(
+    model: TypeAdapter[_Value], body: bytes, *, at: tuple[str, ...] = ..., shape: str | None = ...
+) -> _Value: ...
+
+
+def _parse(
+    model: type[BaseModel] | TypeAdapter[Any],
+    body: bytes,
+    *,
+    at: tuple[str, ...] = ("body",),
+    shape: str | None = None,
+) -> Any:
+    """The body validated as `model`; a 422 naming each bad field as FastAPI names them (under
+    `at`), and the accepted `shape` when the body as a whole has the wrong type."""
     try:
+        if isinstance(model, TypeAdapter):
+            return model.validate_json(body)
         return model.model_validate_json(body)
     except ValidationError as error:
-        raise RequestValidationError(
-            [{**item, "loc": ("body", *item["loc"])} for item in error.errors()]
-        ) from None
+        problems = [{**item, "loc": (*at, *item["loc"])} for item in error.errors()]
+        if shape is not None and problems[0]["loc"] == at and problems[0]["type"] == "model_type":
+            problems[0]["msg"] = f"{problems[0]['msg']}: {shape}"
+        raise RequestValidationError(problems) from None
 
 
 def _json(payload: object) -> bytes:

@@ -2,8 +2,9 @@
 
 import math
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Body
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fraudops.data.personal import masked_record
@@ -81,6 +82,39 @@ class BatchRequest(BaseModel):
     transactions: list[CanonicalTransaction] = Field(min_length=1)
 
 
+class SplitDocument(BaseModel):
+    """Transactions as pandas writes a frame with `to_json(orient="split")`: what the live
+    feed sends (its JSON string decoded once), one row per transaction."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    columns: list[str] = Field(min_length=1, description="Field names, one per value of a row.")
+    index: list[Any] | None = Field(default=None, description="Row labels; ignored.")
+    data: list[list[Any]] = Field(
+        min_length=1, description="One list of values per transaction, in column order."
+    )
+
+
+BATCH_SHAPES = (
+    'a batch is one of: {"transactions": [{...}, ...]}; a JSON array of transactions '
+    '[{...}, ...]; a split document {"columns": [...], "index": [...], "data": [[...], ...]} '
+    "as pandas to_json(orient='split') writes it, or the live feed's JSON string holding one"
+)
+SCORE_SHAPE = (
+    "one transaction is a JSON object of its fields; several (an array, "
+    '{"transactions": [...]} or a split document) go to POST /v1/score/batch'
+)
+
+BatchBody = Annotated[
+    BatchRequest | Annotated[list[CanonicalTransaction], Field(min_length=1)] | SplitDocument | str,
+    Body(
+        description="The transactions, in one of the accepted shapes: "
+        + BATCH_SHAPES
+        + " (the string is decoded, then read as a split document).",
+    ),
+]
+
+
 class BatchResponse(BaseModel):
     """One result per transaction, in request order."""
 
@@ -98,11 +132,18 @@ class LabelIn(BaseModel):
         default=None, description="When the label became known; defaults to now."
     )
     source: str = Field(default="api", min_length=1, max_length=64)
+    analyst: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Who gave the label, when a person did (the console sends its analyst).",
+    )
 
-    @field_validator("trans_num", "source")
+    @field_validator("trans_num", "source", "analyst")
     @classmethod
-    def _no_nul(cls, value: str) -> str:
-        refuse_nul(value)
+    def _no_nul(cls, value: str | None) -> str | None:
+        if value is not None:
+            refuse_nul(value)
         return value
 
     @field_validator("label_time")
@@ -126,7 +167,11 @@ class LabelIn(BaseModel):
         """The label record to store (known now when no label_time was given)."""
         time = self.label_time if self.label_time is not None else now
         return LabelRecord(
-            trans_num=self.trans_num, is_fraud=self.is_fraud, label_time=time, source=self.source
+            trans_num=self.trans_num,
+            is_fraud=self.is_fraud,
+            label_time=time,
+            source=self.source,
+            analyst=self.analyst,
         )
 
 
@@ -193,6 +238,7 @@ class LabelOut(BaseModel):
     is_fraud: bool
     label_time: datetime
     source: str
+    analyst: str | None = None
 
 
 class TransactionOut(BaseModel):
@@ -244,6 +290,7 @@ class TransactionOut(BaseModel):
                 is_fraud=stored.label.is_fraud,
                 label_time=stored.label.label_time,
                 source=stored.label.source,
+                analyst=stored.label.analyst,
             ),
         )
 

@@ -2,9 +2,9 @@
 
 One module per command group: `data` (validate, simulate, feed), `train` (train, backtest,
 score), `serve` (serve, ingest, up), `lifecycle` (monitor, retrain, models, quality),
-`report` (daily), `alerts` (send), `keys` and `demo`; shared options and error handling in
-`options`. Heavy modules (pandas, FastAPI, the simulator) are imported inside the commands
-that use them, so `fraudops --help` and a bad option answer at once.
+`report` (daily), `alerts` (send), `console`, `keys` and `demo`; shared options and error
+handling in `options`. Heavy modules (pandas, FastAPI, the simulator) are imported inside
+the commands that use them, so `fraudops --help` and a bad option answer at once.
 """
 
 import os
@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from fraudops.cli import alerts, data, demo, keys, lifecycle, report, serve, train
+from fraudops.cli import alerts, console, data, demo, keys, lifecycle, report, serve, train
 from fraudops.config import get_settings
 from fraudops.logs import configure_logging
 
@@ -49,6 +49,7 @@ app.command("feed")(data.feed_command)
 app.command("demo")(demo.demo_command)
 app.command("up")(serve.up_command)
 app.command("schedule")(serve.schedule_command)
+app.command("console")(console.console_command)
 app.command("monitor")(lifecycle.monitor_command)
 app.command("retrain")(lifecycle.retrain_command)
 app.add_typer(lifecycle.models_app, name="models")

@@ -199,8 +199,10 @@ def up_command(
         str, typer.Option(help="Champion/challenger period in event time.")
     ] = "1d",
     port: Annotated[int, typer.Option(help="Port of the scoring service.")] = 8000,
+    console_port: Annotated[int, typer.Option(help="Port of the analyst console.")] = 8050,
 ) -> None:
-    """Run feed, ingester, scoring service, monitoring and champion/challenger together.
+    """Run feed, ingester, scoring service, analyst console, monitoring and
+    champion/challenger together.
 
     Needs a champion (train one with `fraudops train` or run `fraudops demo` first). The
     scheduler runs on the data's event time; a live status line shows what happens.
@@ -232,6 +234,8 @@ def up_command(
             monitor_every=timedelta(seconds=parse_duration(monitor_every)),
             challenge_every=timedelta(seconds=parse_duration(challenge_every)),
             service_port=port,
+            console=True,
+            console_port=console_port,
         )
 
     lifecycle = partial(Lifecycle.from_settings, registry=registry, policy=policy, actor="up")
@@ -243,6 +247,11 @@ def up_command(
         ):
             console.print(
                 f"scoring service {stack.service_url}  feed {stack.feed_url}  (Ctrl-C stops)"
+            )
+            console.print(
+                f"console {stack.console_url} (log in with a token of FRAUDOPS_ANALYST_TOKENS "
+                "or FRAUDOPS_ADMIN_TOKENS)",
+                soft_wrap=True,
             )
             try:
                 while True:

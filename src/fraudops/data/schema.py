@@ -2,7 +2,7 @@
 
 import math
 import re
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -86,15 +86,72 @@ def refuse_nul(value: object) -> object:
     return value
 
 
-class CanonicalTransaction(BaseModel):
-    """One card transaction in Sparkov form; the timestamp may come in any of three fields.
+def _epoch_ms(moment: datetime) -> int:
+    """Epoch milliseconds of a date-time (naive read as UTC), refused before 1970."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    ms = (aware - datetime(1970, 1, 1, tzinfo=UTC)) // _ONE_MS
+    if ms < 0:
+        msg = "must be on or after 1970-01-01"
+        raise ValueError(msg)
+    return ms
 
-    `trans_date_trans_time` (naive local date-time), `unix_time` (epoch seconds) or
-    `current_time` (epoch milliseconds, as the live feed sends it). At least one is required;
-    `event_time` resolves them in that order of preference.
+
+def _joined_date_parts(data: dict[str, Any]) -> dict[str, Any]:
+    """A record whose time came as `trans_date` + `trans_time`, as one trans_date_trans_time."""
+    if "trans_date" not in data and "trans_time" not in data:
+        return data
+    record = dict(data)
+    day, clock = record.pop("trans_date", None), record.pop("trans_time", None)
+    if day is None or clock is None:
+        msg = "trans_date and trans_time go together (a date YYYY-MM-DD, a time HH:MM:SS)"
+        raise ValueError(msg)
+    try:
+        joined = datetime.combine(date.fromisoformat(str(day)), time.fromisoformat(str(clock)))
+    except ValueError:
+        msg = f"trans_date {day!r} and trans_time {clock!r} must be YYYY-MM-DD and HH:MM:SS"
+        raise ValueError(msg) from None
+    if record.get("trans_date_trans_time") is not None:
+        msg = "give trans_date_trans_time or trans_date + trans_time, not both"
+        raise ValueError(msg)
+    record["trans_date_trans_time"] = joined.isoformat(sep=" ")
+    return record
+
+
+def _documents_date_parts(schema: dict[str, Any]) -> None:
+    """Document the accepted trans_date + trans_time pair (folded into trans_date_trans_time)."""
+    schema.setdefault("properties", {}).update(
+        {
+            "trans_date": {
+                "type": "string",
+                "format": "date",
+                "description": "With trans_time: the transaction's date, in place of "
+                "trans_date_trans_time.",
+            },
+            "trans_time": {
+                "type": "string",
+                "pattern": r"^\d{2}:\d{2}(:\d{2}(\.\d+)?)?$",
+                "description": "With trans_date: the time of day, HH:MM:SS.",
+            },
+        }
+    )
+
+
+class CanonicalTransaction(BaseModel):
+    """One card transaction in Sparkov form; the timestamp may come in any of four ways.
+
+    `trans_date_trans_time` (naive local date-time), `trans_date` + `trans_time` (its date and
+    time of day apart, joined into it), `unix_time` (epoch seconds) or `current_time` (epoch
+    milliseconds, as the live feed sends it, or an ISO 8601 date-time, as pandas writes the
+    feed's frame back). At least one is required; `event_time` resolves them in the order
+    trans_date_trans_time, current_time, unix_time.
     """
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        frozen=True,
+        json_schema_extra=_documents_date_parts,
+    )
 
     trans_num: str = Field(min_length=1, max_length=128)
     cc_num: Annotated[int, Field(ge=0, le=MAX_CARD_NUMBER)] | Annotated[str, Field(max_length=64)]
@@ -124,9 +181,33 @@ class CanonicalTransaction(BaseModel):
     trans_date_trans_time: datetime | None = None
     unix_time: int | None = Field(default=None, ge=0, le=MAX_UNIX_SECONDS)
     current_time: int | None = Field(
-        default=None, ge=0, le=MAX_UNIX_SECONDS * 1000, description="Epoch milliseconds."
+        default=None,
+        ge=0,
+        le=MAX_UNIX_SECONDS * 1000,
+        description="Epoch milliseconds, or an ISO 8601 date-time (without an offset: UTC), "
+        "kept as epoch milliseconds.",
     )
     is_fraud: int | None = Field(default=None, ge=0, le=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _date_parts(cls, data: Any) -> Any:
+        return _joined_date_parts(data) if isinstance(data, dict) else data
+
+    @field_validator("current_time", mode="before", json_schema_input_type=int | datetime | None)
+    @classmethod
+    def _current_time_as_epoch_ms(cls, value: object) -> object:
+        # pandas writes a frame's datetime column back as ISO text (its future default) or
+        # epoch ms: both mean the same instant.
+        if isinstance(value, str) and not value.strip().isdigit():
+            try:
+                value = datetime.fromisoformat(value.strip())
+            except ValueError:
+                msg = "must be epoch milliseconds or an ISO 8601 date-time"
+                raise ValueError(msg) from None
+        if isinstance(value, datetime):
+            return _epoch_ms(value)
+        return value
 
     @field_validator("cc_num", "zip", "city_pop", mode="before")
     @classmethod

@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from fraudops.client.retry import retry_after_seconds
+
 
 @dataclass
 class Backoff:
@@ -27,9 +29,5 @@ class Backoff:
 
 
 def retry_after(response: httpx.Response) -> float | None:
-    """Seconds a Retry-After header asks for (its delay form); None if absent or unreadable."""
-    value = response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
+    """Seconds a Retry-After header asks for (delay or HTTP date); None if absent or unreadable."""
+    return retry_after_seconds(response.headers.get("Retry-After"))

@@ -13,9 +13,10 @@ from typing import Any, Protocol
 
 import httpx
 
+from fraudops.client import FraudOpsClient, FraudOpsError
+from fraudops.client.retry import NO_RETRIES
 from fraudops.data.schema import CanonicalTransaction
 from fraudops.features.state import FeatureStateUnavailableError
-from fraudops.ingest.backoff import retry_after
 from fraudops.scoring.admission import TransactionsRefusedError
 from fraudops.scoring.service import NoModelError, ScoringService
 from fraudops.scoring.writer import StoreUnavailableError
@@ -94,15 +95,29 @@ class Sink(Protocol):
 
 
 class HttpSink:
-    """POST /v1/score/batch and /v1/labels of a running `fraudops serve`."""
+    """POST /v1/score/batch and /v1/labels of a running `fraudops serve`, through
+    fraudops.client with its retries off: the ingester keeps its own (backoff, spool,
+    metrics), and a failed batch stays in the spool until it is stored."""
 
     def __init__(
-        self, url: str, *, token: str | None, timeout: float = 60.0, batch_limit: int = 1000
+        self,
+        url: str,
+        *,
+        token: str | None,
+        timeout: float = 60.0,
+        batch_limit: int = 1000,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.name = f"http:{url}"
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.batch_limit = batch_limit
-        self._client = httpx.Client(base_url=url, headers=headers, timeout=timeout)
+        self._client = FraudOpsClient(
+            url,
+            token=token,
+            timeout=timeout,
+            retry=NO_RETRIES,
+            batch_limit=batch_limit,
+            transport=transport,
+        )
 
     def submit(self, transactions: Sequence[CanonicalTransaction]) -> Pending:
         """Score a batch over HTTP, stored on return (one request at a time keeps the order
@@ -112,55 +127,45 @@ class HttpSink:
 
     def score(self, transactions: Sequence[CanonicalTransaction]) -> list[Stored]:
         """Score and store a batch over HTTP."""
-        body = {
-            "transactions": [t.model_dump(mode="json", exclude_none=True) for t in transactions]
-        }
-        answer = self._post("/v1/score/batch", body)
+        try:
+            results = self._client.score_many(transactions)
+        except FraudOpsError as error:
+            raise self._sink_error(error) from error
         return [
             Stored(
-                trans_num=r["trans_num"],
-                duplicate=bool(r["duplicate"]),
-                fraud_probability=float(r["fraud_probability"]),
-                decision=str(r["decision"]),
+                trans_num=r.trans_num,
+                duplicate=r.duplicate,
+                fraud_probability=r.fraud_probability,
+                decision=r.decision,
             )
-            for r in answer["results"]
+            for r in results
         ]
 
     def labels(self, labels: Sequence[LabelRecord]) -> None:
         """Record labels over HTTP."""
-        body = [
-            {
-                "trans_num": label.trans_num,
-                "is_fraud": label.is_fraud,
-                "label_time": label.label_time.isoformat(),
-                "source": label.source,
-            }
-            for label in labels
-        ]
-        self._post("/v1/labels", body)
-
-    def _post(self, path: str, body: Any) -> Any:
         try:
-            response = self._client.post(path, json=body)
-        except httpx.HTTPError as error:
-            msg = f"{self.name} unreachable: {type(error).__name__}: {error}"
-            raise SinkUnavailableError(msg) from error
-        status = response.status_code
-        if status == httpx.codes.OK:
-            return response.json()
-        if status in (409, 422):
-            refused = _refused_items(response)
-            if refused:
-                raise ItemsRefusedError(refused)
-        detail = response.text[:300]
-        if status in (429, 502, 503, 504) or status >= 500:
-            raise SinkUnavailableError(
-                f"{self.name}{path} answered {status}: {detail}",
-                retry_after=retry_after(response),
+            self._client.labels(
+                {
+                    "trans_num": label.trans_num,
+                    "is_fraud": label.is_fraud,
+                    "label_time": label.label_time,
+                    "source": label.source,
+                }
+                for label in labels
             )
+        except FraudOpsError as error:
+            raise self._sink_error(error) from error
+
+    def _sink_error(self, error: FraudOpsError) -> Exception:
+        """What the ingester makes of a failed request: wait and retry, set items aside, stop."""
+        if error.transient or (error.status is not None and error.status >= 500):
+            return SinkUnavailableError(f"{self.name}: {error}", retry_after=error.retry_after)
+        if error.status in (409, 422):
+            refused = _refused_items(error.detail)
+            if refused:
+                return ItemsRefusedError(refused)
         # 401/403 (token), 404 (URL), 413/422 (a batch the ingester should never build).
-        msg = f"{self.name}{path} refused the request with {status}: {detail}"
-        raise SinkRefusedError(msg)
+        return SinkRefusedError(f"{self.name} refused the request: {error}")
 
     def close(self) -> None:
         """Close the HTTP client."""
@@ -240,12 +245,8 @@ def label_record(data: dict[str, Any]) -> LabelRecord:
     )
 
 
-def _refused_items(response: httpx.Response) -> dict[int, str]:
-    """The batch positions a 409 or 422 names (loc body.transactions.N...), with why."""
-    try:
-        detail = response.json().get("detail")
-    except ValueError:
-        return {}
+def _refused_items(detail: Any) -> dict[int, str]:
+    """The batch positions a 409 or 422 detail names (loc body.transactions.N...), with why."""
     refused: dict[int, str] = {}
     for problem in detail if isinstance(detail, list) else []:
         loc = problem.get("loc", []) if isinstance(problem, dict) else []

@@ -34,6 +34,9 @@ TAG_LAST_COMPARE_DIFFERENCE = "fraudops.last_compare_difference"
 TAG_LAST_COMPARE_INTERVAL = "fraudops.last_compare_interval"
 TAG_LAST_COMPARE_ROLE = "fraudops.last_compare_role"
 
+# The kinds of the loop's decisions about models; the trail also holds people's actions in
+# the console (login, logout, label), which say nothing about a version.
+DECISION_KINDS = ("monitor", "retrain", "compare", "promote", "rollback")
 # How far back the audit trail is read to find a version's last decision or predecessor.
 TRAIL_LIMIT = 1_000
 

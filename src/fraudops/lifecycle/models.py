@@ -13,6 +13,7 @@ from rich.table import Table
 
 from fraudops.config import Settings
 from fraudops.lifecycle.audit import (
+    DECISION_KINDS,
     TAG_PREVIOUS_CHAMPION,
     TAG_PROMOTED_AT,
     TAG_PROMOTED_BY,
@@ -114,7 +115,7 @@ def list_models(registry: ModelRegistry, warehouse: Warehouse) -> list[ModelRow]
     name = registry_name(registry)
     events = [
         event
-        for event in warehouse.events(limit=TRAIL_LIMIT)
+        for event in warehouse.events(limit=TRAIL_LIMIT, kinds=DECISION_KINDS)
         if name is None or event.model_name in (None, name)
     ]
     latest = last_decisions(events)

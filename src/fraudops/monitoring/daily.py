@@ -114,6 +114,19 @@ class DailyReport:
         }
 
 
+def report_day(text: str) -> date:
+    """The day a YYYY-MM-DD text names, if a report can cover it; ValueError saying why not."""
+    try:
+        day = datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError as error:
+        msg = f"{text!r} is not a day (YYYY-MM-DD)"
+        raise ValueError(msg) from error
+    if day == date.max:  # the report reads up to the next midnight, which is no date
+        msg = f"{text!r} is the last day a date can hold; the report needs the one after it"
+        raise ValueError(msg)
+    return day
+
+
 def daily_report(
     reads: DailyReads, day: date, *, confidence: float = DEFAULT_CONFIDENCE
 ) -> DailyReport:
@@ -207,3 +220,38 @@ def _estimate_text(estimate: Estimate) -> str:
         f"{estimate.value:.1%} [{estimate.low:.1%}, {estimate.high:.1%}] "
         f"({estimate.confidence:.0%} Wilson)"
     )
+
+
+def daily_text(report: DailyReport) -> str:
+    """The report in plain text, one figure a line, as the daily e-mail carries it."""
+    day = report.day.isoformat()
+    if report.empty:
+        return f"Daily operations report {day} (event time, UTC): no transaction is stored."
+    t = report.totals
+    wait = report.label_wait
+    sources = ", ".join(f"{name} {count:,}" for name, count in report.labelled_by_source.items())
+    lines = [
+        f"Daily operations report {day} (event time, UTC)",
+        "",
+        f"Transactions scored:  {t.scored:,} ({t.scored_amount:,.2f})",
+        f"Reviews:              {t.reviews:,} ({t.review_amount:,.2f})",
+        f"Declines:             {t.declines:,} ({t.decline_amount:,.2f})",
+        f"Frauds confirmed:     {t.frauds:,} ({t.fraud_amount:,.2f})",
+        f"Alerts labelled:      {report.alerts_labelled:,} of {report.alerts:,}"
+        + (f" ({sources})" if sources else ""),
+        "Hours alert to label: "
+        + (
+            "-"
+            if wait.median_hours is None or wait.p90_hours is None
+            else f"median {wait.median_hours:.1f}, p90 {wait.p90_hours:.1f}"
+        ),
+        f"Precision of alerts:  {_estimate_text(report.precision)}",
+        "",
+        "Models in service:",
+    ]
+    lines += [
+        f"- {m.model_name} v{m.model_version}: {m.scored:,} scored, "
+        f"{m.first_scored_at:%Y-%m-%d %H:%M} to {m.last_scored_at:%Y-%m-%d %H:%M}"
+        for m in report.models
+    ] or ["- none"]
+    return "\n".join(lines)

@@ -1,6 +1,7 @@
 """The audit trail of lifecycle decisions and the monitoring runs, as the warehouse keeps them."""
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -44,11 +45,15 @@ class AuditTables(OutboxTables):
                 self._enqueue_alerts(connection, [] if alert is None else [alert])
         return stored
 
-    def events(self, *, limit: int = 100, kind: str | None = None) -> list[LifecycleEvent]:
-        """The latest audited decisions, newest first."""
+    def events(
+        self, *, limit: int = 100, kind: str | None = None, kinds: Sequence[str] | None = None
+    ) -> list[LifecycleEvent]:
+        """The latest audited decisions (of one kind, or of several), newest first."""
         statement = select(LifecycleEventRow).order_by(LifecycleEventRow.id.desc()).limit(limit)
         if kind is not None:
             statement = statement.where(LifecycleEventRow.kind == kind)
+        if kinds is not None:
+            statement = statement.where(LifecycleEventRow.kind.in_(kinds))
         with self.engine.connect() as connection:
             rows = connection.execute(statement).all()
         return [

@@ -54,6 +54,7 @@ class LabelRecord:
     is_fraud: bool
     label_time: datetime
     source: str = "api"
+    analyst: str | None = None  # who gave it, for labels from the console's analysts
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -71,8 +71,11 @@ class OutboxTables(SqlTables):
         ]
         return self._insert_ignoring(connection, AlertOutboxRow, rows, key=("dedup_key",))
 
-    def due_alerts(self, now: datetime, *, limit: int = 1000) -> list[OutboxEntry]:
-        """Undelivered events whose next attempt is due at `now`, oldest first."""
+    def due_alerts(
+        self, now: datetime, *, limit: int = 1000, dedup_keys: Sequence[str] | None = None
+    ) -> list[OutboxEntry]:
+        """Undelivered events whose next attempt is due at `now`, oldest first; only those
+        with the dedup keys given, if any are."""
         statement = (
             select(AlertOutboxRow)
             .where(
@@ -82,8 +85,17 @@ class OutboxTables(SqlTables):
             .order_by(AlertOutboxRow.id)
             .limit(limit)
         )
+        if dedup_keys is not None:
+            statement = statement.where(AlertOutboxRow.dedup_key.in_(list(dedup_keys)))
         with self.engine.connect() as connection:
             return [_entry(row) for row in connection.execute(statement)]
+
+    def alert(self, dedup_key: str) -> OutboxEntry | None:
+        """The outbox row of a dedup key, or None."""
+        statement = select(AlertOutboxRow).where(AlertOutboxRow.dedup_key == dedup_key)
+        with self.engine.connect() as connection:
+            row = connection.execute(statement).one_or_none()
+        return None if row is None else _entry(row)
 
     def outbox(self, *, limit: int = 1000) -> list[OutboxEntry]:
         """Every outbox row, oldest first (for inspection and tests)."""

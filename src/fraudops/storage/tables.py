@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -30,6 +31,8 @@ from sqlalchemy.types import TypeEngine
 CHAMPION_ROLE = "champion"
 CHALLENGER_ROLE = "challenger"
 DECISIONS = ("approve", "review", "decline")
+# The rows of the partial indexes of the review queue: the champion's alerts.
+ALERTS = text(f"role = '{CHAMPION_ROLE}' AND decision IN ('review', 'decline')")
 
 # Named constraints keep migrations reproducible on every backend (SQLite batch mode needs them).
 NAMING_CONVENTION = {
@@ -57,7 +60,12 @@ class TransactionRow(Base):
     hash and no identifying fields (data.personal), and the raw record only sealed."""
 
     __tablename__ = "transactions"
-    __table_args__ = (Index("ix_transactions_event_time", "event_time"),)
+    __table_args__ = (
+        Index("ix_transactions_event_time", "event_time"),
+        # The console's case page: a card's and a merchant's recent transactions.
+        Index("ix_transactions_card_id_event_time", "card_id", "event_time"),
+        Index("ix_transactions_merchant_event_time", "merchant", "event_time"),
+    )
 
     trans_num: Mapped[str] = mapped_column(String(128), primary_key=True)
     card_id: Mapped[str | None] = mapped_column(String(64))
@@ -82,6 +90,17 @@ class ScoreRow(Base):
         CheckConstraint(
             "decision IN (" + ", ".join(f"'{d}'" for d in DECISIONS) + ")", name="decision"
         ),
+        # The review queue: champion reviews and declines, newest or riskiest first.
+        Index(
+            "ix_scores_alert_trans_num", "trans_num", postgresql_where=ALERTS, sqlite_where=ALERTS
+        ),
+        Index(
+            "ix_scores_alert_risk",
+            "fraud_probability",
+            postgresql_where=ALERTS,
+            sqlite_where=ALERTS,
+        ),
+        Index("ix_scores_role_scored_at", "role", "scored_at"),
     )
 
     id: Mapped[int] = mapped_column(SURROGATE_KEY, primary_key=True, autoincrement=True)
@@ -108,6 +127,7 @@ class LabelRow(Base):
     is_fraud: Mapped[bool] = mapped_column(Boolean())
     label_time: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(64))
+    analyst: Mapped[str | None] = mapped_column(String(64))
     received_at: Mapped[datetime]
 
 
@@ -122,6 +142,7 @@ class LabelEventRow(Base):
     is_fraud: Mapped[bool] = mapped_column(Boolean())
     label_time: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(64))
+    analyst: Mapped[str | None] = mapped_column(String(64))
     received_at: Mapped[datetime]
 
 

@@ -448,6 +448,7 @@ def _label_values(label: LabelRecord, *, received_at: datetime) -> dict[str, Any
         "is_fraud": bool(label.is_fraud),
         "label_time": utc_naive(label.label_time),
         "source": label.source,
+        "analyst": label.analyst,
         "received_at": received_at,
     }
 
@@ -459,4 +460,5 @@ def _label_record(row: Any) -> LabelRecord:
         is_fraud=row.is_fraud,
         label_time=row.label_time,
         source=row.source,
+        analyst=row.analyst,
     )

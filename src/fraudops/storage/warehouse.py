@@ -2,7 +2,8 @@
 
 SQLite by default, PostgreSQL in production; the same statements run on both. The Warehouse
 gathers the groups of tables (storage.transactions, storage.history, storage.quality,
-storage.reports, storage.audit) on one engine, migrates the schema and guards the card-hash keys.
+storage.reports, storage.console, storage.audit) on one engine, migrates the schema and
+guards the card-hash keys.
 """
 
 import os
@@ -30,6 +31,7 @@ from fraudops.data.personal import (
 )
 from fraudops.data.schema import CanonicalTransaction
 from fraudops.storage.audit import AuditTables
+from fraudops.storage.console import ConsoleReads
 from fraudops.storage.history import HistoryReads
 from fraudops.storage.quality import QualityQueries
 from fraudops.storage.reports import ReportQueries
@@ -59,12 +61,15 @@ def alembic_config(connection: Connection | None = None) -> "Config":
     return config
 
 
-class Warehouse(TransactionTables, HistoryReads, QualityQueries, ReportQueries, AuditTables):
+class Warehouse(
+    TransactionTables, HistoryReads, QualityQueries, ReportQueries, ConsoleReads, AuditTables
+):
     """The transaction store on a SQL database named by a SQLAlchemy URL.
 
     Its methods come by groups of tables: scored transactions and labels
     (storage.transactions), reads of their history (storage.history), the data-quality
-    counts (storage.quality), the daily report's reads (storage.reports), the audit trail
+    counts (storage.quality), the daily report's reads (storage.reports), the analyst console's
+    reads (storage.console), the audit trail
     and monitoring runs (storage.audit). Here: the engine, the schema's migrations and the
     card-hash keys.
     """

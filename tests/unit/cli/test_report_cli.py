@@ -61,3 +61,11 @@ def test_a_bad_date_is_one_line_and_exit_2(text: str) -> None:
     result = CliRunner().invoke(app, ["report", "daily", "--date", text])
     assert 2 == result.exit_code
     assert [f"error: --date {text!r} is not a day (YYYY-MM-DD)"] == result.output.splitlines()
+
+
+def test_the_last_day_a_date_can_hold_is_refused_in_one_line() -> None:
+    """9999-12-31 has no following midnight to end the report: exit 2, not an OverflowError."""
+    result = CliRunner().invoke(app, ["report", "daily", "--date", "9999-12-31"])
+    assert 2 == result.exit_code
+    assert "error: --date '9999-12-31' is the last day a date can hold" in result.output
+    assert "Traceback" not in result.output

@@ -1,8 +1,5 @@
 """Fixtures of the lifecycle unit tests: a SQLite warehouse holding simulated history."""
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
@@ -17,15 +14,6 @@ LABEL_DAYS = 2  # a fraud is reported this long after it happened
 def simulated() -> pd.DataFrame:
     """Three weeks of 300 simulated cards, about 10,000 transactions and 50 frauds."""
     return simulate(SimulationConfig(days=21, cards=300, seed=5))
-
-
-@pytest.fixture
-def warehouse(tmp_path: Path) -> Iterator[Warehouse]:
-    """A migrated, empty SQLite warehouse."""
-    warehouse = Warehouse(f"sqlite:///{(tmp_path / 'warehouse.db').as_posix()}")
-    warehouse.migrate()
-    yield warehouse
-    warehouse.dispose()
 
 
 @pytest.fixture

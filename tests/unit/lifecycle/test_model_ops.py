@@ -25,7 +25,7 @@ from fraudops.lifecycle.models import (
 )
 from fraudops.registry import CHALLENGER, CHAMPION, InMemoryRegistry
 from fraudops.scoring.service import ScoringService
-from fraudops.storage import Warehouse
+from fraudops.storage import LifecycleEvent, Warehouse
 from fraudops.training.bundle import ModelBundle
 
 WAIT = 30.0  # a bound on waiting for the server to start, never asserted on
@@ -154,6 +154,22 @@ def test_list_shows_each_version_with_its_aliases_metrics_and_last_decision(
     table = console.export_text()
     assert "champion" in table
     assert "0.7500" in table
+
+
+def test_people_s_actions_on_the_trail_do_not_hide_the_last_decisions(
+    registry: InMemoryRegistry, warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Console logins and labels after a promotion, beyond the trail read, leave it listed."""
+    monkeypatch.setattr("fraudops.lifecycle.models.TRAIL_LIMIT", 3)
+    promote(2, registry=registry, warehouse=warehouse, actor="a", reason="", settings=None)
+    for kind in ("login", "label", "label", "logout"):
+        warehouse.record_event(
+            LifecycleEvent(kind=kind, trigger="console", actor="console:alice", verdict="ok")
+        )
+
+    rows = list_models(registry, warehouse)
+
+    assert all(r.last_decision and r.last_decision.startswith("promote: promoted") for r in rows)
 
 
 @dataclass

@@ -110,3 +110,24 @@ def wait_ready(service: ServiceProcess, *, ready: bool = True) -> None:
         time.sleep(0.2)
     msg = f"fraudops serve not ready after {READY_TIMEOUT_S} s ({last}):\n{service.log()}"
     raise RuntimeError(msg)
+
+
+def wait_answering(
+    process: subprocess.Popen[bytes], url: str, log: Path, timeout: float = 60
+) -> None:
+    """Wait until `url` answers 200 (any `fraudops` server: feed, console); fail with the
+    process's log if it exits first or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            msg = f"{url}: the process exited with {process.returncode}:\n{log.read_text()}"
+            raise RuntimeError(msg)
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            msg = f"{url}: no answer in {timeout:.0f} s:\n{log.read_text()}"
+            raise RuntimeError(msg)
+        time.sleep(0.1)
