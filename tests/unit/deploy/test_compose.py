@@ -17,18 +17,7 @@ DEPLOY = REPO / "deploy"
 COMPOSE: dict[str, Any] = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 CLI: Any = typer.main.get_command(app)  # a click group (typer's own copy of click)
-COMMANDS = set(CLI.list_commands(CLI.context_class(CLI)))
 VERSION = re.search(r'^version = "(.+)"', (REPO / "pyproject.toml").read_text(), re.M)
-
-# The analyst console comes with the `console` branch. Until it is merged into this
-# checkout, its compose service and variables are expected to fail these checks (strict:
-# once `fraudops console` exists, they must pass).
-CONSOLE_PENDING = pytest.mark.xfail(
-    "console" not in COMMANDS,
-    reason="`fraudops console` and its settings arrive with the console branch",
-    strict=True,
-)
-CONSOLE_VARIABLES = {"FRAUDOPS_ANALYST_TOKENS", "FRAUDOPS_CONSOLE_SECRET"}
 
 
 def fraudops_services() -> list[str]:
@@ -63,13 +52,7 @@ def listening_ports(service: dict[str, Any]) -> set[int]:
     return ports
 
 
-@pytest.mark.parametrize(
-    "service",
-    [
-        pytest.param(name, marks=CONSOLE_PENDING if name == "console" else ())
-        for name in fraudops_services()
-    ],
-)
+@pytest.mark.parametrize("service", fraudops_services())
 def test_every_service_command_is_accepted_by_the_cli(service: str) -> None:
     """Each fraudops service's command parses with this checkout's CLI (options and types)."""
     context = parse([str(part) for part in SERVICES[service]["command"]])
@@ -102,13 +85,7 @@ def compose_variables() -> set[str]:
     return names
 
 
-@pytest.mark.parametrize(
-    "variable",
-    [
-        pytest.param(name, marks=CONSOLE_PENDING if name in CONSOLE_VARIABLES else ())
-        for name in sorted(compose_variables())
-    ],
-)
+@pytest.mark.parametrize("variable", sorted(compose_variables()))
 def test_every_fraudops_variable_is_a_setting(variable: str) -> None:
     """A FRAUDOPS_ variable in deploy/ names a field of Settings (no typo is silently ignored)."""
     assert variable.removeprefix("FRAUDOPS_").lower() in Settings.model_fields

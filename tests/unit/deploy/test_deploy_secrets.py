@@ -7,6 +7,7 @@ import pytest
 
 from fraudops.api.auth import InsecureSettingsError, enforce_real_tokens
 from fraudops.config import Settings
+from fraudops.console.auth import ConsoleTokens
 from fraudops.data.personal import PersonalDataError, personal_data
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
@@ -27,6 +28,14 @@ def test_each_example_token_is_refused_by_the_service(variable: str) -> None:
 
     with pytest.raises(InsecureSettingsError, match="placeholder or short token"):
         enforce_real_tokens(settings)
+
+
+def test_the_example_analyst_token_is_refused_by_the_console() -> None:
+    """The console refuses to start with the example's analyst token."""
+    settings = Settings(analyst_tokens=example()["FRAUDOPS_ANALYST_TOKENS"])  # type: ignore[arg-type]
+
+    with pytest.raises(InsecureSettingsError, match="placeholder"):
+        ConsoleTokens.from_settings(settings)
 
 
 def test_the_example_card_hash_key_is_refused() -> None:
