@@ -44,9 +44,8 @@ browser:
 deploy-tools:
 	@if { command -v nginx || test -x /usr/sbin/nginx; } >/dev/null && \
 		command -v prometheus >/dev/null && command -v promtool >/dev/null; then :; else \
-		sudo=$$(test "$$(id -u)" -eq 0 || echo sudo); \
-		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-		$$sudo apt-get install -y -qq --no-install-recommends nginx prometheus; fi
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		$(SUDO) apt-get install -y -qq --no-install-recommends nginx prometheus; fi
 
 # The production topology of deploy/compose.yaml as local processes, no containers (see
 # README, "Deploy"): PostgreSQL and Redis must be running; Ctrl-C stops it.
