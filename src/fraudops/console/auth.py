@@ -109,7 +109,11 @@ class Sessions:
 
     def __init__(self, settings: Settings) -> None:
         secret = settings.console_secret
-        key = secrets.token_urlsafe(32) if secret is None else secret.get_secret_value()
+        if secret is None:
+            key = secrets.token_urlsafe(32)
+        else:  # whoever guesses it can sign an admin's session: the token rules apply
+            key = secret.get_secret_value()
+            _refuse_weak(key, where="FRAUDOPS_CONSOLE_SECRET")
         self._serializer = URLSafeTimedSerializer(key, salt=SESSION_SALT)
         self.max_age = int(settings.console_session_hours * 3600)
 

@@ -10,7 +10,7 @@ from fraudops.storage import LabelRecord, Reason, ScoredTransaction, ScoreRecord
 
 ANALYST_TOKEN = "pW3xQ9vL2mK8sT4yR7bN1cF6hJ0dZ5gA"  # noqa: S105 - a test's own token
 ADMIN_TOKEN = "Yt6Rm2Wq9Lx4Bn7Kc1Vs8Hd3Pf5Gz0Ja"  # noqa: S105
-SESSION_SECRET = "a-test-secret-that-signs-sessions"  # noqa: S105
+SESSION_SECRET = "Qm8Xv2Lr5Tn9Wc4Hy7Bd1Kf6Zs3Pj0Ga"  # noqa: S105 - a test's own key
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 START = datetime(2024, 3, 10, 12, 0, 0)
 

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from fraudops.api.auth import InsecureSettingsError
 from fraudops.config import Settings
 from fraudops.console.app import create_app
-from fraudops.console.auth import SESSION_COOKIE, SESSION_SALT, ConsoleTokens, Role
+from fraudops.console.auth import SESSION_COOKIE, SESSION_SALT, ConsoleTokens, Role, Sessions
 from fraudops.registry.memory import InMemoryRegistry
 from fraudops.storage import Warehouse
 
@@ -154,3 +154,15 @@ def test_weak_or_missing_tokens_stop_the_console(
     )
     with pytest.raises(InsecureSettingsError, match=problem):
         ConsoleTokens.from_settings(bad)
+
+
+@pytest.mark.parametrize(
+    ("secret", "problem"), [("changeme", "placeholder"), ("a" * 40, "too easy")]
+)
+def test_a_guessable_cookie_signing_secret_stops_the_console(
+    settings: Settings, secret: str, problem: str
+) -> None:
+    """Whoever guesses FRAUDOPS_CONSOLE_SECRET can sign an admin's session: refused at start."""
+    weak = settings.model_copy(update={"console_secret": SecretStr(secret)})
+    with pytest.raises(InsecureSettingsError, match=f"FRAUDOPS_CONSOLE_SECRET.*{problem}"):
+        Sessions(weak)
