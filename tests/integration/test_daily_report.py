@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy
 from rich.console import Console
 
 from fraudops.monitoring.daily import daily_report, render_daily
@@ -118,3 +119,32 @@ def test_a_day_of_the_real_sample_matches_pandas(warehouse: Warehouse, sample_pa
     assert None is report["alerts"]["precision"]["value"]
     assert [("0", len(inside))] == [(m["model_version"], m["scored"]) for m in report["models"]]
     assert datetime(2024, 1, 1).isoformat() == report["models"][0]["first_scored_at"]
+
+
+def test_on_sqlite_every_join_on_scores_looks_the_transaction_up(warehouse: Warehouse) -> None:
+    """SQLite has no statistics: an index starting with `role` once made it join scores on
+    `role = 'champion'` alone, reading every champion score per transaction (a day's report
+    of the demo's warehouse ran for minutes). Every statement of the report must find a
+    transaction's scores through trans_num."""
+    if warehouse.engine.dialect.name != "sqlite":
+        pytest.skip("a SQLite planner check")
+    store_day(warehouse)
+    statements: list[str] = []
+
+    def keep(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    sqlalchemy.event.listen(warehouse.engine, "before_cursor_execute", keep)
+    try:
+        daily_report(warehouse, DAY)
+    finally:
+        sqlalchemy.event.remove(warehouse.engine, "before_cursor_execute", keep)
+    joins = [s for s in statements if "JOIN scores" in s]
+    assert joins
+    with warehouse.engine.connect() as connection:
+        for statement in joins:
+            parameters = tuple([DAY.isoformat()] * statement.count("?"))
+            plan = [str(row[3]) for row in connection.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + statement, parameters)]  # fmt: skip
+            scores = [step for step in plan if " scores " in f" {step} "]
+            assert scores and all("trans_num=?" in step for step in scores), plan

@@ -96,7 +96,7 @@ def test_migrate_creates_the_tables_and_is_idempotent(bare_warehouse: Warehouse)
     assert {
         "ix_scores_alert_trans_num",
         "ix_scores_alert_risk",
-        "ix_scores_role_scored_at",
+        "ix_scores_champion_scored_at",
     } == {
         index["name"]
         for index in inspector.get_indexes("scores")

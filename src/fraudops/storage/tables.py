@@ -33,6 +33,7 @@ CHALLENGER_ROLE = "challenger"
 DECISIONS = ("approve", "review", "decline")
 # The rows of the partial indexes of the review queue: the champion's alerts.
 ALERTS = text(f"role = '{CHAMPION_ROLE}' AND decision IN ('review', 'decline')")
+CHAMPION = text(f"role = '{CHAMPION_ROLE}'")
 
 # Named constraints keep migrations reproducible on every backend (SQLite batch mode needs them).
 NAMING_CONVENTION = {
@@ -100,7 +101,13 @@ class ScoreRow(Base):
             postgresql_where=ALERTS,
             sqlite_where=ALERTS,
         ),
-        Index("ix_scores_role_scored_at", "role", "scored_at"),
+        # The newest champion score (ingestion lag); partial, see migration 0006.
+        Index(
+            "ix_scores_champion_scored_at",
+            "scored_at",
+            postgresql_where=CHAMPION,
+            sqlite_where=CHAMPION,
+        ),
     )
 
     id: Mapped[int] = mapped_column(SURROGATE_KEY, primary_key=True, autoincrement=True)
