@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+
 from service_process import free_port
 
 START_SECONDS = 10.0
