@@ -56,9 +56,10 @@ stack: $(STAMP) deploy-tools
 test-fast: $(STAMP)
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal tests/unit
 
+# ruff check without its cache: whether an import is first-party depends on which files
+# exist, which the cache does not see (a module moved between folders passed here and failed
+# in a fresh clone).
 lint: $(STAMP)
-	# No cache: whether an import is first-party depends on which files exist, which the cache
-	# does not see (a module moved between folders passed here and failed in a fresh clone).
 	$(BIN)/ruff check --no-cache src tests benchmarks dags deploy
 	$(BIN)/ruff format --check src tests benchmarks dags deploy
 	$(BIN)/mypy
