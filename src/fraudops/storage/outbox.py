@@ -113,44 +113,22 @@ class OutboxTables(SqlTables):
 
     def mark_alerts_delivered(self, ids: Sequence[int], *, at: datetime) -> None:
         """Record the delivery of events (one attempt more each)."""
-        if not ids:
-            return
-        with self.engine.begin() as connection:
-            connection.execute(
-                update(AlertOutboxRow)
-                .where(AlertOutboxRow.id.in_(list(ids)))
-                .values(
-                    delivered_at=utc_naive(at),
-                    attempts=AlertOutboxRow.attempts + 1,
-                    last_error=None,
-                )
-            )
+        self._set_alerts(
+            ids, delivered_at=utc_naive(at), attempts=AlertOutboxRow.attempts + 1, last_error=None
+        )
 
     def mark_alerts_failed(self, ids: Sequence[int], *, error: str, retry_at: datetime) -> None:
         """Record a failed attempt of events and when to try them again."""
-        if not ids:
-            return
-        with self.engine.begin() as connection:
-            connection.execute(
-                update(AlertOutboxRow)
-                .where(AlertOutboxRow.id.in_(list(ids)))
-                .values(
-                    attempts=AlertOutboxRow.attempts + 1,
-                    next_attempt_at=utc_naive(retry_at),
-                    last_error=error[:2000],
-                )
-            )
+        self._set_alerts(
+            ids,
+            attempts=AlertOutboxRow.attempts + 1,
+            next_attempt_at=utc_naive(retry_at),
+            last_error=error[:2000],
+        )
 
     def postpone_alerts(self, ids: Sequence[int], *, until: datetime) -> None:
         """Move the next attempt of events to `until`, without counting an attempt."""
-        if not ids:
-            return
-        with self.engine.begin() as connection:
-            connection.execute(
-                update(AlertOutboxRow)
-                .where(AlertOutboxRow.id.in_(list(ids)))
-                .values(next_attempt_at=utc_naive(until))
-            )
+        self._set_alerts(ids, next_attempt_at=utc_naive(until))
 
     def fold_alerts(self, ids: Sequence[int], *, digest: "AlertEvent", at: datetime) -> bool:
         """Replace events by a digest event in one database transaction; False (and nothing
@@ -158,12 +136,27 @@ class OutboxTables(SqlTables):
         with self.engine.begin() as connection:
             if not self._enqueue_alerts(connection, [digest], at=at):
                 return False
-            connection.execute(
-                update(AlertOutboxRow)
-                .where(AlertOutboxRow.id.in_(list(ids)))
-                .values(delivered_at=utc_naive(at), last_error=f"folded into {digest.dedup_key}")
+            _update_alerts(
+                connection,
+                ids,
+                delivered_at=utc_naive(at),
+                last_error=f"folded into {digest.dedup_key}",
             )
         return True
+
+    def _set_alerts(self, ids: Sequence[int], **values: Any) -> None:
+        """Set columns of the events `ids` in a database transaction of their own."""
+        if not ids:
+            return
+        with self.engine.begin() as connection:
+            _update_alerts(connection, ids, **values)
+
+
+def _update_alerts(connection: Connection, ids: Sequence[int], **values: Any) -> None:
+    """Set columns of the events `ids`."""
+    connection.execute(
+        update(AlertOutboxRow).where(AlertOutboxRow.id.in_(list(ids))).values(**values)
+    )
 
 
 def _entry(row: Any) -> OutboxEntry:
