@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import structlog
 from prometheus_client import CollectorRegistry, write_to_textfile
@@ -133,6 +133,33 @@ def _unix_seconds(moment: datetime) -> float:
     return float(utc_aware(moment).timestamp())
 
 
+T = TypeVar("T")
+
+
+class _Cached(Generic[T]):
+    """A value read again at most every `seconds` (scrapes may come often; the warehouse is
+    read once per period, by one thread). `read` gets the value it replaces."""
+
+    def __init__(
+        self, read: Callable[[T], T], initial: T, *, seconds: float, clock: Callable[[], float]
+    ) -> None:
+        self._read = read
+        self._value = initial
+        self._seconds = seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._read_at: float | None = None
+
+    def get(self) -> T:
+        """The value, read again if the last read is `seconds` old."""
+        with self._lock:
+            now = self._clock()
+            if self._read_at is None or now - self._read_at >= self._seconds:
+                self._value = self._read(self._value)
+                self._read_at = now
+            return self._value
+
+
 class MonitorCollector(Collector):
     """Prometheus collector of the latest monitoring run stored in a warehouse."""
 
@@ -144,11 +171,9 @@ class MonitorCollector(Collector):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._warehouse = warehouse
-        self._cache_seconds = cache_seconds
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._cached: list[Metric] = []
-        self._read_at: float | None = None
+        self._latest = _Cached[list[Metric]](
+            lambda _previous: self._read(), [], seconds=cache_seconds, clock=clock
+        )
 
     def describe(self) -> Iterator[Metric]:
         """The metric names, without reading the warehouse (called when registered)."""
@@ -156,13 +181,7 @@ class MonitorCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         """The latest run's gauges; nothing when there is no run or the warehouse fails."""
-        with self._lock:
-            now = self._clock()
-            if self._read_at is None or now - self._read_at >= self._cache_seconds:
-                self._cached = self._read()
-                self._read_at = now
-            metrics = list(self._cached)
-        yield from metrics
+        yield from self._latest.get()
 
     def _read(self) -> list[Metric]:
         """The gauges of the latest stored run, or none."""
@@ -206,11 +225,9 @@ class LifecycleEventCollector(Collector):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._warehouse = warehouse
-        self._cache_seconds = cache_seconds
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._cached: dict[tuple[str, str], int] = {}
-        self._read_at: float | None = None
+        self._counts = _Cached[dict[tuple[str, str], int]](
+            self._read, {}, seconds=cache_seconds, clock=clock
+        )
 
     def describe(self) -> Iterator[Metric]:
         """The metric's name, without reading the warehouse."""
@@ -218,19 +235,18 @@ class LifecycleEventCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         """The counts of the audit trail (the last ones read if the warehouse fails)."""
-        with self._lock:
-            now = self._clock()
-            if self._read_at is None or now - self._read_at >= self._cache_seconds:
-                try:
-                    self._cached = self._warehouse.event_counts()
-                except Exception:  # a scrape must survive a broken database
-                    log.exception("reading the lifecycle event counts failed")
-                self._read_at = now
-            counts = dict(self._cached)
         family = _lifecycle_family()
-        for (kind, verdict), count in sorted(counts.items()):
+        for (kind, verdict), count in sorted(self._counts.get().items()):
             family.add_metric([kind, verdict], float(count))
         yield family
+
+    def _read(self, previous: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+        """The audit trail's counts, or the last ones read when the warehouse fails."""
+        try:
+            return self._warehouse.event_counts()
+        except Exception:  # a scrape must survive a broken database
+            log.exception("reading the lifecycle event counts failed")
+            return previous
 
 
 def _lifecycle_family() -> CounterMetricFamily:
