@@ -1,7 +1,8 @@
 """Batch feature engine: point-in-time features of a whole frame at once, vectorised.
 
-Each transaction sees only events strictly before it, and a label only once its transaction
-is `label_delay` old, exactly as the online engine does while replaying the frame in time
+Each transaction sees only events strictly before it, and a label only once it is known
+(features.labels: from its `label_time`, or `label_delay` after its transaction for a frame
+without label times), exactly as the online engine does while replaying the frame in time
 order. A frame without a label column (scoring time) reads as having no known fraud, the
 same as an online engine that has received no labels: merchant risk is then 0, or NaN
 where the window is empty.
@@ -24,6 +25,7 @@ from fraudops.features.formulas import (
     haversine_km_array,
     log_amount_array,
 )
+from fraudops.features.labels import LabelArrival, label_arrival
 from fraudops.features.spec import CARD_WINDOWS, MERCHANT_WINDOWS, FeatureSpec
 from fraudops.features.windows import GroupedTimes, RangeMax, group_codes
 
@@ -81,7 +83,9 @@ def batch_features(frame: pd.DataFrame, spec: FeatureSpec) -> FloatArray:
             matrix,
             codes=group_codes(columns.texts(frame, profile.merchant_id)),
             times=times,
-            labels=columns.labels(frame, profile.label) if spec.has_merchant_risk else None,
+            labels=label_arrival(frame, profile, label_delay_ms=spec.label_delay_ms)
+            if spec.has_merchant_risk
+            else None,
             label_delay_ms=spec.label_delay_ms,
         )
     if profile.geo is not None:
@@ -177,10 +181,11 @@ def _merchant_features(
     *,
     codes: IntArray,
     times: IntArray,
-    labels: IntArray | None,
+    labels: LabelArrival | None,
     label_delay_ms: int,
 ) -> None:
-    """Per-merchant counts, and fraud rates over windows that end `label_delay` ago."""
+    """Per-merchant counts, and the fraud share over windows that end `label_delay` ago,
+    of the frauds known by then."""
     merchant = GroupedTimes(codes, times, tie_ids=None)
     rows = merchant.order
     hi = merchant.first_at_or_after(merchant.times)
@@ -190,14 +195,20 @@ def _merchant_features(
         )
     if labels is None:
         return
-    frauds = np.concatenate([[0], np.cumsum(labels[rows])])
     known_until = merchant.times - label_delay_ms
     known_hi = merchant.first_at_or_after(known_until)
+    frauds = np.flatnonzero(labels.fraud[rows])  # sorted positions of frauds that arrive
+    fraud_times = merchant.times[frauds]
+    # A fraud at s, known at L, counts in the window of width W of each later event at t
+    # with t - d - W <= s < t - d and L < t: t in (max(s + d, L), s + d + W].
+    counted_after = np.maximum(fraud_times + label_delay_ms, labels.times_ms[rows][frauds])
+    first = merchant.first_after(frauds, counted_after)
     for name, width in MERCHANT_WINDOWS.items():
-        known_lo = merchant.first_at_or_after(known_until - width)
-        count = known_hi - known_lo
+        count = known_hi - merchant.first_at_or_after(known_until - width)
+        last = merchant.first_after(frauds, fraud_times + label_delay_ms + width)
+        known = merchant.count_covering(first, last)
         with np.errstate(invalid="ignore", divide="ignore"):
-            risk = np.where(count > 0, (frauds[known_hi] - frauds[known_lo]) / count, np.nan)
+            risk = np.where(count > 0, known / count, np.nan)
         matrix.put(f"merchant_risk_{name}", risk, rows)
 
 

@@ -26,6 +26,7 @@ from fraudops.features.formulas import (
     haversine_km,
     log_amount,
 )
+from fraudops.features.labels import fixed_label_time_ms
 from fraudops.features.spec import CARD_WINDOWS, MERCHANT_WINDOWS, MS_PER_DAY, FeatureSpec
 from fraudops.features.state import (
     CardState,
@@ -87,19 +88,27 @@ class OnlineFeatureEngine:
 
         return np.array(self.store.transact(*self._keys(tx), read), dtype=np.float64)
 
-    def update(self, tx: Transaction, *, label: int | None = None) -> Self:
-        """Add the transaction to its card's and merchant's state (with its label if known)."""
+    def update(
+        self, tx: Transaction, *, label: int | None = None, label_time_ms: int | None = None
+    ) -> Self:
+        """Add the transaction to its card's and merchant's state, with its label if given:
+        known from `label_time_ms`, by default `label_delay` after the transaction."""
         keys = self._keys(tx)
 
         def add(card: CardState | None, merchant: MerchantState | None) -> _Transition:
-            return [], *self._added(tx, keys, card, merchant, label=label)
+            return [], *self._added(tx, keys, card, merchant, label=label, known=label_time_ms)
 
         self.store.transact(*keys, add)
         self.clock.observe(int(tx[EVENT_TIME_MS]))
         return self
 
     def features_then_update(
-        self, tx: Transaction, *, label: int | None = None, claim: Claim | None = None
+        self,
+        tx: Transaction,
+        *,
+        label: int | None = None,
+        label_time_ms: int | None = None,
+        claim: Claim | None = None,
     ) -> FloatArray:
         """The scoring path: read the features, then add the transaction, atomically.
 
@@ -113,28 +122,41 @@ class OnlineFeatureEngine:
 
         def score_then_add(card: CardState | None, merchant: MerchantState | None) -> _Transition:
             row = self._row(tx, card, merchant)
-            return row, *self._added(tx, keys, card, merchant, label=label)
+            return row, *self._added(tx, keys, card, merchant, label=label, known=label_time_ms)
 
         row = self.store.transact(*keys, score_then_add, claim=claim)
         self.clock.observe(int(tx[EVENT_TIME_MS]))
         return np.array(row, dtype=np.float64)
 
-    def add_label(self, tx: Transaction, *, is_fraud: bool) -> bool:
-        """Record a transaction's label for merchant risk; False if its merchant state lacks it."""
+    def add_label(
+        self, tx: Transaction, *, is_fraud: bool, label_time_ms: int | None = None
+    ) -> bool:
+        """Record a transaction's label for merchant risk, known from `label_time_ms` (by
+        default `label_delay` after the transaction); False if its merchant state lacks it."""
         key = _key(tx.get(self._merchant)) if self._risk and self._merchant else None
         if key is None:
             return False
         time_ms, trans_id = int(tx[EVENT_TIME_MS]), str(tx[self._id])
+        known = self._label_time_ms(time_ms, label_time_ms)
 
         def label(
             _card: CardState | None, merchant: MerchantState | None
         ) -> tuple[bool, None, MerchantState | None]:
             if merchant is None:
                 return False, None, None
-            found = merchant.set_label(time_ms=time_ms, trans_id=trans_id, is_fraud=is_fraud)
+            found = merchant.set_label(
+                time_ms=time_ms, trans_id=trans_id, is_fraud=is_fraud, label_time_ms=known
+            )
             return found, None, merchant if found else None
 
         return self.store.transact(None, key, label)
+
+    def _label_time_ms(self, time_ms: int, label_time_ms: int | None) -> int:
+        """When a label is known: as given, else by the fixed rule."""
+        if label_time_ms is not None:
+            return label_time_ms
+        known: int = fixed_label_time_ms(time_ms, self.spec.label_delay_ms)
+        return known
 
     def _keys(self, tx: Transaction) -> "_Keys":
         """The transaction's card and merchant keys (None if the spec or the record lacks it)."""
@@ -194,6 +216,7 @@ class OnlineFeatureEngine:
         merchant: MerchantState | None,
         *,
         label: int | None,
+        known: int | None,
     ) -> tuple[CardState | None, MerchantState | None]:
         """The card and merchant state with the transaction added; None where nothing changed.
 
@@ -216,12 +239,15 @@ class OnlineFeatureEngine:
                 new_card = card
         if merchant_key is not None:
             merchant = merchant if merchant is not None else MerchantState()
-            known = label if self._risk else None
-            if merchant.add(time_ms=time_ms, trans_id=trans_id, label=known):
+            given = label if self._risk else None
+            label_time_ms = self._label_time_ms(time_ms, known)
+            if merchant.add(
+                time_ms=time_ms, trans_id=trans_id, label=given, label_time_ms=label_time_ms
+            ):
                 now = self.clock.prune_reference(merchant.times[-1])
                 merchant.prune(horizon_ms=self._horizon_ms, now_ms=now)
                 new_merchant = merchant
-            elif known is not None:
+            elif given is not None:
                 new_merchant = merchant  # a replay may carry the label
         return new_card, new_merchant
 

@@ -36,7 +36,11 @@ class Kind:
 
 
 CARD = Kind("card", CardState, (("times", "q"), ("amounts", "d"), ("sum1", "d"), ("sum2", "d")))
-MERCHANT = Kind("merchant", MerchantState, (("times", "q"), ("labels", "B"), ("fraud_times", "q")))
+MERCHANT = Kind(
+    "merchant",
+    MerchantState,
+    (("times", "q"), ("labels", "B"), ("fraud_times", "q"), ("fraud_known", "q")),
+)
 
 State = CardState | MerchantState
 

@@ -5,8 +5,10 @@ Keys live under `{prefix}:v2` (the JSON layout of earlier versions lived beside 
 layout is rebuilt from the warehouse, and `clear` removes both). For each card and merchant:
 
 - `{kind}-{column}:{key}`: one column of the state (a card's times, amounts and running
-  sums; a merchant's times, labels and fraud times) packed as little-endian int64, float64
-  or uint8. A packed double is its own bits, so sums come back bit for bit (NaN too).
+  sums; a merchant's times, labels, fraud times and when each fraud became known) packed
+  as little-endian int64, float64 or uint8 (a merchant stored before label times were kept
+  has no `fraud_known` column: its frauds read as known from their transaction's time).
+  A packed double is its own bits, so sums come back bit for bit (NaN too).
   Columns only grow at the end (APPEND); what pruning drops from the front is skipped, not
   cut, until it outgrows a quarter of the column and the column is written anew.
 - `{kind}:{key}`: a hash of `v`, a random version token every write replaces, `g`, a random

@@ -16,7 +16,7 @@ A rebuild computes every state in process from history and hands them to `load` 
 import math
 import threading
 import time
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, MutableSequence, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, Self, TypeAlias, TypeVar
 
 from fraudops.features.formulas import amount_vs_history
+from fraudops.features.labels import label_known
 
 
 @dataclass(slots=True)
@@ -94,54 +95,93 @@ class CardState:
 
 @dataclass(slots=True)
 class MerchantState:
-    """One merchant's recent events with their labels (0 until known), and its fraud times."""
+    """One merchant's recent events with their labels (0 until a fraud label is given), its
+    frauds' times in (time, id) order, and when each of those frauds became known."""
 
     times: MutableSequence[int] = field(default_factory=list)
     ids: MutableSequence[str] = field(default_factory=list)
     labels: MutableSequence[int] = field(default_factory=list)
     fraud_times: MutableSequence[int] = field(default_factory=list)
+    fraud_known: MutableSequence[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # A state stored before label times were kept has none: its frauds were counted
+        # from their transaction's time, and still are.
+        if len(self.fraud_known) != len(self.fraud_times):
+            self.fraud_known = list(self.fraud_times)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready form (copies of the lists)."""
-        return {
+        """Plain JSON-ready form (copies of the lists; the label times only where some fraud
+        was known later than its transaction's time, the default)."""
+        data = {
             "times": list(self.times),
             "ids": list(self.ids),
             "labels": list(self.labels),
             "fraud_times": list(self.fraud_times),
         }
+        if list(self.fraud_known) != data["fraud_times"]:
+            data["fraud_known"] = list(self.fraud_known)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
         """Rebuild from `to_dict` output."""
         return cls(**data)
 
-    def add(self, *, time_ms: int, trans_id: str, label: int | None) -> bool:
-        """Add an event, with its label if known; False if it is already there."""
+    def add(
+        self, *, time_ms: int, trans_id: str, label: int | None, label_time_ms: int | None = None
+    ) -> bool:
+        """Add an event, with its label if given, known from `label_time_ms` (default: the
+        event's time); False if the event is already there."""
         position, present = canonical_position(self.times, self.ids, time_ms, trans_id)
         if present:
             if label is not None:
-                self.set_label(time_ms=time_ms, trans_id=trans_id, is_fraud=bool(label))
+                self.set_label(
+                    time_ms=time_ms,
+                    trans_id=trans_id,
+                    is_fraud=bool(label),
+                    label_time_ms=label_time_ms,
+                )
             return False
         self.times.insert(position, time_ms)
         self.ids.insert(position, trans_id)
-        self.labels.insert(position, 1 if label else 0)
+        self.labels.insert(position, 0)
         if label:
-            insort(self.fraud_times, time_ms)
+            self._mark_fraud(position, time_ms if label_time_ms is None else label_time_ms)
         return True
 
-    def set_label(self, *, time_ms: int, trans_id: str, is_fraud: bool) -> bool:
-        """Record a transaction's label; False if the transaction is not (or no longer) here."""
+    def set_label(
+        self, *, time_ms: int, trans_id: str, is_fraud: bool, label_time_ms: int | None = None
+    ) -> bool:
+        """Record a transaction's label, known from `label_time_ms` (default: the event's
+        time); False if the transaction is not (or no longer) here. A fraud label given
+        again keeps its first label time."""
         position, present = canonical_position(self.times, self.ids, time_ms, trans_id)
         if not present:
             return False
-        label = 1 if is_fraud else 0
-        if self.labels[position] != label:
-            self.labels[position] = label
-            if label:
-                insort(self.fraud_times, time_ms)
-            else:
-                del self.fraud_times[bisect_left(self.fraud_times, time_ms)]
+        if is_fraud and not self.labels[position]:
+            self._mark_fraud(position, time_ms if label_time_ms is None else label_time_ms)
+        elif not is_fraud and self.labels[position]:
+            fraud = self._fraud_index(position)
+            self.labels[position] = 0
+            del self.fraud_times[fraud]
+            del self.fraud_known[fraud]
         return True
+
+    def _mark_fraud(self, position: int, label_time_ms: int) -> None:
+        """Label the event at `position` fraud, known from `label_time_ms`."""
+        fraud = self._fraud_index(position)
+        self.labels[position] = 1
+        self.fraud_times.insert(fraud, self.times[position])
+        self.fraud_known.insert(fraud, label_time_ms)
+
+    def _fraud_index(self, position: int) -> int:
+        """Where the event at `position` is (or goes) among the frauds: frauds follow the
+        events' (time, id) order, so among frauds at its time it comes after those before it."""
+        time_ms = self.times[position]
+        first = bisect_left(self.times, time_ms, 0, position)
+        earlier = sum(self.labels[first:position])
+        return bisect_left(self.fraud_times, time_ms) + earlier
 
     def prune(self, *, horizon_ms: int, now_ms: int | None = None) -> None:
         """Forget events older than the horizon before the latest one (or `now_ms`, if
@@ -155,7 +195,9 @@ class MerchantState:
         old = bisect_left(self.times, cutoff)
         for values in (self.times, self.ids, self.labels):
             del values[:old]
-        del self.fraud_times[: bisect_left(self.fraud_times, cutoff)]
+        frauds = bisect_left(self.fraud_times, cutoff)
+        del self.fraud_times[:frauds]
+        del self.fraud_known[:frauds]
 
 
 def canonical_position(
@@ -220,17 +262,19 @@ def merchant_counts(
 def merchant_risk(
     state: MerchantState | None, *, time_ms: int, label_delay_ms: int, windows: tuple[int, ...]
 ) -> list[float]:
-    """Fraud share of the merchant's transactions in [t - d - W, t - d); NaN if none."""
+    """Fraud share of the merchant's transactions in [t - d - W, t - d), counting the frauds
+    known at t; NaN if there is no transaction."""
     if state is None:
         return [math.nan] * len(windows)
     known_until = time_ms - label_delay_ms
-    times, frauds = state.times, state.fraud_times
+    times, frauds, known = state.times, state.fraud_times, state.fraud_known
     hi = bisect_left(times, known_until)
     fraud_hi = bisect_left(frauds, known_until)
     out: list[float] = []
     for width in windows:
         count = hi - bisect_left(times, known_until - width, 0, hi)
-        fraud = fraud_hi - bisect_left(frauds, known_until - width, 0, fraud_hi)
+        fraud_lo = bisect_left(frauds, known_until - width, 0, fraud_hi)
+        fraud = sum(1 for arrived in known[fraud_lo:fraud_hi] if label_known(arrived, time_ms))
         out.append(fraud / count if count else math.nan)
     return out
 

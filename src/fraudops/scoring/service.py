@@ -30,7 +30,7 @@ from fraudops.data.personal import PersonalData, ProtectedTransaction
 from fraudops.data.schema import CanonicalTransaction
 from fraudops.features.clock import EventClock
 from fraudops.features.formulas import FloatArray
-from fraudops.features.online import EVENT_TIME_MS
+from fraudops.features.online import EVENT_TIME_MS, datetime_ms
 from fraudops.features.state import (
     Claim,
     ClaimedError,
@@ -409,11 +409,14 @@ class ScoringService:
                 self.metrics.labels.labels(outcome=name).inc(count)
         champion = self.models.champion
         if champion is not None and (outcome.stored or outcome.updated):
-            latest = {label.trans_num: label.is_fraud for label in labels}
+            latest = {label.trans_num: label for label in labels}
             try:
                 for trans_num, stored in self.warehouse.records_of(list(latest)).items():
+                    label = latest[trans_num]
                     champion.engine.add_label(
-                        champion.stored_record(stored.record), is_fraud=latest[trans_num]
+                        champion.stored_record(stored.record),
+                        is_fraud=label.is_fraud,
+                        label_time_ms=datetime_ms(label.label_time),
                     )
             except FeatureStateUnavailableError:
                 self.supervisor.doubt()  # the warehouse has the labels: a rebuild reads them
