@@ -123,6 +123,14 @@ class Settings(BaseSettings):
         description="TOML file of the monitoring and promotion policy; defaults to "
         "HOME/policy.toml when that exists, else the built-in defaults.",
     )
+    label_maturity_quantile: float = Field(
+        default=0.95,
+        gt=0.0,
+        lt=1.0,
+        description="Monitoring and retraining count an unlabelled transaction as legitimate "
+        "once it is old enough that this share of fraud labels (as observed in the "
+        "warehouse) would have arrived; never younger than the policy's label delay.",
+    )
 
     console_url: str | None = Field(
         default=None,

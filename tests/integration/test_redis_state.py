@@ -667,3 +667,28 @@ def test_claims_of_a_process_without_heartbeat_are_stale_at_once(
     finally:
         living.close()
         dead.close()
+
+
+def test_fraud_label_times_go_through_transactions_and_old_states_read_as_before(
+    store: RedisStateStore,
+) -> None:
+    """Label times written by a transaction come back; a merchant stored before they were
+    kept (no fraud_known column) reads its frauds as known from their transaction's time."""
+    merchant = MerchantState()
+    merchant.add(time_ms=5, trans_id="x", label=1, label_time_ms=900)
+    merchant.add(time_ms=5, trans_id="w", label=1, label_time_ms=700)
+    store.put_merchant("m", merchant)
+
+    def late_fraud(_card: CardState | None, state: MerchantState | None) -> tuple[None, None, Any]:
+        assert state is not None
+        state.add(time_ms=8, trans_id="y", label=1, label_time_ms=5_000)
+        state.set_label(time_ms=5, trans_id="x", is_fraud=False)
+        return None, None, state
+
+    store.transact(None, "m", late_fraud)
+    assert ([5, 8], [700, 5_000]) == (
+        list(store.get_merchant("m").fraud_times),  # type: ignore[union-attr]
+        list(store.get_merchant("m").fraud_known),  # type: ignore[union-attr]
+    )
+    store.client.delete(f"{store.prefix}:v2:merchant-fraud_known:m")
+    assert [5, 8] == list(store.get_merchant("m").fraud_known)  # type: ignore[union-attr]

@@ -8,7 +8,9 @@ its transaction's time plus the label delay, with the profile's label as its val
 are epoch milliseconds; a label that never arrives has the label time NEVER_MS.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, overload
 
 import numpy as np
@@ -23,6 +25,9 @@ LABEL_TIME = "label_time"
 REPORTED_FRAUD = "reported_fraud"
 NEVER_MS = int(np.iinfo(np.int64).max)
 """The label time of a label that never arrives: known at no time."""
+DEFAULT_MATURITY_QUANTILE = 0.95
+MIN_FRAUDS_FOR_MATURITY = 30
+"""Labelled frauds needed before their label waits say how long labels take."""
 
 
 @overload
@@ -59,6 +64,11 @@ class LabelArrival:
         known: IntArray = np.where(label_known(self.times_ms, at_ms), self.fraud, 0)
         return known
 
+    def known_by(self, by_ms: int) -> IntArray:
+        """The labels known by `by_ms` inclusive (a label arrived at or before it), 0 elsewhere:
+        what a warehouse read with `labels_known_by` holds."""
+        return self.known_at(by_ms + 1)
+
 
 def has_label_times(frame: pd.DataFrame) -> bool:
     """Whether a frame says when its labels arrived (else the fixed delay rule holds)."""
@@ -89,3 +99,78 @@ def label_times_ms(frame: pd.DataFrame) -> tuple[IntArray, npt.NDArray[np.bool_]
     """The `label_time` column as epoch ms (NEVER_MS where NaT), and where a label arrives."""
     ms, arrives = columns.datetimes_ms(frame[LABEL_TIME])
     return np.where(arrives, ms, NEVER_MS), arrives
+
+
+@dataclass(frozen=True, kw_only=True)
+class LabelMaturity:
+    """How old an unlabelled transaction must be to count as legitimate, and from what."""
+
+    age: timedelta
+    delay: timedelta  # the configured label delay, the least age
+    quantile: float
+    frauds: int  # labelled frauds whose label wait was observed
+    observed: timedelta | None  # their waits' quantile; None when too few frauds
+
+    @property
+    def source(self) -> str:
+        """Where the age comes from: the observed label waits, or the configured delay."""
+        return "observed" if self.observed is not None and self.observed > self.delay else "delay"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, ages in days."""
+        return {
+            "age_days": self.age / timedelta(days=1),
+            "delay_days": self.delay / timedelta(days=1),
+            "quantile": self.quantile,
+            "frauds": self.frauds,
+            "observed_days": None if self.observed is None else self.observed / timedelta(days=1),
+            "source": self.source,
+        }
+
+    def __str__(self) -> str:
+        """One line for people."""
+        days = self.age / timedelta(days=1)
+        if self.observed is None:
+            why = f"the configured delay ({self.frauds} labelled frauds, too few to estimate)"
+        else:
+            waited = self.observed / timedelta(days=1)
+            why = (
+                f"{self.quantile:.0%} of {self.frauds} fraud labels arrived within "
+                f"{waited:.2f} days; configured delay {self.delay / timedelta(days=1):g} days"
+            )
+        return f"matured at {days:.2f} days: {why}"
+
+
+def label_maturity(
+    fraud_waits: "Sequence[float] | npt.NDArray[np.floating[Any]]",
+    *,
+    delay: timedelta,
+    quantile: float = DEFAULT_MATURITY_QUANTILE,
+    min_frauds: int = MIN_FRAUDS_FOR_MATURITY,
+) -> LabelMaturity:
+    """The age from which an unlabelled transaction counts as legitimate: the `quantile` of
+    the label waits (label time minus transaction time, seconds) of labelled frauds, so that
+    a fraud's label would have arrived by then with that probability; never less than the
+    configured delay, which also stands alone with fewer than `min_frauds` frauds.
+
+    Only labels already arrived are seen, the quick ones first (an analyst's verdict beats
+    a chargeback by weeks), so the quantile can only underestimate the wait: it lengthens
+    the delay where labels are slower, and never shortens it.
+    """
+    if not 0.0 < quantile < 1.0:
+        msg = f"the label maturity quantile must lie strictly between 0 and 1, got {quantile}"
+        raise ValueError(msg)
+    waits = np.asarray(fraud_waits, dtype=np.float64)
+    waits = waits[np.isfinite(waits)]
+    if len(waits) < min_frauds:
+        return LabelMaturity(
+            age=delay, delay=delay, quantile=quantile, frauds=len(waits), observed=None
+        )
+    observed = timedelta(seconds=float(np.quantile(np.maximum(waits, 0.0), quantile)))
+    return LabelMaturity(
+        age=max(delay, observed),
+        delay=delay,
+        quantile=quantile,
+        frauds=len(waits),
+        observed=observed,
+    )

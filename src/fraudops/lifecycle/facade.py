@@ -122,6 +122,14 @@ class Lifecycle:
         finally:
             warehouse.dispose()
 
+    @property
+    def retrain_options(self) -> RetrainOptions:
+        """How retraining reads and splits history: the policy's fields and the settings'
+        label maturity quantile."""
+        return RetrainOptions.from_policy(
+            self.policy, maturity_quantile=self.settings.label_maturity_quantile
+        )
+
     # --- the actions ---------------------------------------------------------------------------
 
     def monitor(self, as_of: datetime | None = None, *, trigger: str = "manual") -> MonitorDecision:
@@ -132,6 +140,7 @@ class Lifecycle:
             policy=self.policy,
             as_of=as_of,
             store=False,
+            maturity_quantile=self.settings.label_maturity_quantile,
         )
         if self.report_dir is not None:
             path = write_report(
@@ -156,7 +165,7 @@ class Lifecycle:
         return retrain(
             warehouse=self.warehouse,
             registry=self.registry,
-            options=RetrainOptions.from_policy(self.policy),
+            options=self.retrain_options,
             as_of=moment,
             trigger=trigger,
             actor=self.actor,
@@ -171,7 +180,7 @@ class Lifecycle:
             warehouse=self.warehouse,
             registry=self.registry,
             options=CompareOptions.from_policy(self.policy),
-            retrain_options=RetrainOptions.from_policy(self.policy),
+            retrain_options=self.retrain_options,
             as_of=as_of,
             actor=self.actor,
             trigger=trigger,

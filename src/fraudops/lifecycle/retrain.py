@@ -1,10 +1,13 @@
 """Retraining from the warehouse: the standard recipe on the most recent labelled data.
 
-Transactions older than the label delay count as matured: those without a fraud label are
-legitimate. The model is tuned and thresholded on the last `validation_days` of matured
-data, then refitted on training and validation together, so the newest labelled days are
-learnt and not only validated on. The new version is registered as challenger (champion if
-there is none yet), and the decision is audited whether it succeeded or not.
+Transactions older than the maturity age count as matured: those without a fraud label are
+legitimate. The age is the label delay, or longer where the warehouse's fraud labels show
+they take longer to arrive (monitoring.maturity); younger transactions are left out as
+immature, and the result says how many. The model is tuned and thresholded on the last
+`validation_days` of matured data, then refitted on training and validation together, so
+the newest labelled days are learnt and not only validated on. The new version is
+registered as challenger (champion if there is none yet), and the decision is audited
+whether it succeeded or not.
 """
 
 from dataclasses import dataclass, field
@@ -17,6 +20,7 @@ import pandas as pd
 import structlog
 
 from fraudops.data.profiles import SPARKOV
+from fraudops.features.labels import DEFAULT_MATURITY_QUANTILE
 from fraudops.lifecycle.audit import (
     TAG_ACTOR,
     TAG_AS_OF,
@@ -28,6 +32,7 @@ from fraudops.lifecycle.audit import (
     version_with_alias,
 )
 from fraudops.lifecycle.registration import register_training
+from fraudops.monitoring.maturity import observed_label_maturity
 from fraudops.registry.base import (
     CHALLENGER,
     CHAMPION,
@@ -60,18 +65,22 @@ class RetrainOptions:
     validation_days: float = 3.0
     trials: int = 5
     seed: int = 42
+    maturity_quantile: float = DEFAULT_MATURITY_QUANTILE
     # Extra days read before the history so that 7- and 30-day window features are warm on
     # the first training day, as they are in service; those days are not trained on.
     warm_up_days: float = 30.0
 
     @classmethod
-    def from_policy(cls, policy: Any) -> "RetrainOptions":
+    def from_policy(
+        cls, policy: Any, *, maturity_quantile: float = DEFAULT_MATURITY_QUANTILE
+    ) -> "RetrainOptions":
         """The options a monitoring policy names (label_delay_days, retrain_* fields)."""
         return cls(
             label_delay_days=float(policy.label_delay_days),
             history_days=float(policy.retrain_history_days),
             validation_days=float(policy.retrain_validation_days),
             trials=int(policy.retrain_trials),
+            maturity_quantile=maturity_quantile,
         )
 
     @property
@@ -90,6 +99,8 @@ class RetrainResult:
     labelled_end: datetime
     rows: int  # transactions learnt from (training and validation periods)
     frauds: int  # frauds among them
+    immature: int  # transactions younger than the maturity age, left out
+    maturity: dict[str, Any]  # LabelMaturity.to_dict(): the age and where it comes from
     split: dict[str, str]
     validation: dict[str, float]
     threshold: float
@@ -128,6 +139,8 @@ class RetrainResult:
             f"{self.note}\n"
             f"learnt from {self.history_start:%Y-%m-%d %H:%M} .. {self.labelled_end:%Y-%m-%d %H:%M}"
             f" ({self.rows} transactions, {self.frauds} frauds), as of {self.as_of:%Y-%m-%d %H:%M}"
+            f"\n{self.immature} younger transactions left out as immature "
+            f"({self.maturity['age_days']:.2f} days, from the {self.maturity['source']})"
             f"\nvalidation: {metrics or 'no metrics'}; threshold {self.threshold:.4f}"
         )
 
@@ -144,6 +157,8 @@ class RetrainResult:
             "labelled_end": self.labelled_end.isoformat(),
             "rows": self.rows,
             "frauds": self.frauds,
+            "immature": self.immature,
+            "maturity": self.maturity,
             "split": self.split,
             "validation": self.validation,
             "threshold": self.threshold,
@@ -181,16 +196,25 @@ def retrain(
     try:
         moment = retrain_as_of(warehouse, as_of)
         start = moment - timedelta(days=options.history_days)
-        labelled_end = moment - options.label_delay
+        maturity = observed_label_maturity(
+            warehouse,
+            as_of=moment,
+            delay=options.label_delay,
+            quantile=options.maturity_quantile,
+        )
+        labelled_end = moment - maturity.age
         inputs |= {
             "as_of": moment.isoformat(),
             "history_start": start.isoformat(),
             "labelled_end": labelled_end.isoformat(),
+            "maturity": maturity.to_dict(),
         }
         frame = warehouse.history_frame(
             start - timedelta(days=options.warm_up_days), moment, labels_known_by=moment
         )
-        result = _train(frame, options=options, start=start, labelled_end=labelled_end)
+        result = _train(
+            frame, options=options, start=start, labelled_end=labelled_end, as_of=moment
+        )
         artifacts = {} if out_dir is None else _write_evaluation(frame, result, out_dir, inputs)
         registered = register_training(
             registry,
@@ -218,6 +242,8 @@ def retrain(
     learnt_from: dict[str, Any] = {
         "rows": int(learnt.sum()),
         "frauds": int(frame.loc[learnt, "is_fraud"].sum()),
+        "immature": int((frame["event_time"] >= labelled_end).sum()),
+        "maturity": maturity.to_dict(),
         "split": result.split.to_dict(),
         "validation": {k: v for k, v in result.bundle.metrics.items() if pd.notna(v)},
         "threshold": result.bundle.threshold,
@@ -329,13 +355,19 @@ def retrain_as_of(warehouse: Warehouse, as_of: datetime | None) -> datetime:
 
 
 def _train(
-    frame: pd.DataFrame, *, options: RetrainOptions, start: datetime, labelled_end: datetime
+    frame: pd.DataFrame,
+    *,
+    options: RetrainOptions,
+    start: datetime,
+    labelled_end: datetime,
+    as_of: datetime,
 ) -> TrainingResult:
-    """The standard recipe, refitted on training and validation together."""
+    """The standard recipe on the labels known as of then, refitted on training and
+    validation together."""
     if frame.empty:
         msg = (
             f"the warehouse holds no transactions between {start:%Y-%m-%d %H:%M} and "
-            f"{labelled_end + timedelta(days=options.label_delay_days):%Y-%m-%d %H:%M}"
+            f"{as_of:%Y-%m-%d %H:%M}"
         )
         raise TrainingError(msg)
     config = TrainingConfig(
@@ -343,6 +375,7 @@ def _train(
         validation_days=options.validation_days,
         train_start=start,
         labelled_end=labelled_end,
+        labels_known_by=as_of,
         trials=options.trials,
         seed=options.seed,
         refit=True,

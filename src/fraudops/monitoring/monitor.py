@@ -3,8 +3,10 @@
 Drift compares the transactions the champion served in the last `drift_window_days` with the
 training reference inside its bundle: every feature (one-hot columns gathered back into
 their categorical feature, for a chi-squared test) and the score distribution. Performance
-reads the labelled window that ends `label_delay_days` before as_of, with the labels known
-by as_of, so that a run can be replayed later and see what it saw then.
+reads the labelled window that ends the maturity age before as_of (`label_delay_days`, or
+longer where the fraud labels known by as_of show they take longer: monitoring.maturity),
+with the labels known by as_of, so that a run can be replayed later and see what it saw
+then; the younger transactions are counted as left out, immature.
 """
 
 import dataclasses
@@ -20,7 +22,9 @@ import numpy.typing as npt
 import pandas as pd
 import structlog
 
+from fraudops.features.labels import DEFAULT_MATURITY_QUANTILE, LabelMaturity
 from fraudops.monitoring.drift import FeatureDrift, drift_report
+from fraudops.monitoring.maturity import observed_label_maturity
 from fraudops.monitoring.performance import WindowPerformance, finite_or_none, window_performance
 from fraudops.monitoring.policy import Policy, Verdict, decide
 from fraudops.registry.base import CHAMPION, ModelNotFoundError, ModelRegistry
@@ -125,6 +129,8 @@ class MonitorResult:
     drift: DriftResult
     verdict: Verdict
     policy: Policy
+    maturity: LabelMaturity | None = None  # how old the labelled window's transactions are
+    immature: int = 0  # transactions younger than that, left out of performance
     report_path: Path | None = None
     run_id: int | None = None
     # The score samples drift compared, for the report's plot (not part of the document).
@@ -151,6 +157,9 @@ class MonitorResult:
             | {"excluded_labelled": self.excluded_labelled},
             "drift": self.drift.to_dict(),
             "policy": self.policy.model_dump(mode="json"),
+            "maturity": None
+            if self.maturity is None
+            else self.maturity.to_dict() | {"immature": self.immature},
         }
 
     def __str__(self) -> str:
@@ -163,6 +172,10 @@ class MonitorResult:
             f"labelled window: {self.performance.transactions} transactions, "
             f"{self.performance.frauds} frauds (at least {self.performance.min_frauds} needed)",
         ]
+        if self.maturity is not None:
+            lines.append(
+                f"{self.immature} younger transactions left out as immature, {self.maturity}"
+            )
         for name, estimate in self.performance.estimates().items():
             lines.append(
                 f"  {name}: {_number(estimate.value)} "
@@ -191,6 +204,7 @@ def run_monitor(
     store: bool = True,
     trigger: str = "manual",
     actor: str = "cli",
+    maturity_quantile: float = DEFAULT_MATURITY_QUANTILE,
 ) -> MonitorResult:
     """Monitor the champion as of a moment (default: the warehouse's event clock).
 
@@ -215,7 +229,13 @@ def run_monitor(
         start=drift_start,
         end=moment,
     )
-    end = moment - timedelta(days=policy.label_delay_days)
+    maturity = observed_label_maturity(
+        warehouse,
+        as_of=moment,
+        delay=timedelta(days=policy.label_delay_days),
+        quantile=maturity_quantile,
+    )
+    end = moment - maturity.age
     start = end - timedelta(days=policy.performance_window_days)
     learnt_until = bundle.trained_until
     if learnt_until is not None and learnt_until > start:
@@ -249,6 +269,8 @@ def run_monitor(
         drift=drift,
         verdict=verdict,
         policy=policy,
+        maturity=maturity,
+        immature=warehouse.count_between(end, moment),
         reference_scores=None
         if bundle.drift_reference is None
         else np.asarray(bundle.drift_reference.scores, dtype=np.float64),

@@ -67,6 +67,8 @@ as of {{ as_of }} (event time){% if r.run_id is not none %}, run {{ r.run_id }}{
 <p class="note">Labelled window [{{ p.start }}, {{ p.end }}), labels known by as of:
 {{ p.transactions }} transactions, {{ p.frauds }} frauds, {{ p.alerts }} alerts;
 {{ r.excluded_labelled }} labelled transactions not scored by this champion left out.
+{% if r.maturity is not none %}{{ r.immature }} younger transactions left out as immature
+({{ r.maturity }}).{% endif %}
 Intervals at {{ pct(confidence) }} confidence.</p>
 <table id="performance">
 <tr><th>metric</th><th>value</th><th>low</th><th>high</th><th>interval</th><th>floor</th></tr>

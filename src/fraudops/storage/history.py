@@ -228,6 +228,34 @@ class HistoryReads(SqlTables):
         frame = pd.concat([base, features], axis=1)
         return frame.iloc[::-1].reset_index(drop=True)
 
+    def fraud_label_waits(
+        self, start: datetime, end: datetime, *, labels_known_by: datetime
+    ) -> list[float]:
+        """Seconds from transaction to fraud label, of the frauds with event_time in
+        [start, end) whose label was known by `labels_known_by`."""
+        statement = (
+            select(TransactionRow.event_time, LabelRow.label_time)
+            .join(LabelRow, LabelRow.trans_num == TransactionRow.trans_num)
+            .where(LabelRow.is_fraud.is_(True))
+            .where(LabelRow.label_time <= utc_naive(labels_known_by))
+            .where(TransactionRow.event_time >= utc_naive(start))
+            .where(TransactionRow.event_time < utc_naive(end))
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        return [(row.label_time - row.event_time).total_seconds() for row in rows]
+
+    def count_between(self, start: datetime, end: datetime) -> int:
+        """How many transactions are stored with event_time in [start, end)."""
+        statement = (
+            select(func.count())
+            .select_from(TransactionRow)
+            .where(TransactionRow.event_time >= utc_naive(start))
+            .where(TransactionRow.event_time < utc_naive(end))
+        )
+        with self.engine.connect() as connection:
+            return int(connection.scalar(statement) or 0)
+
     def count_transactions(self) -> int:
         """How many transactions are stored."""
         with self.engine.connect() as connection:

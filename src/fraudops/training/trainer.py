@@ -23,6 +23,7 @@ from sklearn.metrics import average_precision_score
 
 from fraudops.data.profiles import DatasetProfile
 from fraudops.features.batch import batch_features
+from fraudops.features.labels import has_label_times, label_arrival
 from fraudops.features.spec import MS_PER_DAY, fit_feature_spec
 from fraudops.progress import ProgressCallback, silent_progress
 from fraudops.training.bundle import REFERENCE_ROWS, ModelBundle, TrainingReference
@@ -64,6 +65,9 @@ class TrainingConfig:
     seed: int = 42
     max_tuning_negatives: int = 100_000
     refit: bool = False
+    # With label times in the frame, the labels learnt from are those known by then
+    # (default: the end of the labelled data plus the delay, when a model would be trained).
+    labels_known_by: datetime | None = None
 
     @property
     def delay(self) -> timedelta:
@@ -108,7 +112,12 @@ def train(
         folds=config.folds,
     )
     split = splits[0]
-    labels = frame[profile.label].to_numpy(dtype=np.int8)
+    labels = training_labels(
+        frame,
+        profile,
+        known_by=config.labels_known_by or split.validation_end + config.delay,
+        label_delay_ms=int(config.delay_days * MS_PER_DAY),
+    )
     train_mask, validation_mask = split.masks(times)
     _check_period(labels[train_mask], "training", split.train_start, split.train_end)
     _check_period(
@@ -228,6 +237,19 @@ def train(
         best_tuning_score=best,
         seconds=seconds,
     )
+
+
+def training_labels(
+    frame: pd.DataFrame, profile: DatasetProfile, *, known_by: datetime, label_delay_ms: int
+) -> Labels:
+    """The labels a model learns from: as known by `known_by` where the frame has label
+    times (reported values, unlabelled counting as legitimate), else the profile's label."""
+    assert profile.label is not None  # noqa: S101 - checked by the callers
+    if not has_label_times(frame):
+        return frame[profile.label].to_numpy(dtype=np.int8)
+    arrival = label_arrival(frame, profile, label_delay_ms=label_delay_ms)
+    by_ms = int(pd.Timestamp(known_by).value // 1_000_000)
+    return arrival.known_by(by_ms).astype(np.int8)
 
 
 def carried_threshold(

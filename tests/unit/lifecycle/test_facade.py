@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -28,6 +29,7 @@ from fraudops.registry import InMemoryRegistry
 from fraudops.scoring.serving import decide, decide_many
 from fraudops.storage import Warehouse
 from fraudops.training.bundle import ModelBundle
+from warehouse_fill import store_served
 
 START = datetime(2024, 1, 1)  # as in the `simulated` fixture
 AS_OF = START + timedelta(days=16)
@@ -234,3 +236,33 @@ def test_retraining_on_an_empty_warehouse_fails_audited_and_writes_nothing(
         lifecycle.retrain()
     assert [("retrain", "cli")] == [(e.kind, e.actor) for e in warehouse.events()]
     assert not (tmp_path / "models").exists()
+
+
+def test_monitoring_waits_for_slow_labels_and_reports_the_immature(
+    warehouse: Warehouse,
+    simulated: pd.DataFrame,
+    train_bundle: Callable[..., ModelBundle],
+    tmp_path: Path,
+) -> None:
+    """Frauds reported 5 days late under a 2-day delay, quantile from the settings: the
+    labelled window ends 5 days before as_of, the younger transactions are counted in the
+    run's document and its HTML report."""
+    store_served(warehouse, simulated, label_days=5)
+    lifecycle = champion_lifecycle(warehouse, train_bundle, tmp_path / "home", actor="cli")
+    lifecycle = replace(lifecycle, settings=Settings(home=tmp_path, label_maturity_quantile=0.5))
+
+    result = lifecycle.monitor(AS_OF).result
+
+    times = pd.to_datetime(simulated["trans_date_trans_time"])
+    immature = int(((times >= AS_OF - timedelta(days=5)) & (times < AS_OF)).sum())
+    assert AS_OF - timedelta(days=5) == result.performance.end
+    assert (immature, 5.0, 0.5) == (
+        result.immature,
+        result.to_dict()["maturity"]["age_days"],
+        result.to_dict()["maturity"]["quantile"],
+    )
+    assert immature == result.to_dict()["maturity"]["immature"]
+    assert result.report_path is not None
+    assert f"{immature} younger transactions left out as immature" in " ".join(
+        result.report_path.read_text().split()
+    )

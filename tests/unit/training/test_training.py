@@ -19,6 +19,7 @@ from fraudops.training.trainer import (
     TrainingResult,
     carried_threshold,
     train,
+    training_labels,
 )
 from fraudops.training.workflow import integer_ids_as_numbers
 
@@ -213,3 +214,25 @@ def test_refit_learns_the_validation_days_and_records_its_reference(
     assert len(reference.scores) == len(reference.features) > 0
     sample = reference.features.to_numpy()
     assert not np.allclose(plain.bundle.score_features(sample), refit.bundle.score_features(sample))
+
+
+def test_with_label_times_a_model_learns_the_labels_known_by_its_training_moment() -> None:
+    """Reported values known by then; a late, never or not-yet reported fraud reads as
+    legitimate; without label times, the profile's label as it is."""
+    times = pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"])
+    frame = pd.DataFrame(
+        {
+            "event_time": times,
+            "is_fraud": [1, 1, 0, 1],
+            "reported_fraud": [1.0, 1.0, 1.0, np.nan],
+            "label_time": [times[0], times[1] + pd.Timedelta(days=30), times[2], pd.NaT],
+        }
+    )
+    known_by = datetime(2024, 1, 10)
+
+    learnt = training_labels(frame, SPARKOV, known_by=known_by, label_delay_ms=0)
+    fixed = training_labels(
+        frame.drop(columns="label_time"), SPARKOV, known_by=known_by, label_delay_ms=0
+    )
+
+    assert ([1, 0, 1, 0], [1, 1, 0, 1]) == (learnt.tolist(), fixed.tolist())
