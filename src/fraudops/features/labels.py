@@ -83,11 +83,11 @@ def label_arrival(
 
     A frame without a label column (scoring time) has no label known, ever.
     """
-    events = columns.event_times_ms(frame)
     if not has_label_times(frame):
         fraud = columns.labels(frame, profile.label)
         if profile.label is None or profile.label not in frame.columns:
             return LabelArrival(fraud=fraud, times_ms=np.full(len(frame), NEVER_MS))
+        events = columns.event_times_ms(frame)
         return LabelArrival(fraud=fraud, times_ms=fixed_label_time_ms(events, label_delay_ms))
     times, arrives = label_times_ms(frame)
     source = REPORTED_FRAUD if REPORTED_FRAUD in frame.columns else profile.label
