@@ -16,6 +16,7 @@ from fraudops.simulate.config import SimulationConfig
 from fraudops.simulate.drift import amount_multipliers
 from fraudops.simulate.frame import sparkov_frame
 from fraudops.simulate.fraud import generate_fraud
+from fraudops.simulate.labels import arrive_labels, label_columns
 from fraudops.simulate.merchants import Marketplace, generate_merchants
 from fraudops.simulate.population import generate_cardholders
 from fraudops.simulate.scenarios import World
@@ -73,6 +74,14 @@ def simulate(config: SimulationConfig, *, progress: ProgressCallback | None = No
         merchants=market.merchants,
         rng=stream(config.seed, "trans_num"),
     )
+    if config.label_arrival is not None:
+        arrived = arrive_labels(
+            stream(config.seed, "labels"),
+            time=tx.time,
+            is_fraud=tx.scenario > 0,
+            arrival=config.label_arrival,
+        )
+        frame = frame.assign(**label_columns(arrived))
     report("done", 1.0)
     log.info(
         "simulated",
@@ -92,6 +101,7 @@ class SimulationSummary:
     by_scenario: dict[str, int]
     first: str
     last: str
+    arrivals: dict[str, int] | None = None  # with label times: labels by how they arrived
 
     @property
     def fraud_rate(self) -> float:
@@ -101,11 +111,15 @@ class SimulationSummary:
     def lines(self) -> list[str]:
         """The summary as a few lines of text for a terminal."""
         width = max(len(name) for name in self.by_scenario)
-        return [
+        lines = [
             f"transactions  {self.rows:,}  ({self.first} .. {self.last})",
             f"fraud         {self.fraud_rows:,}  ({self.fraud_rate:.3%})",
             *(f"  {name:<{width}}  {count:,}" for name, count in self.by_scenario.items()),
         ]
+        if self.arrivals is not None:
+            counts = ", ".join(f"{name} {count:,}" for name, count in self.arrivals.items())
+            lines.append(f"labels        {counts}")
+        return lines
 
 
 def summarise(frame: pd.DataFrame) -> SimulationSummary:
@@ -118,4 +132,20 @@ def summarise(frame: pd.DataFrame) -> SimulationSummary:
         by_scenario={name: int(counts.get(name, 0)) for name in SCENARIOS},
         first=str(stamps.min()) if len(frame) else "",
         last=str(stamps.max()) if len(frame) else "",
+        arrivals=label_arrivals(frame) if "label_time" in frame.columns else None,
     )
+
+
+def label_arrivals(frame: pd.DataFrame) -> dict[str, int]:
+    """Labels by how they arrived: reviews (within a day), chargebacks, friendly, never."""
+    event = pd.to_datetime(frame["trans_date_trans_time"], format="%Y-%m-%d %H:%M:%S")
+    delay = frame["label_time"] - event
+    review = delay < pd.Timedelta(days=1)
+    chargeback = delay >= pd.Timedelta(days=1)
+    fraud = frame["is_fraud"] == 1
+    return {
+        "reviewed": int(review.sum()),
+        "chargebacks": int(chargeback.sum()),
+        "of which friendly fraud": int((chargeback & ~fraud).sum()),
+        "frauds never reported": int((fraud & frame["label_time"].isna()).sum()),
+    }

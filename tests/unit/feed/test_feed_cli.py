@@ -84,3 +84,20 @@ def test_command_serves_the_file_with_its_options(
     assert ["t0", "t1", "t2"] == rows["trans_num"].tolist()
     assert rows["is_fraud"].isna().all()
     assert (200, 429) == (second.status_code, third.status_code)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--simulate", "--labels", "realistic"], "--labels needs --simulate and --label-times"),
+        (["--simulate", "--label-times", "--labels", "fixed"], "--labels fixed gives none"),
+        (["--simulate", "--label-times", "--label-delay", "1h"], "not both"),
+    ],
+)
+def test_label_time_options_must_agree(options: list[str], message: str) -> None:
+    """--labels needs --label-times, which needs label times and no fixed delay."""
+    result = CliRunner().invoke(
+        app, ["feed", "--port", "8765", "--days", "2", "--cards", "20", *options]
+    )
+    assert 2 == result.exit_code
+    assert message in result.stderr
