@@ -132,6 +132,7 @@ class Lifecycle:
             policy=self.policy,
             as_of=as_of,
             store=False,
+            review_capacity=self.settings.review_capacity,
         )
         if self.report_dir is not None:
             path = write_report(
@@ -156,12 +157,17 @@ class Lifecycle:
         return retrain(
             warehouse=self.warehouse,
             registry=self.registry,
-            options=RetrainOptions.from_policy(self.policy),
+            options=self._retrain_options(),
             as_of=moment,
             trigger=trigger,
             actor=self.actor,
             out_dir=folder,
         )
+
+    def _retrain_options(self) -> RetrainOptions:
+        """The policy's retraining options, with the settings' alert budget."""
+        options = RetrainOptions.from_policy(self.policy)
+        return replace(options, review_capacity=self.settings.review_capacity)
 
     def challenge(
         self, as_of: datetime | None = None, *, trigger: str = "schedule"
@@ -171,7 +177,7 @@ class Lifecycle:
             warehouse=self.warehouse,
             registry=self.registry,
             options=CompareOptions.from_policy(self.policy),
-            retrain_options=RetrainOptions.from_policy(self.policy),
+            retrain_options=self._retrain_options(),
             as_of=as_of,
             actor=self.actor,
             trigger=trigger,

@@ -63,6 +63,7 @@ class RetrainOptions:
     # Extra days read before the history so that 7- and 30-day window features are warm on
     # the first training day, as they are in service; those days are not trained on.
     warm_up_days: float = 30.0
+    review_capacity: float | None = None  # alerts per day: fits the review threshold
 
     @classmethod
     def from_policy(cls, policy: Any) -> "RetrainOptions":
@@ -346,6 +347,7 @@ def _train(
         trials=options.trials,
         seed=options.seed,
         refit=True,
+        review_capacity=options.review_capacity,
     )
     return train(frame, SPARKOV, config)
 

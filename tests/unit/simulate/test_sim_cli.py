@@ -87,6 +87,7 @@ def test_realistic_labels_write_label_times_and_count_them(tmp_path: Path) -> No
     frame = pd.read_parquet(out)
     assert {"label_time", "reported_fraud"} <= set(frame.columns)
     assert "labels        reviewed" in result.stdout
+    assert "chargebacks" in result.stdout
 
 
 def test_fdh_format_refuses_label_times(tmp_path: Path) -> None:
