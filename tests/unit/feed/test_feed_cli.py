@@ -101,3 +101,30 @@ def test_label_time_options_must_agree(options: list[str], message: str) -> None
     )
     assert 2 == result.exit_code
     assert message in result.stderr
+
+
+def test_simulated_label_times_are_served_on_labels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--simulate --label-times: no label in the stream; reviewed alerts' labels on /labels."""
+    started: list[tuple[FastAPI, str, int]] = []
+    monkeypatch.setattr(
+        server,
+        "run_feed_server",
+        lambda app, *, host, port: started.append((app, host, port)),
+    )
+    options = ["--simulate", "--days", "3", "--cards", "30", "--label-times"]
+    labels = ["--labels", "alert_rate=0.5,review_median_hours=0.5,review_max_hours=1"]
+    result = CliRunner().invoke(app, ["feed", "--port", "8765", *options, *labels])
+    assert 0 == result.exit_code, result.output
+    [(feed_app, _, _)] = started
+
+    async def poll() -> tuple[httpx.Response, httpx.Response]:
+        transport = httpx.ASGITransport(app=feed_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://feed") as client:
+            rows = await client.get("/current-transactions", params={"n": 1000})
+            return rows, await client.get("/labels")
+
+    rows, labels_page = asyncio.run(poll())
+    assert pd.read_json(io.StringIO(rows.json()), orient="split")["is_fraud"].isna().all()
+    served = labels_page.json()["labels"]
+    assert served
+    assert all(0 < x["label_time"] - x["event_time"] <= 3_600_000 for x in served)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -26,7 +27,7 @@ from fraudops.lifecycle.retrain import RetrainError, retrain_folder
 from fraudops.monitoring.policy import Policy
 from fraudops.registry import InMemoryRegistry
 from fraudops.scoring.serving import decide, decide_many
-from fraudops.storage import Warehouse
+from fraudops.storage import ScoredTransaction, ScoreRecord, Warehouse
 from fraudops.training.bundle import ModelBundle
 
 START = datetime(2024, 1, 1)  # as in the `simulated` fixture
@@ -234,3 +235,41 @@ def test_retraining_on_an_empty_warehouse_fails_audited_and_writes_nothing(
         lifecycle.retrain()
     assert [("retrain", "cli")] == [(e.kind, e.actor) for e in warehouse.events()]
     assert not (tmp_path / "models").exists()
+
+
+def test_the_review_capacity_setting_reaches_monitoring_and_retraining(
+    history: Warehouse,
+    simulated: pd.DataFrame,
+    train_bundle: Callable[..., ModelBundle],
+    tmp_path: Path,
+) -> None:
+    """FRAUDOPS_REVIEW_CAPACITY: the monitor counts the stored alerts against it, and
+    retraining fits the review threshold to it; unset, neither happens."""
+    day_before = simulated[simulated["trans_date_trans_time"].str.startswith("2024-01-16")]
+    alerts = day_before.head(3).drop(columns=["is_fraud", "fraud_scenario"])
+    review = ScoreRecord(
+        model_name="fraud-detector",
+        model_version="0",
+        fraud_probability=0.9,
+        decision="review",
+        scored_at=AS_OF,
+    )
+    history.store_scored_batch(
+        [
+            ScoredTransaction(transaction=record | {"trans_num": f"alert-{n}"}, score=review)
+            for n, record in enumerate(alerts.to_dict(orient="records"))
+        ]
+    )
+    lifecycle = champion_lifecycle(history, train_bundle, tmp_path / "home", actor="cli")
+    budgeted = replace(lifecycle, settings=Settings(home=tmp_path / "home", review_capacity=1.0))
+    result = budgeted.monitor(AS_OF)
+    budget = result.result.alert_budget
+    assert budget is not None
+    assert 1.0 == budget.capacity
+    start, end = AS_OF - timedelta(days=POLICY.alert_budget_days), AS_OF
+    stored = {d.day: d.reviews + d.declines for d in history.alerts_per_day(start, end)}
+    assert [stored.get(day, 0) for day, _ in budget.days] == [n for _, n in budget.days]
+    assert 3 == sum(stored.values())
+    assert ("alerts_over_capacity" in result.result.verdict.reasons) == budget.overrun
+    assert 1.0 == budgeted._retrain_options().review_capacity
+    assert None is lifecycle._retrain_options().review_capacity
