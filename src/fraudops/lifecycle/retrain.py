@@ -97,6 +97,7 @@ class RetrainResult:
     trigger: str
     actor: str
     event: LifecycleEvent
+    review_threshold: float | None = None  # fitted to the review capacity, if one is set
     artifacts: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -130,6 +131,11 @@ class RetrainResult:
             f"learnt from {self.history_start:%Y-%m-%d %H:%M} .. {self.labelled_end:%Y-%m-%d %H:%M}"
             f" ({self.rows} transactions, {self.frauds} frauds), as of {self.as_of:%Y-%m-%d %H:%M}"
             f"\nvalidation: {metrics or 'no metrics'}; threshold {self.threshold:.4f}"
+            + (
+                ""
+                if self.review_threshold is None
+                else f"; review from {self.review_threshold:.4f} (alert budget)"
+            )
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -148,6 +154,7 @@ class RetrainResult:
             "split": self.split,
             "validation": self.validation,
             "threshold": self.threshold,
+            "review_threshold": self.review_threshold,
             "trigger": self.trigger,
             "actor": self.actor,
             "event_id": self.event.id,
@@ -222,6 +229,7 @@ def retrain(
         "split": result.split.to_dict(),
         "validation": {k: v for k, v in result.bundle.metrics.items() if pd.notna(v)},
         "threshold": result.bundle.threshold,
+        "review_threshold": result.bundle.review_threshold,
     }
     event = _record_registration(
         warehouse,

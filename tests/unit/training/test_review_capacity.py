@@ -1,13 +1,16 @@
 """The review threshold fitted to an alert budget: alerts per day within review_capacity."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from fraudops.config import Settings
 from fraudops.scoring.serving import decision_thresholds
 from fraudops.training.bundle import ModelBundle
-from fraudops.training.threshold import capacity_threshold
+from fraudops.training.threshold import CapacityChoice, capacity_threshold
 from fraudops.training.trainer import TrainingResult, fit_review_capacity
+from fraudops.training.workflow import review_context
 
 
 def test_the_threshold_alerts_the_capacity_times_the_days() -> None:
@@ -81,3 +84,21 @@ def test_the_service_reviews_from_the_fitted_threshold_unless_a_setting_says_oth
     assert 40.0 == fitted.review_capacity
     assert (plain.threshold / 2, plain.threshold) == decision_thresholds(plain, Settings())
     assert plain.review_capacity is None
+
+
+def test_the_training_report_states_the_alert_budget(default_training: TrainingResult) -> None:
+    """The report lists capacity, review threshold and validation alerts a day; none without."""
+    bundle = dataclasses.replace(
+        default_training.bundle, training={"review_capacity": "40.0", "review_threshold": "0.05"}
+    )
+    budgeted = dataclasses.replace(
+        default_training,
+        bundle=bundle,
+        review=CapacityChoice(threshold=0.05, capacity=40.0, days=7.0, alerts=273),
+    )
+    assert {
+        "review capacity (alerts per day)": "40",
+        "review threshold": "0.05",
+        "validation alerts per day": "39.0",
+    } == review_context(budgeted)
+    assert {} == review_context(default_training)
