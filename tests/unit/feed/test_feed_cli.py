@@ -128,3 +128,35 @@ def test_simulated_label_times_are_served_on_labels(monkeypatch: pytest.MonkeyPa
     served = labels_page.json()["labels"]
     assert served
     assert all(0 < x["label_time"] - x["event_time"] <= 3_600_000 for x in served)
+
+
+def test_a_file_with_label_times_is_served_by_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--data FILE --label-times reads label_time and reported_fraud through the readers."""
+    started: list[tuple[FastAPI, str, int]] = []
+    monkeypatch.setattr(
+        server,
+        "run_feed_server",
+        lambda app, *, host, port: started.append((app, host, port)),
+    )
+    path = tmp_path / "labelled.csv"
+    frame = build_sparkov_frame(MINUTES).assign(
+        label_time=["2024-03-01 10:02:00", "", "", "", "", ""],
+        reported_fraud=["1", "", "", "", "", ""],
+    )
+    frame.to_csv(path, index=False)
+    result = CliRunner().invoke(
+        app, ["feed", "--port", "8765", "--data", str(path), "--label-times"]
+    )
+    assert 0 == result.exit_code, result.output
+    [(feed_app, _, _)] = started
+
+    async def poll() -> httpx.Response:
+        transport = httpx.ASGITransport(app=feed_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://feed") as client:
+            await client.get("/current-transactions", params={"n": 6})
+            return await client.get("/labels")
+
+    labels = asyncio.run(poll()).json()["labels"]
+    assert [("t0", 1)] == [(x["trans_num"], x["is_fraud"]) for x in labels]
