@@ -31,7 +31,7 @@ from fraudops.lifecycle.retrain import (
 from fraudops.monitoring.monitor import MonitorResult, record_monitor_run, run_monitor
 from fraudops.monitoring.policy import Policy, load_policy
 from fraudops.monitoring.report import write_report
-from fraudops.registry.base import ModelRegistry
+from fraudops.registry.base import CHAMPION, ModelNotFoundError, ModelRegistry
 from fraudops.storage import Warehouse
 
 log = structlog.get_logger(__name__)
@@ -165,9 +165,19 @@ class Lifecycle:
         )
 
     def _retrain_options(self) -> RetrainOptions:
-        """The policy's retraining options, with the settings' alert budget."""
+        """The policy's retraining options, with the alert budget to fit the review threshold to."""
         options = RetrainOptions.from_policy(self.policy)
-        return replace(options, review_capacity=self.settings.review_capacity)
+        return replace(options, review_capacity=self._review_capacity())
+
+    def _review_capacity(self) -> float | None:
+        """The settings' review capacity, else the one the champion was fitted to (kept)."""
+        if self.settings.review_capacity is not None:
+            return self.settings.review_capacity
+        try:
+            champion = self.registry.load_version(self.registry.resolve(CHAMPION).version)
+        except ModelNotFoundError:
+            return None
+        return champion.review_capacity
 
     def challenge(
         self, as_of: datetime | None = None, *, trigger: str = "schedule"

@@ -273,3 +273,9 @@ def test_the_review_capacity_setting_reaches_monitoring_and_retraining(
     assert ("alerts_over_capacity" in result.result.verdict.reasons) == budget.overrun
     assert 1.0 == budgeted._retrain_options().review_capacity
     assert None is lifecycle._retrain_options().review_capacity
+    # Without the setting, a champion fitted to a budget passes it on to its successor.
+    champion = lifecycle.registry.load_version(1)
+    fitted = replace(champion, training=champion.training | {"review_capacity": "7.0"})
+    lifecycle.registry.log_training(fitted, input_example=None, dataset_fingerprint="t")  # type: ignore[arg-type]
+    lifecycle.registry.set_alias(2, "champion")
+    assert 7.0 == lifecycle._retrain_options().review_capacity
