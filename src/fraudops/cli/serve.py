@@ -194,6 +194,14 @@ def up_command(
     label_delay: Annotated[
         str, typer.Option(help="Labels follow this long after (2d, 12h).")
     ] = "7d",
+    label_times: Annotated[
+        bool,
+        typer.Option(
+            "--label-times",
+            help="Labels arrive at the data's own label_time (fraudops simulate --labels "
+            "realistic) instead of --label-delay after their transaction.",
+        ),
+    ] = False,
     monitor_every: Annotated[str, typer.Option(help="Monitoring period in event time.")] = "1d",
     challenge_every: Annotated[
         str, typer.Option(help="Champion/challenger period in event time.")
@@ -231,6 +239,7 @@ def up_command(
             stream=stream,
             speed=speed,
             label_delay=timedelta(seconds=parse_duration(label_delay)),
+            label_times=label_times,
             monitor_every=timedelta(seconds=parse_duration(monitor_every)),
             challenge_every=timedelta(seconds=parse_duration(challenge_every)),
             service_port=port,
