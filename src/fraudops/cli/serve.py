@@ -101,6 +101,13 @@ def ingest_command(
         str | None,
         typer.Option(help="With --source file: send labels this long after (7d, 12h)."),
     ] = None,
+    label_times: Annotated[
+        bool,
+        typer.Option(
+            "--label-times",
+            help="With --source file: send each label at the file's label_time (none without).",
+        ),
+    ] = False,
     feed_url: Annotated[str | None, typer.Option(help="With --source feed: its base URL.")] = None,
     redis_url: Annotated[
         str | None, typer.Option(help="With --source redis (default FRAUDOPS_REDIS_URL).")
@@ -155,6 +162,7 @@ def ingest_command(
             label_delay_ms=None
             if label_delay is None
             else round(parse_duration(label_delay) * 1000),
+            label_times=label_times,
             feed_url=feed_url,
             redis_url=redis_url,
             stream=stream,

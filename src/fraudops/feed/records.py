@@ -118,7 +118,7 @@ def _stamps_ms(column: pd.Series) -> npt.NDArray[np.int64]:
     return ms
 
 
-def _arrived_labels(
+def arrived_labels(
     frame: pd.DataFrame, event_ms: npt.NDArray[np.int64], is_fraud: npt.NDArray[np.float64]
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Label times (never before the event) and the values that arrive, per the label contract."""
@@ -222,7 +222,7 @@ def prepare_feed_records(frame: pd.DataFrame) -> FeedRecords:
     )
     if "label_time" not in frame.columns:
         return FeedRecords(columns=columns, event_ms=event_ms[order], is_fraud=labels[order])
-    label_ms, reported = _arrived_labels(frame, event_ms, labels)
+    label_ms, reported = arrived_labels(frame, event_ms, labels)
     return FeedRecords(
         columns=columns,
         event_ms=event_ms[order],
