@@ -238,13 +238,13 @@ def test_retraining_on_an_empty_warehouse_fails_audited_and_writes_nothing(
 
 
 def test_the_review_capacity_setting_reaches_monitoring_and_retraining(
-    history: Warehouse,
+    warehouse: Warehouse,
     simulated: pd.DataFrame,
     train_bundle: Callable[..., ModelBundle],
     tmp_path: Path,
 ) -> None:
     """FRAUDOPS_REVIEW_CAPACITY: the monitor counts the stored alerts against it, and
-    retraining fits the review threshold to it; unset, neither happens."""
+    retraining fits the review threshold to it; unset, the champion's own budget is kept."""
     day_before = simulated[simulated["trans_date_trans_time"].str.startswith("2024-01-16")]
     alerts = day_before.head(3).drop(columns=["is_fraud", "fraud_scenario"])
     review = ScoreRecord(
@@ -254,28 +254,35 @@ def test_the_review_capacity_setting_reaches_monitoring_and_retraining(
         decision="review",
         scored_at=AS_OF,
     )
-    history.store_scored_batch(
+    warehouse.store_scored_batch(
         [
             ScoredTransaction(transaction=record | {"trans_num": f"alert-{n}"}, score=review)
             for n, record in enumerate(alerts.to_dict(orient="records"))
         ]
     )
-    lifecycle = champion_lifecycle(history, train_bundle, tmp_path / "home", actor="cli")
-    budgeted = replace(lifecycle, settings=Settings(home=tmp_path / "home", review_capacity=1.0))
-    result = budgeted.monitor(AS_OF)
-    budget = result.result.alert_budget
+    first_week = simulated.head(3_000)
+    champion = train_bundle(
+        first_week.assign(event_time=pd.to_datetime(first_week["trans_date_trans_time"])),
+        threshold=0.5,
+        seed=1,
+    )
+    registry = InMemoryRegistry()
+    registry.log_training(champion, input_example=None, dataset_fingerprint="t")  # type: ignore[arg-type]
+    home = tmp_path / "home"
+    plain = Lifecycle.from_settings(
+        Settings(home=home), warehouse, registry=registry, policy=POLICY, actor="cli"
+    )
+    budgeted = replace(plain, settings=Settings(home=home, review_capacity=1.0))
+
+    budget = budgeted.monitor(AS_OF).result.alert_budget
     assert budget is not None
-    assert 1.0 == budget.capacity
-    start, end = AS_OF - timedelta(days=POLICY.alert_budget_days), AS_OF
-    stored = {d.day: d.reviews + d.declines for d in history.alerts_per_day(start, end)}
-    assert [stored.get(day, 0) for day, _ in budget.days] == [n for _, n in budget.days]
-    assert 3 == sum(stored.values())
-    assert ("alerts_over_capacity" in result.result.verdict.reasons) == budget.overrun
+    assert (1.0, 1, False) == (budget.capacity, budget.over_days, budget.overrun)
+    assert [0, 0, 3] == [count for _, count in budget.days]  # 14, 15 and 16 January
+    assert None is plain.monitor(AS_OF).result.alert_budget
     assert 1.0 == budgeted._retrain_options().review_capacity
-    assert None is lifecycle._retrain_options().review_capacity
+    assert None is plain._retrain_options().review_capacity
     # Without the setting, a champion fitted to a budget passes it on to its successor.
-    champion = lifecycle.registry.load_version(1)
     fitted = replace(champion, training=champion.training | {"review_capacity": "7.0"})
-    lifecycle.registry.log_training(fitted, input_example=None, dataset_fingerprint="t")  # type: ignore[arg-type]
-    lifecycle.registry.set_alias(2, "champion")
-    assert 7.0 == lifecycle._retrain_options().review_capacity
+    registry.log_training(fitted, input_example=None, dataset_fingerprint="t")  # type: ignore[arg-type]
+    registry.set_alias(2, "champion")
+    assert 7.0 == plain._retrain_options().review_capacity
