@@ -67,7 +67,7 @@ def test_label_times_need_the_column_and_exclude_a_fixed_delay() -> None:
         TransactionFeed.from_frame(frame, label_times=True, label_delay_s=60)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(
     rows=st.lists(
         st.tuples(
