@@ -14,6 +14,7 @@ from fraudops.cli.options import (
     ModelOpt,
     ObjectiveOpt,
     ProfileOpt,
+    ReviewCapacityOpt,
     ReviewCostOpt,
     SeedOpt,
     TimeoutOpt,
@@ -44,6 +45,7 @@ def train_command(
     folds: FoldsOpt = 1,
     threshold_objective: ObjectiveOpt = "f1",
     review_cost: ReviewCostOpt = 5.0,
+    review_capacity: ReviewCapacityOpt = None,
     seed: SeedOpt = None,
 ) -> None:
     """Train on labelled data, register the model in MLflow (champion, else challenger)."""
@@ -67,6 +69,7 @@ def train_command(
         tune_timeout_s=tune_timeout,
         threshold_objective=threshold_objective,
         review_cost=review_cost,
+        review_capacity=settings.review_capacity if review_capacity is None else review_capacity,
         seed=seed,
     )
     out_dir = settings.home / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -83,6 +86,12 @@ def train_command(
             )
     result = trained.result
     print_metrics("validation", result.validation.to_dict())
+    if result.review is not None:
+        typer.echo(
+            f"review        from {result.review.threshold:.4f}: "
+            f"{result.review.alerts_per_day:,.1f} alerts per day on validation "
+            f"(capacity {result.review.capacity:g})"
+        )
     typer.echo(f"registered    {version.name} version {version.version} as {version.alias}")
     typer.echo(f"report        {trained.artifacts['html']}")
     typer.echo(f"mlflow ui     mlflow ui --backend-store-uri {settings.resolved_tracking_uri}")

@@ -38,6 +38,7 @@ class IngestConfig:
     profile: DatasetProfile = SPARKOV
     speed: float = 0.0
     label_delay_ms: int | None = None
+    label_times: bool = False  # file: labels at the file's label_time, not after a delay
     feed_url: str | None = None
     stream: str = "fraudops:transactions"
     group: str = "fraudops-ingest"
@@ -60,6 +61,8 @@ class IngestConfig:
             raise ValueError("--source feed needs --feed-url URL")
         if self.options.batch_size < 1:
             raise ValueError("--batch-size must be at least 1")
+        if self.label_times and (self.source != "file" or self.label_delay_ms is not None):
+            raise ValueError("--label-times needs --source file and no --label-delay")
 
     def state_path(self, settings: Settings) -> Path:
         """Where this source's spool, checkpoint and dead letters live."""
@@ -85,6 +88,7 @@ def build_source(config: IngestConfig, settings: Settings, state: Path) -> Sourc
             profile=config.profile,
             speed=config.speed,
             label_delay_ms=config.label_delay_ms,
+            label_times=config.label_times,
         )
     if config.source == "feed":
         assert config.feed_url is not None  # noqa: S101 - checked in IngestConfig

@@ -31,7 +31,7 @@ from fraudops.lifecycle.retrain import (
 from fraudops.monitoring.monitor import MonitorResult, record_monitor_run, run_monitor
 from fraudops.monitoring.policy import Policy, load_policy
 from fraudops.monitoring.report import write_report
-from fraudops.registry.base import ModelRegistry
+from fraudops.registry.base import CHAMPION, ModelNotFoundError, ModelRegistry
 from fraudops.storage import Warehouse
 
 log = structlog.get_logger(__name__)
@@ -124,11 +124,12 @@ class Lifecycle:
 
     @property
     def retrain_options(self) -> RetrainOptions:
-        """How retraining reads and splits history: the policy's fields and the settings'
-        label maturity quantile."""
-        return RetrainOptions.from_policy(
+        """How retraining reads and splits history: the policy's fields, the settings' label
+        maturity quantile and the alert budget to fit the review threshold to."""
+        options = RetrainOptions.from_policy(
             self.policy, maturity_quantile=self.settings.label_maturity_quantile
         )
+        return replace(options, review_capacity=self._review_capacity())
 
     # --- the actions ---------------------------------------------------------------------------
 
@@ -141,6 +142,7 @@ class Lifecycle:
             as_of=as_of,
             store=False,
             maturity_quantile=self.settings.label_maturity_quantile,
+            review_capacity=self.settings.review_capacity,
         )
         if self.report_dir is not None:
             path = write_report(
@@ -171,6 +173,16 @@ class Lifecycle:
             actor=self.actor,
             out_dir=folder,
         )
+
+    def _review_capacity(self) -> float | None:
+        """The settings' review capacity, else the one the champion was fitted to (kept)."""
+        if self.settings.review_capacity is not None:
+            return self.settings.review_capacity
+        try:
+            champion = self.registry.load_version(self.registry.resolve(CHAMPION).version)
+        except ModelNotFoundError:
+            return None
+        return champion.review_capacity
 
     def challenge(
         self, as_of: datetime | None = None, *, trigger: str = "schedule"

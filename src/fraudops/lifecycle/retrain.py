@@ -69,6 +69,7 @@ class RetrainOptions:
     # Extra days read before the history so that 7- and 30-day window features are warm on
     # the first training day, as they are in service; those days are not trained on.
     warm_up_days: float = 30.0
+    review_capacity: float | None = None  # alerts per day: fits the review threshold
 
     @classmethod
     def from_policy(
@@ -107,6 +108,7 @@ class RetrainResult:
     trigger: str
     actor: str
     event: LifecycleEvent
+    review_threshold: float | None = None  # fitted to the review capacity, if one is set
     artifacts: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -142,6 +144,11 @@ class RetrainResult:
             f"\n{self.immature} younger transactions left out as immature "
             f"({self.maturity['age_days']:.2f} days, from the {self.maturity['source']})"
             f"\nvalidation: {metrics or 'no metrics'}; threshold {self.threshold:.4f}"
+            + (
+                ""
+                if self.review_threshold is None
+                else f"; review from {self.review_threshold:.4f} (alert budget)"
+            )
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -162,6 +169,7 @@ class RetrainResult:
             "split": self.split,
             "validation": self.validation,
             "threshold": self.threshold,
+            "review_threshold": self.review_threshold,
             "trigger": self.trigger,
             "actor": self.actor,
             "event_id": self.event.id,
@@ -247,6 +255,7 @@ def retrain(
         "split": result.split.to_dict(),
         "validation": {k: v for k, v in result.bundle.metrics.items() if pd.notna(v)},
         "threshold": result.bundle.threshold,
+        "review_threshold": result.bundle.review_threshold,
     }
     event = _record_registration(
         warehouse,
@@ -379,6 +388,7 @@ def _train(
         trials=options.trials,
         seed=options.seed,
         refit=True,
+        review_capacity=options.review_capacity,
     )
     return train(frame, SPARKOV, config)
 

@@ -23,6 +23,7 @@ import pandas as pd
 import structlog
 
 from fraudops.features.labels import DEFAULT_MATURITY_QUANTILE, LabelMaturity
+from fraudops.monitoring.budget import AlertBudget, alert_budget, checked_days
 from fraudops.monitoring.drift import FeatureDrift, drift_report
 from fraudops.monitoring.maturity import observed_label_maturity
 from fraudops.monitoring.performance import WindowPerformance, finite_or_none, window_performance
@@ -38,8 +39,10 @@ __all__ = [
     "DriftResult",
     "MonitorResult",
     "NoChampionError",
+    "budget_line",
     "categorical_view",
     "feature_drift_dict",
+    "measure_alert_budget",
     "measure_drift",
     "measure_performance",
     "record_monitor_run",
@@ -131,6 +134,7 @@ class MonitorResult:
     policy: Policy
     maturity: LabelMaturity | None = None  # how old the labelled window's transactions are
     immature: int = 0  # transactions younger than that, left out of performance
+    alert_budget: AlertBudget | None = None  # None when no review capacity is set
     report_path: Path | None = None
     run_id: int | None = None
     # The score samples drift compared, for the report's plot (not part of the document).
@@ -156,6 +160,7 @@ class MonitorResult:
             "performance": self.performance.to_dict()
             | {"excluded_labelled": self.excluded_labelled},
             "drift": self.drift.to_dict(),
+            "alert_budget": None if self.alert_budget is None else self.alert_budget.to_dict(),
             "policy": self.policy.model_dump(mode="json"),
             "maturity": None
             if self.maturity is None
@@ -187,7 +192,18 @@ class MonitorResult:
             drifted = ", ".join(self.drift.drifted) or "none"
             score_psi = None if self.drift.score is None else self.drift.score.psi
             lines.append(f"drifted features: {drifted}; score PSI {_number(score_psi)}")
+        if self.alert_budget is not None:
+            lines.append(budget_line(self.alert_budget))
         return "\n".join(lines)
+
+
+def budget_line(budget: AlertBudget) -> str:
+    """The alert budget in one line: alerts per day against capacity, days over."""
+    return (
+        f"alerts per day: {budget.alerts_per_day:,.1f} over the last {len(budget.days)} days "
+        f"against a capacity of {budget.capacity:g} (limit {budget.limit:,.1f}); "
+        f"{budget.over_days} latest day(s) over, {budget.required_days} overrun it"
+    )
 
 
 def _number(value: float | None) -> str:
@@ -205,8 +221,12 @@ def run_monitor(
     trigger: str = "manual",
     actor: str = "cli",
     maturity_quantile: float = DEFAULT_MATURITY_QUANTILE,
+    review_capacity: float | None = None,
 ) -> MonitorResult:
     """Monitor the champion as of a moment (default: the warehouse's event clock).
+
+    The alert budget is checked against `review_capacity`, else the capacity the champion's
+    review threshold was fitted to; with neither it is not checked.
 
     Stores the run and an audit event unless `store` is False; writes no report (the caller
     does, see `fraudops.lifecycle.facade`). Raises NoChampionError when no version is champion.
@@ -250,6 +270,10 @@ def run_monitor(
         start=start,
         end=end,
     )
+    capacity = review_capacity if review_capacity is not None else bundle.review_capacity
+    budget = None
+    if capacity is not None:
+        budget = measure_alert_budget(warehouse, capacity=capacity, policy=policy, as_of=moment)
     verdict = decide(
         policy=policy,
         as_of=moment,
@@ -258,6 +282,7 @@ def run_monitor(
         score_drift=drift.score,
         champion_metrics=bundle.metrics or info.metrics,
         trained_until=learnt_until,
+        alert_budget=budget,
     )
     result = MonitorResult(
         as_of=moment,
@@ -271,6 +296,7 @@ def run_monitor(
         policy=policy,
         maturity=maturity,
         immature=warehouse.count_between(end, moment),
+        alert_budget=budget,
         reference_scores=None
         if bundle.drift_reference is None
         else np.asarray(bundle.drift_reference.scores, dtype=np.float64),
@@ -288,6 +314,22 @@ def run_monitor(
         drifted=len(drift.drifted),
     )
     return result
+
+
+def measure_alert_budget(
+    warehouse: Warehouse, *, capacity: float, policy: Policy, as_of: datetime
+) -> AlertBudget:
+    """The champion's alerts of the last full event days against the capacity."""
+    start, end = checked_days(as_of, policy.alert_budget_days)
+    per_day = {d.day: d.reviews + d.declines for d in warehouse.alerts_per_day(start, end)}
+    return alert_budget(
+        capacity=capacity,
+        alerts=per_day,
+        start=start,
+        end=end,
+        tolerance=policy.alert_budget_tolerance,
+        required_days=policy.alert_budget_days,
+    )
 
 
 def _moment(as_of: datetime | None, warehouse: Warehouse) -> datetime:

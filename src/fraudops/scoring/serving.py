@@ -135,13 +135,19 @@ def decide_many(
 
 
 def decision_thresholds(bundle: ModelBundle, settings: Settings) -> tuple[float, float]:
-    """(review, decline): the settings', else the trained threshold and half of it."""
+    """(review, decline): the settings', else the trained ones.
+
+    The trained review threshold is the one fitted to the alert budget (review_capacity)
+    when the model has one, else half the decline threshold.
+    """
     decline = (
         settings.decline_threshold
         if settings.decline_threshold is not None
         else float(bundle.threshold)
     )
-    review = settings.review_threshold if settings.review_threshold is not None else decline / 2
+    review = settings.review_threshold
+    if review is None:
+        review = bundle.review_threshold if bundle.review_threshold is not None else decline / 2
     return min(review, decline), decline
 
 

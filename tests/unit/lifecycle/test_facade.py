@@ -27,7 +27,7 @@ from fraudops.lifecycle.retrain import RetrainError, retrain_folder
 from fraudops.monitoring.policy import Policy
 from fraudops.registry import InMemoryRegistry
 from fraudops.scoring.serving import decide, decide_many
-from fraudops.storage import Warehouse
+from fraudops.storage import ScoredTransaction, ScoreRecord, Warehouse
 from fraudops.training.bundle import ModelBundle
 from warehouse_fill import store_served
 
@@ -266,3 +266,54 @@ def test_monitoring_waits_for_slow_labels_and_reports_the_immature(
     assert f"{immature} younger transactions left out as immature" in " ".join(
         result.report_path.read_text().split()
     )
+
+
+def test_the_review_capacity_setting_reaches_monitoring_and_retraining(
+    warehouse: Warehouse,
+    simulated: pd.DataFrame,
+    train_bundle: Callable[..., ModelBundle],
+    tmp_path: Path,
+) -> None:
+    """FRAUDOPS_REVIEW_CAPACITY: the monitor counts the stored alerts against it, and
+    retraining fits the review threshold to it; unset, the champion's own budget is kept."""
+    day_before = simulated[simulated["trans_date_trans_time"].str.startswith("2024-01-16")]
+    alerts = day_before.head(3).drop(columns=["is_fraud", "fraud_scenario"])
+    review = ScoreRecord(
+        model_name="fraud-detector",
+        model_version="0",
+        fraud_probability=0.9,
+        decision="review",
+        scored_at=AS_OF,
+    )
+    warehouse.store_scored_batch(
+        [
+            ScoredTransaction(transaction=record | {"trans_num": f"alert-{n}"}, score=review)
+            for n, record in enumerate(alerts.to_dict(orient="records"))
+        ]
+    )
+    first_week = simulated.head(3_000)
+    champion = train_bundle(
+        first_week.assign(event_time=pd.to_datetime(first_week["trans_date_trans_time"])),
+        threshold=0.5,
+        seed=1,
+    )
+    registry = InMemoryRegistry()
+    registry.log_training(champion, input_example=None, dataset_fingerprint="t")  # type: ignore[arg-type]
+    home = tmp_path / "home"
+    plain = Lifecycle.from_settings(
+        Settings(home=home), warehouse, registry=registry, policy=POLICY, actor="cli"
+    )
+    budgeted = replace(plain, settings=Settings(home=home, review_capacity=1.0))
+
+    budget = budgeted.monitor(AS_OF).result.alert_budget
+    assert budget is not None
+    assert (1.0, 1, False) == (budget.capacity, budget.over_days, budget.overrun)
+    assert [0, 0, 3] == [count for _, count in budget.days]  # 14, 15 and 16 January
+    assert None is plain.monitor(AS_OF).result.alert_budget
+    assert 1.0 == budgeted.retrain_options.review_capacity
+    assert None is plain.retrain_options.review_capacity
+    # Without the setting, a champion fitted to a budget passes it on to its successor.
+    fitted = replace(champion, training=champion.training | {"review_capacity": "7.0"})
+    registry.log_training(fitted, input_example=None, dataset_fingerprint="t")  # type: ignore[arg-type]
+    registry.set_alias(2, "champion")
+    assert 7.0 == plain.retrain_options.review_capacity

@@ -203,9 +203,17 @@ def test_refit_learns_the_validation_days_and_records_its_reference(
     config = TrainingConfig(trials=0, delay_days=2, validation_days=5)
     plain = train(history, SPARKOV, config)
     refit = train(
-        history, SPARKOV, TrainingConfig(trials=0, delay_days=2, validation_days=5, refit=True)
+        history,
+        SPARKOV,
+        TrainingConfig(trials=0, delay_days=2, validation_days=5, refit=True, review_capacity=30),
     )
     assert refit.bundle.training["refit"] == "true"
+    # The review threshold fitted to the budget on validation is carried like the decision's.
+    assert refit.review is not None
+    assert 30.0 == refit.bundle.review_capacity
+    assert refit.bundle.review_threshold is not None
+    assert refit.review.alerts_per_day <= 30.0
+    assert plain.bundle.review_threshold is None
     assert refit.bundle.training["trained_until"] == plain.split.validation_end.isoformat()
     reference = refit.bundle.drift_reference
     assert reference is not None
