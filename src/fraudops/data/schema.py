@@ -307,3 +307,44 @@ class CanonicalTransaction(BaseModel):
             for key, value in record.items()
         }
         return cls.model_validate(cleaned)
+
+
+class ProfileTransaction(CanonicalTransaction):
+    """A transaction of any profile in canonical names: what the service stores and keys.
+
+    The roles a profile has go to their canonical fields (its card id to `cc_num`, its
+    merchant id to `merchant`, ...); a role it lacks stays None, and its columns without a
+    canonical role (ULB's V1..V28, a TOML profile's extras) are kept in `extra_fields` under
+    their own names. A Sparkov transaction is one with every role and no extras.
+    """
+
+    # A profile without cards, merchants or categories (ulb) has none of them.
+    cc_num: str | int | None = Field(default=None, max_length=64)  # type: ignore[assignment]
+    merchant: str | None = Field(default=None, min_length=1, max_length=256)  # type: ignore[assignment]
+    category: str | None = Field(default=None, min_length=1, max_length=64)  # type: ignore[assignment]
+    extra_fields: dict[str, float | str | None] = Field(
+        default_factory=dict, description="The profile's columns without a canonical role."
+    )
+
+    @field_validator("cc_num")
+    @classmethod
+    def _card_number(cls, value: int | str | None) -> int | str | None:  # type: ignore[override]
+        # Any profile's card id: digits, a stored card id, or an opaque customer id.
+        if isinstance(value, str) and (not value or not value.isprintable()):
+            msg = "must be printable, non-empty text"
+            raise ValueError(msg)
+        return value
+
+
+def stored_transaction(record: dict[str, Any]) -> CanonicalTransaction:
+    """A loose record in canonical names, of any profile (NaN as missing): Sparkov's as a
+    CanonicalTransaction, another profile's (a role missing, or extra fields) as a
+    ProfileTransaction."""
+    cleaned = {
+        key: (None if isinstance(value, float) and math.isnan(value) else value)
+        for key, value in record.items()
+    }
+    sparkov = all(cleaned.get(role) is not None for role in ("cc_num", "merchant", "category"))
+    if sparkov and "extra_fields" not in cleaned:
+        return CanonicalTransaction.model_validate(cleaned)
+    return ProfileTransaction.model_validate(cleaned)

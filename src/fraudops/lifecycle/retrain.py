@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import structlog
 
-from fraudops.data.profiles import SPARKOV
+from fraudops.data.profiles import SPARKOV, DatasetProfile
 from fraudops.lifecycle.audit import (
     TAG_ACTOR,
     TAG_AS_OF,
@@ -31,6 +31,7 @@ from fraudops.lifecycle.registration import register_training
 from fraudops.registry.base import (
     CHALLENGER,
     CHAMPION,
+    ModelNotFoundError,
     ModelRegistry,
     RegisteredVersion,
 )
@@ -187,15 +188,20 @@ def retrain(
             "history_start": start.isoformat(),
             "labelled_end": labelled_end.isoformat(),
         }
+        profile = served_profile(registry)
+        inputs["data_profile"] = profile.name
         frame = warehouse.history_frame(
-            start - timedelta(days=options.warm_up_days), moment, labels_known_by=moment
+            start - timedelta(days=options.warm_up_days),
+            moment,
+            labels_known_by=moment,
+            profile=profile,
         )
-        result = _train(frame, options=options, start=start, labelled_end=labelled_end)
+        result = _train(frame, profile, options=options, start=start, labelled_end=labelled_end)
         artifacts = {} if out_dir is None else _write_evaluation(frame, result, out_dir, inputs)
         registered = register_training(
             registry,
             frame=frame,
-            profile=SPARKOV,
+            profile=profile,
             result=result,
             data_source=DATA_SOURCE,
             artifacts=artifacts,
@@ -328,8 +334,22 @@ def retrain_as_of(warehouse: Warehouse, as_of: datetime | None) -> datetime:
     return utc_naive(latest)
 
 
+def served_profile(registry: ModelRegistry) -> DatasetProfile:
+    """The profile the champion was trained on (the one in service); Sparkov without one."""
+    try:
+        info = registry.resolve(CHAMPION)
+    except ModelNotFoundError:
+        return SPARKOV
+    return registry.load_version(info.version).spec.profile
+
+
 def _train(
-    frame: pd.DataFrame, *, options: RetrainOptions, start: datetime, labelled_end: datetime
+    frame: pd.DataFrame,
+    profile: DatasetProfile,
+    *,
+    options: RetrainOptions,
+    start: datetime,
+    labelled_end: datetime,
 ) -> TrainingResult:
     """The standard recipe, refitted on training and validation together."""
     if frame.empty:
@@ -347,7 +367,7 @@ def _train(
         seed=options.seed,
         refit=True,
     )
-    return train(frame, SPARKOV, config)
+    return train(frame, profile, config)
 
 
 def _write_evaluation(

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from fraudops.data.personal import PersonalData, PersonalDataError, ProtectedTransaction
-from fraudops.data.schema import CanonicalTransaction
+from fraudops.data.schema import CanonicalTransaction, ProfileTransaction
 from fraudops.storage.base import KnownTransaction
 
 # Fields a differing record is compared on, in the order a conflict names them.
-_COMPARED = tuple(CanonicalTransaction.model_fields)
+_COMPARED = tuple(ProfileTransaction.model_fields)  # of every profile
 
 
 @dataclass(frozen=True, slots=True)
