@@ -134,7 +134,9 @@ class FileReplaySource:
         self._times = times[order]
         # Sparkov rows go out in canonical fields (any of its time columns), other profiles'
         # in their own columns, as their request schema reads them.
-        fields = CANONICAL_FIELDS if profile == SPARKOV else profile.known_columns
+        fields = (
+            CANONICAL_FIELDS if profile == SPARKOV else {*profile.known_columns, profile.id_column}
+        )
         self._fields = [c for c in self._frame.columns if c in fields]
         self._label = profile.label
         self._has_labels = profile.label is not None and profile.label in self._frame.columns
