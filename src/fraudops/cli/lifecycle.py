@@ -163,6 +163,7 @@ def quality_command(
 
     from fraudops.alerts.events import quality_events
     from fraudops.lifecycle.facade import Lifecycle
+    from fraudops.lifecycle.retrain import served_profile
     from fraudops.monitoring.quality import render_quality, run_quality
 
     settings = get_settings()
@@ -172,6 +173,7 @@ def quality_command(
             as_of=as_of,
             days=days,
             label_delay_days=lifecycle.policy.label_delay_days,
+            profile=served_profile(lifecycle.registry),
         )
         rule = lifecycle.warehouse.alert_rule
         if rule is not None and report.failed:

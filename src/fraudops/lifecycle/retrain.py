@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import structlog
 
-from fraudops.data.profiles import SPARKOV, DatasetProfile
+from fraudops.data.profiles import BUILTIN_PROFILES, SPARKOV, DatasetProfile
 from fraudops.lifecycle.audit import (
     TAG_ACTOR,
     TAG_AS_OF,
@@ -335,11 +335,17 @@ def retrain_as_of(warehouse: Warehouse, as_of: datetime | None) -> datetime:
 
 
 def served_profile(registry: ModelRegistry) -> DatasetProfile:
-    """The profile the champion was trained on (the one in service); Sparkov without one."""
+    """The profile the champion was trained on (the one in service); Sparkov without one.
+
+    A built-in profile is known from the version's tags; any other is read from its bundle.
+    """
     try:
         info = registry.resolve(CHAMPION)
     except ModelNotFoundError:
         return SPARKOV
+    builtin = BUILTIN_PROFILES.get(info.tags.get("data_profile", ""))
+    if builtin is not None and info.tags.get("data_profile_digest") == builtin.digest:
+        return builtin
     return registry.load_version(info.version).spec.profile
 
 
