@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -116,6 +117,8 @@ async def test_a_profile_champion_serves_ingests_monitors_retrains_and_swaps(
             assert (len(frame), 0) == (report.stored_new, report.invalid)
             stored = (await http.get(f"/v1/transactions/{first[profile.id_column]}")).json()
             _check_stored(stored, first, profile)
+            probe = _request(frame.loc[stream].iloc[-1], profile, suffix="-probe")
+            await asyncio.to_thread(_check_rebuilt_state, service, probe)
 
             # Monitor, retrain on the warehouse in the profile's columns, promote, hot-swap.
             lifecycle = Lifecycle.from_settings(
@@ -135,6 +138,29 @@ async def test_a_profile_champion_serves_ingests_monitors_retrains_and_swaps(
             assert "2" == after["model"]["version"]
 
             await _check_schema_change(lifecycle, service, http, profile, sparkov_days)
+
+
+def _check_rebuilt_state(service: ScoringService, request: dict[str, Any]) -> None:
+    """A service restarted on the warehouse rebuilds the profile's online state from the
+    stored transactions: it gives a new transaction the live service's features."""
+    restarted = ScoringService(
+        settings=service.settings,
+        warehouse=service.warehouse,
+        registry=service.registry,
+        store=InMemoryStateStore(),
+    )
+    restarted.start(block=True)
+    try:
+        assert restarted.readiness() is None
+        features = []
+        for running in (service, restarted):
+            champion = running.models.champion
+            assert champion is not None
+            transaction = running.schema.canonical(request)
+            features.append(champion.engine.features(champion.record(transaction)))
+        np.testing.assert_array_equal(features[0], features[1])
+    finally:
+        restarted.stop()
 
 
 def _check_stored(stored: dict[str, Any], sent: dict[str, Any], profile: DatasetProfile) -> None:
