@@ -275,28 +275,12 @@ def _title(name: str) -> str:
 def _canonical(request: BaseModel, profile: DatasetProfile) -> ProfileTransaction:
     """A validated request of `profile` in canonical names (ValueError: not a transaction)."""
     values = request.model_dump(by_alias=True)
+    columns = _canonical_columns(profile)
     fields: dict[str, Any] = {
-        "trans_num": values[profile.id_column],
-        "amt": values[profile.amount],
+        canonical: values.get(column)
+        for canonical, column in columns.items()
+        if canonical not in _CANONICAL_TIME.values()
     }
-    for canonical, column in (
-        ("cc_num", profile.card_id),
-        ("merchant", profile.merchant_id),
-        ("category", profile.category),
-        ("is_fraud", profile.label),
-        ("dob", profile.birth_date),
-    ):
-        if column is not None:
-            fields[canonical] = values.get(column)
-    if profile.geo is not None:
-        geo = profile.geo
-        for canonical, column in (
-            ("lat", geo.lat),
-            ("long", geo.long),
-            ("merch_lat", geo.merch_lat),
-            ("merch_long", geo.merch_long),
-        ):
-            fields[canonical] = values.get(column)
     spec, value = next(
         (spec, values[spec.column])
         for spec in profile.timestamps
@@ -306,16 +290,36 @@ def _canonical(request: BaseModel, profile: DatasetProfile) -> ProfileTransactio
         assert spec.origin is not None  # noqa: S101 - TimestampSpec requires it for offset_s
         value = spec.origin.replace(tzinfo=None) + timedelta(seconds=value)
     fields[_CANONICAL_TIME[spec.unit]] = value
-    roles = {profile.id_column, profile.amount, profile.card_id, profile.merchant_id}
-    roles |= {profile.category, profile.label, profile.birth_date, *profile.timestamp_columns}
-    if profile.geo is not None:
-        roles |= set(profile.geo.model_dump().values())
+    roles = {*columns.values(), *profile.timestamp_columns}
     fields["extra_fields"] = {
         column: value
         for column, value in values.items()
         if column not in roles and value is not None
     }
-    return ProfileTransaction.model_validate(fields)
+    named = columns | {_CANONICAL_TIME[spec.unit]: spec.column}
+    return ProfileTransaction.model_validate(fields).named_after(named)
+
+
+def _canonical_columns(profile: DatasetProfile) -> dict[str, str]:
+    """Canonical field -> the profile's column, for every role the profile has."""
+    roles: dict[str, str | None] = {
+        "trans_num": profile.id_column,
+        "amt": profile.amount,
+        "cc_num": profile.card_id,
+        "merchant": profile.merchant_id,
+        "category": profile.category,
+        "is_fraud": profile.label,
+        "dob": profile.birth_date,
+    }
+    if profile.geo is not None:
+        geo = profile.geo
+        roles |= {
+            "lat": geo.lat,
+            "long": geo.long,
+            "merch_lat": geo.merch_lat,
+            "merch_long": geo.merch_long,
+        }
+    return {canonical: column for canonical, column in roles.items() if column is not None}
 
 
 def example_records(profile: DatasetProfile) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 # Column order of the public Sparkov files, less their index columns.
 SPARKOV_COLUMNS: tuple[str, ...] = (
@@ -272,6 +272,10 @@ class CanonicalTransaction(BaseModel):
             raise ValueError(msg)
         return self
 
+    def field_name(self, field: str) -> str:
+        """The name the sender gave a canonical field (a profile's own column; here itself)."""
+        return field
+
     @property
     def time_field(self) -> str:
         """The field the event time was read from (the first of them the order prefers)."""
@@ -325,6 +329,17 @@ class ProfileTransaction(CanonicalTransaction):
     extra_fields: dict[str, float | str | None] = Field(
         default_factory=dict, description="The profile's columns without a canonical role."
     )
+    # Canonical field -> the profile's column it came from, for problems the sender reads.
+    _columns: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def field_name(self, field: str) -> str:
+        """The profile's column of a canonical field (the field itself if none is known)."""
+        return self._columns.get(field, field)
+
+    def named_after(self, columns: dict[str, str]) -> Self:
+        """This transaction, its problems naming the profile's columns (canonical -> column)."""
+        self._columns = dict(columns)
+        return self
 
     @field_validator("cc_num")
     @classmethod

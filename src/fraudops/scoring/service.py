@@ -604,7 +604,7 @@ def _claimed_conflict(item: ProtectedTransaction, *, index: int) -> Problem:
     """The problem of a transaction whose trans_num another request claimed with other content."""
     return Problem(
         index,
-        "trans_num",
+        item.transaction.field_name("trans_num"),
         "sent by another request just now with different content; a trans_num names one "
         "transaction",
         item.trans_num,

@@ -115,3 +115,19 @@ async def test_a_bad_fdh_field_is_a_422_at_its_place(fdh_client: httpx.AsyncClie
     assert [["body", "transactions", 1, "TX_AMOUNT"]] == [p["loc"] for p in bad.json()["detail"]]
     assert "valid number" in bad.json()["detail"][0]["msg"]
     assert [["body", "priority"]] == [p["loc"] for p in extra.json()["detail"]]
+
+
+@pytest.mark.anyio
+async def test_service_problems_name_the_profile_s_columns(fdh_client: httpx.AsyncClient) -> None:
+    """A time far ahead is located at TX_DATETIME; a reused id names TX_AMOUNT as differing."""
+    ahead = await fdh_client.post("/v1/score", json=fdh_body(1, TX_DATETIME="2999-01-01T00:00:00"))
+    assert 422 == ahead.status_code
+    assert [["body", "TX_DATETIME"]] == [p["loc"] for p in ahead.json()["detail"]]
+    assert 200 == (await fdh_client.post("/v1/score", json=fdh_body(2))).status_code
+    again = await fdh_client.post("/v1/score", json=fdh_body(2, TX_AMOUNT=99.0))
+    assert 409 == again.status_code
+    problem = again.json()["detail"][0]
+    assert ("TRANSACTION_ID", True) == (
+        problem["loc"][-1],
+        "fields differ: TX_AMOUNT" in problem["msg"],
+    )
