@@ -224,7 +224,7 @@ class ScoringService:
     def schema(self) -> TransactionSchema:
         """How transactions read now: the champion's profile (Sparkov until one is loaded)."""
         champion = self.models.champion
-        return transaction_schema(SPARKOV if champion is None else champion.bundle.spec.profile)
+        return transaction_schema(SPARKOV) if champion is None else champion.schema
 
     def readiness(self) -> str | None:
         """None when ready to score, else why not."""

@@ -83,15 +83,12 @@ class ServingModel:
     decline_threshold: float
     loaded_at: datetime
     info: ModelVersionInfo
+    # The transactions this model reads: those of the profile it was trained on.
+    schema: TransactionSchema
 
     def decide(self, probability: float) -> Decision:
         """approve, review or decline by the configured thresholds."""
         return decide(probability, review=self.review_threshold, decline=self.decline_threshold)
-
-    @property
-    def schema(self) -> TransactionSchema:
-        """The transactions this model reads: those of the profile it was trained on."""
-        return transaction_schema(self.bundle.spec.profile)
 
     def record(self, transaction: CanonicalTransaction) -> dict[str, Any]:
         """The online-engine record of a validated canonical transaction."""
@@ -194,6 +191,7 @@ def serving_model(
         decline_threshold=decline,
         loaded_at=datetime.now(UTC),
         info=info,
+        schema=transaction_schema(bundle.spec.profile),
     )
 
 
