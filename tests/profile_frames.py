@@ -76,3 +76,50 @@ def tiny_bundle(
 
 
 PROFILES = {"fdh": (FDH, fdh_raw), "ulb": (ULB, ulb_raw)}
+
+# A user profile with every role under names of its own (not Python names, some of them).
+USER_PROFILE_TOML = """
+name = "acquirer"
+transaction_id = "tx id"
+amount = "amount eur"
+card_id = "pan_token"
+merchant_id = "mid"
+category = "mcc"
+categorical = ["channel"]
+numeric = ["model_score"]
+birth_date = "holder_dob"
+label = "chargeback"
+optional = ["model_score"]
+
+[[timestamps]]
+column = "ts"
+unit = "unix_ms"
+
+[geo]
+lat = "home_lat"
+long = "home_lon"
+merch_lat = "shop_lat"
+merch_long = "shop_lon"
+"""
+_USER_COLUMNS = {
+    "trans_num": "tx id",
+    "amt": "amount eur",
+    "cc_num": "pan_token",
+    "merchant": "mid",
+    "category": "mcc",
+    "gender": "channel",
+    "city_pop": "model_score",
+    "dob": "holder_dob",
+    "is_fraud": "chargeback",
+    "lat": "home_lat",
+    "long": "home_lon",
+    "merch_lat": "shop_lat",
+    "merch_long": "shop_lon",
+}
+
+
+def user_raw(sparkov: pd.DataFrame) -> pd.DataFrame:
+    """Simulated rows as the user profile's file holds them (time in epoch milliseconds)."""
+    raw = sparkov[list(_USER_COLUMNS)].rename(columns=_USER_COLUMNS)
+    raw["ts"] = sparkov["unix_time"].astype("int64") * 1000
+    return raw

@@ -9,16 +9,17 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-from api_bodies import SCORING_TOKEN
+from api_bodies import ADMIN_TOKEN, SCORING_TOKEN
 
 from fraudops.api.app import create_app
 from fraudops.config import Settings
-from fraudops.data.profiles import FDH
+from fraudops.data.profile_schema import example_records
+from fraudops.data.profiles import FDH, profile_from_toml
 from fraudops.features.state import InMemoryStateStore
 from fraudops.registry.memory import InMemoryRegistry
 from fraudops.scoring.service import ScoringService
 from fraudops.storage.warehouse import Warehouse
-from profile_frames import fdh_raw, loaded, simulated, tiny_bundle
+from profile_frames import USER_PROFILE_TOML, fdh_raw, loaded, simulated, tiny_bundle, user_raw
 
 
 def fdh_body(number: int, **change: Any) -> dict[str, Any]:
@@ -131,3 +132,51 @@ async def test_service_problems_name_the_profile_s_columns(fdh_client: httpx.Asy
         problem["loc"][-1],
         "fields differ: TX_AMOUNT" in problem["msg"],
     )
+
+
+@pytest.mark.anyio
+async def test_a_user_profile_champion_scores_and_masks_its_personal_fields(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A TOML profile's card, birth date and home coordinates are masked when read back;
+    an admin token reads them (as the keyed card id), and its other columns are kept."""
+    path = tmp_path / "acquirer.toml"
+    path.write_text(USER_PROFILE_TOML, encoding="utf-8")
+    profile = profile_from_toml(path)
+    frame = loaded(user_raw(simulated(days=5, cards=40, seed=4)), profile)
+    registry = InMemoryRegistry()
+    bundle = tiny_bundle(frame, profile, trained_until=datetime(2024, 1, 6))
+    registry.log_training(bundle, input_example=None, dataset_fingerprint="user")  # type: ignore[arg-type]
+    service = ScoringService(
+        settings=settings,
+        warehouse=Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}"),
+        registry=registry,
+        store=InMemoryStateStore(),
+    )
+    body = example_records(profile)[0] | {"channel": "F", "model_score": 5000.0}
+    app = create_app(settings, service=service)
+    async with app.router.lifespan_context(app):
+        for _ in range(200):
+            if service.readiness() is None:
+                break
+            await asyncio.sleep(0.02)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://service"
+        ) as http:
+            scoring = {"Authorization": f"Bearer {SCORING_TOKEN}"}
+            admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+            scored = await http.post("/v1/score", json=body, headers=scoring)
+            assert 200 == scored.status_code, scored.text
+            masked = (await http.get("/v1/transactions/canary-1", headers=scoring)).json()
+            shown = (await http.get("/v1/transactions/canary-1", headers=admin)).json()
+    record = masked["record"]
+    assert ("masked", "0001") == (masked["personal_data"], record["card_last4"])
+    assert not {"cc_num", "dob", "lat", "long"} & set(record)
+    assert ("canary-mid-1", "canary-mcc-1", 5000.0) == (
+        record["merchant"],
+        record["category"],
+        record["extra_fields"]["model_score"],
+    )
+    assert "shown" == shown["personal_data"]
+    assert ("1980-05-17", 40.71) == (shown["record"]["dob"], shown["record"]["lat"])
+    assert shown["record"]["cc_num"].startswith("h1:")

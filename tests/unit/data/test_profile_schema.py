@@ -11,6 +11,7 @@ from fraudops.data.personal import MASKED_FIELDS, PersonalData
 from fraudops.data.profile_schema import example_records, transaction_schema
 from fraudops.data.profiles import FDH, SPARKOV, ULB, profile_from_toml
 from fraudops.data.schema import CanonicalTransaction
+from profile_frames import USER_PROFILE_TOML
 
 FDH_REQUEST: dict[str, Any] = {
     "TRANSACTION_ID": 17,
@@ -23,29 +24,6 @@ FDH_REQUEST: dict[str, Any] = {
 ULB_REQUEST: dict[str, Any] = {"transaction_id": "u1", "Time": 406.0, "Amount": 2.5} | {
     f"V{i}": i / 10 for i in range(1, 29)
 }
-USER_PROFILE = """
-name = "acquirer"
-transaction_id = "tx id"
-amount = "amount eur"
-card_id = "pan_token"
-merchant_id = "mid"
-category = "mcc"
-categorical = ["channel"]
-numeric = ["model_score"]
-birth_date = "holder_dob"
-label = "chargeback"
-optional = ["model_score"]
-
-[[timestamps]]
-column = "ts"
-unit = "unix_ms"
-
-[geo]
-lat = "home_lat"
-long = "home_lon"
-merch_lat = "shop_lat"
-merch_long = "shop_lon"
-"""
 
 
 def problems(error: pytest.ExceptionInfo[ValidationError]) -> dict[tuple[Any, ...], str]:
@@ -135,7 +113,7 @@ def test_sparkov_reads_the_canonical_transaction_itself() -> None:
 def test_a_user_profile_with_any_column_names_is_served(tmp_path: Path) -> None:
     """Columns that are not Python names, all roles mapped; personal roles end up masked."""
     path = tmp_path / "acquirer.toml"
-    path.write_text(USER_PROFILE, encoding="utf-8")
+    path.write_text(USER_PROFILE_TOML, encoding="utf-8")
     profile = profile_from_toml(path)
     schema = transaction_schema(profile)
     fields = schema.request_model.model_json_schema()
