@@ -113,7 +113,9 @@ async def test_a_profile_champion_serves_ingests_monitors_retrains_and_swaps(
             assert "Field required" == problems[profile.amount]
 
             # Ingest a file of the profile into the service in this process.
-            report = await asyncio.to_thread(_ingest, stream_file, profile, service, tmp_path)
+            report = await asyncio.to_thread(
+                _ingest, stream_file, profile=profile, service=service, state=tmp_path / "ingest"
+            )
             assert (len(frame), 0) == (report.stored_new, report.invalid)
             stored = (await http.get(f"/v1/transactions/{first[profile.id_column]}")).json()
             _check_stored(stored, first, profile)
@@ -137,7 +139,9 @@ async def test_a_profile_champion_serves_ingests_monitors_retrains_and_swaps(
             after = (await http.post("/v1/score", json=last)).json()
             assert "2" == after["model"]["version"]
 
-            await _check_schema_change(lifecycle, service, http, profile, sparkov_days)
+            await _check_schema_change(
+                lifecycle, service=service, http=http, profile=profile, sparkov=sparkov_days
+            )
 
 
 def _check_rebuilt_state(service: ScoringService, request: dict[str, Any]) -> None:
@@ -178,6 +182,7 @@ def _check_stored(stored: dict[str, Any], sent: dict[str, Any], profile: Dataset
 
 async def _check_schema_change(
     lifecycle: Lifecycle,
+    *,
     service: ScoringService,
     http: httpx.AsyncClient,
     profile: DatasetProfile,
@@ -221,9 +226,8 @@ def _request(row: "pd.Series[Any]", profile: DatasetProfile, *, suffix: str = ""
     return body
 
 
-def _ingest(path: Path, profile: DatasetProfile, service: ScoringService, tmp_path: Path) -> Any:
+def _ingest(path: Path, *, profile: DatasetProfile, service: ScoringService, state: Path) -> Any:
     """Replay a file of the profile into the service, labels inline; the ingest report."""
-    state = tmp_path / "ingest"
     return Ingester(
         FileReplaySource(path, checkpoint=state / "checkpoint.json", profile=profile),
         InProcessSink(service),

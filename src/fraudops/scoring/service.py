@@ -441,7 +441,9 @@ class ScoringService:
             champion, champion_report = self._load_role(CHAMPION, current.champion)
             challenger, challenger_report = self._load_role(CHALLENGER, current.challenger)
             if champion is not None and challenger is not None:
-                challenger, challenger_report = _shadowing(challenger, champion, challenger_report)
+                challenger, challenger_report = _shadowing(
+                    challenger, champion=champion, report=challenger_report
+                )
             previous = current.champion
             if champion is not None and previous is not None and not champion.serves_like(previous):
                 self._recent.clear()  # records of the schema no longer served
@@ -562,7 +564,7 @@ class ScoringService:
 
 
 def _shadowing(
-    challenger: ServingModel, champion: ServingModel, report: RoleReload
+    challenger: ServingModel, *, champion: ServingModel, report: RoleReload
 ) -> tuple[ServingModel | None, RoleReload]:
     """The challenger, or none if it reads another profile's transactions than the champion."""
     if challenger.serves_like(champion):
