@@ -120,7 +120,7 @@ class _Prepared:
 
 
 class ScoringService:
-    """Scores canonical transactions with the champion, stores them, shadows the challenger."""
+    """Scores transactions of the champion's profile, stores them, shadows the challenger."""
 
     def __init__(
         self,
