@@ -130,26 +130,9 @@ class TransactionSchema:
 
 def profile_record(transaction: CanonicalTransaction, profile: DatasetProfile) -> dict[str, Any]:
     """A canonical transaction in `profile`'s columns (roles the profile lacks are left out)."""
-    extra = getattr(transaction, "extra_fields", {})
-    record: dict[str, Any] = dict(extra)
-    roles = {
-        profile.id_column: transaction.trans_num,
-        profile.card_id: transaction.cc_num,
-        profile.merchant_id: transaction.merchant,
-        profile.amount: transaction.amt,
-        profile.category: transaction.category,
-        profile.label: transaction.is_fraud,
-        profile.birth_date: transaction.dob,
-    }
-    if profile.geo is not None:
-        geo = profile.geo
-        roles |= {
-            geo.lat: transaction.lat,
-            geo.long: transaction.long,
-            geo.merch_lat: transaction.merch_lat,
-            geo.merch_long: transaction.merch_long,
-        }
-    record |= {column: value for column, value in roles.items() if column is not None}
+    record: dict[str, Any] = dict(getattr(transaction, "extra_fields", {}))
+    for canonical, column in _canonical_columns(profile).items():
+        record[column] = getattr(transaction, canonical)
     first = profile.timestamps[0]
     record[first.column] = _time_value(transaction.event_time, first)
     return record
