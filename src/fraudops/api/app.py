@@ -19,6 +19,7 @@ from fraudops import __version__
 from fraudops.api.auth import DEV_BANNER, TokenChecker, TokenGate
 from fraudops.api.bridge import FutureBridge
 from fraudops.api.metrics import MetricsMiddleware
+from fraudops.api.openapi import served_openapi
 from fraudops.api.routes import router
 from fraudops.api.server import settle_process_for_serving
 from fraudops.config import Settings, get_settings
@@ -83,6 +84,7 @@ def create_app(
         # middleware would otherwise switch itself on when MLflow sets a tracer provider.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    app.openapi = served_openapi(app)  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.tokens = tokens
     app.state.dev = dev

@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from fraudops.api.auth import Access
 from fraudops.api.bridge import FutureBridge
@@ -38,6 +38,7 @@ from fraudops.api.schemas import (
     score_payload,
 )
 from fraudops.config import Settings
+from fraudops.data.profile_schema import TransactionSchema
 from fraudops.data.schema import CanonicalTransaction
 from fraudops.features.state import FeatureStateUnavailableError
 from fraudops.lifecycle.jobs import JobRunner
@@ -84,7 +85,14 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
 router = APIRouter()
 _Model = TypeVar("_Model", bound=BaseModel)
 _Value = TypeVar("_Value")
-_TRANSACTIONS = TypeAdapter(Annotated[list[CanonicalTransaction], Field(min_length=1)])
+
+
+class _ProfileBatch(BaseModel):
+    """A {"transactions": [...]} batch of another profile (its items validated apart)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    transactions: list[Any] = Field(min_length=1)
 
 
 def lean(handler: Callable[[Request], Coroutine[Any, Any, Response]]) -> type[APIRoute]:
@@ -107,8 +115,8 @@ def lean(handler: Callable[[Request], Coroutine[Any, Any, Response]]) -> type[AP
 async def _score_one(request: Request) -> Response:
     """POST /v1/score: one transaction scored, stored and answered."""
     start = time.perf_counter()
-    transaction = _parse(CanonicalTransaction, await request.body(), shape=SCORE_SHAPE)
     service: ScoringService = request.app.state.service
+    transaction = _parse(service.schema.one, await request.body(), shape=SCORE_SHAPE)
     outcome = (await _all_stored(await _submit(request, service, [transaction], batch=False)))[0]
     payload = score_payload(outcome, latency_ms=(time.perf_counter() - start) * 1000)
     return Response(_json(payload), media_type="application/json")
@@ -121,8 +129,8 @@ async def _score_many(request: Request) -> Response:
     body = await request.body()
     shape, items, document = _batch_shape(_loaded(body))
     _check_batch_size(len(items), settings.batch_limit)
-    transactions = _batch_transactions(shape, document, body)
     service: ScoringService = request.app.state.service
+    transactions = _batch_transactions(shape, document, body, schema=service.schema)
     futures = await _submit(request, service, transactions, batch=True, at=shape)
     outcomes = await _all_stored(futures)
     latency = (time.perf_counter() - start) * 1000
@@ -504,14 +512,18 @@ def _wrong_shape(got: str) -> RequestValidationError:
 
 
 def _batch_transactions(
-    at: tuple[str, ...], document: Any, body: bytes
+    at: tuple[str, ...], document: Any, body: bytes, *, schema: TransactionSchema
 ) -> list[CanonicalTransaction]:
     """The transactions of a batch body of a known shape, validated (from the JSON text, as
-    every shape is); 422 naming each bad field where it was sent."""
+    every shape is) by the served profile's schema; 422 naming each bad field where it was
+    sent."""
     if at == ("body", "transactions"):
-        return _parse(BatchRequest, body).transactions
+        if schema.is_canonical:
+            return _parse(BatchRequest, body).transactions
+        _parse(_ProfileBatch, body)  # no other member than transactions
+        return _parse(schema.many, orjson.dumps(document["transactions"]), at=at)
     if at == ("body",):
-        return _parse(_TRANSACTIONS, body)
+        return _parse(schema.many, body)
     split = _parse(SplitDocument, orjson.dumps(document))
     width = len(split.columns)
     uneven = [
@@ -526,7 +538,7 @@ def _batch_transactions(
     if uneven:
         raise RequestValidationError(uneven)
     records = [dict(zip(split.columns, values, strict=True)) for values in split.data]
-    return _parse(_TRANSACTIONS, orjson.dumps(records), at=at)
+    return _parse(schema.many, orjson.dumps(records), at=at)
 
 
 async def _all_stored(futures: "list[asyncio.Future[StoredResult]]") -> list[StoredResult]:

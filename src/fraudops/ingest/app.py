@@ -14,15 +14,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import structlog
 
 from fraudops.config import Settings
+from fraudops.data.profile_schema import transaction_schema
 from fraudops.data.profiles import SPARKOV, DatasetProfile
 from fraudops.ingest.runner import Ingester, IngestMetrics, IngestOptions, IngestReport
 from fraudops.ingest.sinks import HttpSink, InProcessSink, Sink
 from fraudops.ingest.sources import FileReplaySource, HttpFeedSource, RedisStreamSource, Source
 from fraudops.ingest.spool import Spool
+
+if TYPE_CHECKING:
+    from fraudops.scoring.service import ScoringService
 
 log = structlog.get_logger(__name__)
 
@@ -128,6 +133,7 @@ def ingest(
                 dead_letter=state / "dead-letter.jsonl",
                 options=config.options,
                 metrics=metrics,
+                schema=transaction_schema(config.profile),
             )
             log.info(
                 "ingesting",
@@ -148,7 +154,12 @@ def _sink(config: IngestConfig, settings: Settings) -> Iterator[Sink]:
     """The HTTP sink, or a scoring service started in this process for the embedded default."""
     if config.service_url:
         token = config.token or next(iter(settings.scoring_tokens), None)
-        sink: Sink = HttpSink(config.service_url, token=token, batch_limit=settings.batch_limit)
+        sink: Sink = HttpSink(
+            config.service_url,
+            token=token,
+            batch_limit=settings.batch_limit,
+            schema=transaction_schema(config.profile),
+        )
         try:
             yield sink
         finally:
@@ -161,7 +172,7 @@ def _sink(config: IngestConfig, settings: Settings) -> Iterator[Sink]:
     service = build_service(settings, metrics=ServiceMetrics())
     # A scoring server in this process: tuned as `fraudops serve` tunes its own.
     service.start(block=True, loaded=settle_process_for_serving)
-    reason = service.readiness()
+    reason = service.readiness() or _profile_mismatch(service, config.profile)
     if reason is not None:
         service.stop()
         msg = f"the scoring service in this process is not ready: {reason}"
@@ -206,3 +217,15 @@ def _slug(text: str) -> str:
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def _profile_mismatch(service: "ScoringService", profile: DatasetProfile) -> str | None:
+    """Why the champion cannot score this profile's transactions, if it cannot."""
+    champion = service.models.champion
+    if champion is None or champion.bundle.spec.profile == profile:
+        return None
+    served = champion.bundle.spec.profile.name
+    return (
+        f"the champion serves profile {served!r}, not {profile.name!r}: "
+        f"ingest with --profile {served}"
+    )

@@ -30,7 +30,6 @@ from fraudops.data.schema import CanonicalTransaction
 from fraudops.feed.records import (
     UNKNOWN_TIME,
     arrived_labels,
-    check_profile_can_feed,
     event_times_ms,
 )
 from fraudops.ingest.backoff import Backoff, retry_after
@@ -102,7 +101,9 @@ class _Checkpoint:
 
 
 class FileReplaySource:
-    """A Sparkov-shaped CSV or Parquet file replayed in event-time order, at `speed` x real time.
+    """A CSV or Parquet file of a profile replayed in event-time order, at `speed` x real time.
+
+    Sparkov rows go out in canonical fields, another profile's in its own columns.
 
     speed 0 replays as fast as the scorer takes it. With a label delay, transactions go out
     without is_fraud and each label follows once the replay's clock passes its event time
@@ -133,7 +134,6 @@ class FileReplaySource:
         if speed < 0 or not math.isfinite(speed):
             msg = f"speed must be 0 (as fast as possible) or a positive factor, got {speed}"
             raise ValueError(msg)
-        check_profile_can_feed(profile)
         try:
             frame = load_transactions(path, profile).frame
         except DataFileError as error:
@@ -143,11 +143,19 @@ class FileReplaySource:
         self.name = f"file:{path.name}"
         self._frame = frame.iloc[order].reset_index(drop=True)
         self._times = times[order]
-        self._fields = [c for c in CANONICAL_FIELDS if c in self._frame.columns]
-        self._has_labels = "is_fraud" in self._frame.columns
-        self._trans_nums = self._frame["trans_num"].astype(str).to_numpy()
+        # Sparkov rows go out in canonical fields (any of its time columns), other profiles'
+        # in their own columns, as their request schema reads them.
+        fields = (
+            CANONICAL_FIELDS if profile == SPARKOV else {*profile.known_columns, profile.id_column}
+        )
+        self._fields = [c for c in self._frame.columns if c in fields]
+        self._label = profile.label
+        self._has_labels = profile.label is not None and profile.label in self._frame.columns
+        self._trans_nums = self._frame[profile.id_column].astype(str).to_numpy()
         self._labels = (
-            self._frame["is_fraud"].to_numpy(dtype=bool) if self._has_labels else np.zeros(0, bool)
+            self._frame[profile.label].to_numpy(dtype=bool)
+            if self._has_labels and profile.label is not None
+            else np.zeros(0, bool)
         )
         self._label_delay_ms = label_delay_ms if self._has_labels else None
         self._arrivals = self._label_arrivals() if label_times else None
@@ -194,7 +202,7 @@ class FileReplaySource:
             return []
         rows = self._frame.iloc[start:stop]
         held = self._label_delay_ms is not None or self._arrivals is not None
-        columns = [c for c in self._fields if c != "is_fraud" or not held]
+        columns = [c for c in self._fields if c != self._label or not held]
         records = rows[columns].to_dict("records")
         return [
             Item(

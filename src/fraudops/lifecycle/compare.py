@@ -249,8 +249,13 @@ def _window_scores(
     """
     if start >= end:
         return np.zeros(0, dtype=np.int8), {}
+    # Both read the served profile's transactions (a promotion never mixes two schemas).
+    profile = next(iter(bundles.values())).spec.profile if bundles else None
     frame = warehouse.history_frame(
-        start - feature_history(bundles.values()), end, labels_known_by=labels_known_by
+        start - feature_history(bundles.values()),
+        end,
+        labels_known_by=labels_known_by,
+        profile=profile,
     )
     if frame.empty:
         return np.zeros(0, dtype=np.int8), {}

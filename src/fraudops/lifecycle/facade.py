@@ -200,8 +200,11 @@ class Lifecycle:
             out_dir=self.models_dir,
         )
 
-    def promote(self, version: int, *, reason: str) -> ChampionChange:
-        """Make a version the champion now, audited; the service is told to reload."""
+    def promote(self, version: int, *, reason: str, change_schema: bool = False) -> ChampionChange:
+        """Make a version the champion now, audited; the service is told to reload.
+
+        A version of another profile than the champion's needs `change_schema`.
+        """
         return promote(
             version,
             registry=self.registry,
@@ -209,9 +212,10 @@ class Lifecycle:
             actor=self.actor,
             reason=reason,
             settings=self.settings,
+            change_schema=change_schema,
         )
 
-    def rollback(self, *, reason: str) -> ChampionChange:
+    def rollback(self, *, reason: str, change_schema: bool = False) -> ChampionChange:
         """Give the champion alias back to the previous champion; the service is told."""
         return rollback(
             registry=self.registry,
@@ -219,6 +223,7 @@ class Lifecycle:
             actor=self.actor,
             reason=reason,
             settings=self.settings,
+            change_schema=change_schema,
         )
 
     def models(self) -> list[ModelRow]:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import structlog
 
-from fraudops.data.profiles import SPARKOV
+from fraudops.data.profiles import BUILTIN_PROFILES, SPARKOV, DatasetProfile
 from fraudops.features.labels import DEFAULT_MATURITY_QUANTILE
 from fraudops.lifecycle.audit import (
     TAG_ACTOR,
@@ -36,6 +36,7 @@ from fraudops.monitoring.maturity import observed_label_maturity
 from fraudops.registry.base import (
     CHALLENGER,
     CHAMPION,
+    ModelNotFoundError,
     ModelRegistry,
     RegisteredVersion,
 )
@@ -217,17 +218,27 @@ def retrain(
             "labelled_end": labelled_end.isoformat(),
             "maturity": maturity.to_dict(),
         }
+        profile = served_profile(registry)
+        inputs["data_profile"] = profile.name
         frame = warehouse.history_frame(
-            start - timedelta(days=options.warm_up_days), moment, labels_known_by=moment
+            start - timedelta(days=options.warm_up_days),
+            moment,
+            labels_known_by=moment,
+            profile=profile,
         )
         result = _train(
-            frame, options=options, start=start, labelled_end=labelled_end, as_of=moment
+            frame,
+            profile,
+            options=options,
+            start=start,
+            labelled_end=labelled_end,
+            as_of=moment,
         )
         artifacts = {} if out_dir is None else _write_evaluation(frame, result, out_dir, inputs)
         registered = register_training(
             registry,
             frame=frame,
-            profile=SPARKOV,
+            profile=profile,
             result=result,
             data_source=DATA_SOURCE,
             artifacts=artifacts,
@@ -363,8 +374,24 @@ def retrain_as_of(warehouse: Warehouse, as_of: datetime | None) -> datetime:
     return utc_naive(latest)
 
 
+def served_profile(registry: ModelRegistry) -> DatasetProfile:
+    """The profile the champion was trained on (the one in service); Sparkov without one.
+
+    A built-in profile is known from the version's tags; any other is read from its bundle.
+    """
+    try:
+        info = registry.resolve(CHAMPION)
+    except ModelNotFoundError:
+        return SPARKOV
+    builtin = BUILTIN_PROFILES.get(info.tags.get("data_profile", ""))
+    if builtin is not None and info.tags.get("data_profile_digest") == builtin.digest:
+        return builtin
+    return registry.load_version(info.version).spec.profile
+
+
 def _train(
     frame: pd.DataFrame,
+    profile: DatasetProfile,
     *,
     options: RetrainOptions,
     start: datetime,
@@ -390,7 +417,7 @@ def _train(
         refit=True,
         review_capacity=options.review_capacity,
     )
-    return train(frame, SPARKOV, config)
+    return train(frame, profile, config)
 
 
 def _write_evaluation(

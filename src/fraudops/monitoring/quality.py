@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 from scipy import stats
 
-from fraudops.data.profiles import SPARKOV
+from fraudops.data.profiles import SPARKOV, DatasetProfile
 from fraudops.storage.warehouse import Warehouse
 from fraudops.times import utc_naive
 
@@ -43,6 +43,18 @@ _ALWAYS_PRESENT = {
 MODEL_FIELDS: tuple[str, ...] = tuple(
     c for c in SPARKOV.required_columns if c not in _ALWAYS_PRESENT
 )
+
+
+def model_fields(profile: DatasetProfile) -> tuple[str, ...]:
+    """The stored (canonical) fields the models of `profile` read that a transaction may
+    lack: Sparkov's MODEL_FIELDS; another profile's optional coordinates and birth date
+    (its other columns are required by its request schema, or kept apart)."""
+    if profile == SPARKOV:
+        return MODEL_FIELDS
+    roles = {"dob": profile.birth_date}
+    if profile.geo is not None:
+        roles |= profile.geo.model_dump()
+    return tuple(field for field, column in roles.items() if column in profile.optional)
 
 
 @dataclass(frozen=True)
@@ -156,8 +168,10 @@ def run_quality(
     days: float = 7.0,
     label_delay_days: float = 7.0,
     limits: QualityLimits | None = None,
+    profile: DatasetProfile = SPARKOV,
 ) -> QualityReport:
-    """Check the stored transactions of [as_of - days, as_of) (event time, UTC).
+    """Check the stored transactions of [as_of - days, as_of) (event time, UTC), of the
+    profile in service.
 
     `as_of` defaults to the warehouse's event clock. Label coverage looks at the `days`
     before as_of - label_delay_days: only transactions that old should have a label.
@@ -178,7 +192,7 @@ def run_quality(
     total = window.count()
     checks = [
         volume_check(warehouse, start=start, end=end, total=total, limits=limits),
-        *window.missing_checks(total, limits),
+        *window.missing_checks(total, limits, model_fields(profile)),
         *window.amount_checks(total, limits),
         label_coverage_check(
             warehouse, start=start - delay, end=end - delay, known_by=end, limits=limits
@@ -323,9 +337,13 @@ class _Window:
         """How many transactions the window holds."""
         return self.warehouse.count_between(self.start, self.end)
 
-    def missing_checks(self, total: int, limits: QualityLimits) -> list[Check]:
+    def missing_checks(
+        self, total: int, limits: QualityLimits, fields: tuple[str, ...]
+    ) -> list[Check]:
         """Per field the models read: the share of records without it (absent or blank)."""
-        counts = self.warehouse.missing_counts(self.start, self.end, MODEL_FIELDS)
+        if not fields:
+            return []
+        counts = self.warehouse.missing_counts(self.start, self.end, fields)
         return [
             _share_check(
                 f"missing_{name}",
@@ -334,7 +352,7 @@ class _Window:
                 limits.missing_share,
                 what=f"transactions without {name}",
             )
-            for name, missing in zip(MODEL_FIELDS, counts, strict=True)
+            for name, missing in zip(fields, counts, strict=True)
         ]
 
     def amount_checks(self, total: int, limits: QualityLimits) -> list[Check]:

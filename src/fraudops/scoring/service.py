@@ -27,6 +27,8 @@ import structlog
 
 from fraudops.config import Settings
 from fraudops.data.personal import PersonalData, ProtectedTransaction
+from fraudops.data.profile_schema import TransactionSchema, transaction_schema
+from fraudops.data.profiles import SPARKOV
 from fraudops.data.schema import CanonicalTransaction
 from fraudops.features.clock import EventClock
 from fraudops.features.formulas import FloatArray
@@ -118,7 +120,7 @@ class _Prepared:
 
 
 class ScoringService:
-    """Scores canonical transactions with the champion, stores them, shadows the challenger."""
+    """Scores transactions of the champion's profile, stores them, shadows the challenger."""
 
     def __init__(
         self,
@@ -217,6 +219,12 @@ class ScoringService:
     def blocking(self) -> bool:
         """Whether scoring waits on the network (PostgreSQL, Redis): keep it off event loops."""
         return self.warehouse.dialect != "sqlite" or not isinstance(self.store, InMemoryStateStore)
+
+    @property
+    def schema(self) -> TransactionSchema:
+        """How transactions read now: the champion's profile (Sparkov until one is loaded)."""
+        champion = self.models.champion
+        return transaction_schema(SPARKOV) if champion is None else champion.schema
 
     def readiness(self) -> str | None:
         """None when ready to score, else why not."""
@@ -435,6 +443,13 @@ class ScoringService:
             current = self.models
             champion, champion_report = self._load_role(CHAMPION, current.champion)
             challenger, challenger_report = self._load_role(CHALLENGER, current.challenger)
+            if champion is not None and challenger is not None:
+                challenger, challenger_report = _shadowing(
+                    challenger, champion=champion, report=challenger_report
+                )
+            previous = current.champion
+            if champion is not None and previous is not None and not champion.serves_like(previous):
+                self._recent.clear()  # records of the schema no longer served
             if champion is not None:
                 self.supervisor.prepare(champion)
             self.models = ServingModels(champion=champion, challenger=challenger)
@@ -482,7 +497,10 @@ class ScoringService:
                 settings=self.settings,
                 clock=self.clock,
             )
-            checked = canary_check(candidate, list(self._recent))
+            # Recent records are the served profile's: a model of another one skips them.
+            served = self.models.champion
+            recent = list(self._recent) if served is None or served.serves_like(candidate) else []
+            checked = canary_check(candidate, recent)
         except ModelRefusedError as error:
             log.warning("model refused", role=role, version=info.version, error=str(error))
             return current, RoleReload(
@@ -548,6 +566,23 @@ class ScoringService:
                 self.metrics.duplicates.inc()
 
 
+def _shadowing(
+    challenger: ServingModel, *, champion: ServingModel, report: RoleReload
+) -> tuple[ServingModel | None, RoleReload]:
+    """The challenger, or none if it reads another profile's transactions than the champion."""
+    if challenger.serves_like(champion):
+        return challenger, report
+    detail = (
+        f"challenger v{challenger.version} reads profile "
+        f"{challenger.bundle.spec.profile.name!r} transactions and cannot shadow a champion "
+        f"serving {champion.bundle.spec.profile.name!r}"
+    )
+    log.warning("model refused", role=CHALLENGER, version=challenger.version, error=detail)
+    return None, RoleReload(
+        outcome="rejected", version=None, previous=report.previous, detail=detail
+    )
+
+
 def _resolved(result: StoredResult) -> "Future[StoredResult]":
     """A future already holding a stored result."""
     future: Future[StoredResult] = Future()
@@ -574,7 +609,7 @@ def _claimed_conflict(item: ProtectedTransaction, *, index: int) -> Problem:
     """The problem of a transaction whose trans_num another request claimed with other content."""
     return Problem(
         index,
-        "trans_num",
+        item.transaction.field_name("trans_num"),
         "sent by another request just now with different content; a trans_num names one "
         "transaction",
         item.trans_num,

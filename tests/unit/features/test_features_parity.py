@@ -4,17 +4,25 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 from feature_frames import DAY, HOUR, sparkov, sparkov_spec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fraudops.data.profile_schema import transaction_schema
 from fraudops.data.profiles import FDH
 from fraudops.data.validation import check_frame
 from fraudops.features.batch import batch_features
 from fraudops.features.labels import NEVER_MS, label_arrival, label_known
-from fraudops.features.online import EVENT_TIME_MS, OnlineFeatureEngine, records_from_frame
+from fraudops.features.online import (
+    EVENT_TIME_MS,
+    OnlineFeatureEngine,
+    records_from_frame,
+    transaction_record,
+)
 from fraudops.features.spec import FeatureSpec, fit_feature_spec
 from fraudops.simulate import to_fdh
+from profile_frames import PROFILES, loaded
 
 
 def replay(
@@ -196,3 +204,44 @@ def test_batch_equals_online_on_fdh_columns(simulated_frame: pd.DataFrame) -> No
     np.testing.assert_allclose(
         batch_features(frame, spec), replay(frame, spec), rtol=1e-9, atol=1e-9, equal_nan=True
     )
+
+
+def served_replay(frame: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
+    """Online features of every row sent as the service reads it: a request of the profile,
+    validated and mapped to canonical form, then back to the profile's columns."""
+    schema = transaction_schema(spec.profile)
+    label = spec.profile.label
+    requests = [
+        {k: v for k, v in row.items() if k not in ("event_time", label)}
+        for row in frame.to_dict("records")
+    ]
+    canonical = [schema.canonical(request) for request in requests]
+    records = []
+    for transaction in canonical:
+        fields = schema.record(transaction) | {EVENT_TIME_MS: transaction.event_time_ms}
+        records.append(transaction_record(fields, spec))
+    order = sorted(range(len(frame)), key=lambda row: (records[row][EVENT_TIME_MS], row))
+    labels = frame[label].tolist()
+    engine = OnlineFeatureEngine(spec)
+    online = np.empty((len(frame), len(spec.names)))
+    for row in order:
+        online[row] = engine.features_then_update(records[row], label=labels[row])
+    return online
+
+
+@pytest.mark.parametrize("name", ["fdh", "ulb"])
+def test_served_requests_of_a_profile_give_the_batch_features(
+    name: str, simulated_frame: pd.DataFrame
+) -> None:
+    """fdh and ulb transactions read through the request schema get the batch features."""
+    profile, to_raw = PROFILES[name]
+    sparkov_rows = simulated_frame.assign(
+        trans_date_trans_time=simulated_frame["event_time"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    )
+    frame = loaded(to_raw(sparkov_rows), profile)
+    spec = fit_feature_spec(frame, profile, label_delay_ms=DAY * 1000)
+    expected = batch_features(frame, spec)
+    np.testing.assert_allclose(
+        expected, served_replay(frame, spec), rtol=1e-9, atol=1e-9, equal_nan=True
+    )
+    assert len(frame) > 3_000
