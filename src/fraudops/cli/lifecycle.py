@@ -163,18 +163,11 @@ def quality_command(
 
     from fraudops.alerts.events import quality_events
     from fraudops.lifecycle.facade import Lifecycle
-    from fraudops.lifecycle.retrain import served_profile
-    from fraudops.monitoring.quality import render_quality, run_quality
+    from fraudops.monitoring.quality import render_quality
 
     settings = get_settings()
     with lifecycle_errors(), Lifecycle.opened(settings, actor="cli") as lifecycle:
-        report = run_quality(
-            lifecycle.warehouse,
-            as_of=as_of,
-            days=days,
-            label_delay_days=lifecycle.policy.label_delay_days,
-            profile=served_profile(lifecycle.registry),
-        )
+        report = lifecycle.quality(as_of, days=days)
         rule = lifecycle.warehouse.alert_rule
         if rule is not None and report.failed:
             lifecycle.warehouse.enqueue_alerts(quality_events(report, console_url=rule.console_url))

@@ -1,4 +1,4 @@
-"""The lifecycle's one facade: monitor, retrain, challenge, promote, roll back.
+"""The lifecycle's one facade: monitor, retrain, challenge, promote, roll back, check quality.
 
 The CLI, the HTTP API, `fraudops up`, the demo and (through the CLI) the Airflow DAGs all
 act on the loop through `Lifecycle`, so that each action is wired once: the same policy,
@@ -16,6 +16,7 @@ from typing import Any, Self
 import structlog
 
 from fraudops.config import Settings
+from fraudops.data.profiles import DatasetProfile
 from fraudops.lifecycle.compare import ChallengeOutcome, CompareOptions, run_champion_challenger
 from fraudops.lifecycle.loop import LoopStep, waiting_challenger
 from fraudops.lifecycle.models import ChampionChange, ModelRow, list_models, promote, rollback
@@ -27,9 +28,11 @@ from fraudops.lifecycle.retrain import (
     retrain,
     retrain_as_of,
     retrain_folder,
+    served_profile,
 )
 from fraudops.monitoring.monitor import MonitorResult, record_monitor_run, run_monitor
 from fraudops.monitoring.policy import Policy, load_policy
+from fraudops.monitoring.quality import QualityReport, run_quality
 from fraudops.monitoring.report import write_report
 from fraudops.registry.base import CHAMPION, ModelNotFoundError, ModelRegistry
 from fraudops.storage import Warehouse
@@ -131,6 +134,14 @@ class Lifecycle:
         )
         return replace(options, review_capacity=self._review_capacity())
 
+    @property
+    def compare_options(self) -> CompareOptions:
+        """How champion and challenger are judged: the policy's fields and the settings' label
+        maturity quantile, so the comparison window matures as monitoring's does."""
+        return CompareOptions.from_policy(
+            self.policy, maturity_quantile=self.settings.label_maturity_quantile
+        )
+
     # --- the actions ---------------------------------------------------------------------------
 
     def monitor(self, as_of: datetime | None = None, *, trigger: str = "manual") -> MonitorDecision:
@@ -174,6 +185,24 @@ class Lifecycle:
             out_dir=folder,
         )
 
+    def quality(
+        self,
+        as_of: datetime | None = None,
+        *,
+        days: float = 7.0,
+        profile: DatasetProfile | None = None,
+    ) -> QualityReport:
+        """The data-quality checks of the `days` before as_of, of the served profile (else
+        `profile`), label coverage judged on transactions past the maturity age."""
+        return run_quality(
+            self.warehouse,
+            as_of=as_of,
+            days=days,
+            label_delay_days=self.policy.label_delay_days,
+            maturity_quantile=self.settings.label_maturity_quantile,
+            profile=served_profile(self.registry) if profile is None else profile,
+        )
+
     def _review_capacity(self) -> float | None:
         """The settings' review capacity, else the one the champion was fitted to (kept)."""
         if self.settings.review_capacity is not None:
@@ -191,7 +220,7 @@ class Lifecycle:
         return run_champion_challenger(
             warehouse=self.warehouse,
             registry=self.registry,
-            options=CompareOptions.from_policy(self.policy),
+            options=self.compare_options,
             retrain_options=self.retrain_options,
             as_of=as_of,
             actor=self.actor,

@@ -11,7 +11,7 @@ recorded) is "ok" with no value and says why.
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from statistics import median
 from typing import Any, Literal
@@ -22,6 +22,8 @@ from rich.text import Text
 from scipy import stats
 
 from fraudops.data.profiles import SPARKOV, DatasetProfile
+from fraudops.features.labels import DEFAULT_MATURITY_QUANTILE, LabelMaturity
+from fraudops.monitoring.maturity import observed_label_maturity
 from fraudops.storage.warehouse import Warehouse
 from fraudops.times import utc_naive
 
@@ -129,6 +131,8 @@ class QualityReport:
     label_delay_days: float
     transactions: int
     checks: tuple[Check, ...] = field(default_factory=tuple)
+    maturity: LabelMaturity | None = None  # how old a transaction must be to need a label
+    immature: int = 0  # transactions younger than that, left out of the label coverage
 
     @property
     def status(self) -> Status:
@@ -154,6 +158,9 @@ class QualityReport:
             "start": self.start.isoformat(),
             "days": (self.as_of - self.start) / DAY,
             "label_delay_days": self.label_delay_days,
+            "maturity": None
+            if self.maturity is None
+            else self.maturity.to_dict() | {"immature": self.immature},
             "transactions": self.transactions,
             "status": self.status,
             "failed": self.failed,
@@ -167,6 +174,7 @@ def run_quality(
     as_of: datetime | None = None,
     days: float = 7.0,
     label_delay_days: float = 7.0,
+    maturity_quantile: float = DEFAULT_MATURITY_QUANTILE,
     limits: QualityLimits | None = None,
     profile: DatasetProfile = SPARKOV,
 ) -> QualityReport:
@@ -174,7 +182,9 @@ def run_quality(
     profile in service.
 
     `as_of` defaults to the warehouse's event clock. Label coverage looks at the `days`
-    before as_of - label_delay_days: only transactions that old should have a label.
+    before as_of minus the maturity age (label_delay_days, or longer where the fraud labels
+    known by as_of show they take longer: monitoring.maturity): only transactions that old
+    should have a label; the younger ones are counted as immature.
     """
     limits = limits or QualityLimits()
     if days <= 0:
@@ -187,7 +197,11 @@ def run_quality(
             raise ValueError(msg)
     end = utc_naive(as_of)
     start = end - timedelta(days=days)
-    delay = timedelta(days=label_delay_days)
+    maturity = observed_label_maturity(
+        warehouse, as_of=end, delay=timedelta(days=label_delay_days), quantile=maturity_quantile
+    )
+    age = maturity.age
+    immature = warehouse.count_between(end - age, end)
     window = _Window(warehouse, start, end)
     total = window.count()
     checks = [
@@ -195,7 +209,12 @@ def run_quality(
         *window.missing_checks(total, limits, model_fields(profile)),
         *window.amount_checks(total, limits),
         label_coverage_check(
-            warehouse, start=start - delay, end=end - delay, known_by=end, limits=limits
+            warehouse,
+            start=start - age,
+            end=end - age,
+            known_by=end,
+            limits=limits,
+            immature=immature,
         ),
         unknown_labels_check(warehouse, start=start, end=end, limits=limits),
         window.unscored_check(total, limits),
@@ -209,6 +228,8 @@ def run_quality(
         label_delay_days=label_delay_days,
         transactions=total,
         checks=tuple(checks),
+        maturity=maturity,
+        immature=immature,
     )
 
 
@@ -451,10 +472,12 @@ def label_coverage_check(
     end: datetime,
     known_by: datetime,
     limits: QualityLimits,
+    immature: int = 0,
 ) -> Check:
-    """Share of matured transactions (event time in [start, end)) with no label by `known_by`."""
+    """Share of matured transactions (event time in [start, end)) with no label by `known_by`;
+    the `immature` ones, younger than `end`, are not expected to have one yet."""
     matured, unlabelled = warehouse.unlabelled_count(start, end, known_by=known_by)
-    return _share_check(
+    check = _share_check(
         "unlabelled",
         unlabelled,
         matured,
@@ -462,6 +485,7 @@ def label_coverage_check(
         what=f"matured transactions ([{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M})) "
         "without a label",
     )
+    return replace(check, detail=f"{check.detail}; {immature} younger left out as immature")
 
 
 def unknown_labels_check(
@@ -523,6 +547,11 @@ def render_quality(report: QualityReport) -> RenderableType:
         f"{report.transactions} transactions: ",
         (report.status.upper(), _STYLE[report.status]),
     )
+    if report.maturity is not None:
+        heading.append(
+            f"\nlabel coverage: {report.immature} younger transactions left out as immature, "
+            f"{report.maturity}"
+        )
     table = Table(show_lines=False)
     for column in ("check", "status", "value", "limit", "detail"):
         table.add_column(column, justify="right" if column in ("value", "limit") else "left")

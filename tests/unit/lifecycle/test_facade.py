@@ -29,7 +29,7 @@ from fraudops.registry import InMemoryRegistry
 from fraudops.scoring.serving import decide, decide_many
 from fraudops.storage import ScoredTransaction, ScoreRecord, Warehouse
 from fraudops.training.bundle import ModelBundle
-from warehouse_fill import store_served
+from warehouse_fill import store_day, store_served
 
 START = datetime(2024, 1, 1)  # as in the `simulated` fixture
 AS_OF = START + timedelta(days=16)
@@ -266,6 +266,32 @@ def test_monitoring_waits_for_slow_labels_and_reports_the_immature(
     assert f"{immature} younger transactions left out as immature" in " ".join(
         result.report_path.read_text().split()
     )
+
+
+def test_the_maturity_quantile_setting_reaches_the_comparison_and_the_quality_checks(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """FRAUDOPS_LABEL_MATURITY_QUANTILE is the one the champion/challenger comparison and the
+    quality report's label coverage use; too few frauds leave the policy's delay."""
+    store_day(warehouse)
+    lifecycle = Lifecycle.from_settings(
+        Settings(home=tmp_path, label_maturity_quantile=0.5),
+        warehouse,
+        registry=InMemoryRegistry(),
+        policy=POLICY,
+        actor="cli",
+    )
+
+    report = lifecycle.quality(datetime(2024, 3, 11), days=1)
+
+    assert 0.5 == lifecycle.compare_options.maturity_quantile
+    assert report.maturity is not None
+    assert (0.5, timedelta(days=2), "delay") == (
+        report.maturity.quantile,
+        report.maturity.age,
+        report.maturity.source,
+    )
+    assert 8 == report.immature  # the 2 days before as_of: 2024-03-10 and one on the 9th
 
 
 def test_the_review_capacity_setting_reaches_monitoring_and_retraining(
