@@ -167,12 +167,13 @@ class Comparison:
         }
 
     def summary(self) -> str:
-        """Two lines: versions, window, verdict and why; the immature left out."""
+        """One line: versions, window, verdict and why; the immature left out."""
         return (
             f"champion v{self.champion_version} vs challenger v{self.challenger_version} on "
             f"{self.window_start:%Y-%m-%d %H:%M} .. {self.window_end:%Y-%m-%d %H:%M} "
-            f"({self.rows} transactions, {self.frauds} frauds): {self.verdict}: {self.reason}\n"
-            f"{self.immature} younger transactions left out as immature, {self.maturity}"
+            f"({self.rows} transactions, {self.frauds} frauds): {self.verdict}: {self.reason}; "
+            f"{self.immature} younger transactions left out as immature "
+            f"({self.maturity.age / timedelta(days=1):.2f} days, from the {self.maturity.source})"
         )
 
 
