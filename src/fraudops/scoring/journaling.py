@@ -9,6 +9,7 @@ duplicate detection see it at once. A service starting replays what a dead proce
 in the journal into the warehouse before anything else (see storage.journal).
 """
 
+import dataclasses
 import queue
 import threading
 import time
@@ -180,7 +181,7 @@ class JournaledWriter:
                 trans_num=trans_num,
                 fingerprint=pending.protected.fingerprint,
                 record=pending.protected.transaction.model_dump(mode="json", exclude_none=True),
-                result=pending.result,
+                result=dataclasses.replace(pending.result, created=False),
             )
         return found
 
