@@ -45,6 +45,7 @@ from fraudops.scoring.admission import Problem, TransactionsRefusedError, admit
 from fraudops.scoring.journaling import JournaledWriter
 from fraudops.scoring.metrics import ServiceMetrics
 from fraudops.scoring.model import Scored
+from fraudops.scoring.seen import SeenFilter
 from fraudops.scoring.serving import (
     ModelRefusedError,
     ServingModel,
@@ -152,6 +153,8 @@ class ScoringService:
             on_durable=self._confirm,
             on_commit=self._note_drained,
         )
+        # The trans_nums stored, when this process is the only one storing (in-process state).
+        self._seen: SeenFilter | None = None
         # Repeats of a transaction another replica is storing: stored (or found) directly.
         self._writer = GroupCommitWriter(warehouse, on_commit=self._note_commit)
         self._shadow = ShadowScorer(
@@ -184,6 +187,9 @@ class ScoringService:
         """
         self.warehouse.migrate()
         self._journal.start()  # replays what a dead process left, before any state is built
+        if isinstance(self.store, InMemoryStateStore):
+            stored = self.warehouse.stored_trans_nums()
+            self._seen = SeenFilter.of(stored, count=len(stored))
         self._writer.start()
         self._shadow.start()
         if block:
@@ -311,6 +317,11 @@ class ScoringService:
 
     def _known(self, trans_nums: Sequence[str]) -> dict[str, KnownTransaction]:
         """The transactions among `trans_nums` stored: journaled here, or in the warehouse."""
+        seen = self._seen
+        if seen is not None:  # those never seen are new: no query
+            trans_nums = [trans_num for trans_num in trans_nums if seen.may_contain(trans_num)]
+            if not trans_nums:
+                return {}
         known = self._journal.known(trans_nums)
         rest = [trans_num for trans_num in trans_nums if trans_num not in known]
         if rest:
@@ -437,6 +448,8 @@ class ScoringService:
             )
         )
         scored_transaction = ScoredTransaction(transaction=item.item, score=score)
+        if self._seen is not None:
+            self._seen.add(transaction.trans_num)
         if item.repeat:  # of a transaction another replica stores: the warehouse decides
             stored = self._writer.submit(scored_transaction, label=label_record)
             answered = in_warehouse = stored
