@@ -475,6 +475,8 @@ class ScoringService:
 
     def record_labels(self, labels: Sequence[LabelRecord]) -> LabelOutcome:
         """Store labels, and tell the online merchant state about those of known transactions."""
+        if any(self._journal.pending(label.trans_num) is not None for label in labels):
+            self.settle()  # their transactions are in the warehouse first, as labels expect
         outcome = self.warehouse.record_labels(labels)
         for name, count in (
             ("stored", outcome.stored),

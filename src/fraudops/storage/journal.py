@@ -93,8 +93,7 @@ class Journal:
         replays it (the file descriptor holding the lock is yielded with it)."""
         if not self.folder.is_dir():
             return
-        paths = sorted(self.folder.glob(f"*{SUFFIX}"), key=lambda p: p.stat().st_mtime)
-        for path in paths:
+        for path in sorted(self.folder.glob(f"*{SUFFIX}"), key=_modified):
             try:
                 fd = os.open(path, os.O_RDONLY)
             except FileNotFoundError:  # replayed by another process meanwhile
@@ -108,6 +107,14 @@ class Journal:
                     yield path, fd
             finally:
                 os.close(fd)
+
+
+def _modified(path: Path) -> float:
+    """When a segment was last written (0 if another process removed it meanwhile)."""
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
 
 
 def read_records(path: Path) -> Iterator[bytes]:
