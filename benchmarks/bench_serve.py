@@ -444,7 +444,7 @@ def run_server(name: str, bench: Bench) -> dict[str, Any]:
         return serve_and_measure(
             name, bench=bench, command=command, env=fraudops_env(), database=None
         )
-    serve = [harness.fraudops_command(), "serve"]
+    serve = [harness.fraudops_command(), "serve", "--workers", str(bench.args.workers)]
     if name == "embedded":
         # The embedded default, FRAUDOPS_HOME/warehouse.db, named to seed and count it.
         database = f"sqlite:///{(home / 'warehouse.db').resolve().as_posix()}"
@@ -550,6 +550,9 @@ def main() -> None:
     parser.add_argument("--rate-seconds", type=int, default=30)
     parser.add_argument("--servers", default=",".join(SERVERS))
     parser.add_argument(
+        "--workers", type=int, default=1, help="fraudops serve --workers (more than 1: Redis)"
+    )
+    parser.add_argument(
         "--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test"
     )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
@@ -608,7 +611,8 @@ def main() -> None:
           f"({os.cpu_count()} cores)")  # fmt: skip
     print("result       " + ("pass" if passed else "FAIL") + ("" if valid else " (INVALID RUN)"))
     if not args.no_save:
-        print(f"recorded     {harness.record('serve', result)}")
+        name = "serve" if args.workers == 1 else f"serve_workers{args.workers}"
+        print(f"recorded     {harness.record(name, result)}")
     sys.exit(0 if passed else 1)
 
 
