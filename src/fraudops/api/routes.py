@@ -116,10 +116,29 @@ async def _score_one(request: Request) -> Response:
     """POST /v1/score: one transaction scored, stored and answered."""
     start = time.perf_counter()
     service: ScoringService = request.app.state.service
-    transaction = _parse(service.schema.one, await request.body(), shape=SCORE_SHAPE)
-    outcome = (await _all_stored(await _submit(request, service, [transaction], batch=False)))[0]
-    payload = score_payload(outcome, latency_ms=(time.perf_counter() - start) * 1000)
-    return Response(_json(payload), media_type="application/json")
+    transaction = parse_transaction(service, await request.body())
+    answer = await score_transaction(service, request.app.state.bridge, transaction, start=start)
+    return Response(answer, media_type="application/json")
+
+
+def parse_transaction(service: ScoringService, body: bytes) -> CanonicalTransaction:
+    """The body of POST /v1/score as a transaction of the served profile; 422 naming each
+    bad field."""
+    return _parse(service.schema.one, body, shape=SCORE_SHAPE)
+
+
+async def score_transaction(
+    service: ScoringService,
+    bridge: FutureBridge,
+    transaction: CanonicalTransaction,
+    *,
+    start: float,
+) -> bytes:
+    """The JSON answer of POST /v1/score once the transaction is durably stored (the route
+    and the app's fast path both answer with this)."""
+    futures = await _submit(service, bridge, [transaction], batch=False)
+    outcome = (await _all_stored(futures))[0]
+    return _json(score_payload(outcome, latency_ms=(time.perf_counter() - start) * 1000))
 
 
 async def _score_many(request: Request) -> Response:
@@ -131,7 +150,7 @@ async def _score_many(request: Request) -> Response:
     _check_batch_size(len(items), settings.batch_limit)
     service: ScoringService = request.app.state.service
     transactions = _batch_transactions(shape, document, body, schema=service.schema)
-    futures = await _submit(request, service, transactions, batch=True, at=shape)
+    futures = await _submit(service, request.app.state.bridge, transactions, batch=True, at=shape)
     outcomes = await _all_stored(futures)
     latency = (time.perf_counter() - start) * 1000
     payload = {"results": [score_payload(o, latency_ms=latency) for o in outcomes]}
@@ -423,8 +442,8 @@ async def metrics(request: Request) -> Response:
 
 
 async def _submit(
-    request: Request,
     service: ScoringService,
+    bridge: FutureBridge,
     transactions: list[CanonicalTransaction],
     *,
     batch: bool,
@@ -450,7 +469,6 @@ async def _submit(
             len(refused.problems)
         )
         raise _refusal(refused, batch=batch, at=at) from None
-    bridge: FutureBridge = request.app.state.bridge
     return [bridge.wait(future) for future in futures]
 
 

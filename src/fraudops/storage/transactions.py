@@ -209,6 +209,11 @@ class TransactionTables(OutboxTables):
             sealed=row.sealed,
         )
 
+    def stored_trans_nums(self) -> list[str]:
+        """Every stored trans_num (a process that is the only writer indexes them)."""
+        with self.engine.connect() as connection:
+            return list(connection.scalars(select(TransactionRow.trans_num)))
+
     def known_transactions(self, trans_nums: Sequence[str]) -> dict[str, KnownTransaction]:
         """The stored transactions among `trans_nums`, with their fingerprints and results."""
         found: dict[str, KnownTransaction] = {}
