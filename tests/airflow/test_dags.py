@@ -51,7 +51,8 @@ from fraudops.training.trainer import TrainingConfig
 from smtp_server import body_of, running_smtp_server
 from warehouse_fill import store_day
 
-pytestmark = [pytest.mark.airflow, pytest.mark.slow]
+# Each worker's first test here waits for the whole batch (migrate, stack, every DAG run).
+pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
@@ -59,7 +60,7 @@ AIRFLOW_PYTHON = REPO / ".venv-airflow" / "bin" / "python"
 DRIVER = Path(__file__).with_name("airflow_driver.py")
 FRAUDOPS = REPO / ".venv" / "bin" / "fraudops"
 MIGRATE_TIMEOUT_S = 280
-BATCH_TIMEOUT_S = 900
+BATCH_TIMEOUT_S = 600
 
 DAYS = 24
 CARDS = 400
