@@ -208,89 +208,100 @@ def run_batch(env: dict[str, str], runs: list[dict[str, Any]], *, folder: Path) 
     return dict(json.loads(results[-1].removeprefix("RESULT ")))
 
 
-def produce_batch(folder: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
-    """Prepare the stack, stream, report warehouse and SMTP server; run every DAG run once."""
-    env = migrated_airflow_env(request.getfixturevalue("airflow_python"), folder / "airflow")
-    stack = build_stack(folder / "fraudops-home")
+def stack_runs(stack: Settings, *, quiet_policy: Path, as_of: datetime) -> list[dict[str, Any]]:
+    """Monitor-retrain with drift (it retrains), then under the quiet policy; data-quality."""
     home = {"FRAUDOPS_HOME": str(stack.home)}
-    quiet = folder / "quiet.toml"
-    quiet.write_text(QUIET_POLICY, encoding="utf-8")
-    warehouse = Warehouse.from_settings(stack)
-    latest = warehouse.event_clock()
-    warehouse.dispose()
-    assert latest is not None
-    as_of = (latest - timedelta(days=1)).replace(microsecond=0)
-    runs: list[dict[str, Any]] = [
+    quiet = home | {
+        "FRAUDOPS_POLICY_FILE": str(quiet_policy),
+        "FRAUDOPS_BIN": "/nonexistent/fraudops",
+        "AIRFLOW_VAR_FRAUDOPS_BIN": str(FRAUDOPS),
+    }
+    return [
         {"name": "monitor_drift", "dag_id": "fraudops_monitor_retrain", "env": home},
         {
             "name": "monitor_quiet",
             "dag_id": "fraudops_monitor_retrain",
             "conf": {"as_of": as_of.isoformat()},
-            "env": home
-            | {
-                "FRAUDOPS_POLICY_FILE": str(quiet),
-                "FRAUDOPS_BIN": "/nonexistent/fraudops",
-                "AIRFLOW_VAR_FRAUDOPS_BIN": str(FRAUDOPS),
-            },
+            "env": quiet,
         },
         {"name": "quality", "dag_id": "fraudops_data_quality", "conf": {"days": 3}, "env": home},
     ]
+
+
+def ingest_run(stack: Settings, *, redis_url: str, prefix: str, database: Path) -> dict[str, Any]:
+    """Ingest-score from the stream under `prefix`, scored by the stack's champion."""
+    return {
+        "name": "ingest_score",
+        "dag_id": "fraudops_ingest_score",
+        "conf": {
+            "stream": f"{prefix}:transactions",
+            "group": STREAM_GROUP,
+            "consumer": "airflow",
+            "max_seconds": 30,
+        },
+        "env": {
+            "FRAUDOPS_HOME": str(stack.home),
+            "FRAUDOPS_DATABASE_URL": f"sqlite:///{database}",
+            "FRAUDOPS_REDIS_URL": redis_url,
+            "FRAUDOPS_REDIS_PREFIX": prefix,
+        },
+    }
+
+
+def report_runs(report: Settings, *, smtp_url: str) -> list[dict[str, Any]]:
+    """Daily-report for REPORT_DAY, then without a date, sending to the SMTP server."""
+    env = {
+        "FRAUDOPS_HOME": str(report.home),
+        "FRAUDOPS_SMTP_URL": smtp_url,
+        "FRAUDOPS_ALERT_EMAIL_TO": "fraud-team@example.test",
+        "FRAUDOPS_CONSOLE_URL": "http://console.test",
+    }
+    return [
+        {
+            "name": "report_day",
+            "dag_id": "fraudops_daily_report",
+            "conf": {"date": REPORT_DAY},
+            "env": env,
+        },
+        {"name": "report_default", "dag_id": "fraudops_daily_report", "env": env},
+    ]
+
+
+def produce_batch(folder: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Prepare the stack, stream, report warehouse and SMTP server; run every DAG run once."""
+    env = migrated_airflow_env(request.getfixturevalue("airflow_python"), folder / "airflow")
+    stack = build_stack(folder / "fraudops-home")
+    quiet_policy = folder / "quiet.toml"
+    quiet_policy.write_text(QUIET_POLICY, encoding="utf-8")
+    warehouse = Warehouse.from_settings(stack)
+    latest = warehouse.event_clock()
+    warehouse.dispose()
+    assert latest is not None
+    as_of = (latest - timedelta(days=1)).replace(microsecond=0)
+    runs = stack_runs(stack, quiet_policy=quiet_policy, as_of=as_of)
     try:
         redis_url = request.getfixturevalue("redis_url")
         skipped = None
     except pytest.skip.Exception as skip:
         redis_url, skipped = None, str(skip)
     prefix = f"fraudops-airflow-test-{secrets.token_hex(4)}"
-    stream = f"{prefix}:transactions"
     database = folder / "ingest-warehouse.db"
-    if redis_url is not None:
-        runs.append(
-            {
-                "name": "ingest_score",
-                "dag_id": "fraudops_ingest_score",
-                "conf": {
-                    "stream": stream,
-                    "group": STREAM_GROUP,
-                    "consumer": "airflow",
-                    "max_seconds": 30,
-                },
-                "env": home
-                | {
-                    "FRAUDOPS_DATABASE_URL": f"sqlite:///{database}",
-                    "FRAUDOPS_REDIS_URL": redis_url,
-                    "FRAUDOPS_REDIS_PREFIX": prefix,
-                },
-            }
-        )
     report = report_settings(folder / "report-home")
     client = None if redis_url is None else redis.Redis.from_url(redis_url)
     try:
-        if client is not None:
+        if client is not None and redis_url is not None:
             for record in stream_records(stack.home).to_dict(orient="records"):
-                client.xadd(stream, {"transaction": json.dumps(record)})
+                client.xadd(f"{prefix}:transactions", {"transaction": json.dumps(record)})
+            runs.append(ingest_run(stack, redis_url=redis_url, prefix=prefix, database=database))
         with running_smtp_server() as smtp:
-            report_env = {
-                "FRAUDOPS_HOME": str(report.home),
-                "FRAUDOPS_SMTP_URL": smtp.url,
-                "FRAUDOPS_ALERT_EMAIL_TO": "fraud-team@example.test",
-                "FRAUDOPS_CONSOLE_URL": "http://console.test",
-            }
-            runs += [
-                {
-                    "name": "report_day",
-                    "dag_id": "fraudops_daily_report",
-                    "conf": {"date": REPORT_DAY},
-                    "env": report_env,
-                },
-                {"name": "report_default", "dag_id": "fraudops_daily_report", "env": report_env},
-            ]
+            runs += report_runs(report, smtp_url=smtp.url)
             yesterday = (utc_now() - timedelta(days=1)).date().isoformat()
             result = run_batch(env, runs, folder=folder)
             mails = [
                 {"subject": str(mail["Subject"]), "body": body_of(mail)}
                 for mail in smtp.inbox.messages
             ]
-        pending = None if client is None else pending_entries(client, stream)
+        pending = None if client is None else pending_entries(client, f"{prefix}:transactions")
     finally:
         if client is not None:
             keys = list(client.scan_iter(match=f"{prefix}*"))
