@@ -236,7 +236,7 @@ def test_a_long_history_of_ties_late_events_and_labels_matches_memory(
     for name in ("amounts", "sum1", "sum2"):
         assert bits(getattr(memory.cards["busy-card"], name)) == bits(getattr(card, name))
     live = 8 * len(card.times)
-    stored = store.client.strlen(f"{store.prefix}:v2:card-times:busy-card")
+    stored = store.client.strlen(f"{store.prefix}:v3:card-times:busy-card")
     assert live <= stored <= live * 5 // 4 + 4_096 + 8
 
 
@@ -276,7 +276,7 @@ def test_an_outdated_kept_copy_is_refused_and_the_transition_reruns(
 def test_writes_wait_for_the_initialised_mark_but_reads_do_not(store: RedisStateStore) -> None:
     """Without the mark (Redis lost everything, or a rebuild runs) nothing is written."""
     store.transact("c", None, lambda _card, _merchant: (None, CardState(), None))
-    store.client.delete(f"{store.prefix}:v2:initialised")
+    store.client.delete(f"{store.prefix}:v3:initialised")
     with pytest.raises(FeatureStateUnavailableError, match="not initialised"):
         store.transact("c", "m", lambda card, _merchant: (None, card, MerchantState()))
     card = store.transact("c", None, lambda card, _merchant: (card, None, None))
@@ -335,7 +335,7 @@ def test_the_rebuild_lock_admits_one_process_and_is_renewed_while_held(
                 assert not turned_away
         with other.rebuild_lock() as next_one:
             assert next_one
-        assert not other.client.exists(f"{prefix}:v2:rebuilding")
+        assert not other.client.exists(f"{prefix}:v3:rebuilding")
     finally:
         builder.close()
         other.close()
@@ -395,7 +395,7 @@ def test_a_lock_holds_writers_back_until_it_lapses_but_not_readers(
 ) -> None:
     """While another transaction locks a card, a write waits for the lock; a read does not."""
     began = time.monotonic()
-    store.client.set(f"{prefix}:v2:lock:card:c", "another-writer", px=150)
+    store.client.set(f"{prefix}:v3:lock:card:c", "another-writer", px=150)
     assert "read" == store.transact("c", None, lambda _card, _merchant: ("read", None, None))
     assert time.monotonic() - began < 0.1
     store.transact("c", None, lambda _card, _merchant: (None, CardState(), None))

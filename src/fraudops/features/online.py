@@ -25,14 +25,17 @@ from fraudops.features.formulas import (
     calendar,
     haversine_km,
     log_amount,
+    value_code,
 )
 from fraudops.features.spec import CARD_WINDOWS, MERCHANT_WINDOWS, MS_PER_DAY, FeatureSpec
 from fraudops.features.state import (
+    CardProfileLayout,
     CardState,
     Claim,
     FeatureStateStore,
     InMemoryStateStore,
     MerchantState,
+    card_profile_features,
     card_window_features,
     merchant_counts,
     merchant_risk,
@@ -65,6 +68,11 @@ class OnlineFeatureEngine:
         self._card = profile.card_id if spec.has_card else None
         self._merchant = profile.merchant_id if spec.has_merchant else None
         self._risk = spec.has_merchant_risk
+        self._profile = CardProfileLayout.of(spec) if spec.has_card_profile else None
+        # Each card event keeps its merchant and category whatever the groups, so that a
+        # champion with other groups finds them in a shared state.
+        self._card_merchant = profile.merchant_id if spec.has_merchant else None
+        self._category = profile.category if spec.has_card else None
         self._geo = profile.geo
         self._birth = profile.birth_date
         self._numeric = profile.numeric
@@ -120,21 +128,30 @@ class OnlineFeatureEngine:
         return np.array(row, dtype=np.float64)
 
     def add_label(self, tx: Transaction, *, is_fraud: bool) -> bool:
-        """Record a transaction's label for merchant risk; False if its merchant state lacks it."""
-        key = _key(tx.get(self._merchant)) if self._risk and self._merchant else None
-        if key is None:
+        """Record a transaction's label for merchant risk and the card's fraud history;
+        False if neither its merchant's nor its card's state holds the transaction."""
+        card_key = _key(tx.get(self._card)) if self._card else None
+        merchant_key = _key(tx.get(self._merchant)) if self._risk and self._merchant else None
+        if card_key is None and merchant_key is None:
             return False
         time_ms, trans_id = int(tx[EVENT_TIME_MS]), str(tx[self._id])
 
         def label(
-            _card: CardState | None, merchant: MerchantState | None
-        ) -> tuple[bool, None, MerchantState | None]:
-            if merchant is None:
-                return False, None, None
-            found = merchant.set_label(time_ms=time_ms, trans_id=trans_id, is_fraud=is_fraud)
-            return found, None, merchant if found else None
+            card: CardState | None, merchant: MerchantState | None
+        ) -> tuple[bool, CardState | None, MerchantState | None]:
+            changed_card = changed_merchant = None
+            if card is not None and card.set_label(
+                time_ms=time_ms, trans_id=trans_id, is_fraud=is_fraud
+            ):
+                changed_card = card
+            if merchant is not None and merchant.set_label(
+                time_ms=time_ms, trans_id=trans_id, is_fraud=is_fraud
+            ):
+                changed_merchant = merchant
+            found = changed_card is not None or changed_merchant is not None
+            return found, changed_card, changed_merchant
 
-        return self.store.transact(None, key, label)
+        return self.store.transact(card_key, merchant_key, label)
 
     def _keys(self, tx: Transaction) -> "_Keys":
         """The transaction's card and merchant keys (None if the spec or the record lacks it)."""
@@ -164,6 +181,15 @@ class OnlineFeatureEngine:
                     label_delay_ms=self.spec.label_delay_ms,
                     windows=self._merchant_windows,
                 )
+        if self._profile is not None:
+            row += card_profile_features(
+                card,
+                time_ms=time_ms,
+                amount=amount,
+                merchant=self._code(tx, self._card_merchant),
+                category=self._code(tx, self._category),
+                layout=self._profile,
+            )
         if self._geo is not None:
             geo = self._geo
             row.append(
@@ -210,10 +236,20 @@ class OnlineFeatureEngine:
                 msg = f"transaction {trans_id}: the amount must be a number, got {amount}"
                 raise columns.FeatureInputError(msg)
             card = card if card is not None else CardState()
-            if card.add(time_ms=time_ms, trans_id=trans_id, amount=amount):
+            added = card.add(
+                time_ms=time_ms,
+                trans_id=trans_id,
+                amount=amount,
+                merchant=self._code(tx, self._card_merchant),
+                category=self._code(tx, self._category),
+                label=label,
+            )
+            if added:
                 now = self.clock.prune_reference(card.times[-1])
                 card.prune(horizon_ms=self._horizon_ms, now_ms=now)
                 new_card = card
+            elif label is not None:
+                new_card = card  # a replay may carry the label
         if merchant_key is not None:
             merchant = merchant if merchant is not None else MerchantState()
             known = label if self._risk else None
@@ -224,6 +260,11 @@ class OnlineFeatureEngine:
             elif known is not None:
                 new_merchant = merchant  # a replay may carry the label
         return new_card, new_merchant
+
+    @staticmethod
+    def _code(tx: Transaction, column: str | None) -> int:
+        """The value code of a merchant or category column (0: missing or not kept)."""
+        return value_code(_key(tx.get(column))) if column is not None else 0
 
 
 # A transaction's card and merchant keys (a plain tuple: a NamedTuple costs 0.2 us here).

@@ -21,57 +21,119 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, MutableSequence, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from functools import reduce
+from itertools import compress
+from operator import add
 from typing import Any, Protocol, Self, TypeAlias, TypeVar
 
-from fraudops.features.formulas import amount_vs_history
+from fraudops.features.formulas import (
+    HOUR_COS_LIST,
+    HOUR_SIN_LIST,
+    amount_ratio,
+    amount_vs_history,
+    hour_similarity,
+)
+from fraudops.features.spec import (
+    CARD_DIVERSITY_WINDOWS,
+    CARD_HISTORY_MS,
+    MS_PER_DAY,
+    MS_PER_HOUR,
+    FeatureSpec,
+    known_label_cutoff,
+)
 
 
 @dataclass(slots=True)
 class CardState:
-    """One card's recent events; sum1[j] / sum2[j]: sums of amounts / squares before event j."""
+    """One card's recent events; sum1[j] / sum2[j]: sums of amounts / squares before event j.
+
+    Per event also its merchant's and category's `value_code` (0: missing) and its label
+    (0 until known), with the card's fraud times; hour_cos[j] / hour_sin[j]: sums of the
+    hours' points on the unit circle before event j (formulas.HOUR_COS, HOUR_SIN).
+    """
 
     times: MutableSequence[int] = field(default_factory=list)
     ids: MutableSequence[str] = field(default_factory=list)
     amounts: MutableSequence[float] = field(default_factory=list)
     sum1: MutableSequence[float] = field(default_factory=lambda: [0.0])
     sum2: MutableSequence[float] = field(default_factory=lambda: [0.0])
+    merchants: MutableSequence[int] = field(default_factory=list)
+    categories: MutableSequence[int] = field(default_factory=list)
+    labels: MutableSequence[int] = field(default_factory=list)
+    fraud_times: MutableSequence[int] = field(default_factory=list)
+    hour_cos: MutableSequence[float] = field(default_factory=lambda: [0.0])
+    hour_sin: MutableSequence[float] = field(default_factory=lambda: [0.0])
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form (copies of the lists; `asdict` is 300x slower)."""
-        return {
-            "times": list(self.times),
-            "ids": list(self.ids),
-            "amounts": list(self.amounts),
-            "sum1": list(self.sum1),
-            "sum2": list(self.sum2),
-        }
+        return {name: list(getattr(self, name)) for name in _CARD_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
         """Rebuild from `to_dict` output."""
         return cls(**data)
 
-    def add(self, *, time_ms: int, trans_id: str, amount: float) -> bool:
-        """Add an event at its canonical place; False if it is already there (a replay)."""
+    def add(
+        self,
+        *,
+        time_ms: int,
+        trans_id: str,
+        amount: float,
+        merchant: int = 0,
+        category: int = 0,
+        label: int | None = None,
+    ) -> bool:
+        """Add an event at its canonical place; False if it is already there (a replay,
+        whose label, if given, is recorded)."""
         position, present = canonical_position(self.times, self.ids, time_ms, trans_id)
         if present:
+            if label is not None:
+                self.set_label(time_ms=time_ms, trans_id=trans_id, is_fraud=bool(label))
             return False
+        hour = (time_ms // MS_PER_HOUR) % 24
+        if label:
+            insort(self.fraud_times, time_ms)
         if position == len(self.times):
             self.times.append(time_ms)
             self.ids.append(trans_id)
             self.amounts.append(amount)
+            self.merchants.append(merchant)
+            self.categories.append(category)
+            self.labels.append(1 if label else 0)
             self.sum1.append(self.sum1[-1] + amount)
             self.sum2.append(self.sum2[-1] + amount * amount)
+            self.hour_cos.append(self.hour_cos[-1] + HOUR_COS_LIST[hour])
+            self.hour_sin.append(self.hour_sin[-1] + HOUR_SIN_LIST[hour])
             return True
         # A tie or a late event: insert it and re-add the sums after it, in order.
         self.times.insert(position, time_ms)
         self.ids.insert(position, trans_id)
         self.amounts.insert(position, amount)
-        del self.sum1[position + 1 :]
-        del self.sum2[position + 1 :]
-        for value in self.amounts[position:]:
+        self.merchants.insert(position, merchant)
+        self.categories.insert(position, category)
+        self.labels.insert(position, 1 if label else 0)
+        for sums in (self.sum1, self.sum2, self.hour_cos, self.hour_sin):
+            del sums[position + 1 :]
+        for value, at in zip(self.amounts[position:], self.times[position:], strict=True):
+            later = (at // MS_PER_HOUR) % 24
             self.sum1.append(self.sum1[-1] + value)
             self.sum2.append(self.sum2[-1] + value * value)
+            self.hour_cos.append(self.hour_cos[-1] + HOUR_COS_LIST[later])
+            self.hour_sin.append(self.hour_sin[-1] + HOUR_SIN_LIST[later])
+        return True
+
+    def set_label(self, *, time_ms: int, trans_id: str, is_fraud: bool) -> bool:
+        """Record a transaction's label; False if the transaction is not (or no longer) here."""
+        position, present = canonical_position(self.times, self.ids, time_ms, trans_id)
+        if not present:
+            return False
+        label = 1 if is_fraud else 0
+        if self.labels[position] != label:
+            self.labels[position] = label
+            if label:
+                insort(self.fraud_times, time_ms)
+            else:
+                del self.fraud_times[bisect_left(self.fraud_times, time_ms)]
         return True
 
     def prune(self, *, horizon_ms: int, now_ms: int | None = None) -> None:
@@ -88,8 +150,15 @@ class CardState:
             return
         old = min(bisect_left(self.times, latest - horizon_ms), bisect_left(self.times, latest) - 1)
         if old > 0:
-            for values in (self.times, self.ids, self.amounts, self.sum1, self.sum2):
-                del values[:old]
+            for name in _CARD_EVENT_FIELDS:
+                del getattr(self, name)[:old]
+            # Frauds of the events kept stay, also the one kept however old.
+            del self.fraud_times[: bisect_left(self.fraud_times, self.times[0])]
+
+
+# CardState's fields, and those holding one item per event (or per event and one more).
+_CARD_FIELDS = tuple(CardState.__dataclass_fields__)
+_CARD_EVENT_FIELDS = tuple(name for name in _CARD_FIELDS if name != "fraud_times")
 
 
 @dataclass(slots=True)
@@ -223,7 +292,7 @@ def merchant_risk(
     """Fraud share of the merchant's transactions in [t - d - W, t - d); NaN if none."""
     if state is None:
         return [math.nan] * len(windows)
-    known_until = time_ms - label_delay_ms
+    known_until = known_label_cutoff(time_ms, label_delay_ms)
     times, frauds = state.times, state.fraud_times
     hi = bisect_left(times, known_until)
     fraud_hi = bisect_left(frauds, known_until)
@@ -233,6 +302,104 @@ def merchant_risk(
         fraud = fraud_hi - bisect_left(frauds, known_until - width, 0, fraud_hi)
         out.append(fraud / count if count else math.nan)
     return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CardProfileLayout:
+    """Which card-profile features a spec has, in `spec.names` order (see FeatureSpec)."""
+
+    fraud_history: bool
+    novelty: bool
+    merchant_diversity: bool
+    category_diversity: bool
+    category_amount: bool
+    hour_profile: bool
+    label_delay_ms: int
+
+    @classmethod
+    def of(cls, spec: FeatureSpec) -> Self:
+        """The layout of a spec."""
+        return cls(
+            fraud_history=spec.has_card_fraud_history,
+            novelty=spec.has_card_merchant_novelty,
+            merchant_diversity=spec.has_card_merchant_diversity,
+            category_diversity=spec.has_card_category_diversity,
+            category_amount=spec.has_card_category_amount,
+            hour_profile=spec.has_card_hour_profile,
+            label_delay_ms=spec.label_delay_ms,
+        )
+
+
+_DAY_WIDTH, _WEEK_WIDTH = CARD_DIVERSITY_WINDOWS.values()
+
+
+def card_profile_features(
+    state: CardState | None,
+    *,
+    time_ms: int,
+    amount: float,
+    merchant: int,
+    category: int,
+    layout: CardProfileLayout,
+) -> list[float]:
+    """The card's known frauds, a new merchant, distinct merchants and categories, amount
+    against the category's usual one, hour against the usual hours (those the layout has).
+
+    `merchant` and `category` are value codes (0: missing); distinct counts leave missing
+    values out.
+    """
+    card = state if state is not None else _NO_CARD
+    times = card.times
+    hi = bisect_left(times, time_ms)
+    lo = bisect_left(times, time_ms - CARD_HISTORY_MS, 0, hi)
+    out: list[float] = []
+    if layout.fraud_history:
+        out += _known_frauds(card.fraud_times, time_ms=time_ms, delay_ms=layout.label_delay_ms)
+    if layout.novelty:
+        out.append(float(merchant not in card.merchants[lo:hi]) if merchant else math.nan)
+    if layout.merchant_diversity or layout.category_diversity:
+        day = bisect_left(times, time_ms - _DAY_WIDTH, 0, hi)
+        week = bisect_left(times, time_ms - _WEEK_WIDTH, 0, hi)
+        if layout.merchant_diversity:
+            out += [_distinct(card.merchants[day:hi]), _distinct(card.merchants[week:hi])]
+        if layout.category_diversity:
+            out += [_distinct(card.categories[day:hi]), _distinct(card.categories[week:hi])]
+    if layout.category_amount:
+        matches = map(category.__eq__, card.categories[lo:hi]) if category else ()
+        picked = list(compress(card.amounts[lo:hi], matches))
+        # Added one by one in time order (sum() compensates from Python 3.12), as in batch.
+        total = reduce(add, picked, 0.0)
+        out.append(amount_ratio(amount=amount, count=len(picked), total=total))
+    if layout.hour_profile:
+        out.append(
+            hour_similarity(
+                hour=(time_ms // MS_PER_HOUR) % 24,
+                count=hi - lo,
+                cos_sum=card.hour_cos[hi] - card.hour_cos[lo],
+                sin_sum=card.hour_sin[hi] - card.hour_sin[lo],
+            )
+        )
+    return out
+
+
+# What a card never seen reads as.
+_NO_CARD = CardState()
+
+
+def _known_frauds(frauds: Sequence[int], *, time_ms: int, delay_ms: int) -> list[float]:
+    """Known frauds of the card over the history window, and days since the last (or NaN)."""
+    known_until = known_label_cutoff(time_ms, delay_ms)
+    fraud_hi = bisect_left(frauds, known_until)
+    fraud_lo = bisect_left(frauds, known_until - CARD_HISTORY_MS, 0, fraud_hi)
+    if fraud_hi == fraud_lo:
+        return [0.0, math.nan]
+    return [fraud_hi - fraud_lo, (time_ms - frauds[fraud_hi - 1]) / MS_PER_DAY]
+
+
+def _distinct(codes: Sequence[int]) -> int:
+    """Distinct non-missing value codes."""
+    found = set(codes)
+    return len(found) - (0 in found)
 
 
 T = TypeVar("T")
