@@ -8,7 +8,8 @@ merchant:
 
 - `{kind}-{column}:{key}`: one column of the state (a card's times, amounts, running sums,
   merchant and category codes, labels, fraud times and running hour sums; a merchant's
-  times, labels and fraud times) packed as little-endian int64, float64 or uint8. A packed double is its own bits, so sums come back bit for bit (NaN too).
+  times, labels and fraud times) packed as little-endian int64, float64 or uint8. A packed
+  double is its own bits, so sums come back bit for bit (NaN too).
   Columns only grow at the end (APPEND); what pruning drops from the front is skipped, not
   cut, until it outgrows a quarter of the column and the column is written anew.
 - `{kind}:{key}`: a hash of `v`, a random version token every write replaces, `g`, a random
