@@ -191,6 +191,9 @@ def test_engine_over_redis_equals_engine_in_memory(stream: Stream, store: RedisS
     merchant = store.get_merchant(str(fraud["merchant"]))
     assert merchant is not None
     assert fraud[EVENT_TIME_MS] not in merchant.fraud_times
+    card = store.get_card(str(fraud["cc_num"]))
+    assert card is not None
+    assert fraud[EVENT_TIME_MS] not in card.fraud_times
 
 
 def test_a_long_history_of_ties_late_events_and_labels_matches_memory(
@@ -233,7 +236,7 @@ def test_a_long_history_of_ties_late_events_and_labels_matches_memory(
     assert memory_states(memory) == stored_states(store, {"busy-card"}, {"busy-shop"})
     card = store.get_card("busy-card")
     assert card is not None
-    for name in ("amounts", "sum1", "sum2"):
+    for name in ("amounts", "sum1", "sum2", "hour_cos", "hour_sin"):
         assert bits(getattr(memory.cards["busy-card"], name)) == bits(getattr(card, name))
     live = 8 * len(card.times)
     stored = store.client.strlen(f"{store.prefix}:v3:card-times:busy-card")

@@ -12,7 +12,7 @@ from fraudops.data.profiles import FDH
 from fraudops.data.validation import check_frame
 from fraudops.features.batch import batch_features
 from fraudops.features.online import EVENT_TIME_MS, OnlineFeatureEngine, records_from_frame
-from fraudops.features.spec import FeatureSpec, fit_feature_spec
+from fraudops.features.spec import FEATURE_GROUPS, FeatureSpec, fit_feature_spec
 from fraudops.simulate import to_fdh
 
 
@@ -67,7 +67,10 @@ def test_batch_equals_online_on_random_streams(stream: tuple[pd.DataFrame, list[
     """Any stream, ties fed in any order: online features equal batch features."""
     frame, arrival, delay_ms = stream
     spec = fit_feature_spec(
-        frame.iloc[: max(1, len(frame) // 2)], frame_profile(), label_delay_ms=delay_ms
+        frame.iloc[: max(1, len(frame) // 2)],
+        frame_profile(),
+        label_delay_ms=delay_ms,
+        groups=frozenset(FEATURE_GROUPS),
     )
     expected = batch_features(frame, spec)
     np.testing.assert_allclose(
@@ -100,7 +103,8 @@ def test_batch_equals_online_on_fdh_columns(simulated_frame: pd.DataFrame) -> No
         )
     )
     frame = check_frame(raw, FDH).clean_frame()
-    spec = FeatureSpec(profile=FDH, label_delay_ms=DAY * 1000)
+    spec = FeatureSpec(profile=FDH, label_delay_ms=DAY * 1000, groups=frozenset(FEATURE_GROUPS))
+    assert "card_known_frauds_30d" in spec.names
     np.testing.assert_allclose(
         batch_features(frame, spec), replay(frame, spec), rtol=1e-9, atol=1e-9, equal_nan=True
     )
