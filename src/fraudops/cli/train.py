@@ -10,6 +10,7 @@ from fraudops.cli.options import (
     DATE_FORMATS,
     DataOpt,
     DelayOpt,
+    FeatureGroupsOpt,
     FoldsOpt,
     ModelOpt,
     ObjectiveOpt,
@@ -45,6 +46,7 @@ def train_command(
     threshold_objective: ObjectiveOpt = "f1",
     review_cost: ReviewCostOpt = 5.0,
     seed: SeedOpt = None,
+    feature_groups: FeatureGroupsOpt = None,
 ) -> None:
     """Train on labelled data, register the model in MLflow (champion, else challenger)."""
     from fraudops.data.profiles import load_profile
@@ -68,6 +70,7 @@ def train_command(
         threshold_objective=threshold_objective,
         review_cost=review_cost,
         seed=seed,
+        feature_groups=feature_groups,
     )
     out_dir = settings.home / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")
     with user_errors():
@@ -108,6 +111,7 @@ def backtest_command(
     threshold_objective: ObjectiveOpt = "f1",
     review_cost: ReviewCostOpt = 5.0,
     seed: SeedOpt = None,
+    feature_groups: FeatureGroupsOpt = None,
 ) -> None:
     """Train on data known before test-start minus the delay; score and judge the test days."""
     from fraudops.data.profiles import load_profile
@@ -125,6 +129,7 @@ def backtest_command(
         threshold_objective=threshold_objective,
         review_cost=review_cost,
         seed=seed,
+        feature_groups=feature_groups,
     )
     with user_errors():
         dataset = load_profile(profile, user_dir=get_settings().user_profiles_dir)
