@@ -365,11 +365,14 @@ def card_profile_features(
         if layout.category_diversity:
             out += [_distinct(card.categories[day:hi]), _distinct(card.categories[week:hi])]
     if layout.category_amount:
-        matches = map(category.__eq__, card.categories[lo:hi]) if category else ()
-        picked = list(compress(card.amounts[lo:hi], matches))
-        # Added one by one in time order (sum() compensates from Python 3.12), as in batch.
-        total = reduce(add, picked, 0.0)
-        out.append(amount_ratio(amount=amount, count=len(picked), total=total))
+        categories = card.categories[lo:hi]
+        if category and category in categories:
+            picked = list(compress(card.amounts[lo:hi], map(category.__eq__, categories)))
+            # Added one by one in time order (sum() compensates from Python 3.12), as batch.
+            total = reduce(add, picked, 0.0)
+            out.append(amount_ratio(amount=amount, count=len(picked), total=total))
+        else:
+            out.append(math.nan)
     if layout.hour_profile:
         out.append(
             hour_similarity(
