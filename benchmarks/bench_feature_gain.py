@@ -96,7 +96,7 @@ def main() -> None:
         path = record(
             "feature_gain",
             {
-                "command": "python benchmarks/bench_feature_gain.py " + " ".join(sys.argv[1:]),
+                "command": " ".join(["python benchmarks/bench_feature_gain.py", *sys.argv[1:]]),
                 "data": data,
                 "min_gain": MIN_GAIN,
                 "commands": commands,

@@ -17,7 +17,7 @@ from fraudops.data.profiles import SPARKOV
 from fraudops.data.readers import load_transactions
 from fraudops.features.online import EVENT_TIME_MS, OnlineFeatureEngine, records_from_frame
 from fraudops.features.redis_store import RedisStateStore
-from fraudops.features.spec import MS_PER_DAY, FeatureSpec, fit_feature_spec
+from fraudops.features.spec import FEATURE_GROUPS, MS_PER_DAY, FeatureSpec, fit_feature_spec
 from fraudops.features.state import (
     CardState,
     Claim,
@@ -42,7 +42,9 @@ class Stream:
     """A time-ordered stream of online transactions with labels, and its spec."""
 
     def __init__(self, frame: pd.DataFrame) -> None:
-        self.spec = fit_feature_spec(frame, SPARKOV, label_delay_ms=2 * MS_PER_DAY)
+        self.spec = fit_feature_spec(
+            frame, SPARKOV, label_delay_ms=2 * MS_PER_DAY, groups=frozenset(FEATURE_GROUPS)
+        )
         self.records = records_from_frame(frame, self.spec)
         self.labels: list[int] = frame["is_fraud"].tolist()
 
