@@ -282,8 +282,9 @@ def _known_frauds(
 
 def _no_purchase_at_merchant(card: GroupedTimes, merchants: IntArray) -> FloatArray:
     """Per sorted event: 1 if its card bought nothing at its merchant in the history window."""
-    _, pair = np.unique(np.stack([card.codes, merchants]), axis=1, return_inverse=True)
-    pairs = GroupedTimes(pair.reshape(-1).astype(np.int64), card.times, tie_ids=None)
+    merchant_codes, uniques = pd.factorize(merchants)
+    pair = group_codes(pd.Series(card.codes * (len(uniques) + 1) + merchant_codes))
+    pairs = GroupedTimes(pair, card.times, tie_ids=None)
     count = pairs.first_at_or_after(pairs.times) - pairs.first_at_or_after(
         pairs.times - CARD_HISTORY_MS
     )
