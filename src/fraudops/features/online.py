@@ -90,17 +90,19 @@ class OnlineFeatureEngine:
     def features(self, tx: Transaction) -> FloatArray:
         """The transaction's features from the current state, which stays unchanged."""
 
+        codes = self._codes(tx)
+
         def read(card: CardState | None, merchant: MerchantState | None) -> _Transition:
-            return self._row(tx, card, merchant), None, None
+            return self._row(tx, card, merchant, codes), None, None
 
         return np.array(self.store.transact(*self._keys(tx), read), dtype=np.float64)
 
     def update(self, tx: Transaction, *, label: int | None = None) -> Self:
         """Add the transaction to its card's and merchant's state (with its label if known)."""
-        keys = self._keys(tx)
+        keys, codes = self._keys(tx), self._codes(tx)
 
         def add(card: CardState | None, merchant: MerchantState | None) -> _Transition:
-            return [], *self._added(tx, keys, card, merchant, label=label)
+            return [], *self._added(tx, keys, codes, card, merchant, label=label)
 
         self.store.transact(*keys, add)
         self.clock.observe(int(tx[EVENT_TIME_MS]))
@@ -117,11 +119,11 @@ class OnlineFeatureEngine:
         With a `claim`, the store claims the trans_num in the same step, or raises
         ClaimedError and changes nothing.
         """
-        keys = self._keys(tx)
+        keys, codes = self._keys(tx), self._codes(tx)
 
         def score_then_add(card: CardState | None, merchant: MerchantState | None) -> _Transition:
-            row = self._row(tx, card, merchant)
-            return row, *self._added(tx, keys, card, merchant, label=label)
+            row = self._row(tx, card, merchant, codes)
+            return row, *self._added(tx, keys, codes, card, merchant, label=label)
 
         row = self.store.transact(*keys, score_then_add, claim=claim)
         self.clock.observe(int(tx[EVENT_TIME_MS]))
@@ -160,8 +162,16 @@ class OnlineFeatureEngine:
             _key(tx.get(self._merchant)) if self._merchant else None,
         )
 
+    def _codes(self, tx: Transaction) -> "_Codes":
+        """The value codes of the transaction's merchant and category (0: missing)."""
+        return self._code(tx, self._card_merchant), self._code(tx, self._category)
+
     def _row(
-        self, tx: Transaction, card: CardState | None, merchant: MerchantState | None
+        self,
+        tx: Transaction,
+        card: CardState | None,
+        merchant: MerchantState | None,
+        codes: "_Codes",
     ) -> list[float]:
         """Feature values in `spec.names` order."""
         time_ms = int(tx[EVENT_TIME_MS])
@@ -186,8 +196,8 @@ class OnlineFeatureEngine:
                 card,
                 time_ms=time_ms,
                 amount=amount,
-                merchant=self._code(tx, self._card_merchant),
-                category=self._code(tx, self._category),
+                merchant=codes[0],
+                category=codes[1],
                 layout=self._profile,
             )
         if self._geo is not None:
@@ -216,6 +226,7 @@ class OnlineFeatureEngine:
         self,
         tx: Transaction,
         keys: "_Keys",
+        codes: "_Codes",
         card: CardState | None,
         merchant: MerchantState | None,
         *,
@@ -240,8 +251,8 @@ class OnlineFeatureEngine:
                 time_ms=time_ms,
                 trans_id=trans_id,
                 amount=amount,
-                merchant=self._code(tx, self._card_merchant),
-                category=self._code(tx, self._category),
+                merchant=codes[0],
+                category=codes[1],
                 label=label,
             )
             if added:
@@ -269,6 +280,8 @@ class OnlineFeatureEngine:
 
 # A transaction's card and merchant keys (a plain tuple: a NamedTuple costs 0.2 us here).
 _Keys = tuple[str | None, str | None]
+# A transaction's merchant and category value codes.
+_Codes = tuple[int, int]
 # What the engine's state transitions return: the features read, the states to store.
 _Transition = tuple[list[float], CardState | None, MerchantState | None]
 

@@ -361,9 +361,9 @@ def card_profile_features(
         day = bisect_left(times, time_ms - _DAY_WIDTH, 0, hi)
         week = bisect_left(times, time_ms - _WEEK_WIDTH, 0, hi)
         if layout.merchant_diversity:
-            out += [_distinct(card.merchants[day:hi]), _distinct(card.merchants[week:hi])]
+            out += _distinct(card.merchants, week=week, day=day, hi=hi)
         if layout.category_diversity:
-            out += [_distinct(card.categories[day:hi]), _distinct(card.categories[week:hi])]
+            out += _distinct(card.categories, week=week, day=day, hi=hi)
     if layout.category_amount:
         categories = card.categories[lo:hi]
         if category and category in categories:
@@ -399,10 +399,11 @@ def _known_frauds(frauds: Sequence[int], *, time_ms: int, delay_ms: int) -> list
     return [fraud_hi - fraud_lo, (time_ms - frauds[fraud_hi - 1]) / MS_PER_DAY]
 
 
-def _distinct(codes: Sequence[int]) -> int:
-    """Distinct non-missing value codes."""
-    found = set(codes)
-    return len(found) - (0 in found)
+def _distinct(codes: Sequence[int], *, week: int, day: int, hi: int) -> list[float]:
+    """Distinct non-missing value codes in [day, hi) and in [week, hi) (week <= day)."""
+    recent = set(codes[day:hi])
+    weekly = recent.union(codes[week:day])
+    return [len(recent) - (0 in recent), len(weekly) - (0 in weekly)]
 
 
 T = TypeVar("T")
