@@ -22,7 +22,8 @@ FROM ${PYTHON_IMAGE} AS airflow
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --create-home --home-dir /var/lib/fraudops fraudops
+    && useradd --system --uid 10001 --create-home --home-dir /var/lib/fraudops fraudops \
+    && install -d -o fraudops -g fraudops -m 0700 /var/lib/fraudops/journal
 COPY airflow-constraints.txt /tmp/
 RUN python -m venv /opt/airflow \
     && /opt/airflow/bin/pip install -r /tmp/airflow-constraints.txt
@@ -43,7 +44,8 @@ FROM ${PYTHON_IMAGE} AS runtime
 # libgomp1: XGBoost's OpenMP runtime, which the slim base lacks.
 RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --create-home --home-dir /var/lib/fraudops fraudops
+    && useradd --system --uid 10001 --create-home --home-dir /var/lib/fraudops fraudops \
+    && install -d -o fraudops -g fraudops -m 0700 /var/lib/fraudops/journal
 COPY --from=build /opt/fraudops /opt/fraudops
 # No secret is baked in: tokens, keys and passwords come from the environment at run time.
 ENV PATH=/opt/fraudops/bin:$PATH \

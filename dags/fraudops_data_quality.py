@@ -1,7 +1,8 @@
 """Weekly data-quality checks of the stored transactions; the task fails when a check fails.
 
 `fraudops quality` checks the week before as_of: daily volume against earlier weeks, missing
-values, impossible or extreme amounts, label coverage, labels of unknown transactions,
+values, impossible or extreme amounts, label coverage of transactions past the maturity
+age, labels of unknown transactions,
 unscored transactions, scoring latency, duplicate and late arrivals. Its report is the XCom
 when every check passes or warns; on a failure it is in the task log.
 """

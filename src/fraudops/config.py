@@ -101,6 +101,14 @@ class Settings(BaseSettings):
         description="Fraud probability from which a transaction is declined; "
         "defaults to the threshold chosen when the model was trained.",
     )
+    review_capacity: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="Alerts (reviews and declines) per day the analysts can review: training "
+        "and retraining set the review threshold so that the validation days give this many, "
+        "and monitoring checks the served alerts per day against it. Unset: review at half "
+        "the decline threshold.",
+    )
     batch_limit: int = Field(
         default=1000, ge=1, le=100_000, description="Most transactions in one batch request."
     )
@@ -122,6 +130,14 @@ class Settings(BaseSettings):
         default=None,
         description="TOML file of the monitoring and promotion policy; defaults to "
         "HOME/policy.toml when that exists, else the built-in defaults.",
+    )
+    label_maturity_quantile: float = Field(
+        default=0.95,
+        gt=0.0,
+        lt=1.0,
+        description="Monitoring and retraining count an unlabelled transaction as legitimate "
+        "once it is old enough that this share of fraud labels (as observed in the "
+        "warehouse) would have arrived; never younger than the policy's label delay.",
     )
 
     console_url: str | None = Field(

@@ -46,6 +46,26 @@ class StackError(RuntimeError):
     """A part of the stack failed to start or died."""
 
 
+def feed_arguments(config: "StackConfig", *, port: int) -> list[str]:
+    """The `fraudops feed` command line of the stack's live feed."""
+    if config.label_times:
+        labels = ["--label-times"]
+    else:
+        labels = ["--label-delay", f"{config.label_delay / timedelta(hours=1):g}h"]
+    return [
+        "feed",
+        "--port",
+        str(port),
+        "--data",
+        str(config.stream),
+        "--speed",
+        f"{config.speed:g}",
+        *labels,
+        "--max-wait",
+        "0.5",
+    ]
+
+
 @dataclass(frozen=True, kw_only=True)
 class StackConfig:
     """What the stack streams, how fast, and how often the loop's jobs run (event time)."""
@@ -53,6 +73,7 @@ class StackConfig:
     stream: Path  # the transactions the live feed serves
     speed: float  # event time runs this many times faster than the wall clock
     label_delay: timedelta
+    label_times: bool = False  # labels at the stream's own label_time, not after label_delay
     monitor_every: timedelta = timedelta(days=1)
     challenge_every: timedelta = timedelta(days=1)
     service_port: int | None = None  # None: a free port
@@ -240,21 +261,7 @@ class Stack:
 
     def _start_feed(self) -> None:
         _require_free(self._feed_port, "the feed")
-        delay_hours = self.config.label_delay / timedelta(hours=1)
-        child = self._spawn(
-            "feed",
-            "feed",
-            "--port",
-            str(self._feed_port),
-            "--data",
-            str(self.config.stream),
-            "--speed",
-            f"{self.config.speed:g}",
-            "--label-delay",
-            f"{delay_hours:g}h",
-            "--max-wait",
-            "0.5",
-        )
+        child = self._spawn("feed", *feed_arguments(self.config, port=self._feed_port))
         _wait_until_answering(child, f"{self.feed_url}/healthz", "the feed", timeout=60)
 
     def _start_console(self) -> None:

@@ -16,7 +16,7 @@ import pytest
 from fraudops.data.profiles import SPARKOV
 from fraudops.data.readers import load_transactions
 from fraudops.features.online import EVENT_TIME_MS, OnlineFeatureEngine, records_from_frame
-from fraudops.features.redis_store import RedisStateStore
+from fraudops.features.redis_store import LAYOUT, RedisStateStore
 from fraudops.features.spec import FEATURE_GROUPS, MS_PER_DAY, FeatureSpec, fit_feature_spec
 from fraudops.features.state import (
     CardState,
@@ -672,3 +672,41 @@ def test_claims_of_a_process_without_heartbeat_are_stale_at_once(
     finally:
         living.close()
         dead.close()
+
+
+def test_fraud_label_times_go_through_transactions_and_missing_ones_read_as_before(
+    store: RedisStateStore,
+) -> None:
+    """Label times written by a transaction come back, for a merchant and a card; a state
+    without its fraud_known column reads its frauds as known from their transaction's time."""
+    merchant = MerchantState()
+    merchant.add(time_ms=5, trans_id="x", label=1, label_time_ms=900)
+    merchant.add(time_ms=5, trans_id="w", label=1, label_time_ms=700)
+    store.put_merchant("m", merchant)
+    card = CardState()
+    card.add(time_ms=5, trans_id="x", amount=1.0, label=1, label_time_ms=900)
+    store.put_card("c", card)
+
+    def late_fraud(
+        card: CardState | None, state: MerchantState | None
+    ) -> tuple[None, CardState, MerchantState]:
+        assert card is not None and state is not None
+        state.add(time_ms=8, trans_id="y", label=1, label_time_ms=5_000)
+        state.set_label(time_ms=5, trans_id="x", is_fraud=False)
+        card.add(time_ms=8, trans_id="y", amount=2.0, label=1, label_time_ms=5_000)
+        card.set_label(time_ms=5, trans_id="x", is_fraud=False)
+        return None, card, state
+
+    store.transact("c", "m", late_fraud)
+    assert ([5, 8], [700, 5_000]) == (
+        list(store.get_merchant("m").fraud_times),  # type: ignore[union-attr]
+        list(store.get_merchant("m").fraud_known),  # type: ignore[union-attr]
+    )
+    assert ([8], [5_000]) == (
+        list(store.get_card("c").fraud_times),  # type: ignore[union-attr]
+        list(store.get_card("c").fraud_known),  # type: ignore[union-attr]
+    )
+    store.client.delete(f"{store.prefix}:{LAYOUT}:merchant-fraud_known:m")
+    store.client.delete(f"{store.prefix}:{LAYOUT}:card-fraud_known:c")
+    assert [5, 8] == list(store.get_merchant("m").fraud_known)  # type: ignore[union-attr]
+    assert [8] == list(store.get_card("c").fraud_known)  # type: ignore[union-attr]

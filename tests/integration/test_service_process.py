@@ -121,7 +121,8 @@ def test_two_replicas_sharing_redis_give_the_features_of_one_process(
     redis_url: str,
     clean_postgres_url: str,
 ) -> None:
-    """Two service processes on one Redis and one PostgreSQL, fed alternately: one history."""
+    """Two service processes on one Redis and one PostgreSQL, fed alternately: one history;
+    a repeat sent to the other replica at once answers duplicate and writes nothing."""
     registry_home, champion = registered
     history = stream.head(600)
     prefix = f"fraudops-test-{secrets.token_hex(4)}"
@@ -144,10 +145,14 @@ def test_two_replicas_sharing_redis_give_the_features_of_one_process(
                 client.post("/v1/score", json=body)
                 for client, body in zip(itertools.cycle((first, second)), bodies, strict=False)
             ]
+            # The one before last went to the first replica, perhaps still in its journal.
+            repeat = second.post("/v1/score", json=bodies[-2])
             metrics = first.get("/metrics").text
     finally:
         RedisStateStore.from_url(redis_url, prefix=prefix).clear()
     assert [200] * 600 == [r.status_code for r in replies]
+    assert (200, True) == (repeat.status_code, repeat.json()["duplicate"])
+    assert replies[-2].json()["fraud_probability"] == repeat.json()["fraud_probability"]
     assert "fraudops_feature_state_seconds_count 300.0" in metrics
     assert_features_as_one_uninterrupted_process(clean_postgres_url, history, champion)
 

@@ -18,7 +18,9 @@ from fastapi.responses import JSONResponse
 from fraudops import __version__
 from fraudops.api.auth import DEV_BANNER, TokenChecker, TokenGate
 from fraudops.api.bridge import FutureBridge
-from fraudops.api.metrics import MetricsMiddleware
+from fraudops.api.fastpath import ScoreFastPath
+from fraudops.api.metrics import MetricsMiddleware, Receive, Scope, Send
+from fraudops.api.openapi import served_openapi
 from fraudops.api.routes import router
 from fraudops.api.server import settle_process_for_serving
 from fraudops.config import Settings, get_settings
@@ -35,6 +37,20 @@ log = structlog.get_logger(__name__)
 BYTES_PER_ITEM = 8192
 # Problems a 422 lists; beyond, it says how many there were.
 MAX_PROBLEMS = 20
+
+
+class ScoringApp(FastAPI):
+    """The FastAPI app, taking POST /v1/score by its fast path (api.fastpath) when it can."""
+
+    fast_path: ScoreFastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Hand a scoring request to the fast path, anything else to FastAPI."""
+        fast = self.fast_path
+        if fast is not None and fast.serves(scope):
+            await fast(scope, receive, send, super().__call__)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -72,17 +88,19 @@ def create_app(
             metrics.registry.unregister(monitoring)
             await asyncio.to_thread(running.stop)
 
-    app = FastAPI(
+    max_body_size = settings.batch_limit * BYTES_PER_ITEM + 65_536
+    app = ScoringApp(
         title="fraudops scoring service",
         version=__version__,
         description="Real-time card-fraud scoring: online features, champion score, "
         "reasons, storage, labels, shadow challenger and hot model reload.",
         lifespan=lifespan,
-        max_body_size=settings.batch_limit * BYTES_PER_ITEM + 65_536,
+        max_body_size=max_body_size,
         # Prometheus (/metrics) is the service's telemetry; FastAPI's own OpenTelemetry
         # middleware would otherwise switch itself on when MLflow sets a tracer provider.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    app.openapi = served_openapi(app)  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.tokens = tokens
     app.state.dev = dev
@@ -95,6 +113,9 @@ def create_app(
     # route reads its body.
     app.add_middleware(TokenGate, tokens=tokens)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.fast_path = ScoreFastPath(
+        state=app.state, tokens=tokens, metrics=metrics, max_body=max_body_size
+    )
     return app
 
 

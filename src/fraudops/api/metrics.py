@@ -20,14 +20,33 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
+class RequestNotes:
+    """Counts and times requests by route template, method and status."""
+
+    def __init__(self, metrics: ServiceMetrics) -> None:
+        self.metrics = metrics
+        # The labelled children, looked up once: `labels()` costs microseconds per call.
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+    def note(self, *, template: str, method: str, status: int, seconds: float) -> None:
+        """One request answered."""
+        key = (template, method if method in KNOWN_METHODS else "other", str(status))
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.metrics.requests.labels(route=key[0], method=key[1], status=key[2]),
+                self.metrics.latency.labels(route=key[0], method=key[1]),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
+
+
 class MetricsMiddleware:
     """Counts and times every HTTP request by its route template (not its raw path)."""
 
     def __init__(self, app: ASGIApp, *, metrics: ServiceMetrics) -> None:
         self.app = app
-        self.metrics = metrics
-        # The labelled children, looked up once: `labels()` costs microseconds per call.
-        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self.notes = RequestNotes(metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on, noting its status and how long it took."""
@@ -47,14 +66,9 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_noting_status)
         finally:
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            method = scope.get("method", "")
-            key = (template, method if method in KNOWN_METHODS else "other", str(status))
-            children = self._children.get(key)
-            if children is None:
-                children = self._children[key] = (
-                    self.metrics.requests.labels(route=key[0], method=key[1], status=key[2]),
-                    self.metrics.latency.labels(route=key[0], method=key[1]),
-                )
-            children[0].inc()
-            children[1].observe(time.perf_counter() - start)
+            self.notes.note(
+                template=getattr(route, "path", None) or "unmatched",
+                method=scope.get("method", ""),
+                status=status,
+                seconds=time.perf_counter() - start,
+            )

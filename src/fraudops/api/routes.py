@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from fraudops.api.auth import Access
 from fraudops.api.bridge import FutureBridge
@@ -38,6 +38,7 @@ from fraudops.api.schemas import (
     score_payload,
 )
 from fraudops.config import Settings
+from fraudops.data.profile_schema import TransactionSchema
 from fraudops.data.schema import CanonicalTransaction
 from fraudops.features.state import FeatureStateUnavailableError
 from fraudops.lifecycle.jobs import JobRunner
@@ -84,7 +85,14 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
 router = APIRouter()
 _Model = TypeVar("_Model", bound=BaseModel)
 _Value = TypeVar("_Value")
-_TRANSACTIONS = TypeAdapter(Annotated[list[CanonicalTransaction], Field(min_length=1)])
+
+
+class _ProfileBatch(BaseModel):
+    """A {"transactions": [...]} batch of another profile (its items validated apart)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    transactions: list[Any] = Field(min_length=1)
 
 
 def lean(handler: Callable[[Request], Coroutine[Any, Any, Response]]) -> type[APIRoute]:
@@ -107,11 +115,30 @@ def lean(handler: Callable[[Request], Coroutine[Any, Any, Response]]) -> type[AP
 async def _score_one(request: Request) -> Response:
     """POST /v1/score: one transaction scored, stored and answered."""
     start = time.perf_counter()
-    transaction = _parse(CanonicalTransaction, await request.body(), shape=SCORE_SHAPE)
     service: ScoringService = request.app.state.service
-    outcome = (await _all_stored(await _submit(request, service, [transaction], batch=False)))[0]
-    payload = score_payload(outcome, latency_ms=(time.perf_counter() - start) * 1000)
-    return Response(_json(payload), media_type="application/json")
+    transaction = parse_transaction(service, await request.body())
+    answer = await score_transaction(service, request.app.state.bridge, transaction, start=start)
+    return Response(answer, media_type="application/json")
+
+
+def parse_transaction(service: ScoringService, body: bytes) -> CanonicalTransaction:
+    """The body of POST /v1/score as a transaction of the served profile; 422 naming each
+    bad field."""
+    return _parse(service.schema.one, body, shape=SCORE_SHAPE)
+
+
+async def score_transaction(
+    service: ScoringService,
+    bridge: FutureBridge,
+    transaction: CanonicalTransaction,
+    *,
+    start: float,
+) -> bytes:
+    """The JSON answer of POST /v1/score once the transaction is durably stored (the route
+    and the app's fast path both answer with this)."""
+    futures = await _submit(service, bridge, [transaction], batch=False)
+    outcome = (await _all_stored(futures))[0]
+    return _json(score_payload(outcome, latency_ms=(time.perf_counter() - start) * 1000))
 
 
 async def _score_many(request: Request) -> Response:
@@ -121,9 +148,9 @@ async def _score_many(request: Request) -> Response:
     body = await request.body()
     shape, items, document = _batch_shape(_loaded(body))
     _check_batch_size(len(items), settings.batch_limit)
-    transactions = _batch_transactions(shape, document, body)
     service: ScoringService = request.app.state.service
-    futures = await _submit(request, service, transactions, batch=True, at=shape)
+    transactions = _batch_transactions(shape, document, body, schema=service.schema)
+    futures = await _submit(service, request.app.state.bridge, transactions, batch=True, at=shape)
     outcomes = await _all_stored(futures)
     latency = (time.perf_counter() - start) * 1000
     payload = {"results": [score_payload(o, latency_ms=latency) for o in outcomes]}
@@ -415,8 +442,8 @@ async def metrics(request: Request) -> Response:
 
 
 async def _submit(
-    request: Request,
     service: ScoringService,
+    bridge: FutureBridge,
     transactions: list[CanonicalTransaction],
     *,
     batch: bool,
@@ -442,7 +469,6 @@ async def _submit(
             len(refused.problems)
         )
         raise _refusal(refused, batch=batch, at=at) from None
-    bridge: FutureBridge = request.app.state.bridge
     return [bridge.wait(future) for future in futures]
 
 
@@ -504,14 +530,18 @@ def _wrong_shape(got: str) -> RequestValidationError:
 
 
 def _batch_transactions(
-    at: tuple[str, ...], document: Any, body: bytes
+    at: tuple[str, ...], document: Any, body: bytes, *, schema: TransactionSchema
 ) -> list[CanonicalTransaction]:
     """The transactions of a batch body of a known shape, validated (from the JSON text, as
-    every shape is); 422 naming each bad field where it was sent."""
+    every shape is) by the served profile's schema; 422 naming each bad field where it was
+    sent."""
     if at == ("body", "transactions"):
-        return _parse(BatchRequest, body).transactions
+        if schema.is_canonical:
+            return _parse(BatchRequest, body).transactions
+        _parse(_ProfileBatch, body)  # no other member than transactions
+        return _parse(schema.many, orjson.dumps(document["transactions"]), at=at)
     if at == ("body",):
-        return _parse(_TRANSACTIONS, body)
+        return _parse(schema.many, body)
     split = _parse(SplitDocument, orjson.dumps(document))
     width = len(split.columns)
     uneven = [
@@ -526,7 +556,7 @@ def _batch_transactions(
     if uneven:
         raise RequestValidationError(uneven)
     records = [dict(zip(split.columns, values, strict=True)) for values in split.data]
-    return _parse(_TRANSACTIONS, orjson.dumps(records), at=at)
+    return _parse(schema.many, orjson.dumps(records), at=at)
 
 
 async def _all_stored(futures: "list[asyncio.Future[StoredResult]]") -> list[StoredResult]:

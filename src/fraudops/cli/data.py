@@ -82,6 +82,13 @@ def simulate_command(
     output_format: Annotated[
         str, typer.Option("--format", help="Columns: sparkov or fdh.")
     ] = "sparkov",
+    labels: Annotated[
+        str,
+        typer.Option(
+            help="Label arrival: fixed (no label times), realistic, or KEY=VALUE,... "
+            "(alert_recall, unreported_share, ...; see docs/simulator.md)."
+        ),
+    ] = "fixed",
 ) -> None:
     """Simulate card transactions with labelled fraud scenarios and drift, and write them."""
     # pandas, pyarrow and numpy are loaded only when this command runs.
@@ -92,6 +99,7 @@ def simulate_command(
         SimulationConfig,
         output_kind,
         parse_drift,
+        parse_label_arrival,
         parse_scenario_mix,
         simulate,
         summarise,
@@ -118,8 +126,14 @@ def simulate_command(
             start=first_day,
             fraud_rate=fraud_rate,
             drift=tuple(parse_drift(spec) for spec in drift or ()),
+            label_arrival=parse_label_arrival(labels),
             **({"scenario_mix": parse_scenario_mix(scenario_mix)} if scenario_mix else {}),
         )
+        if output_format == "fdh" and config.label_arrival is not None:
+            msg = (
+                "--labels other than fixed needs --format sparkov (FDH files carry no label times)"
+            )
+            raise ValueError(msg)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
@@ -173,6 +187,20 @@ def feed_command(
         str | None,
         typer.Option(help="Send is_fraud null; serve labels on /labels after this (12h, 7d)."),
     ] = None,
+    label_times: Annotated[
+        bool,
+        typer.Option(
+            "--label-times",
+            help="Send is_fraud null; serve each label on /labels at the data's label_time.",
+        ),
+    ] = False,
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            help="With --simulate --label-times: label arrival, realistic (default) or "
+            "KEY=VALUE,... (see docs/simulator.md)."
+        ),
+    ] = None,
     rate_limit: Annotated[
         str | None, typer.Option(help="Per-client limit such as 5/minute; 429 above it.")
     ] = None,
@@ -183,17 +211,25 @@ def feed_command(
     from fraudops.data.profiles import load_profile
     from fraudops.feed import server
     from fraudops.progress import DelayedProgress
-    from fraudops.simulate import SimulationConfig, parse_drift
+    from fraudops.simulate import SimulationConfig, parse_drift, parse_label_arrival
 
     settings = get_settings()
     try:
         if not 1 <= port <= 65535:
             msg = f"--port must be between 1 and 65535 ({port})"
             raise ValueError(msg)
+        if labels is not None and not (simulate and label_times):
+            msg = "--labels needs --simulate and --label-times"
+            raise ValueError(msg)
+        arrival = parse_label_arrival(labels or "realistic") if label_times else None
+        if simulate and label_times and arrival is None:
+            msg = "--label-times needs label times: --labels fixed gives none"
+            raise ValueError(msg)
         options = server.feed_settings(
             speed=speed,
             loop=loop,
             label_delay=label_delay,
+            label_times=label_times,
             rate_limit=rate_limit,
             max_batch=max_batch,
             max_wait_s=max_wait,
@@ -207,6 +243,7 @@ def feed_command(
                     cards=cards,
                     seed=settings.seed if seed is None else seed,
                     drift=tuple(parse_drift(spec) for spec in drift or ()),
+                    label_arrival=arrival,
                 )
                 if simulate
                 else None,

@@ -90,19 +90,30 @@ def models_list_command(*, as_json: JsonOpt = False) -> None:
     )
 
 
+ChangeSchemaOpt = Annotated[
+    bool,
+    typer.Option(
+        "--change-schema",
+        help="Allow a champion trained on another data profile: the service then reads that "
+        "profile's transaction fields (clients and ingesters must change with it).",
+    ),
+]
+
+
 @models_app.command("promote")
 def models_promote_command(
     version: Annotated[int, typer.Argument(help="Version to make champion.")],
     *,
     reason: Annotated[str, typer.Option(help="Why, for the audit trail.")] = "manual",
     actor: ActorOpt = "cli",
+    change_schema: ChangeSchemaOpt = False,
 ) -> None:
     """Make a version the champion now; the running service is told to reload."""
     from fraudops.lifecycle.facade import Lifecycle
 
     settings = get_settings()
     with lifecycle_errors(), Lifecycle.opened(settings, actor=actor) as lifecycle:
-        outcome = lifecycle.promote(version, reason=reason)
+        outcome = lifecycle.promote(version, reason=reason, change_schema=change_schema)
     typer.echo(outcome.summary())
 
 
@@ -111,13 +122,14 @@ def models_rollback_command(
     *,
     reason: Annotated[str, typer.Option(help="Why, for the audit trail.")] = "manual",
     actor: ActorOpt = "cli",
+    change_schema: ChangeSchemaOpt = False,
 ) -> None:
     """Give the champion alias back to the previous champion; the service is told to reload."""
     from fraudops.lifecycle.facade import Lifecycle
 
     settings = get_settings()
     with lifecycle_errors(), Lifecycle.opened(settings, actor=actor) as lifecycle:
-        outcome = lifecycle.rollback(reason=reason)
+        outcome = lifecycle.rollback(reason=reason, change_schema=change_schema)
     typer.echo(outcome.summary())
 
 
@@ -151,16 +163,11 @@ def quality_command(
 
     from fraudops.alerts.events import quality_events
     from fraudops.lifecycle.facade import Lifecycle
-    from fraudops.monitoring.quality import render_quality, run_quality
+    from fraudops.monitoring.quality import render_quality
 
     settings = get_settings()
     with lifecycle_errors(), Lifecycle.opened(settings, actor="cli") as lifecycle:
-        report = run_quality(
-            lifecycle.warehouse,
-            as_of=as_of,
-            days=days,
-            label_delay_days=lifecycle.policy.label_delay_days,
-        )
+        report = lifecycle.quality(as_of, days=days)
         rule = lifecycle.warehouse.alert_rule
         if rule is not None and report.failed:
             lifecycle.warehouse.enqueue_alerts(quality_events(report, console_url=rule.console_url))

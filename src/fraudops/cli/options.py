@@ -37,6 +37,13 @@ ObjectiveOpt = Annotated[
     str, typer.Option(help="Threshold objective: f1, or cost (missed fraud + review cost).")
 ]
 ReviewCostOpt = Annotated[float, typer.Option(help="Cost of reviewing one alert.")]
+ReviewCapacityOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Alerts per day the analysts can review; sets the review threshold "
+        "(FRAUDOPS_REVIEW_CAPACITY; unset: half the decline threshold)."
+    ),
+]
 SeedOpt = Annotated[int | None, typer.Option(help="Seed (FRAUDOPS_SEED).")]
 FeatureGroupsOpt = Annotated[
     str | None,
@@ -111,6 +118,9 @@ def training_config(**options: Any) -> "TrainingConfig":
         fail("--delay-days and --trials must be >= 0 and --validation-days > 0")
     if options["folds"] < 1:
         fail("--folds must be at least 1")
+    capacity = options.get("review_capacity")
+    if capacity is not None and not capacity > 0:
+        fail(f"--review-capacity must be > 0 alerts per day, not {capacity}")
     if options["seed"] is None:
         options["seed"] = get_settings().seed
     groups = options.pop("feature_groups", None)

@@ -101,6 +101,13 @@ def ingest_command(
         str | None,
         typer.Option(help="With --source file: send labels this long after (7d, 12h)."),
     ] = None,
+    label_times: Annotated[
+        bool,
+        typer.Option(
+            "--label-times",
+            help="With --source file: send each label at the file's label_time (none without).",
+        ),
+    ] = False,
     feed_url: Annotated[str | None, typer.Option(help="With --source feed: its base URL.")] = None,
     redis_url: Annotated[
         str | None, typer.Option(help="With --source redis (default FRAUDOPS_REDIS_URL).")
@@ -155,6 +162,7 @@ def ingest_command(
             label_delay_ms=None
             if label_delay is None
             else round(parse_duration(label_delay) * 1000),
+            label_times=label_times,
             feed_url=feed_url,
             redis_url=redis_url,
             stream=stream,
@@ -194,6 +202,14 @@ def up_command(
     label_delay: Annotated[
         str, typer.Option(help="Labels follow this long after (2d, 12h).")
     ] = "7d",
+    label_times: Annotated[
+        bool,
+        typer.Option(
+            "--label-times",
+            help="Labels arrive at the data's own label_time (fraudops simulate --labels "
+            "realistic) instead of --label-delay after their transaction.",
+        ),
+    ] = False,
     monitor_every: Annotated[str, typer.Option(help="Monitoring period in event time.")] = "1d",
     challenge_every: Annotated[
         str, typer.Option(help="Champion/challenger period in event time.")
@@ -231,6 +247,7 @@ def up_command(
             stream=stream,
             speed=speed,
             label_delay=timedelta(seconds=parse_duration(label_delay)),
+            label_times=label_times,
             monitor_every=timedelta(seconds=parse_duration(monitor_every)),
             challenge_every=timedelta(seconds=parse_duration(challenge_every)),
             service_port=port,

@@ -15,6 +15,7 @@ from fraudops.cli.options import (
     ModelOpt,
     ObjectiveOpt,
     ProfileOpt,
+    ReviewCapacityOpt,
     ReviewCostOpt,
     SeedOpt,
     TimeoutOpt,
@@ -45,6 +46,7 @@ def train_command(
     folds: FoldsOpt = 1,
     threshold_objective: ObjectiveOpt = "f1",
     review_cost: ReviewCostOpt = 5.0,
+    review_capacity: ReviewCapacityOpt = None,
     seed: SeedOpt = None,
     feature_groups: FeatureGroupsOpt = None,
 ) -> None:
@@ -69,6 +71,7 @@ def train_command(
         tune_timeout_s=tune_timeout,
         threshold_objective=threshold_objective,
         review_cost=review_cost,
+        review_capacity=settings.review_capacity if review_capacity is None else review_capacity,
         seed=seed,
         feature_groups=feature_groups,
     )
@@ -86,6 +89,12 @@ def train_command(
             )
     result = trained.result
     print_metrics("validation", result.validation.to_dict())
+    if result.review is not None:
+        typer.echo(
+            f"review        from {result.review.threshold:.4f}: "
+            f"{result.review.alerts_per_day:,.1f} alerts per day on validation "
+            f"(capacity {result.review.capacity:g})"
+        )
     typer.echo(f"registered    {version.name} version {version.version} as {version.alias}")
     typer.echo(f"report        {trained.artifacts['html']}")
     typer.echo(f"mlflow ui     mlflow ui --backend-store-uri {settings.resolved_tracking_uri}")

@@ -58,9 +58,21 @@ async def promote(request: Request) -> Response:
             status.HTTP_422_UNPROCESSABLE_CONTENT, detail="version: must be a version number"
         )
     reason = _reason(form)
+    change_schema = form.get("change_schema") == "yes"
     if form.get("confirm") != "yes":
-        return page(request, "confirm.html", action="promote", version=int(text), reason=reason)
-    return await _change(request, user=user, act=lambda lc: lc.promote(int(text), reason=reason))
+        return page(
+            request,
+            "confirm.html",
+            action="promote",
+            version=int(text),
+            reason=reason,
+            change_schema=change_schema,
+        )
+    return await _change(
+        request,
+        user=user,
+        act=lambda lc: lc.promote(int(text), reason=reason, change_schema=change_schema),
+    )
 
 
 @router.post("/models/rollback")

@@ -3,15 +3,20 @@
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import Response
 
 from fraudops.console import plots
 from fraudops.console.deps import ConsoleState, console, current_user, page, svg
+from fraudops.data.profiles import SPARKOV
+from fraudops.lifecycle.facade import Lifecycle
+from fraudops.lifecycle.retrain import served_profile
 from fraudops.monitoring.daily import daily_report, report_day
-from fraudops.monitoring.policy import load_policy
-from fraudops.monitoring.quality import QualityReport, run_quality
+from fraudops.monitoring.quality import QualityReport
 from fraudops.times import utc_naive, utc_now
+
+log = structlog.get_logger(__name__)
 
 router = APIRouter()
 
@@ -106,9 +111,15 @@ def daily(
 def _quality(state: ConsoleState) -> QualityReport | None:
     """The data-quality checks of the last week, None on an empty warehouse."""
     try:
-        return run_quality(
-            state.warehouse, label_delay_days=load_policy(state.settings).label_delay_days
-        )
+        profile = served_profile(state.registry)
+    except Exception:  # the registry down: the checks of the Sparkov fields still tell much
+        log.warning("registry unavailable: quality checks the sparkov profile")
+        profile = SPARKOV
+    lifecycle = Lifecycle.from_settings(
+        state.settings, state.warehouse, registry=state.registry, actor="console"
+    )
+    try:
+        return lifecycle.quality(profile=profile)
     except ValueError:
         return None
 

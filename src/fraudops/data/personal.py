@@ -179,16 +179,16 @@ class PersonalData:
 
     def protect(self, transaction: CanonicalTransaction) -> ProtectedTransaction:
         """The transaction as it may be stored: card id, last four digits, fingerprint."""
-        raw = str(transaction.cc_num)
-        if is_card_id(raw):
+        raw = None if transaction.cc_num is None else str(transaction.cc_num)
+        if raw is not None and is_card_id(raw):
             msg = "the transaction is protected already: its card number is gone"
             raise PersonalDataError(msg)
         plain = transaction.model_dump(mode="json", exclude_none=True)
         changes: dict[str, Any] = dict.fromkeys(DROPPED_FIELDS)
-        changes["cc_num"] = self.card_id(raw)
+        changes["cc_num"] = None if raw is None else self.card_id(raw)  # a profile without cards
         return ProtectedTransaction(
             transaction=transaction.model_copy(update=changes),
-            card_last4=raw[-4:] if len(raw) >= 4 else None,
+            card_last4=raw[-4:] if raw is not None and len(raw) >= 4 else None,
             fingerprint=self.fingerprint_of(plain),
             sealed=self.seal(plain),
         )

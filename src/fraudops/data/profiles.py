@@ -5,6 +5,7 @@ Built in: `sparkov` (the public Sparkov generator's files and this project's sim
 their own as TOML files, either passed by path or placed in the profiles folder.
 """
 
+import hashlib
 import re
 import tomllib
 from datetime import datetime
@@ -116,6 +117,11 @@ class DatasetProfile(BaseModel):
         return frozenset(
             (*self.required_columns, *self.timestamp_columns, *self.never_features, *self.optional)
         )
+
+    @property
+    def digest(self) -> str:
+        """A short digest of everything the profile says: two profiles read alike iff equal."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
 
     def is_index_column(self, column: str) -> bool:
         """Whether a column is a pandas index left in the file (dropped on read)."""

@@ -5,7 +5,7 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 # Column order of the public Sparkov files, less their index columns.
 SPARKOV_COLUMNS: tuple[str, ...] = (
@@ -272,6 +272,10 @@ class CanonicalTransaction(BaseModel):
             raise ValueError(msg)
         return self
 
+    def field_name(self, field: str) -> str:
+        """The name the sender gave a canonical field (a profile's own column; here itself)."""
+        return field
+
     @property
     def time_field(self) -> str:
         """The field the event time was read from (the first of them the order prefers)."""
@@ -307,3 +311,55 @@ class CanonicalTransaction(BaseModel):
             for key, value in record.items()
         }
         return cls.model_validate(cleaned)
+
+
+class ProfileTransaction(CanonicalTransaction):
+    """A transaction of any profile in canonical names: what the service stores and keys.
+
+    The roles a profile has go to their canonical fields (its card id to `cc_num`, its
+    merchant id to `merchant`, ...); a role it lacks stays None, and its columns without a
+    canonical role (ULB's V1..V28, a TOML profile's extras) are kept in `extra_fields` under
+    their own names. A Sparkov transaction is one with every role and no extras.
+    """
+
+    # A profile without cards, merchants or categories (ulb) has none of them.
+    cc_num: str | int | None = Field(default=None, max_length=64)  # type: ignore[assignment]
+    merchant: str | None = Field(default=None, min_length=1, max_length=256)  # type: ignore[assignment]
+    category: str | None = Field(default=None, min_length=1, max_length=64)  # type: ignore[assignment]
+    extra_fields: dict[str, float | str | None] = Field(
+        default_factory=dict, description="The profile's columns without a canonical role."
+    )
+    # Canonical field -> the profile's column it came from, for problems the sender reads.
+    _columns: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def field_name(self, field: str) -> str:
+        """The profile's column of a canonical field (the field itself if none is known)."""
+        return self._columns.get(field, field)
+
+    def named_after(self, columns: dict[str, str]) -> Self:
+        """This transaction, its problems naming the profile's columns (canonical -> column)."""
+        self._columns = dict(columns)
+        return self
+
+    @field_validator("cc_num")
+    @classmethod
+    def _card_number(cls, value: int | str | None) -> int | str | None:  # type: ignore[override]
+        # Any profile's card id: digits, a stored card id, or an opaque customer id.
+        if isinstance(value, str) and (not value or not value.isprintable()):
+            msg = "must be printable, non-empty text"
+            raise ValueError(msg)
+        return value
+
+
+def stored_transaction(record: dict[str, Any]) -> CanonicalTransaction:
+    """A loose record in canonical names, of any profile (NaN as missing): Sparkov's as a
+    CanonicalTransaction, another profile's (a role missing, or extra fields) as a
+    ProfileTransaction."""
+    cleaned = {
+        key: (None if isinstance(value, float) and math.isnan(value) else value)
+        for key, value in record.items()
+    }
+    sparkov = all(cleaned.get(role) is not None for role in ("cc_num", "merchant", "category"))
+    if sparkov and "extra_fields" not in cleaned:
+        return CanonicalTransaction.model_validate(cleaned)
+    return ProfileTransaction.model_validate(cleaned)

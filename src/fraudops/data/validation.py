@@ -27,6 +27,19 @@ Mask = npt.NDArray[np.bool_]
 MAX_EXAMPLES = 5
 PROBLEMS_COLUMN = "_problems"
 EVENT_TIME_COLUMN = "event_time"
+# The label contract's optional columns of labelled data: when each label became known
+# (NaT: never) and the value that arrived (may differ from the true label; NaN: none).
+LABEL_TIME_COLUMN = "label_time"
+REPORTED_LABEL_COLUMN = "reported_fraud"
+LABEL_ARRIVAL_COLUMNS = (LABEL_TIME_COLUMN, REPORTED_LABEL_COLUMN)
+
+
+def accepted_columns(profile: DatasetProfile) -> frozenset[str]:
+    """Columns a profile's files may carry: its own, and the label contract's when labelled."""
+    if profile.label is None:
+        return profile.known_columns
+    return profile.known_columns | frozenset(LABEL_ARRIVAL_COLUMNS)
+
 
 # datetime64[ns] covers 1677-09-21 .. 2262-04-11; anything outside cannot be an event time.
 _EARLIEST = pd.Timestamp("1677-09-22")
@@ -293,7 +306,7 @@ def _column_issues(
     if not any(c in columns for c in profile.timestamp_columns):
         expected = ", ".join(profile.timestamp_columns)
         issues.append(_file_error(expected, f"no timestamp column; expected one of: {expected}"))
-    extra = [c for c in dict.fromkeys(columns) if c not in profile.known_columns]
+    extra = [c for c in dict.fromkeys(columns) if c not in accepted_columns(profile)]
     if extra:
         problem = f"not in profile {profile.name!r}; left out"
         issues.append(
@@ -349,12 +362,14 @@ class _RowParser:
         self.amount()
         self.numbers()
         self.label()
+        self.label_arrival(event_time)
         self.birth_date(event_time)
+        accepted = accepted_columns(self.profile)
         parsed = pd.DataFrame(
             {
                 c: self.typed[c] if c in self.typed else _as_text(self.raw[c])
                 for c in self.raw.columns
-                if c in self.profile.known_columns
+                if c in accepted
             },
             index=self.raw.index,
         )
@@ -439,6 +454,29 @@ class _RowParser:
         label = self.typed[column]
         not_binary = label.notna() & ~label.isin([0, 1])
         self.add(column, "label is not 0 or 1", not_binary.to_numpy(dtype=bool))
+
+    def label_arrival(self, event_time: "pd.Series[pd.Timestamp]") -> None:
+        """Label times readable (missing: never known) and not before the transaction;
+        reported labels 0 or 1 (missing: none arrived)."""
+        if self.profile.label is None:
+            return
+        if LABEL_TIME_COLUMN in self.present:
+            raw = self.raw[LABEL_TIME_COLUMN]
+            known = self.typed[LABEL_TIME_COLUMN] = _parse_datetime(raw, None)
+            missing = _missing_text(_as_text(raw)) | raw.isna().to_numpy(dtype=bool)
+            unreadable = known.isna().to_numpy(dtype=bool) & ~missing
+            self.add(LABEL_TIME_COLUMN, "unparsable label time", unreadable)
+            early = (known < event_time).to_numpy(dtype=bool, na_value=False)
+            self.add(LABEL_TIME_COLUMN, "label time before the transaction", early)
+        if REPORTED_LABEL_COLUMN in self.present:
+            raw = self.raw[REPORTED_LABEL_COLUMN]
+            reported, unparsable = _as_float(raw)
+            # A blank reported label means none arrived, as a blank label time does.
+            blank = _missing_text(_as_text(raw))
+            self.add(REPORTED_LABEL_COLUMN, "not a number", unparsable & ~blank)
+            self.typed[REPORTED_LABEL_COLUMN] = reported
+            not_binary = reported.notna() & ~reported.isin([0, 1])
+            self.add(REPORTED_LABEL_COLUMN, "reported label is not 0 or 1", not_binary.to_numpy())
 
     def birth_date(self, event_time: "pd.Series[pd.Timestamp]") -> None:
         """Birth dates readable (missing allowed) and not after the transaction."""

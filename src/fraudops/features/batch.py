@@ -1,7 +1,8 @@
 """Batch feature engine: point-in-time features of a whole frame at once, vectorised.
 
-Each transaction sees only events strictly before it, and a label only once its transaction
-is `label_delay` old, exactly as the online engine does while replaying the frame in time
+Each transaction sees only events strictly before it, and a label only once it is known
+(features.labels: from its `label_time`, or `label_delay` after its transaction for a frame
+without label times), exactly as the online engine does while replaying the frame in time
 order. A frame without a label column (scoring time) reads as having no known fraud, the
 same as an online engine that has received no labels: merchant risk is then 0, or NaN
 where the window is empty.
@@ -29,6 +30,7 @@ from fraudops.features.formulas import (
     log_amount_array,
     value_codes,
 )
+from fraudops.features.labels import LabelArrival, label_arrival
 from fraudops.features.spec import (
     CARD_DIVERSITY_WINDOWS,
     CARD_HISTORY_MS,
@@ -37,7 +39,6 @@ from fraudops.features.spec import (
     MS_PER_DAY,
     MS_PER_HOUR,
     FeatureSpec,
-    known_label_cutoff,
 )
 from fraudops.features.windows import GroupedTimes, RangeMax, group_codes
 
@@ -93,16 +94,23 @@ def batch_features(frame: pd.DataFrame, spec: FeatureSpec) -> FloatArray:
     )
     if card is not None:
         _card_features(matrix, card=card, amount=amount)
+    labels = (
+        label_arrival(frame, profile, label_delay_ms=spec.label_delay_ms)
+        if spec.has_merchant_risk or spec.has_card_fraud_history
+        else None
+    )
     if spec.has_merchant:
         _merchant_features(
             matrix,
             codes=group_codes(columns.texts(frame, profile.merchant_id)),
             times=times,
-            labels=columns.labels(frame, profile.label) if spec.has_merchant_risk else None,
+            labels=labels if spec.has_merchant_risk else None,
             label_delay_ms=spec.label_delay_ms,
         )
     if card is not None and spec.has_card_profile:
-        _card_profile_features(matrix, spec=spec, frame=frame, card=card, amount=amount)
+        _card_profile_features(
+            matrix, spec=spec, frame=frame, card=card, amount=amount, labels=labels
+        )
     if profile.geo is not None:
         geo = profile.geo
         distance = haversine_km_array(
@@ -188,10 +196,11 @@ def _merchant_features(
     *,
     codes: IntArray,
     times: IntArray,
-    labels: IntArray | None,
+    labels: LabelArrival | None,
     label_delay_ms: int,
 ) -> None:
-    """Per-merchant counts, and fraud rates over windows that end `label_delay` ago."""
+    """Per-merchant counts, and the fraud share over windows that end `label_delay` ago,
+    of the frauds known by then."""
     merchant = GroupedTimes(codes, times, tie_ids=None)
     rows = merchant.order
     hi = merchant.first_at_or_after(merchant.times)
@@ -201,14 +210,20 @@ def _merchant_features(
         )
     if labels is None:
         return
-    frauds = np.concatenate([[0], np.cumsum(labels[rows])])
-    known_until = known_label_cutoff(merchant.times, label_delay_ms)
+    known_until = merchant.times - label_delay_ms
     known_hi = merchant.first_at_or_after(known_until)
+    frauds = np.flatnonzero(labels.fraud[rows])  # sorted positions of frauds that arrive
+    fraud_times = merchant.times[frauds]
+    # A fraud at s, known at L, counts in the window of width W of each later event at t
+    # with t - d - W <= s < t - d and L < t: t in (max(s + d, L), s + d + W].
+    counted_after = np.maximum(fraud_times + label_delay_ms, labels.times_ms[rows][frauds])
+    first = merchant.first_after(frauds, counted_after)
     for name, width in MERCHANT_WINDOWS.items():
-        known_lo = merchant.first_at_or_after(known_until - width)
-        count = known_hi - known_lo
+        count = known_hi - merchant.first_at_or_after(known_until - width)
+        last = merchant.first_after(frauds, fraud_times + label_delay_ms + width)
+        known = merchant.count_covering(first, last)
         with np.errstate(invalid="ignore", divide="ignore"):
-            risk = np.where(count > 0, (frauds[known_hi] - frauds[known_lo]) / count, np.nan)
+            risk = np.where(count > 0, known / count, np.nan)
         matrix.put(f"merchant_risk_{name}", risk, rows)
 
 
@@ -219,6 +234,7 @@ def _card_profile_features(
     frame: pd.DataFrame,
     card: GroupedTimes,
     amount: FloatArray,
+    labels: LabelArrival | None,
 ) -> None:
     """The optional card-profile groups the spec has, as `state.card_profile_features`."""
     profile = spec.profile
@@ -228,8 +244,8 @@ def _card_profile_features(
     lo = card.first_at_or_after(times - CARD_HISTORY_MS)
     merchants = value_codes(columns.texts(frame, profile.merchant_id))[rows]
     categories = value_codes(columns.texts(frame, profile.category))[rows]
-    if spec.has_card_fraud_history:
-        known, since = _known_frauds(card, columns.labels(frame, profile.label)[rows], spec)
+    if spec.has_card_fraud_history and labels is not None:
+        known, since = _known_frauds(card, labels, label_delay_ms=spec.label_delay_ms)
         matrix.put("card_known_frauds_30d", known, rows)
         matrix.put("card_days_since_known_fraud", since, rows)
     if spec.has_card_merchant_novelty:
@@ -266,16 +282,25 @@ def _card_profile_features(
 
 
 def _known_frauds(
-    card: GroupedTimes, labels: IntArray, spec: FeatureSpec
+    card: GroupedTimes, labels: LabelArrival, *, label_delay_ms: int
 ) -> tuple[FloatArray, FloatArray]:
-    """Per sorted event: the card's known frauds over the history window, days since the last."""
-    known_until = known_label_cutoff(card.times, spec.label_delay_ms)
-    known_hi = card.first_at_or_after(known_until)
-    known_lo = card.first_at_or_after(known_until - CARD_HISTORY_MS)
-    frauds = np.concatenate([[0], np.cumsum(labels)])
-    count = frauds[known_hi] - frauds[known_lo]
-    last = np.maximum.accumulate(np.where(labels > 0, np.arange(len(labels)), -1))
-    latest = card.times[np.maximum(last[np.maximum(known_hi - 1, 0)], 0)]
+    """Per sorted event at t: the card's frauds in [t - d - 30 days, t - d) whose label is
+    known at t (the rule of merchant risk), and days since the latest of them."""
+    rows = card.order
+    frauds = np.flatnonzero(labels.fraud[rows])  # sorted positions of frauds that arrive
+    fraud_times = card.times[frauds]
+    # A fraud at s, known at L, counts for each later event of its card at t with
+    # t - d - 30 days <= s < t - d and L < t: t in (max(s + d, L), s + d + 30 days].
+    counted_after = np.maximum(fraud_times + label_delay_ms, labels.times_ms[rows][frauds])
+    first = card.first_after(frauds, counted_after)
+    end = card.first_after(frauds, fraud_times + label_delay_ms + CARD_HISTORY_MS)
+    count = card.count_covering(first, end)
+    latest = np.zeros(len(card.times), dtype=np.int64)
+    # Frauds in sorted order: a card's later fraud overwrites an earlier one where both count.
+    for fraud_time, start, stop in zip(
+        fraud_times.tolist(), first.tolist(), end.tolist(), strict=True
+    ):
+        latest[start:stop] = fraud_time
     since = np.where(count > 0, (card.times - latest) / MS_PER_DAY, np.nan)
     return count.astype(np.float64), since
 

@@ -27,7 +27,7 @@ def event_times_ms(frame: pd.DataFrame) -> IntArray:
     if EVENT_TIME_COLUMN not in frame.columns:
         msg = f"frame has no {EVENT_TIME_COLUMN!r} column: load it with load_transactions first"
         raise FeatureInputError(msg)
-    ms, known = _datetimes_ms(frame[EVENT_TIME_COLUMN])
+    ms, known = datetimes_ms(frame[EVENT_TIME_COLUMN])
     if not known.all():
         msg = f"{int((~known).sum())} rows have no {EVENT_TIME_COLUMN}"
         raise FeatureInputError(msg)
@@ -38,10 +38,10 @@ def birth_times_ms(frame: pd.DataFrame, column: str) -> tuple[IntArray, npt.NDAr
     """Birth dates as epoch milliseconds, and which rows have one."""
     if column not in frame.columns:
         return np.zeros(len(frame), dtype=np.int64), np.zeros(len(frame), dtype=bool)
-    return _datetimes_ms(frame[column])
+    return datetimes_ms(frame[column])
 
 
-def _datetimes_ms(values: "pd.Series[Any]") -> tuple[IntArray, npt.NDArray[np.bool_]]:
+def datetimes_ms(values: "pd.Series[Any]") -> tuple[IntArray, npt.NDArray[np.bool_]]:
     """Date-times as epoch ms (floored, UTC), and the mask of present values."""
     if not pd.api.types.is_datetime64_any_dtype(values.dtype):
         values = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True)

@@ -27,6 +27,7 @@ from fraudops.features.formulas import (
     log_amount,
     value_code,
 )
+from fraudops.features.labels import fixed_label_time_ms
 from fraudops.features.spec import CARD_WINDOWS, MERCHANT_WINDOWS, MS_PER_DAY, FeatureSpec
 from fraudops.features.state import (
     CardProfileLayout,
@@ -97,19 +98,29 @@ class OnlineFeatureEngine:
 
         return np.array(self.store.transact(*self._keys(tx), read), dtype=np.float64)
 
-    def update(self, tx: Transaction, *, label: int | None = None) -> Self:
-        """Add the transaction to its card's and merchant's state (with its label if known)."""
+    def update(
+        self, tx: Transaction, *, label: int | None = None, label_time_ms: int | None = None
+    ) -> Self:
+        """Add the transaction to its card's and merchant's state, with its label if given:
+        known from `label_time_ms`, by default `label_delay` after the transaction."""
         keys, codes = self._keys(tx), self._codes(tx)
 
         def add(card: CardState | None, merchant: MerchantState | None) -> _Transition:
-            return [], *self._added(tx, keys, codes, card, merchant, label=label)
+            return [], *self._added(
+                tx, keys, codes, card, merchant, label=label, known=label_time_ms
+            )
 
         self.store.transact(*keys, add)
         self.clock.observe(int(tx[EVENT_TIME_MS]))
         return self
 
     def features_then_update(
-        self, tx: Transaction, *, label: int | None = None, claim: Claim | None = None
+        self,
+        tx: Transaction,
+        *,
+        label: int | None = None,
+        label_time_ms: int | None = None,
+        claim: Claim | None = None,
     ) -> FloatArray:
         """The scoring path: read the features, then add the transaction, atomically.
 
@@ -123,37 +134,50 @@ class OnlineFeatureEngine:
 
         def score_then_add(card: CardState | None, merchant: MerchantState | None) -> _Transition:
             row = self._row(tx, card, merchant, codes)
-            return row, *self._added(tx, keys, codes, card, merchant, label=label)
+            return row, *self._added(
+                tx, keys, codes, card, merchant, label=label, known=label_time_ms
+            )
 
         row = self.store.transact(*keys, score_then_add, claim=claim)
         self.clock.observe(int(tx[EVENT_TIME_MS]))
         return np.array(row, dtype=np.float64)
 
-    def add_label(self, tx: Transaction, *, is_fraud: bool) -> bool:
-        """Record a transaction's label for merchant risk and the card's fraud history;
-        False if neither its merchant's nor its card's state holds the transaction."""
+    def add_label(
+        self, tx: Transaction, *, is_fraud: bool, label_time_ms: int | None = None
+    ) -> bool:
+        """Record a transaction's label for merchant risk and the card's fraud history, known
+        from `label_time_ms` (by default `label_delay` after the transaction); False if
+        neither its merchant's nor its card's state holds the transaction."""
         card_key = _key(tx.get(self._card)) if self._card else None
         merchant_key = _key(tx.get(self._merchant)) if self._risk and self._merchant else None
         if card_key is None and merchant_key is None:
             return False
         time_ms, trans_id = int(tx[EVENT_TIME_MS]), str(tx[self._id])
+        known = self._label_time_ms(time_ms, label_time_ms)
 
         def label(
             card: CardState | None, merchant: MerchantState | None
         ) -> tuple[bool, CardState | None, MerchantState | None]:
             changed_card = changed_merchant = None
             if card is not None and card.set_label(
-                time_ms=time_ms, trans_id=trans_id, is_fraud=is_fraud
+                time_ms=time_ms, trans_id=trans_id, is_fraud=is_fraud, label_time_ms=known
             ):
                 changed_card = card
             if merchant is not None and merchant.set_label(
-                time_ms=time_ms, trans_id=trans_id, is_fraud=is_fraud
+                time_ms=time_ms, trans_id=trans_id, is_fraud=is_fraud, label_time_ms=known
             ):
                 changed_merchant = merchant
             found = changed_card is not None or changed_merchant is not None
             return found, changed_card, changed_merchant
 
         return self.store.transact(card_key, merchant_key, label)
+
+    def _label_time_ms(self, time_ms: int, label_time_ms: int | None) -> int:
+        """When a label is known: as given, else by the fixed rule."""
+        if label_time_ms is not None:
+            return label_time_ms
+        known: int = fixed_label_time_ms(time_ms, self.spec.label_delay_ms)
+        return known
 
     def _keys(self, tx: Transaction) -> "_Keys":
         """The transaction's card and merchant keys (None if the spec or the record lacks it)."""
@@ -231,6 +255,7 @@ class OnlineFeatureEngine:
         merchant: MerchantState | None,
         *,
         label: int | None,
+        known: int | None,
     ) -> tuple[CardState | None, MerchantState | None]:
         """The card and merchant state with the transaction added; None where nothing changed.
 
@@ -239,6 +264,7 @@ class OnlineFeatureEngine:
         time_ms = int(tx[EVENT_TIME_MS])
         trans_id = str(tx[self._id])
         card_key, merchant_key = keys
+        label_time_ms = self._label_time_ms(time_ms, known)
         new_card = new_merchant = None
         if card_key is not None:
             amount = _number(tx.get(self._amount))
@@ -254,6 +280,7 @@ class OnlineFeatureEngine:
                 merchant=codes[0],
                 category=codes[1],
                 label=label,
+                label_time_ms=label_time_ms,
             )
             if added:
                 now = self.clock.prune_reference(card.times[-1])
@@ -263,12 +290,14 @@ class OnlineFeatureEngine:
                 new_card = card  # a replay may carry the label
         if merchant_key is not None:
             merchant = merchant if merchant is not None else MerchantState()
-            known = label if self._risk else None
-            if merchant.add(time_ms=time_ms, trans_id=trans_id, label=known):
+            given = label if self._risk else None
+            if merchant.add(
+                time_ms=time_ms, trans_id=trans_id, label=given, label_time_ms=label_time_ms
+            ):
                 now = self.clock.prune_reference(merchant.times[-1])
                 merchant.prune(horizon_ms=self._horizon_ms, now_ms=now)
                 new_merchant = merchant
-            elif known is not None:
+            elif given is not None:
                 new_merchant = merchant  # a replay may carry the label
         return new_card, new_merchant
 

@@ -47,11 +47,16 @@ CARD = Kind(
         ("categories", "q"),
         ("labels", "B"),
         ("fraud_times", "q"),
+        ("fraud_known", "q"),
         ("hour_cos", "d"),
         ("hour_sin", "d"),
     ),
 )
-MERCHANT = Kind("merchant", MerchantState, (("times", "q"), ("labels", "B"), ("fraud_times", "q")))
+MERCHANT = Kind(
+    "merchant",
+    MerchantState,
+    (("times", "q"), ("labels", "B"), ("fraud_times", "q"), ("fraud_known", "q")),
+)
 
 State = CardState | MerchantState
 

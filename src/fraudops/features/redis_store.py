@@ -1,15 +1,16 @@
 """Online feature state in Redis, shared by every scoring process that uses the same prefix.
 
 Keys live under `{prefix}:v3` (earlier layouts lived beside it: `{prefix}:v2`, whose cards
-lacked their merchants, categories, labels and hours, and the JSON one under
+lacked their merchants, categories, labels, label times and hours, and the JSON one under
 `{prefix}:card:` and `{prefix}:merchant:`; they are not read: state missing under the new
 layout is rebuilt from the warehouse, and `clear` removes them all). For each card and
 merchant:
 
 - `{kind}-{column}:{key}`: one column of the state (a card's times, amounts, running sums,
-  merchant and category codes, labels, fraud times and running hour sums; a merchant's
-  times, labels and fraud times) packed as little-endian int64, float64 or uint8. A packed
-  double is its own bits, so sums come back bit for bit (NaN too).
+  merchant and category codes, labels, fraud times, when each fraud became known and
+  running hour sums; a merchant's times, labels, fraud times and when each fraud became
+  known) packed as little-endian int64, float64 or uint8. A packed double is its own bits,
+  so sums come back bit for bit (NaN too).
   Columns only grow at the end (APPEND); what pruning drops from the front is skipped, not
   cut, until it outgrows a quarter of the column and the column is written anew.
 - `{kind}:{key}`: a hash of `v`, a random version token every write replaces, `g`, a random

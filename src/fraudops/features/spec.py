@@ -2,18 +2,18 @@
 
 Every feature of a transaction at time t uses only events strictly before t (events at the
 same instant never see each other, whatever their arrival order) and a label only once it is
-known (`known_label_cutoff`: today once its transaction is `label_delay` old). Identifiers,
-names and streets are never features.
+known (`labels.label_known`: from its label time where the data has one, else once its
+transaction is `label_delay` old); merchant risk and the card's fraud history count the
+known frauds of windows that end `label_delay` before t. Identifiers, names and streets are
+never features.
 
 Windows are half-open, [t - W, t). Times are epoch milliseconds (naive times read as UTC).
 """
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
 from fraudops.data.profiles import DatasetProfile
@@ -53,17 +53,6 @@ FEATURE_GROUPS = (
 # (benchmarks/results/feature_gain.json; card_category_amount added 0.001 of average
 # precision, below the bar, for the costliest online read).
 DEFAULT_FEATURE_GROUPS: frozenset[str] = frozenset(FEATURE_GROUPS) - {"card_category_amount"}
-
-Times = TypeVar("Times", int, npt.NDArray[np.int64])
-
-
-def known_label_cutoff(times: Times, label_delay_ms: int) -> Times:
-    """Labels of transactions strictly before this instant are known at `times`.
-
-    The one place the label-availability rule lives, for merchant risk and the card's fraud
-    history in both engines: today a label is known once its transaction is `label_delay` old.
-    """
-    return times - label_delay_ms
 
 
 @dataclass(frozen=True, kw_only=True)

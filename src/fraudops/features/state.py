@@ -16,7 +16,7 @@ A rebuild computes every state in process from history and hands them to `load` 
 import math
 import threading
 import time
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, MutableSequence, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -33,13 +33,13 @@ from fraudops.features.formulas import (
     amount_vs_history,
     hour_similarity,
 )
+from fraudops.features.labels import label_known
 from fraudops.features.spec import (
     CARD_DIVERSITY_WINDOWS,
     CARD_HISTORY_MS,
     MS_PER_DAY,
     MS_PER_HOUR,
     FeatureSpec,
-    known_label_cutoff,
 )
 
 
@@ -48,8 +48,9 @@ class CardState:
     """One card's recent events; sum1[j] / sum2[j]: sums of amounts / squares before event j.
 
     Per event also its merchant's and category's `value_code` (0: missing) and its label
-    (0 until known), with the card's fraud times; hour_cos[j] / hour_sin[j]: sums of the
-    hours' points on the unit circle before event j (formulas.HOUR_COS, HOUR_SIN).
+    (0 until a fraud label is given), with its frauds' times in (time, id) order and when
+    each of those frauds became known (as MerchantState); hour_cos[j] / hour_sin[j]: sums of
+    the hours' points on the unit circle before event j (formulas.HOUR_COS, HOUR_SIN).
     """
 
     times: MutableSequence[int] = field(default_factory=list)
@@ -61,8 +62,15 @@ class CardState:
     categories: MutableSequence[int] = field(default_factory=list)
     labels: MutableSequence[int] = field(default_factory=list)
     fraud_times: MutableSequence[int] = field(default_factory=list)
+    fraud_known: MutableSequence[int] = field(default_factory=list)
     hour_cos: MutableSequence[float] = field(default_factory=lambda: [0.0])
     hour_sin: MutableSequence[float] = field(default_factory=lambda: [0.0])
+
+    def __post_init__(self) -> None:
+        # A state without label times (written by an older version) reads its frauds as
+        # known from their transaction's time, as MerchantState does.
+        if len(self.fraud_known) != len(self.fraud_times):
+            self.fraud_known = list(self.fraud_times)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form (copies of the lists; `asdict` is 300x slower)."""
@@ -82,28 +90,35 @@ class CardState:
         merchant: int = 0,
         category: int = 0,
         label: int | None = None,
+        label_time_ms: int | None = None,
     ) -> bool:
-        """Add an event at its canonical place; False if it is already there (a replay,
-        whose label, if given, is recorded)."""
+        """Add an event at its canonical place, with its label if given, known from
+        `label_time_ms` (default: the event's time); False if it is already there (a
+        replay, whose label, if given, is recorded)."""
         position, present = canonical_position(self.times, self.ids, time_ms, trans_id)
         if present:
             if label is not None:
-                self.set_label(time_ms=time_ms, trans_id=trans_id, is_fraud=bool(label))
+                self.set_label(
+                    time_ms=time_ms,
+                    trans_id=trans_id,
+                    is_fraud=bool(label),
+                    label_time_ms=label_time_ms,
+                )
             return False
         hour = (time_ms // MS_PER_HOUR) % 24
-        if label:
-            insort(self.fraud_times, time_ms)
         if position == len(self.times):
             self.times.append(time_ms)
             self.ids.append(trans_id)
             self.amounts.append(amount)
             self.merchants.append(merchant)
             self.categories.append(category)
-            self.labels.append(1 if label else 0)
+            self.labels.append(0)
             self.sum1.append(self.sum1[-1] + amount)
             self.sum2.append(self.sum2[-1] + amount * amount)
             self.hour_cos.append(self.hour_cos[-1] + HOUR_COS_LIST[hour])
             self.hour_sin.append(self.hour_sin[-1] + HOUR_SIN_LIST[hour])
+            if label:
+                self._mark_fraud(position, time_ms if label_time_ms is None else label_time_ms)
             return True
         # A tie or a late event: insert it and re-add the sums after it, in order.
         self.times.insert(position, time_ms)
@@ -111,7 +126,9 @@ class CardState:
         self.amounts.insert(position, amount)
         self.merchants.insert(position, merchant)
         self.categories.insert(position, category)
-        self.labels.insert(position, 1 if label else 0)
+        self.labels.insert(position, 0)
+        if label:
+            self._mark_fraud(position, time_ms if label_time_ms is None else label_time_ms)
         for sums in (self.sum1, self.sum2, self.hour_cos, self.hour_sin):
             del sums[position + 1 :]
         for value, at in zip(self.amounts[position:], self.times[position:], strict=True):
@@ -122,19 +139,34 @@ class CardState:
             self.hour_sin.append(self.hour_sin[-1] + HOUR_SIN_LIST[later])
         return True
 
-    def set_label(self, *, time_ms: int, trans_id: str, is_fraud: bool) -> bool:
-        """Record a transaction's label; False if the transaction is not (or no longer) here."""
+    def set_label(
+        self, *, time_ms: int, trans_id: str, is_fraud: bool, label_time_ms: int | None = None
+    ) -> bool:
+        """Record a transaction's label, known from `label_time_ms` (default: the event's
+        time); False if the transaction is not (or no longer) here. A fraud label given
+        again keeps its first label time."""
         position, present = canonical_position(self.times, self.ids, time_ms, trans_id)
         if not present:
             return False
-        label = 1 if is_fraud else 0
-        if self.labels[position] != label:
-            self.labels[position] = label
-            if label:
-                insort(self.fraud_times, time_ms)
-            else:
-                del self.fraud_times[bisect_left(self.fraud_times, time_ms)]
+        if is_fraud and not self.labels[position]:
+            self._mark_fraud(position, time_ms if label_time_ms is None else label_time_ms)
+        elif not is_fraud and self.labels[position]:
+            fraud = self._fraud_index(position)
+            self.labels[position] = 0
+            del self.fraud_times[fraud]
+            del self.fraud_known[fraud]
         return True
+
+    def _mark_fraud(self, position: int, label_time_ms: int) -> None:
+        """Label the event at `position` fraud, known from `label_time_ms`."""
+        fraud = self._fraud_index(position)
+        self.labels[position] = 1
+        self.fraud_times.insert(fraud, self.times[position])
+        self.fraud_known.insert(fraud, label_time_ms)
+
+    def _fraud_index(self, position: int) -> int:
+        """Where the event at `position` is (or goes) among the frauds."""
+        return _fraud_index(self.times, self.labels, self.fraud_times, position)
 
     def prune(self, *, horizon_ms: int, now_ms: int | None = None) -> None:
         """Forget events older than the horizon before the latest one (or `now_ms`, if
@@ -153,64 +185,114 @@ class CardState:
             for name in _CARD_EVENT_FIELDS:
                 del getattr(self, name)[:old]
             # Frauds of the events kept stay, also the one kept however old.
-            del self.fraud_times[: bisect_left(self.fraud_times, self.times[0])]
+            frauds = bisect_left(self.fraud_times, self.times[0])
+            del self.fraud_times[:frauds]
+            del self.fraud_known[:frauds]
 
 
 # CardState's fields, and those holding one item per event (or per event and one more).
 _CARD_FIELDS = tuple(CardState.__dataclass_fields__)
-_CARD_EVENT_FIELDS = tuple(name for name in _CARD_FIELDS if name != "fraud_times")
+_CARD_EVENT_FIELDS = tuple(
+    name for name in _CARD_FIELDS if name not in {"fraud_times", "fraud_known"}
+)
+
+
+def _fraud_index(
+    times: Sequence[int], labels: Sequence[int], fraud_times: Sequence[int], position: int
+) -> int:
+    """Where the event at `position` is (or goes) among the frauds: frauds follow the
+    events' (time, id) order, so among frauds at its time it comes after those before it."""
+    time_ms = times[position]
+    first = bisect_left(times, time_ms, 0, position)
+    earlier = sum(labels[first:position])
+    return bisect_left(fraud_times, time_ms) + earlier
 
 
 @dataclass(slots=True)
 class MerchantState:
-    """One merchant's recent events with their labels (0 until known), and its fraud times."""
+    """One merchant's recent events with their labels (0 until a fraud label is given), its
+    frauds' times in (time, id) order, and when each of those frauds became known."""
 
     times: MutableSequence[int] = field(default_factory=list)
     ids: MutableSequence[str] = field(default_factory=list)
     labels: MutableSequence[int] = field(default_factory=list)
     fraud_times: MutableSequence[int] = field(default_factory=list)
+    fraud_known: MutableSequence[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # A state stored before label times were kept has none: its frauds were counted
+        # from their transaction's time, and still are.
+        if len(self.fraud_known) != len(self.fraud_times):
+            self.fraud_known = list(self.fraud_times)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready form (copies of the lists)."""
-        return {
+        """Plain JSON-ready form (copies of the lists; the label times only where some fraud
+        was known later than its transaction's time, the default)."""
+        data = {
             "times": list(self.times),
             "ids": list(self.ids),
             "labels": list(self.labels),
             "fraud_times": list(self.fraud_times),
         }
+        if list(self.fraud_known) != data["fraud_times"]:
+            data["fraud_known"] = list(self.fraud_known)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
         """Rebuild from `to_dict` output."""
         return cls(**data)
 
-    def add(self, *, time_ms: int, trans_id: str, label: int | None) -> bool:
-        """Add an event, with its label if known; False if it is already there."""
+    def add(
+        self, *, time_ms: int, trans_id: str, label: int | None, label_time_ms: int | None = None
+    ) -> bool:
+        """Add an event, with its label if given, known from `label_time_ms` (default: the
+        event's time); False if the event is already there."""
         position, present = canonical_position(self.times, self.ids, time_ms, trans_id)
         if present:
             if label is not None:
-                self.set_label(time_ms=time_ms, trans_id=trans_id, is_fraud=bool(label))
+                self.set_label(
+                    time_ms=time_ms,
+                    trans_id=trans_id,
+                    is_fraud=bool(label),
+                    label_time_ms=label_time_ms,
+                )
             return False
         self.times.insert(position, time_ms)
         self.ids.insert(position, trans_id)
-        self.labels.insert(position, 1 if label else 0)
+        self.labels.insert(position, 0)
         if label:
-            insort(self.fraud_times, time_ms)
+            self._mark_fraud(position, time_ms if label_time_ms is None else label_time_ms)
         return True
 
-    def set_label(self, *, time_ms: int, trans_id: str, is_fraud: bool) -> bool:
-        """Record a transaction's label; False if the transaction is not (or no longer) here."""
+    def set_label(
+        self, *, time_ms: int, trans_id: str, is_fraud: bool, label_time_ms: int | None = None
+    ) -> bool:
+        """Record a transaction's label, known from `label_time_ms` (default: the event's
+        time); False if the transaction is not (or no longer) here. A fraud label given
+        again keeps its first label time."""
         position, present = canonical_position(self.times, self.ids, time_ms, trans_id)
         if not present:
             return False
-        label = 1 if is_fraud else 0
-        if self.labels[position] != label:
-            self.labels[position] = label
-            if label:
-                insort(self.fraud_times, time_ms)
-            else:
-                del self.fraud_times[bisect_left(self.fraud_times, time_ms)]
+        if is_fraud and not self.labels[position]:
+            self._mark_fraud(position, time_ms if label_time_ms is None else label_time_ms)
+        elif not is_fraud and self.labels[position]:
+            fraud = self._fraud_index(position)
+            self.labels[position] = 0
+            del self.fraud_times[fraud]
+            del self.fraud_known[fraud]
         return True
+
+    def _mark_fraud(self, position: int, label_time_ms: int) -> None:
+        """Label the event at `position` fraud, known from `label_time_ms`."""
+        fraud = self._fraud_index(position)
+        self.labels[position] = 1
+        self.fraud_times.insert(fraud, self.times[position])
+        self.fraud_known.insert(fraud, label_time_ms)
+
+    def _fraud_index(self, position: int) -> int:
+        """Where the event at `position` is (or goes) among the frauds."""
+        return _fraud_index(self.times, self.labels, self.fraud_times, position)
 
     def prune(self, *, horizon_ms: int, now_ms: int | None = None) -> None:
         """Forget events older than the horizon before the latest one (or `now_ms`, if
@@ -224,7 +306,9 @@ class MerchantState:
         old = bisect_left(self.times, cutoff)
         for values in (self.times, self.ids, self.labels):
             del values[:old]
-        del self.fraud_times[: bisect_left(self.fraud_times, cutoff)]
+        frauds = bisect_left(self.fraud_times, cutoff)
+        del self.fraud_times[:frauds]
+        del self.fraud_known[:frauds]
 
 
 def canonical_position(
@@ -289,17 +373,22 @@ def merchant_counts(
 def merchant_risk(
     state: MerchantState | None, *, time_ms: int, label_delay_ms: int, windows: tuple[int, ...]
 ) -> list[float]:
-    """Fraud share of the merchant's transactions in [t - d - W, t - d); NaN if none."""
+    """Fraud share of the merchant's transactions in [t - d - W, t - d), counting the frauds
+    known at t; NaN if there is no transaction."""
     if state is None:
         return [math.nan] * len(windows)
-    known_until = known_label_cutoff(time_ms, label_delay_ms)
-    times, frauds = state.times, state.fraud_times
+    known_until = time_ms - label_delay_ms
+    times, frauds, known = state.times, state.fraud_times, state.fraud_known
     hi = bisect_left(times, known_until)
     fraud_hi = bisect_left(frauds, known_until)
     out: list[float] = []
     for width in windows:
         count = hi - bisect_left(times, known_until - width, 0, hi)
-        fraud = fraud_hi - bisect_left(frauds, known_until - width, 0, fraud_hi)
+        fraud_lo = bisect_left(frauds, known_until - width, 0, fraud_hi)
+        fraud = fraud_hi - fraud_lo
+        for arrived in known[fraud_lo:fraud_hi]:
+            if not label_known(arrived, time_ms):
+                fraud -= 1
         out.append(fraud / count if count else math.nan)
     return out
 
@@ -354,7 +443,7 @@ def card_profile_features(
     lo = bisect_left(times, time_ms - CARD_HISTORY_MS, 0, hi)
     out: list[float] = []
     if layout.fraud_history:
-        out += _known_frauds(card.fraud_times, time_ms=time_ms, delay_ms=layout.label_delay_ms)
+        out += _known_frauds(card, time_ms=time_ms, delay_ms=layout.label_delay_ms)
     if layout.novelty:
         out.append(float(merchant not in card.merchants[lo:hi]) if merchant else math.nan)
     if layout.merchant_diversity or layout.category_diversity:
@@ -389,14 +478,22 @@ def card_profile_features(
 _NO_CARD = CardState()
 
 
-def _known_frauds(frauds: Sequence[int], *, time_ms: int, delay_ms: int) -> list[float]:
-    """Known frauds of the card over the history window, and days since the last (or NaN)."""
-    known_until = known_label_cutoff(time_ms, delay_ms)
+def _known_frauds(card: CardState, *, time_ms: int, delay_ms: int) -> list[float]:
+    """The card's frauds in [t - d - 30 days, t - d) whose label is known at t (the rule of
+    merchant risk), and days since the latest of them (or NaN)."""
+    known_until = time_ms - delay_ms
+    frauds, known = card.fraud_times, card.fraud_known
     fraud_hi = bisect_left(frauds, known_until)
     fraud_lo = bisect_left(frauds, known_until - CARD_HISTORY_MS, 0, fraud_hi)
-    if fraud_hi == fraud_lo:
+    count, latest = 0, None
+    for fraud in range(fraud_hi - 1, fraud_lo - 1, -1):
+        if label_known(known[fraud], time_ms):
+            count += 1
+            if latest is None:
+                latest = frauds[fraud]
+    if latest is None:
         return [0.0, math.nan]
-    return [fraud_hi - fraud_lo, (time_ms - frauds[fraud_hi - 1]) / MS_PER_DAY]
+    return [float(count), (time_ms - latest) / MS_PER_DAY]
 
 
 def _distinct(codes: Sequence[int], *, week: int, day: int, hi: int) -> list[float]:

@@ -32,6 +32,7 @@ class GroupedTimes:
         self, codes: IntArray, times: IntArray, *, tie_ids: "pd.Series[str] | None"
     ) -> None:
         self._base = int(times.min()) if len(times) else 0
+        self._last = int(times.max()) if len(times) else 0
         groups = int(codes.max()) + 1 if len(codes) else 1
         span = int(times.max()) - self._base + 1 if len(times) else 1
         self._distinct: IntArray | None = None
@@ -65,6 +66,23 @@ class GroupedTimes:
         """Per sorted event, the sorted position of its group's first event at or after `times`."""
         found = np.searchsorted(self._sorted_keys, self._keys(self.codes, times), side="left")
         return found.astype(np.int64)
+
+    def first_after(self, positions: IntArray, times: IntArray) -> IntArray:
+        """For the sorted events at `positions`, the sorted position of their group's first
+        event strictly after `times` (the group's end if there is none)."""
+        # Past the last event, every time reads as one after it: the group's end.
+        bounded = np.minimum(times, self._last) + 1
+        keys = self._keys(self.codes[positions], bounded)
+        found = np.searchsorted(self._sorted_keys, keys, side="left")
+        return found.astype(np.int64)
+
+    def count_covering(self, first: IntArray, end: IntArray) -> IntArray:
+        """Per sorted event, how many of the ranges [first, end) of sorted positions hold it."""
+        steps = np.zeros(len(self.times) + 1, dtype=np.int64)
+        np.add.at(steps, first, 1)
+        np.add.at(steps, np.maximum(end, first), -1)
+        counts: IntArray = np.cumsum(steps[:-1])
+        return counts
 
     def before(self, inclusive: FloatArray, positions: IntArray) -> FloatArray:
         """Prefix value before `positions` within each group (0 at the group's start)."""

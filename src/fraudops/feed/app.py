@@ -111,7 +111,7 @@ def create_feed_app(
         ] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LABEL_LIMIT)] = DEFAULT_LABEL_LIMIT,
     ) -> JSONResponse:
-        """Labels of served transactions whose delay has passed on the feed's timeline."""
+        """Labels of served transactions whose label time has passed on the feed's timeline."""
         try:
             page = feed.labels_since(since, limit=limit)
         except LabelsDisabledError:
@@ -119,7 +119,7 @@ def create_feed_app(
                 status_code=404,
                 detail=(
                     "delayed-label mode is off: is_fraud is sent with each transaction "
-                    "(start the feed with --label-delay to serve labels here)"
+                    "(start the feed with --label-delay or --label-times to serve labels here)"
                 ),
             ) from None
         return JSONResponse(

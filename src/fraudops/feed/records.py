@@ -70,6 +70,10 @@ class FeedRecords:
     columns: dict[str, FeedColumn]
     event_ms: npt.NDArray[np.int64]
     is_fraud: npt.NDArray[np.float64]
+    # From the data's label_time (epoch ms, UNKNOWN_TIME: never) and the value that arrives
+    # (reported_fraud, else is_fraud); None when the data has no label_time.
+    label_ms: npt.NDArray[np.int64] | None = None
+    reported: npt.NDArray[np.float64] | None = None
 
     def __len__(self) -> int:
         return len(self.event_ms)
@@ -101,12 +105,38 @@ def event_times_ms(frame: pd.DataFrame) -> npt.NDArray[np.int64]:
         ms = np.full(len(numbers), UNKNOWN_TIME, dtype=np.int64)
         ms[known] = np.round(numbers[known] * scale).astype(np.int64)
         return ms
+    return _stamps_ms(column)
+
+
+def _stamps_ms(column: pd.Series) -> npt.NDArray[np.int64]:
+    """Date-times (or ISO text) as epoch ms, naive read as UTC; UNKNOWN_TIME where missing."""
     stamps = pd.to_datetime(column, errors="coerce", format="ISO8601")
     stamps = utc_naive_stamps(stamps)
     missing = stamps.isna().to_numpy()
     ms = stamps.to_numpy(dtype="datetime64[ms]").view(np.int64).copy()
     ms[missing] = UNKNOWN_TIME
     return ms
+
+
+def arrived_labels(
+    frame: pd.DataFrame, event_ms: npt.NDArray[np.int64], is_fraud: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Label times (never before the event) and the values that arrive, per the label contract."""
+    label_ms = _stamps_ms(frame["label_time"])
+    known = label_ms != UNKNOWN_TIME
+    label_ms[known] = np.maximum(label_ms[known], event_ms[known])
+    if "reported_fraud" in frame.columns:
+        reported = (
+            pd.to_numeric(frame["reported_fraud"], errors="coerce")
+            .to_numpy(dtype=np.float64, na_value=np.nan)
+            .copy()
+        )
+    else:
+        reported = is_fraud.copy()
+    known &= ~np.isnan(reported)
+    label_ms[~known] = UNKNOWN_TIME
+    reported[~known] = np.nan
+    return label_ms, reported
 
 
 def _factorized(column: pd.Series) -> FeedColumn:
@@ -190,4 +220,13 @@ def prepare_feed_records(frame: pd.DataFrame) -> FeedRecords:
     labels = pd.to_numeric(frame["is_fraud"], errors="coerce").to_numpy(
         dtype=np.float64, na_value=np.nan
     )
-    return FeedRecords(columns=columns, event_ms=event_ms[order], is_fraud=labels[order])
+    if "label_time" not in frame.columns:
+        return FeedRecords(columns=columns, event_ms=event_ms[order], is_fraud=labels[order])
+    label_ms, reported = arrived_labels(frame, event_ms, labels)
+    return FeedRecords(
+        columns=columns,
+        event_ms=event_ms[order],
+        is_fraud=labels[order],
+        label_ms=label_ms[order],
+        reported=reported[order],
+    )

@@ -31,6 +31,7 @@ class FeedSettings:
     speed: float | None = None
     loop: bool = False
     label_delay_s: float | None = None
+    label_times: bool = False
     rate_limit: RateLimit | None = None
     max_batch: int = DEFAULT_MAX_BATCH
     max_wait_s: float = DEFAULT_MAX_WAIT_S
@@ -47,6 +48,10 @@ class FeedSettings:
                 f"--max-batch must be between 1 and {MAX_BATCH_CEILING} ({self.max_batch})",
             ),
             (not self.max_wait_s >= 0, f"--max-wait must not be negative ({self.max_wait_s})"),
+            (
+                self.label_times and self.label_delay_s is not None,
+                "give --label-delay (a fixed delay) or --label-times (the data's), not both",
+            ),
         ]
         for failed, message in problems:
             if failed:
@@ -58,6 +63,7 @@ def feed_settings(
     speed: float | None = None,
     loop: bool = False,
     label_delay: str | None = None,
+    label_times: bool = False,
     rate_limit: str | None = None,
     max_batch: int = DEFAULT_MAX_BATCH,
     max_wait_s: float = DEFAULT_MAX_WAIT_S,
@@ -67,6 +73,7 @@ def feed_settings(
         speed=speed,
         loop=loop,
         label_delay_s=None if label_delay is None else parse_duration(label_delay),
+        label_times=label_times,
         rate_limit=None if rate_limit is None else parse_rate(rate_limit),
         max_batch=max_batch,
         max_wait_s=max_wait_s,
@@ -96,8 +103,18 @@ def load_feed_frame(
 
 def build_feed_app(frame: pd.DataFrame, settings: FeedSettings) -> FastAPI:
     """The feed app over a frame; its virtual clock (under speed) starts now."""
+    if settings.label_times and "label_time" not in frame.columns:
+        msg = (
+            "--label-times needs data with a label_time column "
+            "(fraudops simulate --labels realistic writes one)"
+        )
+        raise FeedError(msg)
     feed = TransactionFeed.from_frame(
-        frame, speed=settings.speed, loop=settings.loop, label_delay_s=settings.label_delay_s
+        frame,
+        speed=settings.speed,
+        loop=settings.loop,
+        label_delay_s=settings.label_delay_s,
+        label_times=settings.label_times,
     )
     limiter = None if settings.rate_limit is None else SlidingWindowRateLimiter(settings.rate_limit)
     log.info(
@@ -106,6 +123,7 @@ def build_feed_app(frame: pd.DataFrame, settings: FeedSettings) -> FastAPI:
         speed=settings.speed,
         loop=settings.loop,
         label_delay_s=settings.label_delay_s,
+        label_times=settings.label_times,
         rate_limit=None if settings.rate_limit is None else str(settings.rate_limit),
     )
     return create_feed_app(

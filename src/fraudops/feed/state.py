@@ -12,6 +12,9 @@ Semantics:
   and its trans_num suffixed "-<lap>" so a lap never repeats an id.
 - With `label_delay_s` the stream carries no label (is_fraud null); the label of a served row
   becomes available once the feed's timeline reaches its event time plus the delay.
+- With `label_times` the stream carries no label either; the label of a served row becomes
+  available at the data's own `label_time` (value `reported_fraud`), and a row without one
+  never gets a label (unreported fraud, never-reviewed legitimate purchases).
 """
 
 import threading
@@ -26,7 +29,12 @@ import pandas as pd
 import structlog
 
 from fraudops.data.schema import FEED_COLUMNS
-from fraudops.feed.records import SERVED_COLUMNS, FeedRecords, prepare_feed_records
+from fraudops.feed.records import (
+    SERVED_COLUMNS,
+    UNKNOWN_TIME,
+    FeedRecords,
+    prepare_feed_records,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -81,6 +89,7 @@ class TransactionFeed:
         speed: float | None = None,
         loop: bool = False,
         label_delay_s: float | None = None,
+        label_times: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if speed is not None and not speed > 0:
@@ -89,6 +98,14 @@ class TransactionFeed:
         if label_delay_s is not None and not label_delay_s >= 0:
             msg = f"label delay must not be negative, got {label_delay_s}"
             raise ValueError(msg)
+        if label_times and (label_delay_s is not None or records.label_ms is None):
+            msg = (
+                "label times need data with a label_time column, and no fixed label delay"
+                if label_delay_s is None
+                else "give a fixed label delay or the data's label times, not both"
+            )
+            raise ValueError(msg)
+        self._arrivals = _LabelArrivals(records) if label_times else None
         self._records = records
         self._event_ms = records.event_ms
         self._size = len(records)
@@ -111,6 +128,7 @@ class TransactionFeed:
         speed: float | None = None,
         loop: bool = False,
         label_delay_s: float | None = None,
+        label_times: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> "TransactionFeed":
         """Build a feed from a Sparkov-shaped frame (readers' output or the simulator's)."""
@@ -119,6 +137,7 @@ class TransactionFeed:
             speed=speed,
             loop=loop,
             label_delay_s=label_delay_s,
+            label_times=label_times,
             clock=clock,
         )
 
@@ -142,7 +161,7 @@ class TransactionFeed:
     @property
     def labels_delayed(self) -> bool:
         """Whether labels are held back from the stream and served by `labels_since`."""
-        return self._delay_ms is not None
+        return self._delay_ms is not None or self._arrivals is not None
 
     @property
     def timeline_ms(self) -> int:
@@ -176,6 +195,8 @@ class TransactionFeed:
 
     def labels_since(self, since_ms: int | None = None, *, limit: int = 10_000) -> LabelPage:
         """Labels of served rows with since < label_time <= the timeline's label horizon."""
+        if self._arrivals is not None:
+            return self._arrived_since(self._arrivals, since_ms, limit=limit)
         if self._delay_ms is None:
             raise LabelsDisabledError
         delay = self._delay_ms
@@ -196,6 +217,37 @@ class TransactionFeed:
         if since_ms is not None:
             until = max(until, since_ms)
         return LabelPage(labels=self._labels(lo, hi), until=until, more=more)
+
+    def _arrived_since(
+        self, arrivals: "_LabelArrivals", since_ms: int | None, *, limit: int
+    ) -> LabelPage:
+        """Labels at the data's own label times, for served rows, in (since, horizon]."""
+        with self._lock:
+            served = self._served
+            horizon = self._timeline_ms()
+            if self._loop or served < self._size:
+                # A row not served yet has its label at or after its own event time.
+                horizon = min(horizon, int(self._time_of(served)) - 1)
+        low = int(self._event_ms[0]) - 1 if since_ms is None else since_ms
+        k, label_ms = arrivals.between(
+            low, horizon, lap_ms=self._lap_ms if self._loop else None, served=served
+        )
+        until, more = horizon, False
+        if len(k) > limit:
+            # Cut after the limit but keep every label sharing the last label time.
+            until = int(label_ms[limit - 1])
+            keep = int(np.searchsorted(label_ms, until, side="right"))
+            k, label_ms = k[:keep], label_ms[:keep]
+            more = True
+        until = max(until, low)
+        reported = arrivals.reported[k % self._size]
+        labels = tuple(
+            Label(trans_num=str(t), is_fraud=int(r), event_time=int(e), label_time=int(m))
+            for t, r, e, m in zip(
+                self._trans_nums(k), reported, self._time_of(k), label_ms, strict=True
+            )
+        )
+        return LabelPage(labels=labels, until=until, more=more)
 
     def _speed_or_one(self) -> float:
         return self._speed if self._speed is not None else 1.0
@@ -244,7 +296,7 @@ class TransactionFeed:
         for i, name in enumerate(SERVED_COLUMNS):
             block[:, i] = self._records.columns[name].take(position)
         block[:, _TRANS_NUM] = self._trans_nums(k)
-        if self._delay_ms is None:
+        if not self.labels_delayed:
             labels = self._records.is_fraud[position]
             block[:, _IS_FRAUD] = [None if np.isnan(v) else int(v) for v in labels]
         block[:, _CURRENT_TIME] = self._time_of(k)
@@ -266,3 +318,42 @@ class TransactionFeed:
             for t, f, e in zip(self._trans_nums(k), fraud, event, strict=True)
             if not np.isnan(f)
         )
+
+
+class _LabelArrivals:
+    """The rows that get a label, ordered by label time, to find those due in a window fast."""
+
+    def __init__(self, records: FeedRecords) -> None:
+        assert records.label_ms is not None and records.reported is not None  # noqa: S101
+        known = np.flatnonzero(records.label_ms != UNKNOWN_TIME)
+        order = known[np.argsort(records.label_ms[known], kind="stable")]
+        self._rows = order.astype(np.int64)
+        self._label_ms = records.label_ms[order]
+        self._first_event = int(records.event_ms[0])
+        self._size = len(records)
+        self._latest_delay = int((records.label_ms[known] - records.event_ms[known]).max(initial=0))
+        self.reported = records.reported
+
+    def between(
+        self, low: int, high: int, *, lap_ms: int | None, served: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Served rows (numbered over laps) with low < label time <= high, by label time."""
+        if high <= low:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        laps = [0]
+        if lap_ms is not None:
+            first = max(0, (low - self._latest_delay - self._first_event) // lap_ms)
+            laps = list(range(first, max(first, (high - self._first_event) // lap_ms) + 1))
+        rows, times = [], []
+        for lap in laps:
+            shift = lap * lap_ms if lap_ms is not None else 0
+            lo = int(np.searchsorted(self._label_ms, low - shift, side="right"))
+            hi = int(np.searchsorted(self._label_ms, high - shift, side="right"))
+            k = self._rows[lo:hi] + lap * self._size
+            rows.append(k)
+            times.append(self._label_ms[lo:hi] + shift)
+        k, label_ms = np.concatenate(rows), np.concatenate(times)
+        due = k < served
+        k, label_ms = k[due], label_ms[due]
+        order = np.lexsort((k, label_ms))
+        return k[order], label_ms[order]

@@ -14,15 +14,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import structlog
 
 from fraudops.config import Settings
+from fraudops.data.profile_schema import transaction_schema
 from fraudops.data.profiles import SPARKOV, DatasetProfile
 from fraudops.ingest.runner import Ingester, IngestMetrics, IngestOptions, IngestReport
 from fraudops.ingest.sinks import HttpSink, InProcessSink, Sink
 from fraudops.ingest.sources import FileReplaySource, HttpFeedSource, RedisStreamSource, Source
 from fraudops.ingest.spool import Spool
+
+if TYPE_CHECKING:
+    from fraudops.scoring.service import ScoringService
 
 log = structlog.get_logger(__name__)
 
@@ -38,6 +43,7 @@ class IngestConfig:
     profile: DatasetProfile = SPARKOV
     speed: float = 0.0
     label_delay_ms: int | None = None
+    label_times: bool = False  # file: labels at the file's label_time, not after a delay
     feed_url: str | None = None
     stream: str = "fraudops:transactions"
     group: str = "fraudops-ingest"
@@ -60,6 +66,8 @@ class IngestConfig:
             raise ValueError("--source feed needs --feed-url URL")
         if self.options.batch_size < 1:
             raise ValueError("--batch-size must be at least 1")
+        if self.label_times and (self.source != "file" or self.label_delay_ms is not None):
+            raise ValueError("--label-times needs --source file and no --label-delay")
 
     def state_path(self, settings: Settings) -> Path:
         """Where this source's spool, checkpoint and dead letters live."""
@@ -85,6 +93,7 @@ def build_source(config: IngestConfig, settings: Settings, state: Path) -> Sourc
             profile=config.profile,
             speed=config.speed,
             label_delay_ms=config.label_delay_ms,
+            label_times=config.label_times,
         )
     if config.source == "feed":
         assert config.feed_url is not None  # noqa: S101 - checked in IngestConfig
@@ -124,6 +133,7 @@ def ingest(
                 dead_letter=state / "dead-letter.jsonl",
                 options=config.options,
                 metrics=metrics,
+                schema=transaction_schema(config.profile),
             )
             log.info(
                 "ingesting",
@@ -144,7 +154,12 @@ def _sink(config: IngestConfig, settings: Settings) -> Iterator[Sink]:
     """The HTTP sink, or a scoring service started in this process for the embedded default."""
     if config.service_url:
         token = config.token or next(iter(settings.scoring_tokens), None)
-        sink: Sink = HttpSink(config.service_url, token=token, batch_limit=settings.batch_limit)
+        sink: Sink = HttpSink(
+            config.service_url,
+            token=token,
+            batch_limit=settings.batch_limit,
+            schema=transaction_schema(config.profile),
+        )
         try:
             yield sink
         finally:
@@ -157,7 +172,7 @@ def _sink(config: IngestConfig, settings: Settings) -> Iterator[Sink]:
     service = build_service(settings, metrics=ServiceMetrics())
     # A scoring server in this process: tuned as `fraudops serve` tunes its own.
     service.start(block=True, loaded=settle_process_for_serving)
-    reason = service.readiness()
+    reason = service.readiness() or _profile_mismatch(service, config.profile)
     if reason is not None:
         service.stop()
         msg = f"the scoring service in this process is not ready: {reason}"
@@ -202,3 +217,15 @@ def _slug(text: str) -> str:
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def _profile_mismatch(service: "ScoringService", profile: DatasetProfile) -> str | None:
+    """Why the champion cannot score this profile's transactions, if it cannot."""
+    champion = service.models.champion
+    if champion is None or champion.bundle.spec.profile == profile:
+        return None
+    served = champion.bundle.spec.profile.name
+    return (
+        f"the champion serves profile {served!r}, not {profile.name!r}: "
+        f"ingest with --profile {served}"
+    )

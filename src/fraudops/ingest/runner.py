@@ -22,6 +22,8 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import ValidationError
 
+from fraudops.data.profile_schema import TransactionSchema, transaction_schema
+from fraudops.data.profiles import SPARKOV
 from fraudops.data.schema import CanonicalTransaction
 from fraudops.ingest.backoff import Backoff
 from fraudops.ingest.sinks import (
@@ -176,8 +178,11 @@ class Ingester:
         options: IngestOptions | None = None,
         metrics: IngestMetrics | None = None,
         sleep: Callable[[threading.Event, float], bool] | None = None,
+        schema: TransactionSchema | None = None,
     ) -> None:
         self.source = source
+        # How transactions read: the request schema of the profile the champion serves.
+        self.schema = schema if schema is not None else transaction_schema(SPARKOV)
         self.sink = sink
         self.spool = spool
         self.dead_letter = dead_letter
@@ -395,7 +400,7 @@ class Ingester:
                 if item.kind == LABEL:
                     labels.append(label_record(item.data))
                 else:
-                    transactions.append((CanonicalTransaction.model_validate(item.data), item))
+                    transactions.append((self.schema.one.validate_python(item.data), item))
             except ValidationError as error:
                 problems = "; ".join(
                     f"{'.'.join(map(str, e['loc'])) or '(record)'}: {e['msg']}"

@@ -8,13 +8,14 @@ will never succeed: a bad token, a wrong URL; the ingester stops and keeps what 
 from collections.abc import Sequence
 from concurrent.futures import Future, wait
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 import httpx
 
 from fraudops.client import FraudOpsClient, FraudOpsError
 from fraudops.client.retry import NO_RETRIES
+from fraudops.data.profile_schema import TransactionSchema
 from fraudops.data.schema import CanonicalTransaction
 from fraudops.features.state import FeatureStateUnavailableError
 from fraudops.scoring.admission import TransactionsRefusedError
@@ -107,8 +108,10 @@ class HttpSink:
         timeout: float = 60.0,
         batch_limit: int = 1000,
         transport: httpx.BaseTransport | None = None,
+        schema: TransactionSchema | None = None,
     ) -> None:
         self.name = f"http:{url}"
+        self._schema = schema
         self.batch_limit = batch_limit
         self._client = FraudOpsClient(
             url,
@@ -128,7 +131,7 @@ class HttpSink:
     def score(self, transactions: Sequence[CanonicalTransaction]) -> list[Stored]:
         """Score and store a batch over HTTP."""
         try:
-            results = self._client.score_many(transactions)
+            results = self._client.score_many(self._requests(transactions))
         except FraudOpsError as error:
             raise self._sink_error(error) from error
         return [
@@ -140,6 +143,16 @@ class HttpSink:
             )
             for r in results
         ]
+
+    def _requests(
+        self, transactions: Sequence[CanonicalTransaction]
+    ) -> Sequence[CanonicalTransaction] | list[dict[str, Any]]:
+        """The transactions as the service's request schema reads them (a profile's own
+        columns; Sparkov's canonical fields as they are)."""
+        schema = self._schema
+        if schema is None or schema.is_canonical:
+            return transactions
+        return [_json_fields(schema.record(t)) for t in transactions]
 
     def labels(self, labels: Sequence[LabelRecord]) -> None:
         """Record labels over HTTP."""
@@ -254,3 +267,12 @@ def _refused_items(detail: Any) -> dict[int, str]:
             field = ".".join(map(str, loc[3:])) or "(transaction)"
             refused[loc[2]] = f"{field}: {problem.get('msg', '')}"
     return refused
+
+
+def _json_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """A profile record ready for JSON: dates as ISO text, missing values left out."""
+    return {
+        key: value.isoformat() if isinstance(value, date | datetime) else value
+        for key, value in record.items()
+        if value is not None
+    }

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import httpx
 import numpy as np
+import numpy.typing as npt
 import orjson
 import pandas as pd
 import redis
@@ -26,7 +27,11 @@ import structlog
 from fraudops.data.profiles import SPARKOV, DatasetProfile
 from fraudops.data.readers import DataFileError, load_transactions
 from fraudops.data.schema import CanonicalTransaction
-from fraudops.feed.records import check_profile_can_feed, event_times_ms
+from fraudops.feed.records import (
+    UNKNOWN_TIME,
+    arrived_labels,
+    event_times_ms,
+)
 from fraudops.ingest.backoff import Backoff, retry_after
 from fraudops.ingest.spool import Item
 
@@ -96,13 +101,17 @@ class _Checkpoint:
 
 
 class FileReplaySource:
-    """A Sparkov-shaped CSV or Parquet file replayed in event-time order, at `speed` x real time.
+    """A CSV or Parquet file of a profile replayed in event-time order, at `speed` x real time.
+
+    Sparkov rows go out in canonical fields, another profile's in its own columns.
 
     speed 0 replays as fast as the scorer takes it. With a label delay, transactions go out
     without is_fraud and each label follows once the replay's clock passes its event time
-    plus the delay; without one, is_fraud travels with its transaction (stored as a label,
-    never used as model input). The checkpoint holds the next row of each, so a restarted
-    replay goes on where the stored data ends.
+    plus the delay; with `label_times`, each label follows at the file's own label_time with
+    its reported_fraud value, and a row without one gets none; with neither, is_fraud travels
+    with its transaction (stored as a label, never used as model input). The checkpoint holds
+    the next row of each (of labels, in label-time order), so a restarted replay goes on where
+    the stored data ends.
     """
 
     redelivers = True
@@ -115,13 +124,16 @@ class FileReplaySource:
         profile: DatasetProfile = SPARKOV,
         speed: float = 0.0,
         label_delay_ms: int | None = None,
+        label_times: bool = False,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        if label_times and label_delay_ms is not None:
+            msg = "give a fixed label delay or the file's label times, not both"
+            raise ValueError(msg)
         if speed < 0 or not math.isfinite(speed):
             msg = f"speed must be 0 (as fast as possible) or a positive factor, got {speed}"
             raise ValueError(msg)
-        check_profile_can_feed(profile)
         try:
             frame = load_transactions(path, profile).frame
         except DataFileError as error:
@@ -131,13 +143,22 @@ class FileReplaySource:
         self.name = f"file:{path.name}"
         self._frame = frame.iloc[order].reset_index(drop=True)
         self._times = times[order]
-        self._fields = [c for c in CANONICAL_FIELDS if c in self._frame.columns]
-        self._has_labels = "is_fraud" in self._frame.columns
-        self._trans_nums = self._frame["trans_num"].astype(str).to_numpy()
+        # Sparkov rows go out in canonical fields (any of its time columns), other profiles'
+        # in their own columns, as their request schema reads them.
+        fields = (
+            CANONICAL_FIELDS if profile == SPARKOV else {*profile.known_columns, profile.id_column}
+        )
+        self._fields = [c for c in self._frame.columns if c in fields]
+        self._label = profile.label
+        self._has_labels = profile.label is not None and profile.label in self._frame.columns
+        self._trans_nums = self._frame[profile.id_column].astype(str).to_numpy()
         self._labels = (
-            self._frame["is_fraud"].to_numpy(dtype=bool) if self._has_labels else np.zeros(0, bool)
+            self._frame[profile.label].to_numpy(dtype=bool)
+            if self._has_labels and profile.label is not None
+            else np.zeros(0, bool)
         )
         self._label_delay_ms = label_delay_ms if self._has_labels else None
+        self._arrivals = self._label_arrivals() if label_times else None
         self._checkpoint = _Checkpoint.load(checkpoint)
         self._next = self._checkpoint.transactions
         self._next_label = self._checkpoint.labels
@@ -180,7 +201,8 @@ class FileReplaySource:
         if start == stop:
             return []
         rows = self._frame.iloc[start:stop]
-        columns = [c for c in self._fields if c != "is_fraud" or self._label_delay_ms is None]
+        held = self._label_delay_ms is not None or self._arrivals is not None
+        columns = [c for c in self._fields if c != self._label or not held]
         records = rows[columns].to_dict("records")
         return [
             Item(
@@ -191,8 +213,49 @@ class FileReplaySource:
             for offset, record in enumerate(records)
         ]
 
+    def _label_arrivals(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], Any]:
+        """Rows that get a label, in label-time order: (rows, label times ms, values)."""
+        if "label_time" not in self._frame.columns:
+            msg = f"{self.name}: --label-times needs a label_time column in the file"
+            raise SourceError(msg)
+        truth = np.full(len(self._frame), np.nan)
+        if self._has_labels:
+            truth = pd.to_numeric(self._frame["is_fraud"], errors="coerce").to_numpy(np.float64)
+        label_ms, reported = arrived_labels(self._frame, self._times, truth)
+        known = np.flatnonzero(label_ms != UNKNOWN_TIME)
+        rows = known[np.argsort(label_ms[known], kind="stable")].astype(np.int64)
+        return rows, label_ms[rows], reported[rows]
+
+    def _arrived_due(self, now: float, limit: int) -> list[Item]:
+        """Labels at the file's own label times that have come, of rows already replayed."""
+        assert self._arrivals is not None  # noqa: S101 - only called in label-time mode
+        rows, label_ms, reported = self._arrivals
+        stop = self._next_label
+        # In label-time order; a label waits for its row to be replayed (it is never earlier).
+        while stop < len(rows) and stop - self._next_label < limit:
+            if label_ms[stop] > now or rows[stop] >= self._next:
+                break
+            stop += 1
+        items = [
+            Item(
+                LABEL,
+                {
+                    "trans_num": str(self._trans_nums[rows[k]]),
+                    "is_fraud": bool(reported[k]),
+                    "label_time": _iso(int(label_ms[k])),
+                    "source": "replay",
+                },
+                f"label:{k}",
+            )
+            for k in range(self._next_label, stop)
+        ]
+        self._next_label = stop
+        return items
+
     def _labels_due(self, now: float, limit: int) -> list[Item]:
         """Labels of replayed rows whose delay has passed on the replay's clock."""
+        if self._arrivals is not None:
+            return self._arrived_due(now, limit)
         if self._label_delay_ms is None:
             return []
         delay = self._label_delay_ms
@@ -240,7 +303,10 @@ class FileReplaySource:
     @property
     def finished(self) -> bool:
         """Every row (and every label) handed out."""
-        labels_done = self._label_delay_ms is None or self._next_label >= len(self._times)
+        if self._arrivals is not None:
+            labels_done = self._next_label >= len(self._arrivals[0])
+        else:
+            labels_done = self._label_delay_ms is None or self._next_label >= len(self._times)
         return self._next >= len(self._times) and labels_done
 
     @property

@@ -7,8 +7,11 @@ replaces the loser with a model retrained on the most recent data, the next chal
 "insufficient_evidence" nothing changes: the window grows until a later run can decide.
 
 The window runs from the later of the two models' `trained_until` (the last moment of data
-either learnt from or was tuned on) to `as_of` minus the label delay (older transactions
-count as matured: unlabelled ones are legitimate), with labels as known at `as_of`. Both
+either learnt from or was tuned on) to `as_of` minus the maturity age (older transactions
+count as matured: unlabelled ones are legitimate), with labels as known at `as_of`. The age
+is the label delay, or longer where the fraud labels known by `as_of` show they take longer
+(monitoring.maturity, the rule monitoring and retraining use); the younger transactions are
+counted as left out, immature. Both
 bundles score the same frame, loaded with enough history before the window for their
 point-in-time features; the verdict comes from a paired bootstrap (`evidence`).
 """
@@ -24,6 +27,7 @@ import numpy.typing as npt
 import structlog
 
 from fraudops.config import Settings
+from fraudops.features.labels import DEFAULT_MATURITY_QUANTILE, LabelMaturity
 from fraudops.features.spec import CARD_WINDOWS, MERCHANT_WINDOWS
 from fraudops.lifecycle.audit import (
     TAG_LAST_COMPARE_AS_OF,
@@ -53,6 +57,7 @@ from fraudops.lifecycle.retrain import (
     retrain,
     retrain_folder,
 )
+from fraudops.monitoring.maturity import observed_label_maturity
 from fraudops.registry.base import CHALLENGER, CHAMPION, ModelNotFoundError, ModelRegistry
 from fraudops.storage.base import LifecycleEvent
 from fraudops.storage.warehouse import Warehouse
@@ -68,9 +73,10 @@ class ComparisonError(LookupError):
 
 @dataclass(frozen=True, kw_only=True)
 class CompareOptions:
-    """How champion and challenger are judged: label delay, evidence needed, metric, margin."""
+    """How champion and challenger are judged: label maturity, evidence needed, metric, margin."""
 
     label_delay_days: float = 7.0
+    maturity_quantile: float = DEFAULT_MATURITY_QUANTILE
     min_frauds: int = 20
     confidence: float = 0.95
     resamples: int = 500
@@ -85,10 +91,13 @@ class CompareOptions:
             raise ValueError(msg)
 
     @classmethod
-    def from_policy(cls, policy: Any) -> "CompareOptions":
+    def from_policy(
+        cls, policy: Any, *, maturity_quantile: float = DEFAULT_MATURITY_QUANTILE
+    ) -> "CompareOptions":
         """The options a monitoring policy names (label delay, min_frauds, promotion_*)."""
         return cls(
             label_delay_days=float(policy.label_delay_days),
+            maturity_quantile=maturity_quantile,
             min_frauds=int(policy.min_frauds),
             confidence=float(policy.confidence),
             resamples=int(policy.bootstrap_resamples),
@@ -116,6 +125,8 @@ class Comparison:
     as_of: datetime
     window_start: datetime
     window_end: datetime
+    maturity: LabelMaturity  # how old the window's transactions are: as_of - window_end
+    immature: int  # transactions younger than that, left out
     rows: int
     frauds: int
     metric: PromotionMetric
@@ -140,6 +151,7 @@ class Comparison:
             "as_of": self.as_of.isoformat(),
             "window_start": self.window_start.isoformat(),
             "window_end": self.window_end.isoformat(),
+            "maturity": self.maturity.to_dict() | {"immature": self.immature},
             "rows": self.rows,
             "frauds": self.frauds,
             "metric": self.metric,
@@ -155,11 +167,13 @@ class Comparison:
         }
 
     def summary(self) -> str:
-        """One line: versions, window, verdict and why."""
+        """One line: versions, window, verdict and why; the immature left out."""
         return (
             f"champion v{self.champion_version} vs challenger v{self.challenger_version} on "
             f"{self.window_start:%Y-%m-%d %H:%M} .. {self.window_end:%Y-%m-%d %H:%M} "
-            f"({self.rows} transactions, {self.frauds} frauds): {self.verdict}: {self.reason}"
+            f"({self.rows} transactions, {self.frauds} frauds): {self.verdict}: {self.reason}; "
+            f"{self.immature} younger transactions left out as immature "
+            f"({self.maturity.age / timedelta(days=1):.2f} days, from the {self.maturity.source})"
         )
 
 
@@ -176,7 +190,10 @@ def compare_champion_challenger(
     trained_until = {alias: trained_until_of(b) for alias, b in bundles.items()}
     moment = _as_of(warehouse, as_of)
     window_start = max(trained_until.values())
-    window_end = moment - options.label_delay
+    maturity = observed_label_maturity(
+        warehouse, as_of=moment, delay=options.label_delay, quantile=options.maturity_quantile
+    )
+    window_end = moment - maturity.age
     labels, scores = _window_scores(
         warehouse, bundles, start=window_start, end=window_end, labels_known_by=moment
     )
@@ -213,6 +230,8 @@ def compare_champion_challenger(
         as_of=moment,
         window_start=window_start,
         window_end=window_end,
+        maturity=maturity,
+        immature=warehouse.count_between(window_end, moment),
         rows=int(labels.size),
         frauds=frauds,
         metric=options.metric,
@@ -229,6 +248,8 @@ def compare_champion_challenger(
         challenger_version=comparison.challenger_version,
         rows=comparison.rows,
         frauds=frauds,
+        immature=comparison.immature,
+        maturity_days=maturity.age / timedelta(days=1),
         verdict=verdict,
     )
     return comparison
@@ -249,8 +270,13 @@ def _window_scores(
     """
     if start >= end:
         return np.zeros(0, dtype=np.int8), {}
+    # Both read the served profile's transactions (a promotion never mixes two schemas).
+    profile = next(iter(bundles.values())).spec.profile if bundles else None
     frame = warehouse.history_frame(
-        start - feature_history(bundles.values()), end, labels_known_by=labels_known_by
+        start - feature_history(bundles.values()),
+        end,
+        labels_known_by=labels_known_by,
+        profile=profile,
     )
     if frame.empty:
         return np.zeros(0, dtype=np.int8), {}

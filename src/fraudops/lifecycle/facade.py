@@ -1,4 +1,4 @@
-"""The lifecycle's one facade: monitor, retrain, challenge, promote, roll back.
+"""The lifecycle's one facade: monitor, retrain, challenge, promote, roll back, check quality.
 
 The CLI, the HTTP API, `fraudops up`, the demo and (through the CLI) the Airflow DAGs all
 act on the loop through `Lifecycle`, so that each action is wired once: the same policy,
@@ -16,6 +16,7 @@ from typing import Any, Self
 import structlog
 
 from fraudops.config import Settings
+from fraudops.data.profiles import DatasetProfile
 from fraudops.lifecycle.compare import ChallengeOutcome, CompareOptions, run_champion_challenger
 from fraudops.lifecycle.loop import LoopStep, waiting_challenger
 from fraudops.lifecycle.models import ChampionChange, ModelRow, list_models, promote, rollback
@@ -27,11 +28,13 @@ from fraudops.lifecycle.retrain import (
     retrain,
     retrain_as_of,
     retrain_folder,
+    served_profile,
 )
 from fraudops.monitoring.monitor import MonitorResult, record_monitor_run, run_monitor
 from fraudops.monitoring.policy import Policy, load_policy
+from fraudops.monitoring.quality import QualityReport, run_quality
 from fraudops.monitoring.report import write_report
-from fraudops.registry.base import ModelRegistry
+from fraudops.registry.base import CHAMPION, ModelNotFoundError, ModelRegistry
 from fraudops.storage import Warehouse
 
 log = structlog.get_logger(__name__)
@@ -122,6 +125,23 @@ class Lifecycle:
         finally:
             warehouse.dispose()
 
+    @property
+    def retrain_options(self) -> RetrainOptions:
+        """How retraining reads and splits history: the policy's fields, the settings' label
+        maturity quantile and the alert budget to fit the review threshold to."""
+        options = RetrainOptions.from_policy(
+            self.policy, maturity_quantile=self.settings.label_maturity_quantile
+        )
+        return replace(options, review_capacity=self._review_capacity())
+
+    @property
+    def compare_options(self) -> CompareOptions:
+        """How champion and challenger are judged: the policy's fields and the settings' label
+        maturity quantile, so the comparison window matures as monitoring's does."""
+        return CompareOptions.from_policy(
+            self.policy, maturity_quantile=self.settings.label_maturity_quantile
+        )
+
     # --- the actions ---------------------------------------------------------------------------
 
     def monitor(self, as_of: datetime | None = None, *, trigger: str = "manual") -> MonitorDecision:
@@ -132,6 +152,8 @@ class Lifecycle:
             policy=self.policy,
             as_of=as_of,
             store=False,
+            maturity_quantile=self.settings.label_maturity_quantile,
+            review_capacity=self.settings.review_capacity,
         )
         if self.report_dir is not None:
             path = write_report(
@@ -156,12 +178,40 @@ class Lifecycle:
         return retrain(
             warehouse=self.warehouse,
             registry=self.registry,
-            options=RetrainOptions.from_policy(self.policy),
+            options=self.retrain_options,
             as_of=moment,
             trigger=trigger,
             actor=self.actor,
             out_dir=folder,
         )
+
+    def quality(
+        self,
+        as_of: datetime | None = None,
+        *,
+        days: float = 7.0,
+        profile: DatasetProfile | None = None,
+    ) -> QualityReport:
+        """The data-quality checks of the `days` before as_of, of the served profile (else
+        `profile`), label coverage judged on transactions past the maturity age."""
+        return run_quality(
+            self.warehouse,
+            as_of=as_of,
+            days=days,
+            label_delay_days=self.policy.label_delay_days,
+            maturity_quantile=self.settings.label_maturity_quantile,
+            profile=served_profile(self.registry) if profile is None else profile,
+        )
+
+    def _review_capacity(self) -> float | None:
+        """The settings' review capacity, else the one the champion was fitted to (kept)."""
+        if self.settings.review_capacity is not None:
+            return self.settings.review_capacity
+        try:
+            champion = self.registry.load_version(self.registry.resolve(CHAMPION).version)
+        except ModelNotFoundError:
+            return None
+        return champion.review_capacity
 
     def challenge(
         self, as_of: datetime | None = None, *, trigger: str = "schedule"
@@ -170,8 +220,8 @@ class Lifecycle:
         return run_champion_challenger(
             warehouse=self.warehouse,
             registry=self.registry,
-            options=CompareOptions.from_policy(self.policy),
-            retrain_options=RetrainOptions.from_policy(self.policy),
+            options=self.compare_options,
+            retrain_options=self.retrain_options,
             as_of=as_of,
             actor=self.actor,
             trigger=trigger,
@@ -179,8 +229,11 @@ class Lifecycle:
             out_dir=self.models_dir,
         )
 
-    def promote(self, version: int, *, reason: str) -> ChampionChange:
-        """Make a version the champion now, audited; the service is told to reload."""
+    def promote(self, version: int, *, reason: str, change_schema: bool = False) -> ChampionChange:
+        """Make a version the champion now, audited; the service is told to reload.
+
+        A version of another profile than the champion's needs `change_schema`.
+        """
         return promote(
             version,
             registry=self.registry,
@@ -188,9 +241,10 @@ class Lifecycle:
             actor=self.actor,
             reason=reason,
             settings=self.settings,
+            change_schema=change_schema,
         )
 
-    def rollback(self, *, reason: str) -> ChampionChange:
+    def rollback(self, *, reason: str, change_schema: bool = False) -> ChampionChange:
         """Give the champion alias back to the previous champion; the service is told."""
         return rollback(
             registry=self.registry,
@@ -198,6 +252,7 @@ class Lifecycle:
             actor=self.actor,
             reason=reason,
             settings=self.settings,
+            change_schema=change_schema,
         )
 
     def models(self) -> list[ModelRow]:

@@ -44,10 +44,17 @@ from fraudops.times import utc_now
 log = structlog.get_logger(__name__)
 
 ChangeKind = Literal["promote", "rollback"]
+# The profile a version was trained on, by name and by content (a TOML profile may change).
+TAG_DATA_PROFILE = "data_profile"
+TAG_DATA_PROFILE_DIGEST = "data_profile_digest"
 
 
 class ModelOpsError(LookupError):
     """A model operation that cannot be done: no such version, none to roll back to, no change."""
+
+
+class SchemaChangeError(ModelOpsError):
+    """A champion change that would change the transactions the service reads, not allowed."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,8 +157,13 @@ def promote(
     actor: str,
     reason: str,
     settings: Settings | None,
+    change_schema: bool = False,
 ) -> ChampionChange:
-    """Make a version the champion by hand (trigger "manual"), audited, the service notified."""
+    """Make a version the champion by hand (trigger "manual"), audited, the service notified.
+
+    A version trained on another profile than the champion's is refused unless
+    `change_schema` says the deployment changes the schema of the transactions it reads.
+    """
     return change_champion(
         version,
         action="promote",
@@ -161,6 +173,7 @@ def promote(
         actor=actor,
         detail={"reason": reason},
         settings=settings,
+        change_schema=change_schema,
     )
 
 
@@ -171,6 +184,7 @@ def rollback(
     actor: str,
     reason: str,
     settings: Settings | None,
+    change_schema: bool = False,
 ) -> ChampionChange:
     """Give the champion alias back to the version the current champion replaced."""
     current = version_with_alias(registry, CHAMPION)
@@ -194,6 +208,7 @@ def rollback(
         actor=actor,
         detail={"reason": reason},
         settings=settings,
+        change_schema=change_schema,
     )
 
 
@@ -208,18 +223,26 @@ def change_champion(
     detail: dict[str, Any],
     settings: Settings | None,
     as_of: datetime | None = None,
+    change_schema: bool = False,
 ) -> ChampionChange:
     """Move the champion alias to a version, tag and audit it, and notify the service.
 
     `as_of` is the event-time moment the decision looked from (a comparison's), if any.
 
-    A version that was the challenger stops being one: it cannot shadow itself.
+    A version that was the challenger stops being one: it cannot shadow itself. A version
+    trained on another profile than the champion is refused (SchemaChangeError) unless
+    `change_schema`: the service would then read other transactions.
     """
     info = _version_info(registry, version)
     current = version_with_alias(registry, CHAMPION)
     if current == version:
         msg = f"v{version} is already the champion"
         raise ModelOpsError(msg)
+    schema = schema_change(registry, version=version, champion=current)
+    if schema is not None and not change_schema:
+        raise SchemaChangeError(schema)
+    if schema is not None:
+        detail = detail | {"schema_change": schema}
     registry.set_alias(version, CHAMPION)
     if CHALLENGER in info.aliases:
         registry.delete_alias(CHALLENGER)
@@ -278,6 +301,31 @@ def _row(info: ModelVersionInfo, decision: LifecycleEvent | None) -> ModelRow:
 def _number(value: float | None) -> str:
     """A metric for the table; blank when unknown."""
     return "" if value is None else f"{value:.4f}"
+
+
+def schema_change(registry: ModelRegistry, *, version: int, champion: int | None) -> str | None:
+    """Why making `version` the champion changes the transactions the service reads (it was
+    trained on another profile than the champion), or None if it does not."""
+    if champion is None:
+        return None
+    new, old = _profile_of(registry, version), _profile_of(registry, champion)
+    if new == old:
+        return None
+    return (
+        f"v{version} was trained on profile {new[0]!r} and the champion v{champion} on "
+        f"{old[0]!r}: promoting it changes the request schema of /v1/score and every client "
+        "and ingester must send the new profile's fields; confirm with --change-schema "
+        "(console: 'changes the schema') if the deployment changes schema"
+    )
+
+
+def _profile_of(registry: ModelRegistry, version: int) -> tuple[str, str]:
+    """(name, digest) of the profile a version was trained on: its tags, else its bundle."""
+    tags = _version_info(registry, version).tags
+    if TAG_DATA_PROFILE in tags and TAG_DATA_PROFILE_DIGEST in tags:
+        return tags[TAG_DATA_PROFILE], tags[TAG_DATA_PROFILE_DIGEST]
+    profile = registry.load_version(version).spec.profile
+    return profile.name, profile.digest
 
 
 def _version_info(registry: ModelRegistry, version: int) -> ModelVersionInfo:

@@ -1,10 +1,13 @@
 """Retraining from the warehouse: the standard recipe on the most recent labelled data.
 
-Transactions older than the label delay count as matured: those without a fraud label are
-legitimate. The model is tuned and thresholded on the last `validation_days` of matured
-data, then refitted on training and validation together, so the newest labelled days are
-learnt and not only validated on. The new version is registered as challenger (champion if
-there is none yet), and the decision is audited whether it succeeded or not.
+Transactions older than the maturity age count as matured: those without a fraud label are
+legitimate. The age is the label delay, or longer where the warehouse's fraud labels show
+they take longer to arrive (monitoring.maturity); younger transactions are left out as
+immature, and the result says how many. The model is tuned and thresholded on the last
+`validation_days` of matured data, then refitted on training and validation together, so
+the newest labelled days are learnt and not only validated on. The new version is
+registered as challenger (champion if there is none yet), and the decision is audited
+whether it succeeded or not.
 """
 
 from dataclasses import dataclass, field
@@ -16,7 +19,8 @@ import numpy as np
 import pandas as pd
 import structlog
 
-from fraudops.data.profiles import SPARKOV
+from fraudops.data.profiles import BUILTIN_PROFILES, SPARKOV, DatasetProfile
+from fraudops.features.labels import DEFAULT_MATURITY_QUANTILE
 from fraudops.lifecycle.audit import (
     TAG_ACTOR,
     TAG_AS_OF,
@@ -28,9 +32,11 @@ from fraudops.lifecycle.audit import (
     version_with_alias,
 )
 from fraudops.lifecycle.registration import register_training
+from fraudops.monitoring.maturity import observed_label_maturity
 from fraudops.registry.base import (
     CHALLENGER,
     CHAMPION,
+    ModelNotFoundError,
     ModelRegistry,
     RegisteredVersion,
 )
@@ -60,18 +66,23 @@ class RetrainOptions:
     validation_days: float = 3.0
     trials: int = 5
     seed: int = 42
+    maturity_quantile: float = DEFAULT_MATURITY_QUANTILE
     # Extra days read before the history so that 7- and 30-day window features are warm on
     # the first training day, as they are in service; those days are not trained on.
     warm_up_days: float = 30.0
+    review_capacity: float | None = None  # alerts per day: fits the review threshold
 
     @classmethod
-    def from_policy(cls, policy: Any) -> "RetrainOptions":
+    def from_policy(
+        cls, policy: Any, *, maturity_quantile: float = DEFAULT_MATURITY_QUANTILE
+    ) -> "RetrainOptions":
         """The options a monitoring policy names (label_delay_days, retrain_* fields)."""
         return cls(
             label_delay_days=float(policy.label_delay_days),
             history_days=float(policy.retrain_history_days),
             validation_days=float(policy.retrain_validation_days),
             trials=int(policy.retrain_trials),
+            maturity_quantile=maturity_quantile,
         )
 
     @property
@@ -90,12 +101,15 @@ class RetrainResult:
     labelled_end: datetime
     rows: int  # transactions learnt from (training and validation periods)
     frauds: int  # frauds among them
+    immature: int  # transactions younger than the maturity age, left out
+    maturity: dict[str, Any]  # LabelMaturity.to_dict(): the age and where it comes from
     split: dict[str, str]
     validation: dict[str, float]
     threshold: float
     trigger: str
     actor: str
     event: LifecycleEvent
+    review_threshold: float | None = None  # fitted to the review capacity, if one is set
     artifacts: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -128,7 +142,14 @@ class RetrainResult:
             f"{self.note}\n"
             f"learnt from {self.history_start:%Y-%m-%d %H:%M} .. {self.labelled_end:%Y-%m-%d %H:%M}"
             f" ({self.rows} transactions, {self.frauds} frauds), as of {self.as_of:%Y-%m-%d %H:%M}"
+            f"\n{self.immature} younger transactions left out as immature "
+            f"({self.maturity['age_days']:.2f} days, from the {self.maturity['source']})"
             f"\nvalidation: {metrics or 'no metrics'}; threshold {self.threshold:.4f}"
+            + (
+                ""
+                if self.review_threshold is None
+                else f"; review from {self.review_threshold:.4f} (alert budget)"
+            )
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -144,9 +165,12 @@ class RetrainResult:
             "labelled_end": self.labelled_end.isoformat(),
             "rows": self.rows,
             "frauds": self.frauds,
+            "immature": self.immature,
+            "maturity": self.maturity,
             "split": self.split,
             "validation": self.validation,
             "threshold": self.threshold,
+            "review_threshold": self.review_threshold,
             "trigger": self.trigger,
             "actor": self.actor,
             "event_id": self.event.id,
@@ -181,21 +205,40 @@ def retrain(
     try:
         moment = retrain_as_of(warehouse, as_of)
         start = moment - timedelta(days=options.history_days)
-        labelled_end = moment - options.label_delay
+        maturity = observed_label_maturity(
+            warehouse,
+            as_of=moment,
+            delay=options.label_delay,
+            quantile=options.maturity_quantile,
+        )
+        labelled_end = moment - maturity.age
         inputs |= {
             "as_of": moment.isoformat(),
             "history_start": start.isoformat(),
             "labelled_end": labelled_end.isoformat(),
+            "maturity": maturity.to_dict(),
         }
+        profile = served_profile(registry)
+        inputs["data_profile"] = profile.name
         frame = warehouse.history_frame(
-            start - timedelta(days=options.warm_up_days), moment, labels_known_by=moment
+            start - timedelta(days=options.warm_up_days),
+            moment,
+            labels_known_by=moment,
+            profile=profile,
         )
-        result = _train(frame, options=options, start=start, labelled_end=labelled_end)
+        result = _train(
+            frame,
+            profile,
+            options=options,
+            start=start,
+            labelled_end=labelled_end,
+            as_of=moment,
+        )
         artifacts = {} if out_dir is None else _write_evaluation(frame, result, out_dir, inputs)
         registered = register_training(
             registry,
             frame=frame,
-            profile=SPARKOV,
+            profile=profile,
             result=result,
             data_source=DATA_SOURCE,
             artifacts=artifacts,
@@ -218,9 +261,12 @@ def retrain(
     learnt_from: dict[str, Any] = {
         "rows": int(learnt.sum()),
         "frauds": int(frame.loc[learnt, "is_fraud"].sum()),
+        "immature": int((frame["event_time"] >= labelled_end).sum()),
+        "maturity": maturity.to_dict(),
         "split": result.split.to_dict(),
         "validation": {k: v for k, v in result.bundle.metrics.items() if pd.notna(v)},
         "threshold": result.bundle.threshold,
+        "review_threshold": result.bundle.review_threshold,
     }
     event = _record_registration(
         warehouse,
@@ -328,14 +374,36 @@ def retrain_as_of(warehouse: Warehouse, as_of: datetime | None) -> datetime:
     return utc_naive(latest)
 
 
+def served_profile(registry: ModelRegistry) -> DatasetProfile:
+    """The profile the champion was trained on (the one in service); Sparkov without one.
+
+    A built-in profile is known from the version's tags; any other is read from its bundle.
+    """
+    try:
+        info = registry.resolve(CHAMPION)
+    except ModelNotFoundError:
+        return SPARKOV
+    builtin = BUILTIN_PROFILES.get(info.tags.get("data_profile", ""))
+    if builtin is not None and info.tags.get("data_profile_digest") == builtin.digest:
+        return builtin
+    return registry.load_version(info.version).spec.profile
+
+
 def _train(
-    frame: pd.DataFrame, *, options: RetrainOptions, start: datetime, labelled_end: datetime
+    frame: pd.DataFrame,
+    profile: DatasetProfile,
+    *,
+    options: RetrainOptions,
+    start: datetime,
+    labelled_end: datetime,
+    as_of: datetime,
 ) -> TrainingResult:
-    """The standard recipe, refitted on training and validation together."""
+    """The standard recipe on the labels known as of then, refitted on training and
+    validation together."""
     if frame.empty:
         msg = (
             f"the warehouse holds no transactions between {start:%Y-%m-%d %H:%M} and "
-            f"{labelled_end + timedelta(days=options.label_delay_days):%Y-%m-%d %H:%M}"
+            f"{as_of:%Y-%m-%d %H:%M}"
         )
         raise TrainingError(msg)
     config = TrainingConfig(
@@ -343,11 +411,13 @@ def _train(
         validation_days=options.validation_days,
         train_start=start,
         labelled_end=labelled_end,
+        labels_known_by=as_of,
         trials=options.trials,
         seed=options.seed,
         refit=True,
+        review_capacity=options.review_capacity,
     )
-    return train(frame, SPARKOV, config)
+    return train(frame, profile, config)
 
 
 def _write_evaluation(

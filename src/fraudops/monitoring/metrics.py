@@ -59,6 +59,17 @@ def _families() -> dict[str, GaugeMetricFamily]:
         ("fraudops_monitor_feature_drifted", "1 when a feature drifted.", ["feature"]),
         ("fraudops_monitor_score_psi", "Population stability index of the scores.", []),
         ("fraudops_monitor_score_drifted", "1 when the score distribution drifted.", []),
+        (
+            "fraudops_monitor_alerts_per_day",
+            "Champion alerts (reviews and declines) per day over the alert-budget days.",
+            [],
+        ),
+        ("fraudops_monitor_review_capacity", "Alerts per day the analysts can review.", []),
+        (
+            "fraudops_monitor_alert_budget_over_days",
+            "Latest days in a row whose alerts were over capacity beyond the tolerance.",
+            [],
+        ),
         ("fraudops_monitor_retrain", "1 when the latest run's verdict is to retrain.", []),
         (
             "fraudops_monitor_info",
@@ -115,6 +126,10 @@ def run_metrics(run: MonitorRun) -> list[Metric]:
     score = drift.get("score") or {}
     gauge("fraudops_monitor_score_psi", score.get("psi"))
     gauge("fraudops_monitor_score_drifted", score.get("drifted"))
+    budget: dict[str, Any] = result.get("alert_budget") or {}
+    gauge("fraudops_monitor_alerts_per_day", budget.get("alerts_per_day"))
+    gauge("fraudops_monitor_review_capacity", budget.get("capacity"))
+    gauge("fraudops_monitor_alert_budget_over_days", budget.get("over_days"))
     gauge("fraudops_monitor_retrain", run.retrain)
     status = (result.get("verdict") or {}).get("status", "retrain" if run.retrain else "ok")
     gauge(

@@ -3,8 +3,10 @@
 Drift compares the transactions the champion served in the last `drift_window_days` with the
 training reference inside its bundle: every feature (one-hot columns gathered back into
 their categorical feature, for a chi-squared test) and the score distribution. Performance
-reads the labelled window that ends `label_delay_days` before as_of, with the labels known
-by as_of, so that a run can be replayed later and see what it saw then.
+reads the labelled window that ends the maturity age before as_of (`label_delay_days`, or
+longer where the fraud labels known by as_of show they take longer: monitoring.maturity),
+with the labels known by as_of, so that a run can be replayed later and see what it saw
+then; the younger transactions are counted as left out, immature.
 """
 
 import dataclasses
@@ -20,7 +22,10 @@ import numpy.typing as npt
 import pandas as pd
 import structlog
 
+from fraudops.features.labels import DEFAULT_MATURITY_QUANTILE, LabelMaturity
+from fraudops.monitoring.budget import AlertBudget, alert_budget, checked_days
 from fraudops.monitoring.drift import FeatureDrift, drift_report
+from fraudops.monitoring.maturity import observed_label_maturity
 from fraudops.monitoring.performance import WindowPerformance, finite_or_none, window_performance
 from fraudops.monitoring.policy import Policy, Verdict, decide
 from fraudops.registry.base import CHAMPION, ModelNotFoundError, ModelRegistry
@@ -34,8 +39,10 @@ __all__ = [
     "DriftResult",
     "MonitorResult",
     "NoChampionError",
+    "budget_line",
     "categorical_view",
     "feature_drift_dict",
+    "measure_alert_budget",
     "measure_drift",
     "measure_performance",
     "record_monitor_run",
@@ -125,6 +132,9 @@ class MonitorResult:
     drift: DriftResult
     verdict: Verdict
     policy: Policy
+    maturity: LabelMaturity | None = None  # how old the labelled window's transactions are
+    immature: int = 0  # transactions younger than that, left out of performance
+    alert_budget: AlertBudget | None = None  # None when no review capacity is set
     report_path: Path | None = None
     run_id: int | None = None
     # The score samples drift compared, for the report's plot (not part of the document).
@@ -150,7 +160,11 @@ class MonitorResult:
             "performance": self.performance.to_dict()
             | {"excluded_labelled": self.excluded_labelled},
             "drift": self.drift.to_dict(),
+            "alert_budget": None if self.alert_budget is None else self.alert_budget.to_dict(),
             "policy": self.policy.model_dump(mode="json"),
+            "maturity": None
+            if self.maturity is None
+            else self.maturity.to_dict() | {"immature": self.immature},
         }
 
     def __str__(self) -> str:
@@ -163,6 +177,10 @@ class MonitorResult:
             f"labelled window: {self.performance.transactions} transactions, "
             f"{self.performance.frauds} frauds (at least {self.performance.min_frauds} needed)",
         ]
+        if self.maturity is not None:
+            lines.append(
+                f"{self.immature} younger transactions left out as immature, {self.maturity}"
+            )
         for name, estimate in self.performance.estimates().items():
             lines.append(
                 f"  {name}: {_number(estimate.value)} "
@@ -174,7 +192,18 @@ class MonitorResult:
             drifted = ", ".join(self.drift.drifted) or "none"
             score_psi = None if self.drift.score is None else self.drift.score.psi
             lines.append(f"drifted features: {drifted}; score PSI {_number(score_psi)}")
+        if self.alert_budget is not None:
+            lines.append(budget_line(self.alert_budget))
         return "\n".join(lines)
+
+
+def budget_line(budget: AlertBudget) -> str:
+    """The alert budget in one line: alerts per day against capacity, days over."""
+    return (
+        f"alerts per day: {budget.alerts_per_day:,.1f} over the last {len(budget.days)} days "
+        f"against a capacity of {budget.capacity:g} (limit {budget.limit:,.1f}); "
+        f"{budget.over_days} latest day(s) over, {budget.required_days} overrun it"
+    )
 
 
 def _number(value: float | None) -> str:
@@ -191,8 +220,13 @@ def run_monitor(
     store: bool = True,
     trigger: str = "manual",
     actor: str = "cli",
+    maturity_quantile: float = DEFAULT_MATURITY_QUANTILE,
+    review_capacity: float | None = None,
 ) -> MonitorResult:
     """Monitor the champion as of a moment (default: the warehouse's event clock).
+
+    The alert budget is checked against `review_capacity`, else the capacity the champion's
+    review threshold was fitted to; with neither it is not checked.
 
     Stores the run and an audit event unless `store` is False; writes no report (the caller
     does, see `fraudops.lifecycle.facade`). Raises NoChampionError when no version is champion.
@@ -215,7 +249,13 @@ def run_monitor(
         start=drift_start,
         end=moment,
     )
-    end = moment - timedelta(days=policy.label_delay_days)
+    maturity = observed_label_maturity(
+        warehouse,
+        as_of=moment,
+        delay=timedelta(days=policy.label_delay_days),
+        quantile=maturity_quantile,
+    )
+    end = moment - maturity.age
     start = end - timedelta(days=policy.performance_window_days)
     learnt_until = bundle.trained_until
     if learnt_until is not None and learnt_until > start:
@@ -230,6 +270,10 @@ def run_monitor(
         start=start,
         end=end,
     )
+    capacity = review_capacity if review_capacity is not None else bundle.review_capacity
+    budget = None
+    if capacity is not None:
+        budget = measure_alert_budget(warehouse, capacity=capacity, policy=policy, as_of=moment)
     verdict = decide(
         policy=policy,
         as_of=moment,
@@ -238,6 +282,7 @@ def run_monitor(
         score_drift=drift.score,
         champion_metrics=bundle.metrics or info.metrics,
         trained_until=learnt_until,
+        alert_budget=budget,
     )
     result = MonitorResult(
         as_of=moment,
@@ -249,6 +294,9 @@ def run_monitor(
         drift=drift,
         verdict=verdict,
         policy=policy,
+        maturity=maturity,
+        immature=warehouse.count_between(end, moment),
+        alert_budget=budget,
         reference_scores=None
         if bundle.drift_reference is None
         else np.asarray(bundle.drift_reference.scores, dtype=np.float64),
@@ -266,6 +314,22 @@ def run_monitor(
         drifted=len(drift.drifted),
     )
     return result
+
+
+def measure_alert_budget(
+    warehouse: Warehouse, *, capacity: float, policy: Policy, as_of: datetime
+) -> AlertBudget:
+    """The champion's alerts of the last full event days against the capacity."""
+    start, end = checked_days(as_of, policy.alert_budget_days)
+    per_day = {d.day: d.reviews + d.declines for d in warehouse.alerts_per_day(start, end)}
+    return alert_budget(
+        capacity=capacity,
+        alerts=per_day,
+        start=start,
+        end=end,
+        tolerance=policy.alert_budget_tolerance,
+        required_days=policy.alert_budget_days,
+    )
 
 
 def _moment(as_of: datetime | None, warehouse: Warehouse) -> datetime:

@@ -2,7 +2,8 @@
 
 Retrain when F1 or average precision is below its floor with confidence (the interval's
 upper bound under the floor, on a window with enough frauds), when the features or the
-score distribution drift significantly, or when the champion is older than a maximum age.
+score distribution drift significantly, when the champion is older than a maximum age, or
+when the alerts per day have overrun the analysts' review capacity for several days.
 Ages and windows are measured in event time, so a replayed stream is judged as if live.
 """
 
@@ -18,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fraudops.config import Settings
+from fraudops.monitoring.budget import AlertBudget
 from fraudops.monitoring.drift import FeatureDrift
 from fraudops.monitoring.performance import WindowPerformance, finite_or_none
 
@@ -28,6 +30,7 @@ REASONS = (
     "feature_drift",
     "score_drift",
     "schedule",
+    "alerts_over_capacity",
 )
 FloorMetric = Literal["f1", "average_precision"]
 FLOOR_METRICS: tuple[FloorMetric, ...] = ("f1", "average_precision")
@@ -141,6 +144,18 @@ class Policy(BaseModel):
         gt=0.0,
         description="Latest days of that history kept for validation and the threshold.",
     )
+    alert_budget_tolerance: float = Field(
+        default=0.2,
+        ge=0.0,
+        description="How far above the review capacity (0.2: 20 %) a day's alerts may go "
+        "before the day counts as over capacity.",
+    )
+    alert_budget_days: int = Field(
+        default=3,
+        ge=1,
+        description="Latest full days in a row over capacity that trigger retraining (the "
+        "review threshold is fitted again on recent data); one busy day does not.",
+    )
     retrain_trials: int = Field(
         default=5,
         ge=0,
@@ -235,6 +250,7 @@ def decide(
     score_drift: FeatureDrift | None = None,
     champion_metrics: Mapping[str, float] | None = None,
     trained_until: datetime | None = None,
+    alert_budget: AlertBudget | None = None,
 ) -> Verdict:
     """Apply the policy to a monitoring run's evidence (pure: no I/O)."""
     reasons: list[str] = []
@@ -264,6 +280,8 @@ def decide(
         age_days = (as_of - trained_until).total_seconds() / 86_400
         if policy.max_model_age_days is not None and age_days > policy.max_model_age_days:
             reasons.append("schedule")
+    if alert_budget is not None and alert_budget.overrun:
+        reasons.append("alerts_over_capacity")
     detail = {
         "frauds": None if performance is None else performance.frauds,
         "min_frauds": policy.min_frauds,
@@ -273,5 +291,6 @@ def decide(
         "score_drifted": None if score_drift is None else score_drift.drifted,
         "model_age_days": age_days,
         "max_model_age_days": policy.max_model_age_days,
+        "alert_budget": None if alert_budget is None else alert_budget.to_dict(),
     }
     return Verdict(retrain=bool(reasons), reasons=reasons, enough_evidence=enough, detail=detail)

@@ -11,7 +11,7 @@ recorded) is "ok" with no value and says why.
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from statistics import median
 from typing import Any, Literal
@@ -21,7 +21,9 @@ from rich.table import Table
 from rich.text import Text
 from scipy import stats
 
-from fraudops.data.profiles import SPARKOV
+from fraudops.data.profiles import SPARKOV, DatasetProfile
+from fraudops.features.labels import DEFAULT_MATURITY_QUANTILE, LabelMaturity
+from fraudops.monitoring.maturity import observed_label_maturity
 from fraudops.storage.warehouse import Warehouse
 from fraudops.times import utc_naive
 
@@ -43,6 +45,18 @@ _ALWAYS_PRESENT = {
 MODEL_FIELDS: tuple[str, ...] = tuple(
     c for c in SPARKOV.required_columns if c not in _ALWAYS_PRESENT
 )
+
+
+def model_fields(profile: DatasetProfile) -> tuple[str, ...]:
+    """The stored (canonical) fields the models of `profile` read that a transaction may
+    lack: Sparkov's MODEL_FIELDS; another profile's optional coordinates and birth date
+    (its other columns are required by its request schema, or kept apart)."""
+    if profile == SPARKOV:
+        return MODEL_FIELDS
+    roles = {"dob": profile.birth_date}
+    if profile.geo is not None:
+        roles |= profile.geo.model_dump()
+    return tuple(field for field, column in roles.items() if column in profile.optional)
 
 
 @dataclass(frozen=True)
@@ -117,6 +131,8 @@ class QualityReport:
     label_delay_days: float
     transactions: int
     checks: tuple[Check, ...] = field(default_factory=tuple)
+    maturity: LabelMaturity | None = None  # how old a transaction must be to need a label
+    immature: int = 0  # transactions younger than that, left out of the label coverage
 
     @property
     def status(self) -> Status:
@@ -142,6 +158,9 @@ class QualityReport:
             "start": self.start.isoformat(),
             "days": (self.as_of - self.start) / DAY,
             "label_delay_days": self.label_delay_days,
+            "maturity": None
+            if self.maturity is None
+            else self.maturity.to_dict() | {"immature": self.immature},
             "transactions": self.transactions,
             "status": self.status,
             "failed": self.failed,
@@ -155,12 +174,17 @@ def run_quality(
     as_of: datetime | None = None,
     days: float = 7.0,
     label_delay_days: float = 7.0,
+    maturity_quantile: float = DEFAULT_MATURITY_QUANTILE,
     limits: QualityLimits | None = None,
+    profile: DatasetProfile = SPARKOV,
 ) -> QualityReport:
-    """Check the stored transactions of [as_of - days, as_of) (event time, UTC).
+    """Check the stored transactions of [as_of - days, as_of) (event time, UTC), of the
+    profile in service.
 
     `as_of` defaults to the warehouse's event clock. Label coverage looks at the `days`
-    before as_of - label_delay_days: only transactions that old should have a label.
+    before as_of minus the maturity age (label_delay_days, or longer where the fraud labels
+    known by as_of show they take longer: monitoring.maturity): only transactions that old
+    should have a label; the younger ones are counted as immature.
     """
     limits = limits or QualityLimits()
     if days <= 0:
@@ -173,15 +197,24 @@ def run_quality(
             raise ValueError(msg)
     end = utc_naive(as_of)
     start = end - timedelta(days=days)
-    delay = timedelta(days=label_delay_days)
+    maturity = observed_label_maturity(
+        warehouse, as_of=end, delay=timedelta(days=label_delay_days), quantile=maturity_quantile
+    )
+    age = maturity.age
+    immature = warehouse.count_between(end - age, end)
     window = _Window(warehouse, start, end)
     total = window.count()
     checks = [
         volume_check(warehouse, start=start, end=end, total=total, limits=limits),
-        *window.missing_checks(total, limits),
+        *window.missing_checks(total, limits, model_fields(profile)),
         *window.amount_checks(total, limits),
         label_coverage_check(
-            warehouse, start=start - delay, end=end - delay, known_by=end, limits=limits
+            warehouse,
+            start=start - age,
+            end=end - age,
+            known_by=end,
+            limits=limits,
+            immature=immature,
         ),
         unknown_labels_check(warehouse, start=start, end=end, limits=limits),
         window.unscored_check(total, limits),
@@ -195,6 +228,8 @@ def run_quality(
         label_delay_days=label_delay_days,
         transactions=total,
         checks=tuple(checks),
+        maturity=maturity,
+        immature=immature,
     )
 
 
@@ -323,9 +358,13 @@ class _Window:
         """How many transactions the window holds."""
         return self.warehouse.count_between(self.start, self.end)
 
-    def missing_checks(self, total: int, limits: QualityLimits) -> list[Check]:
+    def missing_checks(
+        self, total: int, limits: QualityLimits, fields: tuple[str, ...]
+    ) -> list[Check]:
         """Per field the models read: the share of records without it (absent or blank)."""
-        counts = self.warehouse.missing_counts(self.start, self.end, MODEL_FIELDS)
+        if not fields:
+            return []
+        counts = self.warehouse.missing_counts(self.start, self.end, fields)
         return [
             _share_check(
                 f"missing_{name}",
@@ -334,7 +373,7 @@ class _Window:
                 limits.missing_share,
                 what=f"transactions without {name}",
             )
-            for name, missing in zip(MODEL_FIELDS, counts, strict=True)
+            for name, missing in zip(fields, counts, strict=True)
         ]
 
     def amount_checks(self, total: int, limits: QualityLimits) -> list[Check]:
@@ -433,10 +472,12 @@ def label_coverage_check(
     end: datetime,
     known_by: datetime,
     limits: QualityLimits,
+    immature: int = 0,
 ) -> Check:
-    """Share of matured transactions (event time in [start, end)) with no label by `known_by`."""
+    """Share of matured transactions (event time in [start, end)) with no label by `known_by`;
+    the `immature` ones, younger than `end`, are not expected to have one yet."""
     matured, unlabelled = warehouse.unlabelled_count(start, end, known_by=known_by)
-    return _share_check(
+    check = _share_check(
         "unlabelled",
         unlabelled,
         matured,
@@ -444,6 +485,7 @@ def label_coverage_check(
         what=f"matured transactions ([{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M})) "
         "without a label",
     )
+    return replace(check, detail=f"{check.detail}; {immature} younger left out as immature")
 
 
 def unknown_labels_check(
@@ -505,6 +547,11 @@ def render_quality(report: QualityReport) -> RenderableType:
         f"{report.transactions} transactions: ",
         (report.status.upper(), _STYLE[report.status]),
     )
+    if report.maturity is not None:
+        heading.append(
+            f"\nlabel coverage: {report.immature} younger transactions left out as immature, "
+            f"{report.maturity}"
+        )
     table = Table(show_lines=False)
     for column in ("check", "status", "value", "limit", "detail"):
         table.add_column(column, justify="right" if column in ("value", "limit") else "left")

@@ -20,7 +20,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from fraudops.monitoring.monitor import MonitorResult
+from fraudops.monitoring.monitor import MonitorResult, budget_line
 
 LATEST = "latest.html"
 TOP_DRIFTED = 10
@@ -67,6 +67,8 @@ as of {{ as_of }} (event time){% if r.run_id is not none %}, run {{ r.run_id }}{
 <p class="note">Labelled window [{{ p.start }}, {{ p.end }}), labels known by as of:
 {{ p.transactions }} transactions, {{ p.frauds }} frauds, {{ p.alerts }} alerts;
 {{ r.excluded_labelled }} labelled transactions not scored by this champion left out.
+{% if r.maturity is not none %}{{ r.immature }} younger transactions left out as immature
+({{ r.maturity }}).{% endif %}
 Intervals at {{ pct(confidence) }} confidence.</p>
 <table id="performance">
 <tr><th>metric</th><th>value</th><th>low</th><th>high</th><th>interval</th><th>floor</th></tr>
@@ -104,6 +106,21 @@ Benjamini-Hochberg adjusted p-value is below {{ r.policy.drift_alpha }} and its 
 {% endif %}
 {% endif %}
 
+<h2>Alert budget</h2>
+{% if b is none %}<p class="note">No review capacity set (FRAUDOPS_REVIEW_CAPACITY, or a
+champion trained with --review-capacity): not checked.</p>
+{% else %}
+<p>{{ "%.1f" | format(b.alerts_per_day) }} alerts per day against a capacity of {{ b.capacity }}
+(a day is over above {{ "%.1f" | format(b.limit) }}); {{ b.over_days }} latest day(s) over,
+{{ b.required_days }} in a row trigger retraining.</p>
+<table id="alert-budget">
+<tr><th>day</th><th>alerts</th><th>over</th></tr>
+{% for day, count in b.days %}<tr><td>{{ day }}</td><td>{{ count }}</td>
+<td>{{ "yes" if count > b.limit else "no" }}</td></tr>
+{% endfor %}
+</table>
+{% endif %}
+
 <h2>Policy</h2>
 <table id="policy">
 {% for key, value in policy.items() %}<tr><td>{{ key }}</td><td>{{ value }}</td></tr>
@@ -138,6 +155,7 @@ def render_html(result: MonitorResult, *, plot: str | None = None) -> str:
         v=result.verdict,
         p=result.performance,
         d=result.drift,
+        b=result.alert_budget,
         as_of=result.as_of.isoformat(sep=" "),
         status_text=_STATUS_TEXT[result.verdict.status],
         estimates=list(result.performance.estimates().items()),
@@ -246,7 +264,11 @@ def render_monitor(result: MonitorResult) -> RenderableType:
     table.add_row(
         f"card precision@{performance.k}", _format(performance.card_precision_at_k), "", ""
     )
-    return Group(headline, table, _drift_summary(result))
+    parts: list[RenderableType] = [headline, table, _drift_summary(result)]
+    if result.alert_budget is not None:
+        style = "bold red" if result.alert_budget.overrun else ""
+        parts.append(Text(budget_line(result.alert_budget), style=style))
+    return Group(*parts)
 
 
 def _drift_summary(result: MonitorResult) -> RenderableType:

@@ -57,6 +57,7 @@ class InMemoryRegistry:
             metrics={**bundle.metrics, **(metrics or {})},
             tags={
                 "data_profile": bundle.spec.profile.name,
+                "data_profile_digest": bundle.spec.profile.digest,
                 "dataset_fingerprint": dataset_fingerprint,
                 "model_type": bundle.model_type,
                 **(tags or {}),

@@ -379,6 +379,7 @@ def _lineage_tags(bundle: ModelBundle, fingerprint: str) -> dict[str, str]:
         "git_commit": revision.commit,
         "git_dirty": "unknown" if revision.dirty is None else str(revision.dirty).lower(),
         "data_profile": bundle.spec.profile.name,
+        "data_profile_digest": bundle.spec.profile.digest,
         "dataset_fingerprint": fingerprint,
         "model_type": bundle.model_type,
         "threshold": repr(bundle.threshold),

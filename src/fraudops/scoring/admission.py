@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from fraudops.data.personal import PersonalData, PersonalDataError, ProtectedTransaction
-from fraudops.data.schema import CanonicalTransaction
+from fraudops.data.schema import CanonicalTransaction, ProfileTransaction
 from fraudops.storage.base import KnownTransaction
 
 # Fields a differing record is compared on, in the order a conflict names them.
-_COMPARED = tuple(CanonicalTransaction.model_fields)
+_COMPARED = tuple(ProfileTransaction.model_fields)  # of every profile
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +84,7 @@ def admit(
             conflicts.append(
                 Problem(
                     index,
-                    "trans_num",
+                    item.transaction.field_name("trans_num"),
                     f"sent earlier in this request with different content ({fields})",
                     item.trans_num,
                 )
@@ -123,13 +123,15 @@ def _protected(
                 f"service's clock, more than the {max_ahead_seconds:,.0f} s allowed "
                 "(FRAUDOPS_MAX_EVENT_AHEAD_SECONDS)"
             )
-            invalid.append(Problem(index, transaction.time_field, message, transaction.trans_num))
+            field = transaction.field_name(transaction.time_field)
+            invalid.append(Problem(index, field, message, transaction.trans_num))
             continue
         try:
             protected.append(personal.protect(transaction))
         except PersonalDataError:
             message = "must be the card number, not a stored card id"
-            invalid.append(Problem(index, "cc_num", message, transaction.trans_num))
+            field = transaction.field_name("cc_num")
+            invalid.append(Problem(index, field, message, transaction.trans_num))
     if invalid:
         raise TransactionsRefusedError(invalid, conflict=False)
     return protected
@@ -140,7 +142,7 @@ def conflict_with(stored: KnownTransaction, item: ProtectedTransaction, *, index
     fields = differing_fields(stored.record, item)
     return Problem(
         index,
-        "trans_num",
+        item.transaction.field_name("trans_num"),
         f"already stored with different content ({fields}); a trans_num names one "
         "transaction: send a new one, or the same content again",
         item.trans_num,
@@ -151,7 +153,7 @@ def differing_fields(stored: Mapping[str, object], item: ProtectedTransaction) -
     """The stored fields a transaction differs in, in words."""
     mine = item.transaction.model_dump(mode="json", exclude_none=True)
     differ = [
-        name
+        item.transaction.field_name(name)
         for name in _COMPARED
         if name != "is_fraud" and _same_text(stored.get(name)) != _same_text(mine.get(name))
     ]

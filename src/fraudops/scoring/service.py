@@ -13,13 +13,15 @@ and the challenger scores in shadow on a thread of its own (fraudops.scoring.sha
 """
 
 import dataclasses
+import hashlib
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,10 +29,12 @@ import structlog
 
 from fraudops.config import Settings
 from fraudops.data.personal import PersonalData, ProtectedTransaction
+from fraudops.data.profile_schema import TransactionSchema, transaction_schema
+from fraudops.data.profiles import SPARKOV
 from fraudops.data.schema import CanonicalTransaction
 from fraudops.features.clock import EventClock
 from fraudops.features.formulas import FloatArray
-from fraudops.features.online import EVENT_TIME_MS
+from fraudops.features.online import EVENT_TIME_MS, datetime_ms
 from fraudops.features.state import (
     Claim,
     ClaimedError,
@@ -40,8 +44,10 @@ from fraudops.features.state import (
 )
 from fraudops.registry.base import CHALLENGER, CHAMPION, ModelNotFoundError, ModelRegistry
 from fraudops.scoring.admission import Problem, TransactionsRefusedError, admit
+from fraudops.scoring.journaling import JournaledWriter
 from fraudops.scoring.metrics import ServiceMetrics
 from fraudops.scoring.model import Scored
+from fraudops.scoring.seen import SeenFilter
 from fraudops.scoring.serving import (
     ModelRefusedError,
     ServingModel,
@@ -52,6 +58,7 @@ from fraudops.scoring.shadow import ShadowJob, ShadowScorer
 from fraudops.scoring.supervision import StateSupervisor
 from fraudops.scoring.writer import GroupCommitWriter
 from fraudops.storage.base import (
+    KnownTransaction,
     LabelOutcome,
     LabelRecord,
     ScoredTransaction,
@@ -59,12 +66,16 @@ from fraudops.storage.base import (
     StoredResult,
     StoredTransaction,
 )
+from fraudops.storage.journal import Journal
 from fraudops.storage.warehouse import Warehouse
 from fraudops.times import utc_now
 
 log = structlog.get_logger(__name__)
 
 RECENT_CANARY = 256
+# How long a repeat of a transaction another replica is storing waits to find it stored.
+CLAIMED_WAIT_SECONDS = 2.0
+CLAIMED_POLL_SECONDS = 0.01
 
 
 class NoModelError(RuntimeError):
@@ -118,7 +129,7 @@ class _Prepared:
 
 
 class ScoringService:
-    """Scores canonical transactions with the champion, stores them, shadows the challenger."""
+    """Scores transactions of the champion's profile, stores them, shadows the challenger."""
 
     def __init__(
         self,
@@ -137,6 +148,16 @@ class ScoringService:
         # "Now" in event time, shared by the engines of every model in service.
         self.clock = EventClock()
         self.models = ServingModels()
+        # New transactions: durable in the journal, drained into the warehouse in batches.
+        self._journal = JournaledWriter(
+            warehouse,
+            Journal(journal_folder(settings, warehouse)),
+            on_durable=self._confirm,
+            on_commit=self._note_drained,
+        )
+        # The trans_nums stored, when this process is the only one storing (in-process state).
+        self._seen: SeenFilter | None = None
+        # Repeats of a transaction another replica is storing: stored (or found) directly.
         self._writer = GroupCommitWriter(warehouse, on_commit=self._note_commit)
         self._shadow = ShadowScorer(
             warehouse=warehouse, metrics=self.metrics, reasons=settings.reasons
@@ -146,7 +167,7 @@ class ScoringService:
         self._reason: str | None = "starting"  # why no champion serves yet, if none does
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
-        self._last_stored: Future[StoredResult] | None = None
+        self._last_stored: Future[StoredResult] | None = None  # the latest in the warehouse
         self.supervisor = StateSupervisor(
             store=store,
             warehouse=warehouse,
@@ -167,6 +188,10 @@ class ScoringService:
         once the models and the state are loaded (a server settles its process then).
         """
         self.warehouse.migrate()
+        self._journal.start()  # replays what a dead process left, before any state is built
+        if isinstance(self.store, InMemoryStateStore):
+            stored = self.warehouse.stored_trans_nums()
+            self._seen = SeenFilter.of(stored, count=len(stored))
         self._writer.start()
         self._shadow.start()
         if block:
@@ -200,6 +225,7 @@ class ScoringService:
     def stop(self) -> None:
         """Store everything accepted, finish the shadow work, stop the threads."""
         self._stop.set()
+        self._journal.close()
         self._writer.close()
         self._shadow.stop()
         if self._watcher is not None:
@@ -218,9 +244,15 @@ class ScoringService:
         """Whether scoring waits on the network (PostgreSQL, Redis): keep it off event loops."""
         return self.warehouse.dialect != "sqlite" or not isinstance(self.store, InMemoryStateStore)
 
+    @property
+    def schema(self) -> TransactionSchema:
+        """How transactions read now: the champion's profile (Sparkov until one is loaded)."""
+        champion = self.models.champion
+        return transaction_schema(SPARKOV) if champion is None else champion.schema
+
     def readiness(self) -> str | None:
         """None when ready to score, else why not."""
-        if not self._writer.alive:
+        if not self._writer.alive or not self._journal.alive:
             return "the warehouse writer is not running"
         return self.supervisor.reason or self._reason
 
@@ -253,11 +285,12 @@ class ScoringService:
             personal=self.personal,
             now=utc_now(),
             max_ahead_seconds=self.settings.max_event_ahead_seconds,
-            known=self.warehouse.known_transactions,
+            known=self._known,
         )
         challenger = models.challenger if self.settings.shadow else None
         prepared: list[_Prepared] = []
         conflicts: list[Problem] = []
+        repeats: dict[int, Future[StoredResult]] = {}
         try:
             for index, item in admitted.new:
                 try:
@@ -265,6 +298,10 @@ class ScoringService:
                 except ClaimedError as claimed:  # another request has just sent it
                     if claimed.fingerprint != item.fingerprint:
                         conflicts.append(_claimed_conflict(item, index=index))
+                        continue
+                    repeat = self._repeat_of_claimed(item.trans_num)
+                    if repeat is not None:
+                        repeats[index] = repeat
                         continue
                     prepared.append(
                         self._features(item, champion, challenger, index=index, repeat=True)
@@ -279,11 +316,45 @@ class ScoringService:
         futures: dict[int, Future[StoredResult]] = {
             item.index: future for item, future in zip(prepared, stored, strict=True)
         }
+        futures.update(repeats)
         for index, known in admitted.repeats_stored.items():
             futures[index] = _resolved(known.result)
         for index, earlier in admitted.repeats_in_request.items():
             futures[index] = _as_repeat(futures[earlier])
         return [futures[index] for index in range(len(transactions))]
+
+    def _known(self, trans_nums: Sequence[str]) -> dict[str, KnownTransaction]:
+        """The transactions among `trans_nums` stored: journaled here, or in the warehouse."""
+        seen = self._seen
+        if seen is not None:  # those never seen are new: no query
+            trans_nums = [trans_num for trans_num in trans_nums if seen.may_contain(trans_num)]
+            if not trans_nums:
+                return {}
+        known = self._journal.known(trans_nums)
+        rest = [trans_num for trans_num in trans_nums if trans_num not in known]
+        if rest:
+            known.update(self.warehouse.known_transactions(rest))
+        return known
+
+    def _repeat_of_claimed(self, trans_num: str) -> "Future[StoredResult] | None":
+        """The answer to a repeat of a transaction claimed just now, once it is stored: by
+        this process (journaled), or by another replica (waited for in the warehouse).
+
+        None if the other replica has not stored it within CLAIMED_WAIT_SECONDS (it may have
+        died): the repeat is then scored and stored here, as the first sending would be.
+        """
+        deadline = time.monotonic() + CLAIMED_WAIT_SECONDS
+        while True:
+            pending = self._journal.pending(trans_num)
+            if pending is not None:
+                return _as_repeat(pending.durable)
+            stored = self.warehouse.known_transactions([trans_num]).get(trans_num)
+            if stored is not None:
+                return _resolved(dataclasses.replace(stored.result, created=False))
+            if time.monotonic() >= deadline or not self.blocking:
+                # In-process state has no other replica: nothing to wait for.
+                return None
+            time.sleep(CLAIMED_POLL_SECONDS)
 
     def _features(
         self,
@@ -384,20 +455,36 @@ class ScoringService:
                 source="feed",
             )
         )
-        stored = self._writer.submit(
-            ScoredTransaction(transaction=item.item, score=score), label=label_record
-        )
-        self._last_stored = stored
+        scored_transaction = ScoredTransaction(transaction=item.item, score=score)
+        if self._seen is not None:
+            self._seen.add(transaction.trans_num)
+        if item.repeat:  # of a transaction another replica stores: the warehouse decides
+            stored = self._writer.submit(scored_transaction, label=label_record)
+            answered = in_warehouse = stored
+        else:
+            pending = self._journal.submit(scored_transaction, label=label_record)
+            answered, in_warehouse = pending.durable, pending.drained
+        self._last_stored = in_warehouse
         self._recent.append(item.record)
         if challenger is not None:
             features = item.features if item.shadow_features is None else item.shadow_features
-            self._shadow.submit(ShadowJob(transaction, features, challenger, stored))
-        return stored
+            self._shadow.submit(ShadowJob(transaction, features, challenger, in_warehouse))
+        return answered
+
+    def settle(self, timeout: float = 30.0) -> bool:
+        """Wait until everything scored so far is in the warehouse; whether it is."""
+        last = self._last_stored
+        if last is None:
+            return True
+        wait([last], timeout=timeout)
+        return last.done()
 
     # --- labels and look-ups -----------------------------------------------------------------
 
     def record_labels(self, labels: Sequence[LabelRecord]) -> LabelOutcome:
         """Store labels, and tell the online merchant state about those of known transactions."""
+        if any(self._journal.pending(label.trans_num) is not None for label in labels):
+            self.settle()  # their transactions are in the warehouse first, as labels expect
         outcome = self.warehouse.record_labels(labels)
         for name, count in (
             ("stored", outcome.stored),
@@ -409,11 +496,14 @@ class ScoringService:
                 self.metrics.labels.labels(outcome=name).inc(count)
         champion = self.models.champion
         if champion is not None and (outcome.stored or outcome.updated):
-            latest = {label.trans_num: label.is_fraud for label in labels}
+            latest = {label.trans_num: label for label in labels}
             try:
                 for trans_num, stored in self.warehouse.records_of(list(latest)).items():
+                    label = latest[trans_num]
                     champion.engine.add_label(
-                        champion.stored_record(stored.record), is_fraud=latest[trans_num]
+                        champion.stored_record(stored.record),
+                        is_fraud=label.is_fraud,
+                        label_time_ms=datetime_ms(label.label_time),
                     )
             except FeatureStateUnavailableError:
                 self.supervisor.doubt()  # the warehouse has the labels: a rebuild reads them
@@ -421,7 +511,11 @@ class ScoringService:
         return outcome
 
     def get_transaction(self, trans_num: str) -> StoredTransaction | None:
-        """What is stored about a transaction."""
+        """What is stored about a transaction (journaled and not yet drained, or in the
+        warehouse)."""
+        journaled = self._journal.stored_transaction(trans_num)
+        if journaled is not None:
+            return journaled
         return self.warehouse.get_transaction(trans_num)
 
     # --- models ------------------------------------------------------------------------------
@@ -432,6 +526,13 @@ class ScoringService:
             current = self.models
             champion, champion_report = self._load_role(CHAMPION, current.champion)
             challenger, challenger_report = self._load_role(CHALLENGER, current.challenger)
+            if champion is not None and challenger is not None:
+                challenger, challenger_report = _shadowing(
+                    challenger, champion=champion, report=challenger_report
+                )
+            previous = current.champion
+            if champion is not None and previous is not None and not champion.serves_like(previous):
+                self._recent.clear()  # records of the schema no longer served
             if champion is not None:
                 self.supervisor.prepare(champion)
             self.models = ServingModels(champion=champion, challenger=challenger)
@@ -479,7 +580,10 @@ class ScoringService:
                 settings=self.settings,
                 clock=self.clock,
             )
-            checked = canary_check(candidate, list(self._recent))
+            # Recent records are the served profile's: a model of another one skips them.
+            served = self.models.champion
+            recent = list(self._recent) if served is None or served.serves_like(candidate) else []
+            checked = canary_check(candidate, recent)
         except ModelRefusedError as error:
             log.warning("model refused", role=role, version=info.version, error=str(error))
             return current, RoleReload(
@@ -528,13 +632,20 @@ class ScoringService:
         except ModelNotFoundError:
             return None
 
-    def _note_commit(self, results: Sequence[StoredResult], seconds: float) -> None:
-        """Record one group commit: confirm its claims; its size, time, decisions, duplicates."""
-        created = [result.trans_num for result in results if result.created]
+    def _confirm(self, trans_nums: Sequence[str]) -> None:
+        """Confirm the claims of transactions now durable (journaled, or in the warehouse)."""
         try:
-            self.store.confirm(created)
+            self.store.confirm(trans_nums)
         except FeatureStateUnavailableError as error:  # the stale-claim check settles them
             log.warning("confirming stored transactions failed", error=str(error))
+
+    def _note_commit(self, results: Sequence[StoredResult], seconds: float) -> None:
+        """Record one group commit of the warehouse writer: confirm its claims, note it."""
+        self._confirm([result.trans_num for result in results if result.created])
+        self._note_drained(results, seconds)
+
+    def _note_drained(self, results: Sequence[StoredResult], seconds: float) -> None:
+        """Record one warehouse commit: its size, time, decisions, duplicates."""
         self.metrics.store_batch.observe(len(results))
         self.metrics.store_seconds.observe(seconds)
         for result in results:
@@ -543,6 +654,30 @@ class ScoringService:
                 self.metrics.scores.observe(result.score.fraud_probability)
             else:
                 self.metrics.duplicates.inc()
+
+
+def _shadowing(
+    challenger: ServingModel, *, champion: ServingModel, report: RoleReload
+) -> tuple[ServingModel | None, RoleReload]:
+    """The challenger, or none if it reads another profile's transactions than the champion."""
+    if challenger.serves_like(champion):
+        return challenger, report
+    detail = (
+        f"challenger v{challenger.version} reads profile "
+        f"{challenger.bundle.spec.profile.name!r} transactions and cannot shadow a champion "
+        f"serving {champion.bundle.spec.profile.name!r}"
+    )
+    log.warning("model refused", role=CHALLENGER, version=challenger.version, error=detail)
+    return None, RoleReload(
+        outcome="rejected", version=None, previous=report.previous, detail=detail
+    )
+
+
+def journal_folder(settings: Settings, warehouse: Warehouse) -> Path:
+    """Where the service journals for this warehouse: under home, one folder per warehouse
+    (a home shared by services of other warehouses never replays into the wrong one)."""
+    url = warehouse.engine.url.render_as_string(hide_password=True)
+    return settings.home / "journal" / hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
 def _resolved(result: StoredResult) -> "Future[StoredResult]":
@@ -571,7 +706,7 @@ def _claimed_conflict(item: ProtectedTransaction, *, index: int) -> Problem:
     """The problem of a transaction whose trans_num another request claimed with other content."""
     return Problem(
         index,
-        "trans_num",
+        item.transaction.field_name("trans_num"),
         "sent by another request just now with different content; a trans_num names one "
         "transaction",
         item.trans_num,

@@ -1,7 +1,8 @@
 """A registered model made ready to serve: fast scorer, online features, decision thresholds.
 
-Loading checks that the model can serve canonical transactions and passes a canary: its
-scores of recent (or built-in) transactions are probabilities, and it explains them.
+A model serves transactions of the profile it was trained on (its request schema,
+fraudops.data.profile_schema). Loading checks that it passes a canary: its scores of recent
+(or built-in) transactions are probabilities, and it explains them.
 """
 
 import math
@@ -14,6 +15,8 @@ import numpy as np
 import numpy.typing as npt
 
 from fraudops.config import Settings
+from fraudops.data.profile_schema import TransactionSchema, example_records, transaction_schema
+from fraudops.data.profiles import SPARKOV
 from fraudops.data.schema import CanonicalTransaction
 from fraudops.features.clock import EventClock
 from fraudops.features.online import (
@@ -26,8 +29,6 @@ from fraudops.registry.base import ModelRegistry, ModelVersionInfo
 from fraudops.scoring.model import FastModel, Reason
 from fraudops.storage.base import Decision
 from fraudops.training.bundle import ModelBundle
-
-CANONICAL_FIELDS = frozenset(CanonicalTransaction.model_fields) | {EVENT_TIME_MS}
 
 # Built-in canary transactions, used with whatever the service saw most recently.
 CANARY_TRANSACTIONS: tuple[dict[str, Any], ...] = (
@@ -82,6 +83,8 @@ class ServingModel:
     decline_threshold: float
     loaded_at: datetime
     info: ModelVersionInfo
+    # The transactions this model reads: those of the profile it was trained on.
+    schema: TransactionSchema
 
     def decide(self, probability: float) -> Decision:
         """approve, review or decline by the configured thresholds."""
@@ -89,13 +92,17 @@ class ServingModel:
 
     def record(self, transaction: CanonicalTransaction) -> dict[str, Any]:
         """The online-engine record of a validated canonical transaction."""
-        fields = dict(transaction.__dict__)
+        fields = self.schema.record(transaction)
         fields[EVENT_TIME_MS] = transaction.event_time_ms
         return transaction_record(fields, self.bundle.spec)
 
     def stored_record(self, stored: Mapping[str, Any]) -> dict[str, Any]:
         """The online-engine record of a transaction as the warehouse stored it."""
-        return self.record(CanonicalTransaction.model_validate(stored))
+        return self.record(self.schema.stored(stored))
+
+    def serves_like(self, other: "ServingModel") -> bool:
+        """Whether both models read transactions of the same profile."""
+        return self.bundle.spec.profile == other.bundle.spec.profile
 
     def shares_features_with(self, other: "ServingModel") -> bool:
         """Whether both models read the very same feature vector."""
@@ -103,7 +110,8 @@ class ServingModel:
 
     def knows_category(self, transaction: CanonicalTransaction) -> bool:
         """Whether the transaction's category was seen in training (else it one-hots to 0s)."""
-        vocabulary = self.bundle.spec.vocabularies.get("category")
+        column = self.bundle.spec.profile.category
+        vocabulary = None if column is None else self.bundle.spec.vocabularies.get(column)
         return vocabulary is None or transaction.category in vocabulary
 
 
@@ -135,13 +143,19 @@ def decide_many(
 
 
 def decision_thresholds(bundle: ModelBundle, settings: Settings) -> tuple[float, float]:
-    """(review, decline): the settings', else the trained threshold and half of it."""
+    """(review, decline): the settings', else the trained ones.
+
+    The trained review threshold is the one fitted to the alert budget (review_capacity)
+    when the model has one, else half the decline threshold.
+    """
     decline = (
         settings.decline_threshold
         if settings.decline_threshold is not None
         else float(bundle.threshold)
     )
-    review = settings.review_threshold if settings.review_threshold is not None else decline / 2
+    review = settings.review_threshold
+    if review is None:
+        review = bundle.review_threshold if bundle.review_threshold is not None else decline / 2
     return min(review, decline), decline
 
 
@@ -170,16 +184,7 @@ def serving_model(
     settings: Settings,
     clock: EventClock | None = None,
 ) -> ServingModel:
-    """Wrap a loaded bundle for serving, refusing one that cannot read canonical transactions."""
-    needed = set(bundle.spec.input_columns)
-    foreign = sorted(needed - CANONICAL_FIELDS)
-    if foreign:
-        msg = (
-            f"model {info.name} v{info.version} was trained on profile "
-            f"{bundle.spec.profile.name!r}, whose columns {foreign} are not canonical "
-            "transaction fields: the service scores canonical (Sparkov) transactions"
-        )
-        raise ModelRefusedError(msg)
+    """Wrap a loaded bundle for serving transactions of the profile it was trained on."""
     review, decline = decision_thresholds(bundle, settings)
     return ServingModel(
         role=role,
@@ -192,6 +197,7 @@ def serving_model(
         decline_threshold=decline,
         loaded_at=datetime.now(UTC),
         info=info,
+        schema=transaction_schema(bundle.spec.profile),
     )
 
 
@@ -201,9 +207,7 @@ def canary_check(candidate: ServingModel, recent: Iterable[Mapping[str, Any]]) -
     Raises ModelRefusedError unless every score is a probability and every row explains.
     """
     records = [dict(r) for r in recent]
-    records += [
-        candidate.record(CanonicalTransaction.model_validate(raw)) for raw in CANARY_TRANSACTIONS
-    ]
+    records += [candidate.record(transaction) for transaction in canary_transactions(candidate)]
     try:
         rows = np.vstack([candidate.engine.features(record) for record in records])
         probabilities = candidate.model.predict_many(rows)
@@ -217,3 +221,11 @@ def canary_check(candidate: ServingModel, recent: Iterable[Mapping[str, Any]]) -
         msg = f"model v{candidate.version} gave {len(bad)} scores that are not probabilities"
         raise ModelRefusedError(msg)
     return len(records)
+
+
+def canary_transactions(model: ServingModel) -> list[CanonicalTransaction]:
+    """The built-in canary transactions of the model's profile."""
+    schema = model.schema
+    profile = schema.profile
+    raws = CANARY_TRANSACTIONS if profile == SPARKOV else example_records(profile)
+    return [schema.canonical(raw) for raw in raws]

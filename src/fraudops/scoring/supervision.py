@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from fraudops.features.clock import EventClock
-from fraudops.features.online import OnlineFeatureEngine
+from fraudops.features.online import OnlineFeatureEngine, datetime_ms
 from fraudops.features.spec import CARD_WINDOWS, MERCHANT_WINDOWS
 from fraudops.features.state import (
     HEARTBEAT_SECONDS,
@@ -196,7 +196,10 @@ class StateSupervisor:
             horizon = timedelta(milliseconds=windows + champion.bundle.spec.label_delay_ms)
             for stored in self.warehouse.transactions_since(latest - horizon):
                 label = None if stored.label is None else int(stored.label.is_fraud)
-                engine.update(champion.stored_record(stored.record), label=label)
+                known = None if stored.label is None else datetime_ms(stored.label.label_time)
+                engine.update(
+                    champion.stored_record(stored.record), label=label, label_time_ms=known
+                )
                 replayed += 1
         built = time.perf_counter()
         self.store.load(memory.cards, memory.merchants)

@@ -6,6 +6,7 @@ from datetime import date
 from fraudops.data.schema import SPARKOV_CATEGORIES
 from fraudops.simulate.catalogue import SCENARIOS
 from fraudops.simulate.drift import DriftEvent
+from fraudops.simulate.labels import LabelArrival
 
 DEFAULT_START = date(2024, 1, 1)
 DEFAULT_FRAUD_RATE = 0.005
@@ -69,6 +70,9 @@ class SimulationConfig:
     fraud_rate: float = DEFAULT_FRAUD_RATE
     scenario_mix: ScenarioMix = field(default_factory=ScenarioMix)
     drift: tuple[DriftEvent, ...] = ()
+    label_arrival: LabelArrival | None = None
+    """Realistic label arrival (label_time, reported_fraud columns); None: the fixed delay
+    applied downstream, as for Sparkov files."""
 
     def __post_init__(self) -> None:
         """Check ranges so a bad setting fails here with a reason, not deep in numpy."""

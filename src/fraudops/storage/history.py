@@ -3,16 +3,20 @@
 Monitoring, retraining, champion/challenger evaluation and state rebuilds read through these.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 
 from fraudops.storage.base import HistoricTransaction, LabelRecord
 from fraudops.storage.sql import SqlTables
 from fraudops.storage.tables import CHAMPION_ROLE, LabelRow, ScoreRow, TransactionRow
 from fraudops.times import utc_naive
+
+if TYPE_CHECKING:
+    from fraudops.data.profiles import DatasetProfile
 
 # The event clock: of the latest CLOCK_SAMPLE event times, skip one in CLOCK_OUTLIER_SHARE
 # from the top, and never go further than CLOCK_CEILING ahead of the wall clock.
@@ -124,18 +128,24 @@ class HistoryReads(SqlTables):
                 )
 
     def history_frame(
-        self, start: datetime, end: datetime, *, labels_known_by: datetime
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        labels_known_by: datetime,
+        profile: "DatasetProfile | None" = None,
     ) -> pd.DataFrame:
         """Stored transactions with event_time in [start, end) as the readers load a file.
 
-        The frame has the canonical (Sparkov) columns parsed as `load_transactions` parses
-        them, `event_time`, and the labels as known at `labels_known_by`: `is_fraud` (0/1,
-        0 where no label was known yet), `labelled` (whether one was) and `label_time`.
+        The frame has the columns of `profile` (default Sparkov: the canonical columns)
+        parsed as `load_transactions` parses them, `trans_num`, `event_time`, and the labels
+        as known at `labels_known_by`: `is_fraud` (0/1, 0 where no label was known yet; also
+        under the profile's label column), `labelled` (whether one was) and `label_time`.
         This is what retraining and champion/challenger evaluation read.
         """
         from fraudops.data.profiles import SPARKOV  # noqa: PLC0415 - data imports storage
-        from fraudops.data.validation import check_frame  # noqa: PLC0415
 
+        profile = profile if profile is not None else SPARKOV
         known = (
             select(LabelRow.trans_num, LabelRow.is_fraud, LabelRow.label_time)
             .where(LabelRow.label_time <= utc_naive(labels_known_by))
@@ -156,25 +166,15 @@ class HistoryReads(SqlTables):
         )
         with self.engine.connect() as connection:
             rows = connection.execution_options(yield_per=10_000).execute(statement).all()
-        timestamps = {spec.column for spec in SPARKOV.timestamps}
-        raw = pd.DataFrame.from_records(
-            [
-                {k: v for k, v in row.record.items() if k not in timestamps}
-                | {
-                    "trans_num": row.trans_num,
-                    "trans_date_trans_time": row.event_time.strftime("%Y-%m-%d %H:%M:%S"),
-                }
-                for row in rows
-            ]
-        )
-        if raw.empty:
+        if not rows:
             return pd.DataFrame(columns=["trans_num", "event_time", "is_fraud", "labelled"])
-        raw = raw.drop(columns=["event_time"], errors="ignore")
-        frame = check_frame(raw, SPARKOV, require_label=False).clean_frame()
+        frame = _loaded_frame(rows, profile)
         labels = {row.trans_num: (row.is_fraud, row.label_time) for row in rows}
         known_label = frame["trans_num"].map(lambda t: labels[t][0])
         frame["labelled"] = known_label.notna().to_numpy()
         frame["is_fraud"] = known_label.fillna(value=False).astype("int8").to_numpy()
+        if profile.label is not None:
+            frame[profile.label] = frame["is_fraud"]
         frame["label_time"] = pd.to_datetime(frame["trans_num"].map(lambda t: labels[t][1]))
         return frame.reset_index(drop=True)
 
@@ -228,6 +228,34 @@ class HistoryReads(SqlTables):
         frame = pd.concat([base, features], axis=1)
         return frame.iloc[::-1].reset_index(drop=True)
 
+    def fraud_label_waits(
+        self, start: datetime, end: datetime, *, labels_known_by: datetime
+    ) -> list[float]:
+        """Seconds from transaction to fraud label, of the frauds with event_time in
+        [start, end) whose label was known by `labels_known_by`."""
+        statement = (
+            select(TransactionRow.event_time, LabelRow.label_time)
+            .join(LabelRow, LabelRow.trans_num == TransactionRow.trans_num)
+            .where(LabelRow.is_fraud.is_(True))
+            .where(LabelRow.label_time <= utc_naive(labels_known_by))
+            .where(TransactionRow.event_time >= utc_naive(start))
+            .where(TransactionRow.event_time < utc_naive(end))
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        return [(row.label_time - row.event_time).total_seconds() for row in rows]
+
+    def count_between(self, start: datetime, end: datetime) -> int:
+        """How many transactions are stored with event_time in [start, end)."""
+        statement = (
+            select(func.count())
+            .select_from(TransactionRow)
+            .where(TransactionRow.event_time >= utc_naive(start))
+            .where(TransactionRow.event_time < utc_naive(end))
+        )
+        with self.engine.connect() as connection:
+            return int(connection.scalar(statement) or 0)
+
     def count_transactions(self) -> int:
         """How many transactions are stored."""
         with self.engine.connect() as connection:
@@ -255,3 +283,39 @@ class HistoryReads(SqlTables):
         if not below:
             return ceiling
         return below[len(below) // CLOCK_OUTLIER_SHARE]
+
+
+def _loaded_frame(rows: "Sequence[Row[Any]]", profile: "DatasetProfile") -> pd.DataFrame:
+    """Stored records in `profile`'s columns, checked and parsed as the readers parse a file,
+    with `trans_num`."""
+    from fraudops.data.profile_schema import profile_record  # noqa: PLC0415 - data imports storage
+    from fraudops.data.profiles import SPARKOV  # noqa: PLC0415
+    from fraudops.data.schema import stored_transaction  # noqa: PLC0415
+    from fraudops.data.validation import check_frame  # noqa: PLC0415
+
+    time = profile.timestamps[0]
+    if profile == SPARKOV:
+        timestamps = set(SPARKOV.timestamp_columns)
+        records = [
+            {k: v for k, v in row.record.items() if k not in timestamps}
+            | {
+                "trans_num": row.trans_num,
+                "trans_date_trans_time": row.event_time.strftime("%Y-%m-%d %H:%M:%S"),
+            }
+            for row in rows
+        ]
+        raw = pd.DataFrame.from_records(records).drop(columns=["event_time"], errors="ignore")
+        return check_frame(raw, SPARKOV, require_label=False).clean_frame()
+    records = []
+    for row in rows:
+        record = profile_record(stored_transaction(dict(row.record)), profile)
+        record.pop(profile.label or "", None)  # the labels known by then are set apart
+        if isinstance(record[time.column], datetime):
+            record[time.column] = record[time.column].strftime(time.format or "%Y-%m-%d %H:%M:%S")
+        records.append(record)
+    # Rows keep their stored id, under the profile's id column even where files have none.
+    keyed = profile.model_copy(update={"transaction_id": profile.id_column})
+    frame = check_frame(pd.DataFrame.from_records(records), keyed, require_label=False)
+    clean = frame.clean_frame()
+    clean["trans_num"] = clean[profile.id_column].astype(str)
+    return clean

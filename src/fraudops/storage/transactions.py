@@ -18,7 +18,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from fraudops.alerts.events import AlertEvent, decline_event
 from fraudops.data.personal import ProtectedTransaction
-from fraudops.data.schema import CanonicalTransaction
+from fraudops.data.schema import CanonicalTransaction, stored_transaction
 from fraudops.storage.base import (
     HistoricTransaction,
     KnownTransaction,
@@ -74,13 +74,13 @@ class TransactionTables(OutboxTables):
             canonical = (
                 transaction
                 if isinstance(transaction, CanonicalTransaction)
-                else CanonicalTransaction.from_record(dict(transaction))
+                else stored_transaction(dict(transaction))
             )
             transaction = self.personal.protect(canonical)
         canonical = transaction.transaction
         return {
             "trans_num": canonical.trans_num,
-            "card_id": str(canonical.cc_num),
+            "card_id": None if canonical.cc_num is None else str(canonical.cc_num),
             "merchant": canonical.merchant,
             "category": canonical.category,
             "amount": canonical.amt,
@@ -208,6 +208,11 @@ class TransactionTables(OutboxTables):
             card_last4=row.card_last4,
             sealed=row.sealed,
         )
+
+    def stored_trans_nums(self) -> list[str]:
+        """Every stored trans_num (a process that is the only writer indexes them)."""
+        with self.engine.connect() as connection:
+            return list(connection.scalars(select(TransactionRow.trans_num)))
 
     def known_transactions(self, trans_nums: Sequence[str]) -> dict[str, KnownTransaction]:
         """The stored transactions among `trans_nums`, with their fingerprints and results."""

@@ -29,7 +29,7 @@ from fraudops.data.personal import (
     is_card_id,
     personal_data,
 )
-from fraudops.data.schema import CanonicalTransaction
+from fraudops.data.schema import stored_transaction
 from fraudops.storage.audit import AuditTables
 from fraudops.storage.console import ConsoleReads
 from fraudops.storage.history import HistoryReads
@@ -288,7 +288,7 @@ def _protected_values(record: Mapping[str, Any], personal: PersonalData) -> dict
     """The columns of a transaction as stored: card id, last four digits, fingerprint,
     sealed raw record, and the record without its personal fields."""
     try:
-        protected = personal.protect(CanonicalTransaction.from_record(dict(record)))
+        protected = personal.protect(stored_transaction(dict(record)))
     except (ValidationError, PersonalDataError):
         # Stored under older, looser rules: drop and hash by hand what protect() would.
         card = str(record.get("cc_num", ""))
@@ -303,7 +303,7 @@ def _protected_values(record: Mapping[str, Any], personal: PersonalData) -> dict
         }
     canonical = protected.transaction
     return {
-        "card_id": str(canonical.cc_num),
+        "card_id": None if canonical.cc_num is None else str(canonical.cc_num),
         "card_last4": protected.card_last4,
         "fingerprint": protected.fingerprint,
         "sealed": protected.sealed,

@@ -70,6 +70,18 @@ class ModelBundle:
         return None
 
     @property
+    def review_capacity(self) -> float | None:
+        """Alerts per day the review threshold was fitted to, if it was."""
+        value = self.training.get("review_capacity")
+        return None if value is None else float(value)
+
+    @property
+    def review_threshold(self) -> float | None:
+        """The review threshold fitted to review_capacity on validation, if any."""
+        value = self.training.get("review_threshold")
+        return None if value is None else float(value)
+
+    @property
     def drift_reference(self) -> TrainingReference | None:
         """The training reference, None for bundles pickled before references existed."""
         return getattr(self, "reference", None)

@@ -136,3 +136,46 @@ def _cost_optimal(
     tolerance = _RELATIVE_TIE * max(1.0, abs(total))
     best = np.flatnonzero(costs <= costs.min() + tolerance)[0]
     return float(thresholds[best])
+
+
+@dataclass(frozen=True, kw_only=True)
+class CapacityChoice:
+    """The review threshold that fits an alert budget, and the alerts per day it gives."""
+
+    threshold: float
+    capacity: float  # alerts per day the analysts can review
+    days: float  # length of the data the rate was measured on
+    alerts: int  # transactions of that data at or above the threshold
+
+    @property
+    def alerts_per_day(self) -> float:
+        """Expected alerts per day at this threshold."""
+        return self.alerts / self.days
+
+
+def capacity_threshold(*, scores: npt.ArrayLike, days: float, capacity: float) -> CapacityChoice:
+    """The lowest threshold whose alerts per day on the data stay within `capacity`.
+
+    Every transaction scoring at or above the threshold is an alert (a review or a decline).
+    Ties are alerted together, so the budget may be under-used by a tie at its edge; with
+    more capacity than transactions, every transaction is alerted.
+    """
+    if not days > 0 or not capacity >= 0:
+        msg = f"capacity needs days > 0 and capacity >= 0, got {days} and {capacity}"
+        raise ValueError(msg)
+    values = np.asarray(scores, dtype=np.float64)
+    if values.size == 0:
+        msg = "cannot fit a review threshold to an alert budget without scores"
+        raise ValueError(msg)
+    ranked = np.sort(values)[::-1]
+    budget = math.floor(capacity * days + 1e-9)
+    # Alerting at ranked[i] alerts everything scoring at least as much: i + 1 at a group's end.
+    group_end = np.flatnonzero(np.r_[ranked[1:] != ranked[:-1], True])
+    fitting = group_end[group_end + 1 <= budget]
+    if fitting.size == 0:
+        threshold = float(np.nextafter(ranked[0], math.inf))
+        alerts = 0
+    else:
+        threshold = float(ranked[fitting[-1]])
+        alerts = int(fitting[-1]) + 1
+    return CapacityChoice(threshold=threshold, capacity=capacity, days=days, alerts=alerts)

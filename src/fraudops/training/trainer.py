@@ -12,6 +12,7 @@ the same model.
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -23,6 +24,7 @@ from sklearn.metrics import average_precision_score
 
 from fraudops.data.profiles import DatasetProfile
 from fraudops.features.batch import batch_features
+from fraudops.features.labels import has_label_times, label_arrival
 from fraudops.features.spec import DEFAULT_FEATURE_GROUPS, MS_PER_DAY, fit_feature_spec
 from fraudops.progress import ProgressCallback, silent_progress
 from fraudops.training.bundle import REFERENCE_ROWS, ModelBundle, TrainingReference
@@ -37,7 +39,12 @@ from fraudops.training.models import (
     suggest_params,
 )
 from fraudops.training.splits import TimeSplit, prequential_splits
-from fraudops.training.threshold import ThresholdChoice, choose_threshold
+from fraudops.training.threshold import (
+    CapacityChoice,
+    ThresholdChoice,
+    capacity_threshold,
+    choose_threshold,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -65,6 +72,12 @@ class TrainingConfig:
     max_tuning_negatives: int = 100_000
     refit: bool = False
     feature_groups: frozenset[str] = DEFAULT_FEATURE_GROUPS
+    # With label times in the frame, the labels learnt from are those known by then
+    # (default: the end of the labelled data plus the delay, when a model would be trained).
+    labels_known_by: datetime | None = None
+    review_capacity: float | None = None
+    """Alerts per day the analysts can review: sets the review threshold (None: half the
+    decision threshold at serving time, as before)."""
 
     @property
     def delay(self) -> timedelta:
@@ -82,6 +95,7 @@ class TrainingResult:
     validation_scores: npt.NDArray[np.float64] = field(repr=False)
     threshold: ThresholdChoice
     importance: dict[str, float]
+    review: CapacityChoice | None = None  # the review threshold fitted to review_capacity
     features: Matrix = field(repr=False)
     trials_run: int
     best_tuning_score: float | None
@@ -109,7 +123,12 @@ def train(
         folds=config.folds,
     )
     split = splits[0]
-    labels = frame[profile.label].to_numpy(dtype=np.int8)
+    labels = training_labels(
+        frame,
+        profile,
+        known_by=config.labels_known_by or split.validation_end + config.delay,
+        label_delay_ms=int(config.delay_days * MS_PER_DAY),
+    )
     train_mask, validation_mask = split.masks(times)
     _check_period(labels[train_mask], "training", split.train_start, split.train_end)
     _check_period(
@@ -168,8 +187,12 @@ def train(
         threshold=choice.threshold,
         config=config,
     )
+    review = fit_review_capacity(
+        validation_scores, split=split, capacity=config.review_capacity, decline=choice.threshold
+    )
     trained_rows = train_mask | validation_mask
     threshold = choice.threshold
+    review_threshold = None if review is None else review.threshold
     if config.refit:
         started = time.perf_counter()
         report("refitting on training and validation", 0.97)
@@ -180,11 +203,13 @@ def train(
             labels=labels[trained_rows],
             seed=config.seed,
         )
-        threshold = carried_threshold(
-            threshold,
+        carry = partial(
+            carried_threshold,
             before=bundle_without_threshold.score_features(features[train_mask]),
             after=np.asarray(refitted.predict_proba(features[train_mask])[:, 1], dtype=np.float64),
         )
+        threshold = carry(threshold)
+        review_threshold = None if review_threshold is None else carry(review_threshold)
         estimator = refitted
         seconds["refit"] = time.perf_counter() - started
     fitted = ModelBundle(
@@ -201,7 +226,8 @@ def train(
             "refit": str(config.refit).lower(),
             # The last moment whose labelled data the model learnt from or was tuned on.
             "trained_until": split.validation_end.isoformat(),
-        },
+        }
+        | review_training_entries(review, review_threshold),
     )
     bundle = replace(
         fitted,
@@ -224,12 +250,62 @@ def train(
         validation=validation,
         validation_scores=validation_scores,
         threshold=choice,
+        review=review,
         importance=feature_importance(estimator, spec.names),
         features=features,
         trials_run=trials_run,
         best_tuning_score=best,
         seconds=seconds,
     )
+
+
+def training_labels(
+    frame: pd.DataFrame, profile: DatasetProfile, *, known_by: datetime, label_delay_ms: int
+) -> Labels:
+    """The labels a model learns from: as known by `known_by` where the frame has label
+    times (reported values, unlabelled counting as legitimate), else the profile's label."""
+    assert profile.label is not None  # noqa: S101 - checked by the callers
+    if not has_label_times(frame):
+        return frame[profile.label].to_numpy(dtype=np.int8)
+    arrival = label_arrival(frame, profile, label_delay_ms=label_delay_ms)
+    by_ms = int(pd.Timestamp(known_by).value // 1_000_000)
+    return arrival.known_by(by_ms).astype(np.int8)
+
+
+def fit_review_capacity(
+    scores: npt.NDArray[np.float64],
+    *,
+    split: TimeSplit,
+    capacity: float | None,
+    decline: float,
+) -> CapacityChoice | None:
+    """The review threshold whose validation alerts per day match the capacity, if one is set."""
+    if capacity is None:
+        return None
+    days = (split.validation_end - split.validation_start).total_seconds() / 86_400
+    review = capacity_threshold(scores=scores, days=days, capacity=capacity)
+    if review.threshold > decline:
+        # Declines alone exceed the budget; the service clips review to decline.
+        log.warning(
+            "review_capacity_below_declines",
+            capacity=capacity,
+            review_threshold=round(review.threshold, 4),
+            decline_threshold=round(decline, 4),
+        )
+    return review
+
+
+def review_training_entries(
+    review: CapacityChoice | None, threshold: float | None
+) -> dict[str, str]:
+    """What a bundle records of its alert budget: capacity, threshold, validation rate."""
+    if review is None or threshold is None:
+        return {}
+    return {
+        "review_capacity": repr(review.capacity),
+        "review_threshold": repr(threshold),
+        "validation_alerts_per_day": repr(round(review.alerts_per_day, 4)),
+    }
 
 
 def carried_threshold(

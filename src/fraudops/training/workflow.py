@@ -155,10 +155,23 @@ def write_evaluation(
             "threshold": result.bundle.threshold,
             "threshold objective": result.threshold.objective,
             "tuning trials": result.trials_run,
+            **review_context(result),
         },
         plots=plots,
     )
     return plots | reports
+
+
+def review_context(result: TrainingResult) -> dict[str, str]:
+    """The alert budget's lines of a report: capacity, review threshold, validation rate."""
+    review = result.review
+    if review is None:
+        return {}
+    return {
+        "review capacity (alerts per day)": f"{review.capacity:g}",
+        "review threshold": f"{result.bundle.review_threshold}",
+        "validation alerts per day": f"{review.alerts_per_day:.1f}",
+    }
 
 
 def _labels(

@@ -20,6 +20,7 @@ from fraudops.config import Settings
 from fraudops.data.profiles import SPARKOV
 from fraudops.data.readers import load_transactions
 from fraudops.features.batch import batch_features
+from fraudops.features.online import datetime_ms
 from fraudops.registry.memory import InMemoryRegistry
 from fraudops.scoring.service import ScoringService
 from fraudops.storage import MonitorRun
@@ -69,6 +70,7 @@ async def test_sending_a_transaction_again_returns_the_stored_result(
     stored = service.get_transaction(bodies[0]["trans_num"])
     assert stored is not None
     assert () == stored.challengers
+    assert service.settle()  # answered once journaled: the warehouse has it once drained
     count = service.warehouse.engine.connect().exec_driver_sql("SELECT count(*) FROM scores")
     assert 1 == count.scalar()
 
@@ -429,6 +431,24 @@ async def test_a_label_reaches_the_online_merchant_state(
     merchant = service.store.get_merchant(bodies[0]["merchant"])
     assert merchant is not None
     assert [1] == merchant.labels
+
+
+async def test_a_label_reaches_the_online_merchant_state_with_its_time(
+    client: httpx.AsyncClient, bodies: list[dict[str, Any]], service: ScoringService
+) -> None:
+    """The online state counts a posted fraud from its label_time, not from when it came."""
+    await client.post("/v1/score", json=bodies[0])
+    await client.post(
+        "/v1/labels",
+        json={
+            "trans_num": bodies[0]["trans_num"],
+            "is_fraud": True,
+            "label_time": "2019-03-01T12:00:00Z",
+        },
+    )
+    merchant = service.store.get_merchant(bodies[0]["merchant"])
+    assert merchant is not None
+    assert [datetime_ms("2019-03-01T12:00:00")] == list(merchant.fraud_known)
 
 
 async def test_watching_the_aliases_swaps_without_a_reload_call(

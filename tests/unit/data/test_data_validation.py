@@ -304,3 +304,44 @@ def test_rendered_report_shows_values_not_markup(sparkov_frame: pd.DataFrame) ->
     Console(file=buffer, width=200).print(render_report(report))
 
     assert "row 1: '[/bold]'" in buffer.getvalue()
+
+
+def test_the_label_contract_columns_are_kept_and_parsed(sparkov_frame: pd.DataFrame) -> None:
+    """label_time (blank: never known) and reported_fraud are read as typed columns, no warning."""
+    event = pd.to_datetime(sparkov_frame["trans_date_trans_time"])
+    sparkov_frame["label_time"] = [str(event[0] + pd.Timedelta(hours=2)), "", None]
+    sparkov_frame["reported_fraud"] = ["1", "", None]
+
+    check = check_frame(sparkov_frame, SPARKOV)
+    frame = check.clean_frame()
+
+    assert check.report(outcome="valid").issues == ()
+    assert [event[0] + pd.Timedelta(hours=2), pd.NaT, pd.NaT] == frame["label_time"].tolist()
+    assert "datetime64[ns]" == str(frame["label_time"].dtype)
+    assert [1.0, True, True] == [
+        frame["reported_fraud"][0],
+        np.isnan(frame["reported_fraud"][1]),
+        np.isnan(frame["reported_fraud"][2]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "problem"),
+    [
+        ("label_time", "soon", "unparsable label time"),
+        ("label_time", "2000-01-01 00:00:00", "label time before the transaction"),
+        ("reported_fraud", "2", "reported label is not 0 or 1"),
+    ],
+)
+def test_bad_label_arrival_values_are_row_errors(
+    sparkov_frame: pd.DataFrame, column: str, value: str, problem: str
+) -> None:
+    """A label time that cannot be read or comes before its transaction, or a reported label
+    other than 0/1, is an error of that row."""
+    sparkov_frame["label_time"] = ""
+    sparkov_frame["reported_fraud"] = ""
+    sparkov_frame.loc[1, column] = value
+
+    report, _ = validate_frame(sparkov_frame, SPARKOV)
+
+    assert [(column, problem, 1)] == [(i.column, i.problem, i.rows) for i in report.issues]

@@ -143,6 +143,78 @@ def test_merchant_risk_uses_a_label_only_once_it_is_delay_old() -> None:
     assert nan_equal([NAN, NAN, 0.0, 1.0], column(values, spec, "merchant_risk_1d"))
 
 
+@pytest.mark.parametrize(
+    ("label_after", "expected"),
+    [
+        (HOUR, [NAN, NAN, 0.0, 0.5, 0.5]),  # an analyst's verdict, within the delay
+        (9 * DAY, [NAN, NAN, 0.0, 0.0, 0.5]),  # a chargeback two days after the delay
+        (None, [NAN, NAN, 0.0, 0.0, 0.0]),  # never reported
+    ],
+)
+def test_merchant_risk_counts_a_fraud_from_its_label_time(
+    label_after: int | None, expected: list[float]
+) -> None:
+    """With label times, a fraud counts in the delay-shifted window only once it is known."""
+    frame = sparkov(
+        {"s": 0, "cc_num": "a"},
+        {"s": 2 * DAY, "cc_num": "b", "is_fraud": 1},
+        {"s": 8 * DAY, "cc_num": "c"},
+        {"s": 10 * DAY, "cc_num": "d"},
+        {"s": 12 * DAY, "cc_num": "e"},
+    )
+    arrival = (
+        None if label_after is None else frame["event_time"][1] + pd.Timedelta(seconds=label_after)
+    )
+    frame = frame.assign(label_time=pd.Series([pd.NaT, arrival, pd.NaT, pd.NaT, pd.NaT]))
+    spec = sparkov_spec(frame, delay_days=7)
+    assert nan_equal(expected, column(batch_features(frame, spec), spec, "merchant_risk_7d"))
+
+
+def test_merchant_risk_reads_the_reported_label_where_there_is_one() -> None:
+    """A friendly fraud (reported 1, truth 0) counts as fraud; an unreported fraud does not."""
+    frame = sparkov(
+        {"s": 0, "cc_num": "a", "is_fraud": 0},
+        {"s": HOUR, "cc_num": "b", "is_fraud": 1},
+        {"s": 3 * DAY, "cc_num": "c"},
+    )
+    known = frame["event_time"] + pd.Timedelta(hours=2)
+    frame = frame.assign(
+        label_time=[known[0], pd.NaT, pd.NaT], reported_fraud=[1.0, float("nan"), float("nan")]
+    )
+    spec = sparkov_spec(frame, delay_days=1)
+    assert nan_equal([NAN, NAN, 0.5], column(batch_features(frame, spec), spec, "merchant_risk_7d"))
+
+
+@pytest.mark.parametrize(
+    ("label_after", "expected_count", "expected_days"),
+    [
+        (HOUR, [0.0, 0.0, 0.0, 1.0, 1.0], [NAN, NAN, NAN, 8.0, 10.0]),  # an analyst's verdict
+        (9 * DAY, [0.0, 0.0, 0.0, 0.0, 1.0], [NAN, NAN, NAN, NAN, 10.0]),  # a late chargeback
+        (None, [0.0] * 5, [NAN] * 5),  # never reported
+    ],
+)
+def test_card_fraud_history_counts_a_fraud_from_its_label_time(
+    label_after: int | None, expected_count: list[float], expected_days: list[float]
+) -> None:
+    """The card's frauds follow merchant risk's rule: in the delay-shifted window, and only
+    once their label time has passed."""
+    frame = sparkov(
+        {"s": 0, "merchant": "m1"},
+        {"s": 2 * DAY, "merchant": "m2", "is_fraud": 1},
+        {"s": 8 * DAY, "merchant": "m3"},
+        {"s": 10 * DAY, "merchant": "m4"},
+        {"s": 12 * DAY, "merchant": "m5"},
+    )
+    arrival = (
+        None if label_after is None else frame["event_time"][1] + pd.Timedelta(seconds=label_after)
+    )
+    frame = frame.assign(label_time=pd.Series([pd.NaT, arrival, pd.NaT, pd.NaT, pd.NaT]))
+    spec = sparkov_spec(frame, delay_days=7)
+    values = batch_features(frame, spec)
+    assert expected_count == column(values, spec, "card_known_frauds_30d")
+    assert nan_equal(expected_days, column(values, spec, "card_days_since_known_fraud"))
+
+
 def test_frame_without_labels_reads_as_no_known_fraud() -> None:
     """At scoring time (no label column) merchant risk is 0, or NaN for an empty window."""
     frame = sparkov({"s": 0}, {"s": HOUR}, label=False)

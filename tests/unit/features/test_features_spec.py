@@ -10,7 +10,6 @@ from fraudops.features.spec import (
     FEATURE_GROUPS,
     FeatureSpec,
     fit_feature_spec,
-    known_label_cutoff,
 )
 
 
@@ -88,8 +87,3 @@ def test_ulb_gets_no_card_profile_features_whatever_the_groups() -> None:
     """Without a card id no card-profile group applies."""
     spec = FeatureSpec(profile=ULB, label_delay_ms=0, groups=frozenset(FEATURE_GROUPS))
     assert 6 + 28 == len(spec.names)
-
-
-def test_known_label_cutoff_is_the_fixed_delay_rule() -> None:
-    """Labels of transactions strictly before t - delay are known at t."""
-    assert 1_000 == known_label_cutoff(3_000, 2_000)

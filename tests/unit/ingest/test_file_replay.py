@@ -101,3 +101,39 @@ def test_accelerated_replay_waits_for_each_row_to_be_due(sample_path: Path, tmp_
     # one clock second = one data hour, give or take the rows of the last read
     hour_plus = int((stamps <= stamps[0] + pd.Timedelta(seconds=3600 * now[0])).sum())
     assert first_hour <= len(handed) <= hour_plus
+
+
+def test_label_times_send_each_label_when_it_arrived_and_resume(
+    sample_path: Path, tmp_path: Path
+) -> None:
+    """With --label-times: each label at the file's label_time with the reported value, after
+    its transaction, none for rows without one; a restart resumes after the acknowledged ones."""
+    frame = pd.read_csv(sample_path).head(400)
+    event = pd.to_datetime(frame["trans_date_trans_time"])
+    every_third = frame.index % 3 == 0
+    frame["label_time"] = (event + pd.Timedelta(hours=5)).where(every_third)
+    frame["reported_fraud"] = (1 - frame["is_fraud"]).where(every_third)  # all "friendly"
+    path = tmp_path / "labelled.parquet"
+    frame.to_parquet(path, index=False)
+    checkpoint = tmp_path / "checkpoint.json"
+
+    first = FileReplaySource(path, checkpoint=checkpoint, label_times=True)
+    batch = first.read(300)
+    first.ack(batch)
+    second = FileReplaySource(path, checkpoint=checkpoint, label_times=True)
+    items = batch + read_all(second, limit=50)
+
+    labels = [i for i in items if i.kind == LABEL]
+    assert int(every_third.sum()) == len(labels) == len({x.data["trans_num"] for x in labels})
+    handed = {t.data["trans_num"]: n for n, t in enumerate(items) if t.kind == TRANSACTION}
+    assert 400 == len(handed)
+    expected = frame.set_index("trans_num")
+    for n, label in enumerate(items):
+        if label.kind != LABEL:
+            continue
+        row = expected.loc[label.data["trans_num"]]
+        assert handed[label.data["trans_num"]] < n
+        sent = datetime.fromisoformat(label.data["label_time"]).replace(tzinfo=None)
+        assert row["label_time"] == sent
+        assert bool(row["reported_fraud"]) is label.data["is_fraud"]
+    assert all("is_fraud" not in t.data for t in items if t.kind == TRANSACTION)

@@ -5,11 +5,14 @@ here (a 503 with Retry-After, a 422 naming items) come from httpx's MockTranspor
 refused connection from a local port nothing listens on.
 """
 
+import json
 from typing import Any
 
 import httpx
 import pytest
 
+from fraudops.data.profile_schema import transaction_schema
+from fraudops.data.profiles import FDH
 from fraudops.data.schema import CanonicalTransaction
 from fraudops.ingest.sinks import (
     HttpSink,
@@ -82,3 +85,32 @@ def test_an_unreachable_service_is_unavailable_not_refused() -> None:
     with pytest.raises(SinkUnavailableError):
         sink.submit(TRANSACTIONS)
     sink.close()
+
+
+def test_a_profile_s_transactions_go_out_in_its_own_columns() -> None:
+    """With an fdh schema the sink posts fdh fields, as the fdh champion's service reads them."""
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(
+            200,
+            json={"results": [{"trans_num": "f1", "duplicate": False, "fraud_probability": 0.1,
+                               "decision": "approve", "model": {"name": "m", "version": "1"},
+                               "reasons": [], "latency_ms": 1.0, "scoring_latency_ms": 1.0}]},
+        )  # fmt: skip
+
+    schema = transaction_schema(FDH)
+    sink = HttpSink("http://service", token="t" * 20, schema=schema)
+    sink._client._http._transport = httpx.MockTransport(handle)
+    request = {"TRANSACTION_ID": "f1", "TX_DATETIME": "2024-02-01T10:00:00",
+               "CUSTOMER_ID": 12345, "TERMINAL_ID": 7, "TX_AMOUNT": 9.5}  # fmt: skip
+    stored = sink.submit([schema.canonical(request)]).result()
+    assert ["f1"] == [s.trans_num for s in stored]
+    assert {
+        "TRANSACTION_ID": "f1",
+        "TX_DATETIME": "2024-02-01T10:00:00",
+        "CUSTOMER_ID": "12345",
+        "TERMINAL_ID": "7",
+        "TX_AMOUNT": 9.5,
+    } == json.loads(seen[0].content)["transactions"][0]

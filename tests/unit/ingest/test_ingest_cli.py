@@ -15,6 +15,14 @@ from fraudops.cli import app
         (["--source", "file"], "--source file needs --data PATH"),
         (["--source", "feed"], "--source feed needs --feed-url URL"),
         (["--source", "file", "--data", "missing.csv"], "cannot read missing.csv: no such file"),
+        (
+            ["--source", "feed", "--feed-url", "http://x", "--label-times"],
+            "--label-times needs --source file and no --label-delay",
+        ),
+        (
+            ["--source", "file", "--data", "x.csv", "--label-times", "--label-delay", "1d"],
+            "--label-times needs --source file and no --label-delay",
+        ),
     ],
 )
 def test_bad_options_and_sources_are_one_clear_line(

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 import pytest
 
 from fraudops.lifecycle.compare import (
@@ -18,9 +19,11 @@ from fraudops.lifecycle.compare import (
 )
 from fraudops.lifecycle.retrain import RetrainOptions
 from fraudops.registry import CHALLENGER, CHAMPION, InMemoryRegistry
+from fraudops.simulate import SimulationConfig, simulate
 from fraudops.storage import Warehouse
 from fraudops.training.bundle import ModelBundle
 from fraudops.training.metrics import average_precision
+from warehouse_fill import store_served
 
 OPTIONS = CompareOptions(min_frauds=5, resamples=100)
 SIMULATION_START = datetime(2024, 1, 1)  # as in the `simulated` fixture
@@ -107,6 +110,41 @@ def test_too_few_frauds_or_no_new_data_is_insufficient_evidence(
     assert thin.rows > 0
     assert ("insufficient_evidence", 0, 0) == (early.verdict, early.rows, early.frauds)
     assert "no matured data newer than both models' training yet" in early.reason
+
+
+def test_slow_fraud_labels_end_the_window_at_the_maturity_age_and_count_the_immature(
+    warehouse: Warehouse, train_bundle: Callable[..., ModelBundle]
+) -> None:
+    """Frauds reported 5 days late under a 2-day delay: the window ends 5 days before as_of
+    and the younger transactions are counted as immature, in the document and the summary."""
+    simulated = simulate(SimulationConfig(days=21, cards=100, seed=5, fraud_rate=0.02))
+    store_served(warehouse, simulated, label_days=5)
+    frame = warehouse.history_frame(day(0), day(10), labels_known_by=day(21))
+    bundle = replace(
+        train_bundle(frame, threshold=0.5, seed=1),
+        training={"trained_until": day(10).isoformat()},
+    )
+
+    comparison = compare_champion_challenger(
+        warehouse=warehouse,
+        registry=registry_of(bundle, bundle),
+        options=replace(OPTIONS, label_delay_days=2),
+        as_of=day(21),
+    )
+
+    times = pd.to_datetime(simulated["trans_date_trans_time"])
+    immature = int(((times >= day(16)) & (times < day(21))).sum())
+    assert (day(10), day(16)) == (comparison.window_start, comparison.window_end)
+    assert int(((times >= day(10)) & (times < day(16))).sum()) == comparison.rows
+    maturity = json.loads(json.dumps(comparison.to_dict()))["maturity"]
+    assert (5.0, 2.0, "observed", immature) == (
+        maturity["age_days"],
+        maturity["delay_days"],
+        maturity["source"],
+        maturity["immature"],
+    )
+    assert immature == comparison.immature > 0
+    assert f"{immature} younger transactions left out as immature" in comparison.summary()
 
 
 def test_there_is_nothing_to_compare_without_a_challenger_or_a_training_period(

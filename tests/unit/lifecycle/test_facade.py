@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -26,8 +27,9 @@ from fraudops.lifecycle.retrain import RetrainError, retrain_folder
 from fraudops.monitoring.policy import Policy
 from fraudops.registry import InMemoryRegistry
 from fraudops.scoring.serving import decide, decide_many
-from fraudops.storage import Warehouse
+from fraudops.storage import ScoredTransaction, ScoreRecord, Warehouse
 from fraudops.training.bundle import ModelBundle
+from warehouse_fill import store_day, store_served
 
 START = datetime(2024, 1, 1)  # as in the `simulated` fixture
 AS_OF = START + timedelta(days=16)
@@ -234,3 +236,110 @@ def test_retraining_on_an_empty_warehouse_fails_audited_and_writes_nothing(
         lifecycle.retrain()
     assert [("retrain", "cli")] == [(e.kind, e.actor) for e in warehouse.events()]
     assert not (tmp_path / "models").exists()
+
+
+def test_monitoring_waits_for_slow_labels_and_reports_the_immature(
+    warehouse: Warehouse,
+    simulated: pd.DataFrame,
+    train_bundle: Callable[..., ModelBundle],
+    tmp_path: Path,
+) -> None:
+    """Frauds reported 5 days late under a 2-day delay, quantile from the settings: the
+    labelled window ends 5 days before as_of, the younger transactions are counted in the
+    run's document and its HTML report."""
+    store_served(warehouse, simulated, label_days=5)
+    lifecycle = champion_lifecycle(warehouse, train_bundle, tmp_path / "home", actor="cli")
+    lifecycle = replace(lifecycle, settings=Settings(home=tmp_path, label_maturity_quantile=0.5))
+
+    result = lifecycle.monitor(AS_OF).result
+
+    times = pd.to_datetime(simulated["trans_date_trans_time"])
+    immature = int(((times >= AS_OF - timedelta(days=5)) & (times < AS_OF)).sum())
+    assert AS_OF - timedelta(days=5) == result.performance.end
+    assert (immature, 5.0, 0.5) == (
+        result.immature,
+        result.to_dict()["maturity"]["age_days"],
+        result.to_dict()["maturity"]["quantile"],
+    )
+    assert immature == result.to_dict()["maturity"]["immature"]
+    assert result.report_path is not None
+    assert f"{immature} younger transactions left out as immature" in " ".join(
+        result.report_path.read_text().split()
+    )
+
+
+def test_the_maturity_quantile_setting_reaches_the_comparison_and_the_quality_checks(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """FRAUDOPS_LABEL_MATURITY_QUANTILE is the one the champion/challenger comparison and the
+    quality report's label coverage use; too few frauds leave the policy's delay."""
+    store_day(warehouse)
+    lifecycle = Lifecycle.from_settings(
+        Settings(home=tmp_path, label_maturity_quantile=0.5),
+        warehouse,
+        registry=InMemoryRegistry(),
+        policy=POLICY,
+        actor="cli",
+    )
+
+    report = lifecycle.quality(datetime(2024, 3, 11), days=1)
+
+    assert 0.5 == lifecycle.compare_options.maturity_quantile
+    assert report.maturity is not None
+    assert (0.5, timedelta(days=2), "delay") == (
+        report.maturity.quantile,
+        report.maturity.age,
+        report.maturity.source,
+    )
+    assert 8 == report.immature  # the 2 days before as_of: 2024-03-10 and one on the 9th
+
+
+def test_the_review_capacity_setting_reaches_monitoring_and_retraining(
+    warehouse: Warehouse,
+    simulated: pd.DataFrame,
+    train_bundle: Callable[..., ModelBundle],
+    tmp_path: Path,
+) -> None:
+    """FRAUDOPS_REVIEW_CAPACITY: the monitor counts the stored alerts against it, and
+    retraining fits the review threshold to it; unset, the champion's own budget is kept."""
+    day_before = simulated[simulated["trans_date_trans_time"].str.startswith("2024-01-16")]
+    alerts = day_before.head(3).drop(columns=["is_fraud", "fraud_scenario"])
+    review = ScoreRecord(
+        model_name="fraud-detector",
+        model_version="0",
+        fraud_probability=0.9,
+        decision="review",
+        scored_at=AS_OF,
+    )
+    warehouse.store_scored_batch(
+        [
+            ScoredTransaction(transaction=record | {"trans_num": f"alert-{n}"}, score=review)
+            for n, record in enumerate(alerts.to_dict(orient="records"))
+        ]
+    )
+    first_week = simulated.head(3_000)
+    champion = train_bundle(
+        first_week.assign(event_time=pd.to_datetime(first_week["trans_date_trans_time"])),
+        threshold=0.5,
+        seed=1,
+    )
+    registry = InMemoryRegistry()
+    registry.log_training(champion, input_example=None, dataset_fingerprint="t")  # type: ignore[arg-type]
+    home = tmp_path / "home"
+    plain = Lifecycle.from_settings(
+        Settings(home=home), warehouse, registry=registry, policy=POLICY, actor="cli"
+    )
+    budgeted = replace(plain, settings=Settings(home=home, review_capacity=1.0))
+
+    budget = budgeted.monitor(AS_OF).result.alert_budget
+    assert budget is not None
+    assert (1.0, 1, False) == (budget.capacity, budget.over_days, budget.overrun)
+    assert [0, 0, 3] == [count for _, count in budget.days]  # 14, 15 and 16 January
+    assert None is plain.monitor(AS_OF).result.alert_budget
+    assert 1.0 == budgeted.retrain_options.review_capacity
+    assert None is plain.retrain_options.review_capacity
+    # Without the setting, a champion fitted to a budget passes it on to its successor.
+    fitted = replace(champion, training=champion.training | {"review_capacity": "7.0"})
+    registry.log_training(fitted, input_example=None, dataset_fingerprint="t")  # type: ignore[arg-type]
+    registry.set_alias(2, "champion")
+    assert 7.0 == plain.retrain_options.review_capacity

@@ -5,7 +5,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -15,18 +15,22 @@ from rich.console import Console
 
 from fraudops.api.app import create_app
 from fraudops.config import Settings
+from fraudops.data.profiles import ULB
 from fraudops.features.state import InMemoryStateStore
 from fraudops.lifecycle.models import (
     ModelOpsError,
+    SchemaChangeError,
     list_models,
     promote,
     render_models,
     rollback,
 )
 from fraudops.registry import CHALLENGER, CHAMPION, InMemoryRegistry
+from fraudops.registry.base import ModelVersionInfo
 from fraudops.scoring.service import ScoringService
 from fraudops.storage import LifecycleEvent, Warehouse
 from fraudops.training.bundle import ModelBundle
+from profile_frames import loaded, simulated, tiny_bundle, ulb_raw
 
 WAIT = 30.0  # a bound on waiting for the server to start, never asserted on
 
@@ -231,3 +235,67 @@ def test_a_promotion_hot_swaps_the_running_service(
     assert running.service.models.champion is not None
     assert 2 == running.service.models.champion.version
     assert running.service.models.challenger is None
+
+
+@pytest.fixture(scope="module")
+def ulb_bundle() -> ModelBundle:
+    """A tiny model of the ulb profile (no card, no merchant: another request schema)."""
+    frame = loaded(ulb_raw(simulated(days=4, cards=40, seed=2)), ULB)
+    return tiny_bundle(frame, ULB, trained_until=frame["event_time"].max())
+
+
+def test_a_version_of_another_profile_is_refused_unless_the_schema_change_is_said(
+    registry: InMemoryRegistry, warehouse: Warehouse, ulb_bundle: ModelBundle
+) -> None:
+    """A ulb version cannot replace a sparkov champion by accident; with the flag it can,
+    audited as a schema change, and rolling back to sparkov needs the flag too."""
+    registry.log_training(ulb_bundle, input_example=None, dataset_fingerprint="u")  # type: ignore[arg-type]
+    with pytest.raises(SchemaChangeError) as refused:
+        promote(3, registry=registry, warehouse=warehouse, actor="a", reason="", settings=None)
+    assert (
+        "v3 was trained on profile 'ulb' and the champion v1 on 'sparkov': promoting it changes "
+        "the request schema of /v1/score"
+    ) in str(refused.value)
+    assert ([], {CHAMPION: 1, CHALLENGER: 3}) == (warehouse.events(), aliases(registry))
+
+    promote(
+        3,
+        registry=registry,
+        warehouse=warehouse,
+        actor="a",
+        reason="new feed",
+        settings=None,
+        change_schema=True,
+    )
+    assert 3 == registry.resolve(CHAMPION).version
+    assert "trained on profile 'ulb'" in warehouse.events()[0].detail["schema_change"]
+    with pytest.raises(SchemaChangeError, match="'sparkov' and the champion v3 on 'ulb'"):
+        rollback(registry=registry, warehouse=warehouse, actor="a", reason="", settings=None)
+
+
+class UntaggedRegistry(InMemoryRegistry):
+    """A registry whose versions predate the profile digest tag."""
+
+    def versions(self) -> list[ModelVersionInfo]:
+        """The versions without their data_profile_digest tag."""
+        return [
+            replace(info, tags={k: v for k, v in info.tags.items() if k != "data_profile_digest"})
+            for info in super().versions()
+        ]
+
+
+def test_a_version_without_the_digest_tag_is_judged_by_its_bundle(
+    served_bundle: ModelBundle,
+    other_bundle: ModelBundle,
+    warehouse: Warehouse,
+    ulb_bundle: ModelBundle,
+) -> None:
+    """Versions registered before the digest tag still compare by the profile they read."""
+    registry = UntaggedRegistry()
+    for bundle in (served_bundle, other_bundle, ulb_bundle):
+        registry.log_training(bundle, input_example=None, dataset_fingerprint="s")  # type: ignore[arg-type]
+    assert "data_profile_digest" not in registry.versions()[0].tags
+    with pytest.raises(SchemaChangeError):
+        promote(3, registry=registry, warehouse=warehouse, actor="a", reason="", settings=None)
+    promote(2, registry=registry, warehouse=warehouse, actor="a", reason="", settings=None)
+    assert 2 == registry.resolve(CHAMPION).version

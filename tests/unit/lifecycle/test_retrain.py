@@ -1,5 +1,7 @@
 """Retraining's edges: options from the policy, and failures that are audited and explained."""
 
+from datetime import datetime, timedelta
+
 import pandas as pd
 import pytest
 
@@ -7,8 +9,10 @@ from fraudops.lifecycle.compare import CompareOptions
 from fraudops.lifecycle.retrain import RetrainError, RetrainOptions, retrain
 from fraudops.monitoring.policy import Policy
 from fraudops.registry import InMemoryRegistry
+from fraudops.simulate import SimulationConfig, simulate
 from fraudops.storage import Warehouse
 from fraudops.training.trainer import TrainingError
+from warehouse_fill import store_served
 
 
 def test_options_are_read_from_the_policy() -> None:
@@ -90,3 +94,33 @@ def test_a_history_too_short_for_the_split_names_the_periods(
     assert clock.isoformat() == event.detail["as_of"]  # as of the warehouse's event clock
     assert simulated["trans_date_trans_time"].max().replace(" ", "T") >= event.detail["as_of"]
     assert "SplitError" == event.detail["error_type"]
+
+
+def test_slow_fraud_labels_move_the_labelled_end_and_the_young_are_counted_immature(
+    warehouse: Warehouse,
+) -> None:
+    """Frauds reported 5 days late under a 2-day delay: the last 5 days are immature, left
+    out and counted, and the retraining says where its maturity age came from."""
+    simulated = simulate(SimulationConfig(days=21, cards=100, seed=5, fraud_rate=0.02))
+    store_served(warehouse, simulated, label_days=5)
+    as_of = datetime(2024, 1, 21)
+    result = retrain(
+        warehouse=warehouse,
+        registry=InMemoryRegistry(),
+        options=RetrainOptions(label_delay_days=2, history_days=14, validation_days=5, trials=0),
+        as_of=as_of,
+        trigger="manual",
+        actor="test",
+    )
+
+    times = pd.to_datetime(simulated["trans_date_trans_time"])
+    assert as_of - timedelta(days=5) == result.labelled_end
+    assert int(((times >= result.labelled_end) & (times < as_of)).sum()) == result.immature
+    assert result.immature > 0
+    assert (5.0, 2.0, "observed") == (
+        result.maturity["age_days"],
+        result.maturity["delay_days"],
+        result.maturity["source"],
+    )
+    assert f"{result.immature} younger transactions left out as immature" in result.summary()
+    assert result.maturity == result.event.detail["maturity"]

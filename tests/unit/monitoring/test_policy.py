@@ -7,6 +7,7 @@ import pydantic
 import pytest
 
 from fraudops.config import Settings
+from fraudops.monitoring.budget import AlertBudget
 from fraudops.monitoring.drift import FeatureDrift
 from fraudops.monitoring.performance import Estimate, WindowPerformance
 from fraudops.monitoring.policy import (
@@ -94,6 +95,7 @@ def test_defaults_are_the_documented_ones() -> None:
         policy.retrain_validation_days,
         policy.retrain_trials,
     )
+    assert (0.2, 3) == (policy.alert_budget_tolerance, policy.alert_budget_days)
     assert all(field.description for field in Policy.model_fields.values())
 
 
@@ -266,6 +268,12 @@ def test_every_reason_code_is_a_known_one() -> None:
         feature_drift=[drift("amount", drifted=True)],
         score_drift=drift("score", drifted=True),
         trained_until=AS_OF - timedelta(days=2),
+        alert_budget=AlertBudget(
+            capacity=10.0,
+            tolerance=0.0,
+            required_days=1,
+            days=((AS_OF.date(), 11),),
+        ),
     )
     assert list(REASONS) == verdict.reasons
 

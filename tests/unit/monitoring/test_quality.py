@@ -4,6 +4,7 @@ import json
 import math
 from datetime import datetime, timedelta
 
+import pandas as pd
 import pytest
 
 from fraudops.monitoring.quality import (
@@ -13,7 +14,12 @@ from fraudops.monitoring.quality import (
     QualityReport,
     Threshold,
     judge_volume,
+    label_coverage_check,
+    run_quality,
 )
+from fraudops.simulate import SimulationConfig, simulate
+from fraudops.storage import LabelRecord, Warehouse
+from warehouse_fill import store_served
 
 MONDAY = datetime(2026, 3, 2)
 
@@ -98,3 +104,51 @@ def test_the_report_fails_when_any_check_fails_and_its_json_has_no_infinity() ->
     assert ("fail", True) == (failing.status, failing.failed)
     with pytest.raises(KeyError):
         failing.check("missing")
+
+
+def test_label_coverage_counts_slow_fraud_labels_as_immature_not_missing(
+    warehouse: Warehouse,
+) -> None:
+    """Legitimate transactions labelled within the hour, frauds 5 days late, under a 2-day
+    delay: coverage judges the week ending 5 days before as_of (every label there), and
+    counts the younger transactions as immature; the fixed delay would call frauds missing."""
+    simulated = simulate(SimulationConfig(days=21, cards=100, seed=5, fraud_rate=0.02))
+    store_served(warehouse, simulated, label_days=5)
+    times = pd.to_datetime(simulated["trans_date_trans_time"])
+    legit = simulated["is_fraud"] == 0
+    warehouse.record_labels(
+        [
+            LabelRecord(trans_num=t, is_fraud=False, label_time=at + timedelta(hours=1))
+            for t, at in zip(simulated.loc[legit, "trans_num"], times[legit], strict=True)
+        ]
+    )
+    as_of = datetime(2024, 1, 21)
+
+    report = run_quality(warehouse, as_of=as_of, days=7, label_delay_days=2)
+
+    matured = int(
+        ((times >= as_of - timedelta(days=12)) & (times < as_of - timedelta(days=5))).sum()
+    )
+    immature = int(((times >= as_of - timedelta(days=5)) & (times < as_of)).sum())
+    coverage = report.check("unlabelled")
+    assert ("ok", 0.0) == (coverage.status, coverage.value)
+    assert coverage.detail.startswith(f"0 of {matured} matured")
+    assert f"{immature} younger left out as immature" in coverage.detail
+    document = json.loads(json.dumps(report.to_dict()))
+    assert (5.0, 2.0, "observed", immature) == (
+        document["maturity"]["age_days"],
+        document["maturity"]["delay_days"],
+        document["maturity"]["source"],
+        document["maturity"]["immature"],
+    )
+    fixed_end = as_of - timedelta(days=2)
+    late = ((times >= as_of - timedelta(days=5)) & (times < fixed_end) & ~legit).sum()
+    fixed = label_coverage_check(
+        warehouse,
+        start=fixed_end - timedelta(days=7),
+        end=fixed_end,
+        known_by=as_of,
+        limits=QualityLimits(),
+    )
+    assert late > 0
+    assert fixed.detail.startswith(f"{late} of ")

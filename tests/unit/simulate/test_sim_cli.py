@@ -77,3 +77,23 @@ def test_unknown_output_extension_fails_with_exit_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, [*SMALL, "--out", str(tmp_path / "sim.xlsx")])
     assert 2 == result.exit_code
     assert "use a .parquet, .csv or .csv.gz file name" in result.stderr
+
+
+def test_realistic_labels_write_label_times_and_count_them(tmp_path: Path) -> None:
+    """--labels realistic adds label_time and reported_fraud and a labels line to the summary."""
+    out = tmp_path / "sim.parquet"
+    result = CliRunner().invoke(app, [*SMALL, "--out", str(out), "--labels", "realistic"])
+    assert 0 == result.exit_code, result.output
+    frame = pd.read_parquet(out)
+    assert {"label_time", "reported_fraud"} <= set(frame.columns)
+    assert "labels        reviewed" in result.stdout
+    assert "chargebacks" in result.stdout
+
+
+def test_fdh_format_refuses_label_times(tmp_path: Path) -> None:
+    """FDH columns carry no label times: --labels realistic with --format fdh exits 2."""
+    out = tmp_path / "fdh.parquet"
+    args = [*SMALL, "--out", str(out), "--format", "fdh", "--labels", "realistic"]
+    result = CliRunner().invoke(app, args)
+    assert 2 == result.exit_code
+    assert "needs --format sparkov" in result.output

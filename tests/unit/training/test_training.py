@@ -19,6 +19,7 @@ from fraudops.training.trainer import (
     TrainingResult,
     carried_threshold,
     train,
+    training_labels,
 )
 from fraudops.training.workflow import integer_ids_as_numbers
 
@@ -202,9 +203,17 @@ def test_refit_learns_the_validation_days_and_records_its_reference(
     config = TrainingConfig(trials=0, delay_days=2, validation_days=5)
     plain = train(history, SPARKOV, config)
     refit = train(
-        history, SPARKOV, TrainingConfig(trials=0, delay_days=2, validation_days=5, refit=True)
+        history,
+        SPARKOV,
+        TrainingConfig(trials=0, delay_days=2, validation_days=5, refit=True, review_capacity=30),
     )
     assert refit.bundle.training["refit"] == "true"
+    # The review threshold fitted to the budget on validation is carried like the decision's.
+    assert refit.review is not None
+    assert 30.0 == refit.bundle.review_capacity
+    assert refit.bundle.review_threshold is not None
+    assert refit.review.alerts_per_day <= 30.0
+    assert plain.bundle.review_threshold is None
     assert refit.bundle.training["trained_until"] == plain.split.validation_end.isoformat()
     reference = refit.bundle.drift_reference
     assert reference is not None
@@ -213,3 +222,25 @@ def test_refit_learns_the_validation_days_and_records_its_reference(
     assert len(reference.scores) == len(reference.features) > 0
     sample = reference.features.to_numpy()
     assert not np.allclose(plain.bundle.score_features(sample), refit.bundle.score_features(sample))
+
+
+def test_with_label_times_a_model_learns_the_labels_known_by_its_training_moment() -> None:
+    """Reported values known by then; a late, never or not-yet reported fraud reads as
+    legitimate; without label times, the profile's label as it is."""
+    times = pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"])
+    frame = pd.DataFrame(
+        {
+            "event_time": times,
+            "is_fraud": [1, 1, 0, 1],
+            "reported_fraud": [1.0, 1.0, 1.0, np.nan],
+            "label_time": [times[0], times[1] + pd.Timedelta(days=30), times[2], pd.NaT],
+        }
+    )
+    known_by = datetime(2024, 1, 10)
+
+    learnt = training_labels(frame, SPARKOV, known_by=known_by, label_delay_ms=0)
+    fixed = training_labels(
+        frame.drop(columns="label_time"), SPARKOV, known_by=known_by, label_delay_ms=0
+    )
+
+    assert ([1, 0, 1, 0], [1, 1, 0, 1]) == (learnt.tolist(), fixed.tolist())

@@ -1,0 +1,164 @@
+"""The scoring journal: records round-trip, a torn tail ends a segment, live segments are
+never taken for orphans, and what a dead process left is replayed into the warehouse once."""
+
+import math
+import secrets
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from fraudops.data.personal import PersonalData
+from fraudops.data.schema import CanonicalTransaction
+from fraudops.scoring.journaling import JournaledWriter, replay_journal
+from fraudops.storage.base import (
+    LabelRecord,
+    Reason,
+    ScoredTransaction,
+    ScoreRecord,
+    StoredResult,
+)
+from fraudops.storage.journal import (
+    Journal,
+    JournalEntry,
+    decode_entry,
+    encode_entry,
+    read_records,
+)
+from fraudops.storage.warehouse import Warehouse
+
+T0 = datetime(2024, 3, 5, 14, 21)
+KEYS = PersonalData(secrets.token_bytes(32))
+
+
+def entry(trans_num: str, *, minutes: int = 0, labelled: bool = False) -> JournalEntry:
+    """A protected, scored transaction as the service journals it."""
+    canonical = CanonicalTransaction.model_validate(
+        {
+            "trans_num": trans_num,
+            "cc_num": 4_000_000_000_000_001,
+            "merchant": "fraud_Kirlin and Sons",
+            "category": "grocery_pos",
+            "amt": 12.5 + minutes,
+            "dob": "1980-05-17",
+            "trans_date_trans_time": f"{T0 + timedelta(minutes=minutes):%Y-%m-%dT%H:%M:%S}",
+        }
+    )
+    score = ScoreRecord(
+        model_name="fraud-detector",
+        model_version="3",
+        fraud_probability=0.875,
+        decision="decline",
+        scored_at=datetime(2026, 12, 5, 21, 0, 1, 123456, tzinfo=UTC),
+        reasons=(Reason("amount", 900.0, 1.5, "amount 900.00"), Reason("age", None, 0.25, "?")),
+        features={"amount": 12.5, "card_count_1h": math.nan},
+        latency_ms=0.125,
+    )
+    label = LabelRecord(
+        trans_num=trans_num, is_fraud=True, label_time=canonical.event_time, source="feed"
+    )
+    return JournalEntry(
+        item=ScoredTransaction(transaction=KEYS.protect(canonical), score=score),
+        label=label if labelled else None,
+    )
+
+
+def test_an_entry_comes_back_from_its_record_as_it_went_in() -> None:
+    """Transaction, score (NaN feature included), reasons and label survive the journal."""
+    original = entry("t-1", labelled=True)
+    back = decode_entry(encode_entry(original))
+    assert original.item.transaction == back.item.transaction
+    assert original.label == back.label
+    assert original.item.score.reasons == back.item.score.reasons
+    assert original.item.score.scored_at == back.item.score.scored_at
+    assert 0.875 == back.item.score.fraud_probability
+    assert math.isnan(back.item.score.features["card_count_1h"])
+
+
+def test_a_torn_record_at_the_end_ends_the_segment(tmp_path: Path) -> None:
+    """A process killed mid-write leaves a partial record: the whole ones before it count."""
+    segment = Journal(tmp_path).open_segment()
+    segment.append([b"first", b"second"])
+    segment.close()
+    with segment.path.open("ab") as out:
+        out.write(b"\x10\x00\x00\x00\x00\x00")  # a header cut short, then nothing
+    assert [b"first", b"second"] == list(read_records(segment.path))
+
+
+def test_a_live_segment_is_no_orphan_and_a_closed_one_is(tmp_path: Path) -> None:
+    """A segment still held by its process is left alone; once released, it is an orphan."""
+    journal = Journal(tmp_path)
+    live = journal.open_segment()
+    dead = journal.open_segment()
+    dead.append([b"x"])
+    dead.close()
+    assert [dead.path] == [path for path, _ in journal.orphans()]
+    live.close()
+
+
+def test_what_a_dead_process_journaled_is_replayed_into_the_warehouse_once(
+    tmp_path: Path,
+) -> None:
+    """Records journaled and never drained are stored at the next start, and the segment
+    goes; records already drained are not stored twice."""
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}", personal=KEYS)
+    warehouse.migrate()
+    journal = Journal(tmp_path / "journal")
+    drained, undrained = entry("t-1"), entry("t-2", minutes=1, labelled=True)
+    warehouse.store_scored_batch([drained.item])
+    segment = journal.open_segment()
+    segment.append([encode_entry(drained), encode_entry(undrained)])
+    segment.close()  # the process is gone: its lock is released
+
+    assert 2 == replay_journal(journal, warehouse)
+
+    stored = warehouse.get_transaction("t-2")
+    assert stored is not None
+    assert stored.champion is not None
+    assert 0.875 == stored.champion.fraud_probability
+    assert stored.label is not None
+    assert True is stored.label.is_fraud
+    assert [] == list((tmp_path / "journal").iterdir())
+    assert 0 == replay_journal(journal, warehouse)
+    warehouse.dispose()
+
+
+class GatedWarehouse:
+    """A warehouse whose batch stores wait until the test opens the gate."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.warehouse = warehouse
+        self.gate = threading.Event()
+
+    def store_scored_batch(
+        self, items: Sequence[ScoredTransaction], *, labels: Sequence[LabelRecord] = ()
+    ) -> list[StoredResult]:
+        """Wait for the gate, then store."""
+        self.gate.wait(10)
+        return self.warehouse.store_scored_batch(items, labels=labels)
+
+
+def test_a_journaled_transaction_is_found_before_and_after_it_is_drained(
+    tmp_path: Path,
+) -> None:
+    """Durable once its future resolves, readable from then on, in the warehouse once
+    drained; closing drains everything and removes the segment."""
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}", personal=KEYS)
+    warehouse.migrate()
+    gated = GatedWarehouse(warehouse)
+    writer = JournaledWriter(gated, Journal(tmp_path / "journal"))  # type: ignore[arg-type]
+    writer.start()
+    pending = writer.submit(entry("t-1").item)
+    assert True is pending.durable.result(timeout=10).created
+    journaled = writer.stored_transaction("t-1")
+    assert journaled is not None
+    assert journaled.champion == pending.entry.item.score
+    assert ["t-1"] == list(writer.known(["t-1", "t-9"]))
+    assert warehouse.get_transaction("t-1") is None  # not drained yet
+    gated.gate.set()
+    assert True is pending.drained.result(timeout=10).created
+    assert writer.stored_transaction("t-1") is None  # in the warehouse now
+    assert warehouse.get_transaction("t-1") is not None
+    writer.close()
+    assert [] == list((tmp_path / "journal").iterdir())
+    warehouse.dispose()
