@@ -16,8 +16,8 @@ import pytest
 from fraudops.data.profiles import SPARKOV
 from fraudops.data.readers import load_transactions
 from fraudops.features.online import EVENT_TIME_MS, OnlineFeatureEngine, records_from_frame
-from fraudops.features.redis_store import RedisStateStore
-from fraudops.features.spec import MS_PER_DAY, FeatureSpec, fit_feature_spec
+from fraudops.features.redis_store import LAYOUT, RedisStateStore
+from fraudops.features.spec import FEATURE_GROUPS, MS_PER_DAY, FeatureSpec, fit_feature_spec
 from fraudops.features.state import (
     CardState,
     Claim,
@@ -42,7 +42,9 @@ class Stream:
     """A time-ordered stream of online transactions with labels, and its spec."""
 
     def __init__(self, frame: pd.DataFrame) -> None:
-        self.spec = fit_feature_spec(frame, SPARKOV, label_delay_ms=2 * MS_PER_DAY)
+        self.spec = fit_feature_spec(
+            frame, SPARKOV, label_delay_ms=2 * MS_PER_DAY, groups=frozenset(FEATURE_GROUPS)
+        )
         self.records = records_from_frame(frame, self.spec)
         self.labels: list[int] = frame["is_fraud"].tolist()
 
@@ -191,6 +193,9 @@ def test_engine_over_redis_equals_engine_in_memory(stream: Stream, store: RedisS
     merchant = store.get_merchant(str(fraud["merchant"]))
     assert merchant is not None
     assert fraud[EVENT_TIME_MS] not in merchant.fraud_times
+    card = store.get_card(str(fraud["cc_num"]))
+    assert card is not None
+    assert fraud[EVENT_TIME_MS] not in card.fraud_times
 
 
 def test_a_long_history_of_ties_late_events_and_labels_matches_memory(
@@ -233,10 +238,10 @@ def test_a_long_history_of_ties_late_events_and_labels_matches_memory(
     assert memory_states(memory) == stored_states(store, {"busy-card"}, {"busy-shop"})
     card = store.get_card("busy-card")
     assert card is not None
-    for name in ("amounts", "sum1", "sum2"):
+    for name in ("amounts", "sum1", "sum2", "hour_cos", "hour_sin"):
         assert bits(getattr(memory.cards["busy-card"], name)) == bits(getattr(card, name))
     live = 8 * len(card.times)
-    stored = store.client.strlen(f"{store.prefix}:v2:card-times:busy-card")
+    stored = store.client.strlen(f"{store.prefix}:v3:card-times:busy-card")
     assert live <= stored <= live * 5 // 4 + 4_096 + 8
 
 
@@ -276,7 +281,7 @@ def test_an_outdated_kept_copy_is_refused_and_the_transition_reruns(
 def test_writes_wait_for_the_initialised_mark_but_reads_do_not(store: RedisStateStore) -> None:
     """Without the mark (Redis lost everything, or a rebuild runs) nothing is written."""
     store.transact("c", None, lambda _card, _merchant: (None, CardState(), None))
-    store.client.delete(f"{store.prefix}:v2:initialised")
+    store.client.delete(f"{store.prefix}:v3:initialised")
     with pytest.raises(FeatureStateUnavailableError, match="not initialised"):
         store.transact("c", "m", lambda card, _merchant: (None, card, MerchantState()))
     card = store.transact("c", None, lambda card, _merchant: (card, None, None))
@@ -335,7 +340,7 @@ def test_the_rebuild_lock_admits_one_process_and_is_renewed_while_held(
                 assert not turned_away
         with other.rebuild_lock() as next_one:
             assert next_one
-        assert not other.client.exists(f"{prefix}:v2:rebuilding")
+        assert not other.client.exists(f"{prefix}:v3:rebuilding")
     finally:
         builder.close()
         other.close()
@@ -395,7 +400,7 @@ def test_a_lock_holds_writers_back_until_it_lapses_but_not_readers(
 ) -> None:
     """While another transaction locks a card, a write waits for the lock; a read does not."""
     began = time.monotonic()
-    store.client.set(f"{prefix}:v2:lock:card:c", "another-writer", px=150)
+    store.client.set(f"{prefix}:v3:lock:card:c", "another-writer", px=150)
     assert "read" == store.transact("c", None, lambda _card, _merchant: ("read", None, None))
     assert time.monotonic() - began < 0.1
     store.transact("c", None, lambda _card, _merchant: (None, CardState(), None))
@@ -669,26 +674,39 @@ def test_claims_of_a_process_without_heartbeat_are_stale_at_once(
         dead.close()
 
 
-def test_fraud_label_times_go_through_transactions_and_old_states_read_as_before(
+def test_fraud_label_times_go_through_transactions_and_missing_ones_read_as_before(
     store: RedisStateStore,
 ) -> None:
-    """Label times written by a transaction come back; a merchant stored before they were
-    kept (no fraud_known column) reads its frauds as known from their transaction's time."""
+    """Label times written by a transaction come back, for a merchant and a card; a state
+    without its fraud_known column reads its frauds as known from their transaction's time."""
     merchant = MerchantState()
     merchant.add(time_ms=5, trans_id="x", label=1, label_time_ms=900)
     merchant.add(time_ms=5, trans_id="w", label=1, label_time_ms=700)
     store.put_merchant("m", merchant)
+    card = CardState()
+    card.add(time_ms=5, trans_id="x", amount=1.0, label=1, label_time_ms=900)
+    store.put_card("c", card)
 
-    def late_fraud(_card: CardState | None, state: MerchantState | None) -> tuple[None, None, Any]:
-        assert state is not None
+    def late_fraud(
+        card: CardState | None, state: MerchantState | None
+    ) -> tuple[None, CardState, MerchantState]:
+        assert card is not None and state is not None
         state.add(time_ms=8, trans_id="y", label=1, label_time_ms=5_000)
         state.set_label(time_ms=5, trans_id="x", is_fraud=False)
-        return None, None, state
+        card.add(time_ms=8, trans_id="y", amount=2.0, label=1, label_time_ms=5_000)
+        card.set_label(time_ms=5, trans_id="x", is_fraud=False)
+        return None, card, state
 
-    store.transact(None, "m", late_fraud)
+    store.transact("c", "m", late_fraud)
     assert ([5, 8], [700, 5_000]) == (
         list(store.get_merchant("m").fraud_times),  # type: ignore[union-attr]
         list(store.get_merchant("m").fraud_known),  # type: ignore[union-attr]
     )
-    store.client.delete(f"{store.prefix}:v2:merchant-fraud_known:m")
+    assert ([8], [5_000]) == (
+        list(store.get_card("c").fraud_times),  # type: ignore[union-attr]
+        list(store.get_card("c").fraud_known),  # type: ignore[union-attr]
+    )
+    store.client.delete(f"{store.prefix}:{LAYOUT}:merchant-fraud_known:m")
+    store.client.delete(f"{store.prefix}:{LAYOUT}:card-fraud_known:c")
     assert [5, 8] == list(store.get_merchant("m").fraud_known)  # type: ignore[union-attr]
+    assert [8] == list(store.get_card("c").fraud_known)  # type: ignore[union-attr]

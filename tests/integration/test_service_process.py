@@ -181,7 +181,7 @@ def test_a_service_killed_mid_batch_leaves_no_unstored_transaction_in_redis(
     )
     bodies = [request_body(row) for row in stream.head(1_300).to_dict("records")]
     client = redis.Redis.from_url(redis_url)
-    unconfirmed = f"{prefix}:v2:unconfirmed"
+    unconfirmed = f"{prefix}:v3:unconfirmed"
     try:
         with running_service(tmp_path / "home", env=env) as first, first.client() as http:
             for start in range(0, 300, 100):

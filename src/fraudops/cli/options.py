@@ -45,6 +45,12 @@ ReviewCapacityOpt = Annotated[
     ),
 ]
 SeedOpt = Annotated[int | None, typer.Option(help="Seed (FRAUDOPS_SEED).")]
+FeatureGroupsOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Optional feature groups, comma-separated, or 'none' (default: the kept ones)."
+    ),
+]
 AsOfOpt = Annotated[
     datetime | None,
     typer.Option(
@@ -117,7 +123,23 @@ def training_config(**options: Any) -> "TrainingConfig":
         fail(f"--review-capacity must be > 0 alerts per day, not {capacity}")
     if options["seed"] is None:
         options["seed"] = get_settings().seed
+    groups = options.pop("feature_groups", None)
+    if groups is not None:
+        options["feature_groups"] = feature_groups(groups)
     return TrainingConfig(**options)
+
+
+def feature_groups(text: str) -> frozenset[str]:
+    """The groups of a --feature-groups value, or exit 2 naming the unknown ones."""
+    from fraudops.features.spec import FEATURE_GROUPS
+
+    names = {name.strip() for name in text.split(",") if name.strip()}
+    if names == {"none"}:
+        return frozenset()
+    unknown = sorted(names - set(FEATURE_GROUPS))
+    if unknown:
+        fail(f"--feature-groups: unknown {', '.join(unknown)}; known: {', '.join(FEATURE_GROUPS)}")
+    return frozenset(names)
 
 
 @contextmanager

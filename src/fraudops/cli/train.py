@@ -10,6 +10,7 @@ from fraudops.cli.options import (
     DATE_FORMATS,
     DataOpt,
     DelayOpt,
+    FeatureGroupsOpt,
     FoldsOpt,
     ModelOpt,
     ObjectiveOpt,
@@ -47,6 +48,7 @@ def train_command(
     review_cost: ReviewCostOpt = 5.0,
     review_capacity: ReviewCapacityOpt = None,
     seed: SeedOpt = None,
+    feature_groups: FeatureGroupsOpt = None,
 ) -> None:
     """Train on labelled data, register the model in MLflow (champion, else challenger)."""
     from fraudops.data.profiles import load_profile
@@ -71,6 +73,7 @@ def train_command(
         review_cost=review_cost,
         review_capacity=settings.review_capacity if review_capacity is None else review_capacity,
         seed=seed,
+        feature_groups=feature_groups,
     )
     out_dir = settings.home / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")
     with user_errors():
@@ -117,6 +120,7 @@ def backtest_command(
     threshold_objective: ObjectiveOpt = "f1",
     review_cost: ReviewCostOpt = 5.0,
     seed: SeedOpt = None,
+    feature_groups: FeatureGroupsOpt = None,
 ) -> None:
     """Train on data known before test-start minus the delay; score and judge the test days."""
     from fraudops.data.profiles import load_profile
@@ -134,6 +138,7 @@ def backtest_command(
         threshold_objective=threshold_objective,
         review_cost=review_cost,
         seed=seed,
+        feature_groups=feature_groups,
     )
     with user_errors():
         dataset = load_profile(profile, user_dir=get_settings().user_profiles_dir)

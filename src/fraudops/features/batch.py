@@ -17,16 +17,29 @@ import structlog
 
 from fraudops.features import columns
 from fraudops.features.formulas import (
+    HOUR_COS,
+    HOUR_SIN,
     FloatArray,
     IntArray,
     age_years_array,
+    amount_ratio_array,
     amount_vs_history_array,
     calendar_array,
     haversine_km_array,
+    hour_similarity_array,
     log_amount_array,
+    value_codes,
 )
 from fraudops.features.labels import LabelArrival, label_arrival
-from fraudops.features.spec import CARD_WINDOWS, MERCHANT_WINDOWS, FeatureSpec
+from fraudops.features.spec import (
+    CARD_DIVERSITY_WINDOWS,
+    CARD_HISTORY_MS,
+    CARD_WINDOWS,
+    MERCHANT_WINDOWS,
+    MS_PER_DAY,
+    MS_PER_HOUR,
+    FeatureSpec,
+)
 from fraudops.features.windows import GroupedTimes, RangeMax, group_codes
 
 log = structlog.get_logger(__name__)
@@ -70,23 +83,33 @@ def batch_features(frame: pd.DataFrame, spec: FeatureSpec) -> FloatArray:
     times = columns.event_times_ms(frame)
     amount = columns.numbers(frame, profile.amount)
     _calendar_and_amount(matrix, times=times, amount=amount)
-    if spec.has_card:
-        _card_features(
-            matrix,
-            codes=group_codes(columns.texts(frame, profile.card_id)),
-            times=times,
-            amount=amount,
-            ids=columns.transaction_ids(frame, profile.id_column),
+    card = (
+        GroupedTimes(
+            group_codes(columns.texts(frame, profile.card_id)),
+            times,
+            tie_ids=columns.transaction_ids(frame, profile.id_column),
         )
+        if spec.has_card
+        else None
+    )
+    if card is not None:
+        _card_features(matrix, card=card, amount=amount)
+    labels = (
+        label_arrival(frame, profile, label_delay_ms=spec.label_delay_ms)
+        if spec.has_merchant_risk or spec.has_card_fraud_history
+        else None
+    )
     if spec.has_merchant:
         _merchant_features(
             matrix,
             codes=group_codes(columns.texts(frame, profile.merchant_id)),
             times=times,
-            labels=label_arrival(frame, profile, label_delay_ms=spec.label_delay_ms)
-            if spec.has_merchant_risk
-            else None,
+            labels=labels if spec.has_merchant_risk else None,
             label_delay_ms=spec.label_delay_ms,
+        )
+    if card is not None and spec.has_card_profile:
+        _card_profile_features(
+            matrix, spec=spec, frame=frame, card=card, amount=amount, labels=labels
         )
     if profile.geo is not None:
         geo = profile.geo
@@ -133,16 +156,8 @@ def _calendar_and_amount(matrix: _FeatureMatrix, *, times: IntArray, amount: Flo
     matrix.put("is_weekend", weekend)
 
 
-def _card_features(
-    matrix: _FeatureMatrix,
-    *,
-    codes: IntArray,
-    times: IntArray,
-    amount: FloatArray,
-    ids: "pd.Series[str]",
-) -> None:
+def _card_features(matrix: _FeatureMatrix, *, card: GroupedTimes, amount: FloatArray) -> None:
     """Per-card velocity over each window, amount against the card's history, recency."""
-    card = GroupedTimes(codes, times, tie_ids=ids)
     rows = card.order
     amounts = amount[rows]
     sum1 = card.sequential_cumsum(amounts)
@@ -210,6 +225,147 @@ def _merchant_features(
         with np.errstate(invalid="ignore", divide="ignore"):
             risk = np.where(count > 0, known / count, np.nan)
         matrix.put(f"merchant_risk_{name}", risk, rows)
+
+
+def _card_profile_features(
+    matrix: _FeatureMatrix,
+    *,
+    spec: FeatureSpec,
+    frame: pd.DataFrame,
+    card: GroupedTimes,
+    amount: FloatArray,
+    labels: LabelArrival | None,
+) -> None:
+    """The optional card-profile groups the spec has, as `state.card_profile_features`."""
+    profile = spec.profile
+    rows = card.order
+    times = card.times
+    hi = card.first_at_or_after(times)
+    lo = card.first_at_or_after(times - CARD_HISTORY_MS)
+    merchants = value_codes(columns.texts(frame, profile.merchant_id))[rows]
+    categories = value_codes(columns.texts(frame, profile.category))[rows]
+    if spec.has_card_fraud_history and labels is not None:
+        known, since = _known_frauds(card, labels, label_delay_ms=spec.label_delay_ms)
+        matrix.put("card_known_frauds_30d", known, rows)
+        matrix.put("card_days_since_known_fraud", since, rows)
+    if spec.has_card_merchant_novelty:
+        novel = _no_purchase_at_merchant(card, merchants)
+        matrix.put("card_new_merchant_30d", np.where(merchants != 0, novel, np.nan), rows)
+    windows = {
+        name: card.first_at_or_after(times - width)
+        for name, width in CARD_DIVERSITY_WINDOWS.items()
+    }
+    for wanted, values, kind in (
+        (spec.has_card_merchant_diversity, merchants, "merchants"),
+        (spec.has_card_category_diversity, categories, "categories"),
+    ):
+        if wanted:
+            following = _next_same(card, values)
+            for name, start in windows.items():
+                distinct = _distinct(values, following, lo=start, hi=hi)
+                matrix.put(f"card_distinct_{kind}_{name}", distinct, rows)
+    if spec.has_card_category_amount:
+        count, total = _matching_sums(categories, amount[rows], lo=lo, hi=hi)
+        ratio = amount_ratio_array(amount=amount[rows], count=count, total=total)
+        matrix.put("card_category_amount_ratio_30d", ratio, rows)
+    if spec.has_card_hour_profile:
+        hour = (times // MS_PER_HOUR) % 24
+        cos_sum = card.sequential_cumsum(HOUR_COS[hour])
+        sin_sum = card.sequential_cumsum(HOUR_SIN[hour])
+        similarity = hour_similarity_array(
+            hour=hour,
+            count=hi - lo,
+            cos_sum=card.before(cos_sum, hi) - card.before(cos_sum, lo),
+            sin_sum=card.before(sin_sum, hi) - card.before(sin_sum, lo),
+        )
+        matrix.put("card_hour_similarity_30d", similarity, rows)
+
+
+def _known_frauds(
+    card: GroupedTimes, labels: LabelArrival, *, label_delay_ms: int
+) -> tuple[FloatArray, FloatArray]:
+    """Per sorted event at t: the card's frauds in [t - d - 30 days, t - d) whose label is
+    known at t (the rule of merchant risk), and days since the latest of them."""
+    rows = card.order
+    frauds = np.flatnonzero(labels.fraud[rows])  # sorted positions of frauds that arrive
+    fraud_times = card.times[frauds]
+    # A fraud at s, known at L, counts for each later event of its card at t with
+    # t - d - 30 days <= s < t - d and L < t: t in (max(s + d, L), s + d + 30 days].
+    counted_after = np.maximum(fraud_times + label_delay_ms, labels.times_ms[rows][frauds])
+    first = card.first_after(frauds, counted_after)
+    end = card.first_after(frauds, fraud_times + label_delay_ms + CARD_HISTORY_MS)
+    count = card.count_covering(first, end)
+    latest = np.zeros(len(card.times), dtype=np.int64)
+    # Frauds in sorted order: a card's later fraud overwrites an earlier one where both count.
+    for fraud_time, start, stop in zip(
+        fraud_times.tolist(), first.tolist(), end.tolist(), strict=True
+    ):
+        latest[start:stop] = fraud_time
+    since = np.where(count > 0, (card.times - latest) / MS_PER_DAY, np.nan)
+    return count.astype(np.float64), since
+
+
+def _no_purchase_at_merchant(card: GroupedTimes, merchants: IntArray) -> FloatArray:
+    """Per sorted event: 1 if its card bought nothing at its merchant in the history window."""
+    merchant_codes, uniques = pd.factorize(merchants)
+    pair = group_codes(pd.Series(card.codes * (len(uniques) + 1) + merchant_codes))
+    pairs = GroupedTimes(pair, card.times, tie_ids=None)
+    count = pairs.first_at_or_after(pairs.times) - pairs.first_at_or_after(
+        pairs.times - CARD_HISTORY_MS
+    )
+    novel = np.empty(len(merchants))
+    novel[pairs.order] = count == 0
+    return novel
+
+
+def _next_same(card: GroupedTimes, values: IntArray) -> IntArray:
+    """Per sorted event, the position of its card's next event with the same value (or n)."""
+    size = len(values)
+    order = np.lexsort((np.arange(size), values, card.codes))
+    same = (card.codes[order[1:]] == card.codes[order[:-1]]) & (
+        values[order[1:]] == values[order[:-1]]
+    )
+    following = np.full(size, size, dtype=np.int64)
+    following[order[:-1][same]] = order[1:][same]
+    return following
+
+
+def _distinct(values: IntArray, following: IntArray, *, lo: IntArray, hi: IntArray) -> IntArray:
+    """Distinct non-missing values among each range [lo, hi) of sorted events.
+
+    An event counts if the next one with its value is at or after `hi`. The loop runs over
+    offsets into the ranges (as many as the longest range), on the ranges still that long.
+    """
+    distinct = np.zeros(len(lo), dtype=np.int64)
+    span = hi - lo
+    active = np.flatnonzero(span > 0)
+    offset = 0
+    while len(active):
+        at = lo[active] + offset
+        distinct[active] += (values[at] != 0) & (following[at] >= hi[active])
+        offset += 1
+        active = active[span[active] > offset]
+    return distinct
+
+
+def _matching_sums(
+    values: IntArray, amounts: FloatArray, *, lo: IntArray, hi: IntArray
+) -> tuple[IntArray, FloatArray]:
+    """Count and sum of the amounts in [lo, hi) with the event's own (non-missing) value,
+    added one by one in time order as the online engine adds them."""
+    count = np.zeros(len(lo), dtype=np.int64)
+    total = np.zeros(len(lo))
+    span = hi - lo
+    active = np.flatnonzero((span > 0) & (values != 0))
+    offset = 0
+    while len(active):
+        at = lo[active] + offset
+        match = values[at] == values[active]
+        total[active] += np.where(match, amounts[at], 0.0)
+        count[active] += match
+        offset += 1
+        active = active[span[active] > offset]
+    return count, total
 
 
 def _longest(windows: dict[str, int]) -> str:

@@ -5,10 +5,13 @@ last bit on everything but the transcendental functions (log1p, sin, cos, asin),
 libraries may differ by an ulp.
 """
 
+import hashlib
 import math
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from fraudops.features.spec import MS_PER_DAY, MS_PER_HOUR, NIGHT_HOURS
 
@@ -24,6 +27,14 @@ VARIANCE_FLOOR = 1e-9
 # 1970-01-01 was a Thursday; shifting by 3 days makes Monday 0.
 _EPOCH_WEEKDAY_SHIFT = 3
 _NIGHT = tuple(sorted(NIGHT_HOURS))
+# Each hour of the day as a point on the unit circle: the card's usual hours are summed
+# as these, and a table (not a cos per event) keeps both engines on the very same floats.
+HOUR_COS: FloatArray = np.cos(np.arange(24) * (2.0 * math.pi / 24.0))
+HOUR_SIN: FloatArray = np.sin(np.arange(24) * (2.0 * math.pi / 24.0))
+HOUR_COS_LIST: tuple[float, ...] = tuple(HOUR_COS.tolist())
+HOUR_SIN_LIST: tuple[float, ...] = tuple(HOUR_SIN.tolist())
+# Distinct value codes a process remembers (merchants and categories of recent scoring).
+_VALUE_CODE_CACHE = 1 << 16
 
 
 def calendar(t_ms: int) -> tuple[int, int, bool, bool]:
@@ -123,3 +134,52 @@ def amount_vs_history_array(
         spread = (count >= 2) & (variance > VARIANCE_FLOOR * (s2 / count))
         zscore = np.where(spread, (amount - mean) / np.sqrt(variance), np.nan)
     return ratio, zscore
+
+
+@lru_cache(maxsize=_VALUE_CODE_CACHE)
+def value_code(text: str | None) -> int:
+    """A stable 64-bit code of a merchant or category id (0: missing), the same in every
+    process: what a card's state keeps of its merchants and categories."""
+    if text is None:
+        return 0
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True) or 1
+
+
+def value_codes(texts: "pd.Series[str]") -> IntArray:
+    """`value_code` of each value (NaN: missing, 0), computed once per distinct value."""
+    codes, uniques = pd.factorize(texts, use_na_sentinel=True)
+    table = np.array([value_code(str(u)) for u in uniques] + [0], dtype=np.int64)
+    found: IntArray = table[codes]  # -1 (missing) picks the trailing 0
+    return found
+
+
+def hour_similarity(*, hour: int, count: int, cos_sum: float, sin_sum: float) -> float:
+    """Mean cosine of the angle between this hour and the card's past hours; NaN if none."""
+    if count == 0:
+        return math.nan
+    return (HOUR_COS_LIST[hour] * cos_sum + HOUR_SIN_LIST[hour] * sin_sum) / count
+
+
+def hour_similarity_array(
+    *, hour: IntArray, count: IntArray, cos_sum: FloatArray, sin_sum: FloatArray
+) -> FloatArray:
+    """`hour_similarity` over arrays."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value = (HOUR_COS[hour] * cos_sum + HOUR_SIN[hour] * sin_sum) / count
+    return np.where(count > 0, value, np.nan)
+
+
+def amount_ratio(*, amount: float, count: int, total: float) -> float:
+    """Amount over the mean of `count` amounts summing to `total`; NaN if none or mean 0."""
+    if count == 0:
+        return math.nan
+    mean = total / count
+    return amount / mean if mean != 0.0 else math.nan
+
+
+def amount_ratio_array(*, amount: FloatArray, count: IntArray, total: FloatArray) -> FloatArray:
+    """`amount_ratio` over arrays."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / count
+        return np.where((count > 0) & (mean != 0.0), amount / mean, np.nan)

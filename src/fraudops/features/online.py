@@ -25,15 +25,18 @@ from fraudops.features.formulas import (
     calendar,
     haversine_km,
     log_amount,
+    value_code,
 )
 from fraudops.features.labels import fixed_label_time_ms
 from fraudops.features.spec import CARD_WINDOWS, MERCHANT_WINDOWS, MS_PER_DAY, FeatureSpec
 from fraudops.features.state import (
+    CardProfileLayout,
     CardState,
     Claim,
     FeatureStateStore,
     InMemoryStateStore,
     MerchantState,
+    card_profile_features,
     card_window_features,
     merchant_counts,
     merchant_risk,
@@ -66,6 +69,11 @@ class OnlineFeatureEngine:
         self._card = profile.card_id if spec.has_card else None
         self._merchant = profile.merchant_id if spec.has_merchant else None
         self._risk = spec.has_merchant_risk
+        self._profile = CardProfileLayout.of(spec) if spec.has_card_profile else None
+        # Each card event keeps its merchant and category whatever the groups, so that a
+        # champion with other groups finds them in a shared state.
+        self._card_merchant = profile.merchant_id if spec.has_merchant else None
+        self._category = profile.category if spec.has_card else None
         self._geo = profile.geo
         self._birth = profile.birth_date
         self._numeric = profile.numeric
@@ -83,8 +91,10 @@ class OnlineFeatureEngine:
     def features(self, tx: Transaction) -> FloatArray:
         """The transaction's features from the current state, which stays unchanged."""
 
+        codes = self._codes(tx)
+
         def read(card: CardState | None, merchant: MerchantState | None) -> _Transition:
-            return self._row(tx, card, merchant), None, None
+            return self._row(tx, card, merchant, codes), None, None
 
         return np.array(self.store.transact(*self._keys(tx), read), dtype=np.float64)
 
@@ -93,10 +103,12 @@ class OnlineFeatureEngine:
     ) -> Self:
         """Add the transaction to its card's and merchant's state, with its label if given:
         known from `label_time_ms`, by default `label_delay` after the transaction."""
-        keys = self._keys(tx)
+        keys, codes = self._keys(tx), self._codes(tx)
 
         def add(card: CardState | None, merchant: MerchantState | None) -> _Transition:
-            return [], *self._added(tx, keys, card, merchant, label=label, known=label_time_ms)
+            return [], *self._added(
+                tx, keys, codes, card, merchant, label=label, known=label_time_ms
+            )
 
         self.store.transact(*keys, add)
         self.clock.observe(int(tx[EVENT_TIME_MS]))
@@ -118,11 +130,13 @@ class OnlineFeatureEngine:
         With a `claim`, the store claims the trans_num in the same step, or raises
         ClaimedError and changes nothing.
         """
-        keys = self._keys(tx)
+        keys, codes = self._keys(tx), self._codes(tx)
 
         def score_then_add(card: CardState | None, merchant: MerchantState | None) -> _Transition:
-            row = self._row(tx, card, merchant)
-            return row, *self._added(tx, keys, card, merchant, label=label, known=label_time_ms)
+            row = self._row(tx, card, merchant, codes)
+            return row, *self._added(
+                tx, keys, codes, card, merchant, label=label, known=label_time_ms
+            )
 
         row = self.store.transact(*keys, score_then_add, claim=claim)
         self.clock.observe(int(tx[EVENT_TIME_MS]))
@@ -131,25 +145,32 @@ class OnlineFeatureEngine:
     def add_label(
         self, tx: Transaction, *, is_fraud: bool, label_time_ms: int | None = None
     ) -> bool:
-        """Record a transaction's label for merchant risk, known from `label_time_ms` (by
-        default `label_delay` after the transaction); False if its merchant state lacks it."""
-        key = _key(tx.get(self._merchant)) if self._risk and self._merchant else None
-        if key is None:
+        """Record a transaction's label for merchant risk and the card's fraud history, known
+        from `label_time_ms` (by default `label_delay` after the transaction); False if
+        neither its merchant's nor its card's state holds the transaction."""
+        card_key = _key(tx.get(self._card)) if self._card else None
+        merchant_key = _key(tx.get(self._merchant)) if self._risk and self._merchant else None
+        if card_key is None and merchant_key is None:
             return False
         time_ms, trans_id = int(tx[EVENT_TIME_MS]), str(tx[self._id])
         known = self._label_time_ms(time_ms, label_time_ms)
 
         def label(
-            _card: CardState | None, merchant: MerchantState | None
-        ) -> tuple[bool, None, MerchantState | None]:
-            if merchant is None:
-                return False, None, None
-            found = merchant.set_label(
+            card: CardState | None, merchant: MerchantState | None
+        ) -> tuple[bool, CardState | None, MerchantState | None]:
+            changed_card = changed_merchant = None
+            if card is not None and card.set_label(
                 time_ms=time_ms, trans_id=trans_id, is_fraud=is_fraud, label_time_ms=known
-            )
-            return found, None, merchant if found else None
+            ):
+                changed_card = card
+            if merchant is not None and merchant.set_label(
+                time_ms=time_ms, trans_id=trans_id, is_fraud=is_fraud, label_time_ms=known
+            ):
+                changed_merchant = merchant
+            found = changed_card is not None or changed_merchant is not None
+            return found, changed_card, changed_merchant
 
-        return self.store.transact(None, key, label)
+        return self.store.transact(card_key, merchant_key, label)
 
     def _label_time_ms(self, time_ms: int, label_time_ms: int | None) -> int:
         """When a label is known: as given, else by the fixed rule."""
@@ -165,8 +186,16 @@ class OnlineFeatureEngine:
             _key(tx.get(self._merchant)) if self._merchant else None,
         )
 
+    def _codes(self, tx: Transaction) -> "_Codes":
+        """The value codes of the transaction's merchant and category (0: missing)."""
+        return self._code(tx, self._card_merchant), self._code(tx, self._category)
+
     def _row(
-        self, tx: Transaction, card: CardState | None, merchant: MerchantState | None
+        self,
+        tx: Transaction,
+        card: CardState | None,
+        merchant: MerchantState | None,
+        codes: "_Codes",
     ) -> list[float]:
         """Feature values in `spec.names` order."""
         time_ms = int(tx[EVENT_TIME_MS])
@@ -186,6 +215,15 @@ class OnlineFeatureEngine:
                     label_delay_ms=self.spec.label_delay_ms,
                     windows=self._merchant_windows,
                 )
+        if self._profile is not None:
+            row += card_profile_features(
+                card,
+                time_ms=time_ms,
+                amount=amount,
+                merchant=codes[0],
+                category=codes[1],
+                layout=self._profile,
+            )
         if self._geo is not None:
             geo = self._geo
             row.append(
@@ -212,6 +250,7 @@ class OnlineFeatureEngine:
         self,
         tx: Transaction,
         keys: "_Keys",
+        codes: "_Codes",
         card: CardState | None,
         merchant: MerchantState | None,
         *,
@@ -225,6 +264,7 @@ class OnlineFeatureEngine:
         time_ms = int(tx[EVENT_TIME_MS])
         trans_id = str(tx[self._id])
         card_key, merchant_key = keys
+        label_time_ms = self._label_time_ms(time_ms, known)
         new_card = new_merchant = None
         if card_key is not None:
             amount = _number(tx.get(self._amount))
@@ -233,14 +273,24 @@ class OnlineFeatureEngine:
                 msg = f"transaction {trans_id}: the amount must be a number, got {amount}"
                 raise columns.FeatureInputError(msg)
             card = card if card is not None else CardState()
-            if card.add(time_ms=time_ms, trans_id=trans_id, amount=amount):
+            added = card.add(
+                time_ms=time_ms,
+                trans_id=trans_id,
+                amount=amount,
+                merchant=codes[0],
+                category=codes[1],
+                label=label,
+                label_time_ms=label_time_ms,
+            )
+            if added:
                 now = self.clock.prune_reference(card.times[-1])
                 card.prune(horizon_ms=self._horizon_ms, now_ms=now)
                 new_card = card
+            elif label is not None:
+                new_card = card  # a replay may carry the label
         if merchant_key is not None:
             merchant = merchant if merchant is not None else MerchantState()
             given = label if self._risk else None
-            label_time_ms = self._label_time_ms(time_ms, known)
             if merchant.add(
                 time_ms=time_ms, trans_id=trans_id, label=given, label_time_ms=label_time_ms
             ):
@@ -251,9 +301,16 @@ class OnlineFeatureEngine:
                 new_merchant = merchant  # a replay may carry the label
         return new_card, new_merchant
 
+    @staticmethod
+    def _code(tx: Transaction, column: str | None) -> int:
+        """The value code of a merchant or category column (0: missing or not kept)."""
+        return value_code(_key(tx.get(column))) if column is not None else 0
+
 
 # A transaction's card and merchant keys (a plain tuple: a NamedTuple costs 0.2 us here).
 _Keys = tuple[str | None, str | None]
+# A transaction's merchant and category value codes.
+_Codes = tuple[int, int]
 # What the engine's state transitions return: the features read, the states to store.
 _Transition = tuple[list[float], CardState | None, MerchantState | None]
 

@@ -35,7 +35,23 @@ class Kind:
     columns: tuple[tuple[str, str], ...]
 
 
-CARD = Kind("card", CardState, (("times", "q"), ("amounts", "d"), ("sum1", "d"), ("sum2", "d")))
+CARD = Kind(
+    "card",
+    CardState,
+    (
+        ("times", "q"),
+        ("amounts", "d"),
+        ("sum1", "d"),
+        ("sum2", "d"),
+        ("merchants", "q"),
+        ("categories", "q"),
+        ("labels", "B"),
+        ("fraud_times", "q"),
+        ("fraud_known", "q"),
+        ("hour_cos", "d"),
+        ("hour_sin", "d"),
+    ),
+)
 MERCHANT = Kind(
     "merchant",
     MerchantState,

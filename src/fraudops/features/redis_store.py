@@ -1,14 +1,16 @@
 """Online feature state in Redis, shared by every scoring process that uses the same prefix.
 
-Keys live under `{prefix}:v2` (the JSON layout of earlier versions lived beside it, under
-`{prefix}:card:` and `{prefix}:merchant:`; it is not read: state missing under the new
-layout is rebuilt from the warehouse, and `clear` removes both). For each card and merchant:
+Keys live under `{prefix}:v3` (earlier layouts lived beside it: `{prefix}:v2`, whose cards
+lacked their merchants, categories, labels, label times and hours, and the JSON one under
+`{prefix}:card:` and `{prefix}:merchant:`; they are not read: state missing under the new
+layout is rebuilt from the warehouse, and `clear` removes them all). For each card and
+merchant:
 
-- `{kind}-{column}:{key}`: one column of the state (a card's times, amounts and running
-  sums; a merchant's times, labels, fraud times and when each fraud became known) packed
-  as little-endian int64, float64 or uint8 (a merchant stored before label times were kept
-  has no `fraud_known` column: its frauds read as known from their transaction's time).
-  A packed double is its own bits, so sums come back bit for bit (NaN too).
+- `{kind}-{column}:{key}`: one column of the state (a card's times, amounts, running sums,
+  merchant and category codes, labels, fraud times, when each fraud became known and
+  running hour sums; a merchant's times, labels, fraud times and when each fraud became
+  known) packed as little-endian int64, float64 or uint8. A packed double is its own bits,
+  so sums come back bit for bit (NaN too).
   Columns only grow at the end (APPEND); what pruning drops from the front is skipped, not
   cut, until it outgrows a quarter of the column and the column is written anew.
 - `{kind}:{key}`: a hash of `v`, a random version token every write replaces, `g`, a random
@@ -110,7 +112,7 @@ __all__ = [
     "State",
 ]
 
-LAYOUT = "v2"
+LAYOUT = "v3"
 # Seconds to connect or to wait for an answer, and retries after a connection error,
 # before the state counts as unavailable: scoring cannot wait on a dead server (redis-py's
 # own default, 10 retries with no socket timeout, could block a request for minutes).
@@ -150,7 +152,7 @@ class _UnverifiedError(Exception):
 
 
 class RedisStateStore:
-    """Card and merchant state under `{prefix}:v2:...`; see the module docstring for the keys.
+    """Card and merchant state under `{prefix}:v3:...`; see the module docstring for the keys.
 
     The client must return bytes (redis-py's default, not `decode_responses=True`).
     """

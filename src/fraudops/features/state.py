@@ -21,59 +21,152 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, MutableSequence, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from functools import reduce
+from itertools import compress
+from operator import add
 from typing import Any, Protocol, Self, TypeAlias, TypeVar
 
-from fraudops.features.formulas import amount_vs_history
+from fraudops.features.formulas import (
+    HOUR_COS_LIST,
+    HOUR_SIN_LIST,
+    amount_ratio,
+    amount_vs_history,
+    hour_similarity,
+)
 from fraudops.features.labels import label_known
+from fraudops.features.spec import (
+    CARD_DIVERSITY_WINDOWS,
+    CARD_HISTORY_MS,
+    MS_PER_DAY,
+    MS_PER_HOUR,
+    FeatureSpec,
+)
 
 
 @dataclass(slots=True)
 class CardState:
-    """One card's recent events; sum1[j] / sum2[j]: sums of amounts / squares before event j."""
+    """One card's recent events; sum1[j] / sum2[j]: sums of amounts / squares before event j.
+
+    Per event also its merchant's and category's `value_code` (0: missing) and its label
+    (0 until a fraud label is given), with its frauds' times in (time, id) order and when
+    each of those frauds became known (as MerchantState); hour_cos[j] / hour_sin[j]: sums of
+    the hours' points on the unit circle before event j (formulas.HOUR_COS, HOUR_SIN).
+    """
 
     times: MutableSequence[int] = field(default_factory=list)
     ids: MutableSequence[str] = field(default_factory=list)
     amounts: MutableSequence[float] = field(default_factory=list)
     sum1: MutableSequence[float] = field(default_factory=lambda: [0.0])
     sum2: MutableSequence[float] = field(default_factory=lambda: [0.0])
+    merchants: MutableSequence[int] = field(default_factory=list)
+    categories: MutableSequence[int] = field(default_factory=list)
+    labels: MutableSequence[int] = field(default_factory=list)
+    fraud_times: MutableSequence[int] = field(default_factory=list)
+    fraud_known: MutableSequence[int] = field(default_factory=list)
+    hour_cos: MutableSequence[float] = field(default_factory=lambda: [0.0])
+    hour_sin: MutableSequence[float] = field(default_factory=lambda: [0.0])
+
+    def __post_init__(self) -> None:
+        # A state without label times (written by an older version) reads its frauds as
+        # known from their transaction's time, as MerchantState does.
+        if len(self.fraud_known) != len(self.fraud_times):
+            self.fraud_known = list(self.fraud_times)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form (copies of the lists; `asdict` is 300x slower)."""
-        return {
-            "times": list(self.times),
-            "ids": list(self.ids),
-            "amounts": list(self.amounts),
-            "sum1": list(self.sum1),
-            "sum2": list(self.sum2),
-        }
+        return {name: list(getattr(self, name)) for name in _CARD_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
         """Rebuild from `to_dict` output."""
         return cls(**data)
 
-    def add(self, *, time_ms: int, trans_id: str, amount: float) -> bool:
-        """Add an event at its canonical place; False if it is already there (a replay)."""
+    def add(
+        self,
+        *,
+        time_ms: int,
+        trans_id: str,
+        amount: float,
+        merchant: int = 0,
+        category: int = 0,
+        label: int | None = None,
+        label_time_ms: int | None = None,
+    ) -> bool:
+        """Add an event at its canonical place, with its label if given, known from
+        `label_time_ms` (default: the event's time); False if it is already there (a
+        replay, whose label, if given, is recorded)."""
         position, present = canonical_position(self.times, self.ids, time_ms, trans_id)
         if present:
+            if label is not None:
+                self.set_label(
+                    time_ms=time_ms,
+                    trans_id=trans_id,
+                    is_fraud=bool(label),
+                    label_time_ms=label_time_ms,
+                )
             return False
+        hour = (time_ms // MS_PER_HOUR) % 24
         if position == len(self.times):
             self.times.append(time_ms)
             self.ids.append(trans_id)
             self.amounts.append(amount)
+            self.merchants.append(merchant)
+            self.categories.append(category)
+            self.labels.append(0)
             self.sum1.append(self.sum1[-1] + amount)
             self.sum2.append(self.sum2[-1] + amount * amount)
+            self.hour_cos.append(self.hour_cos[-1] + HOUR_COS_LIST[hour])
+            self.hour_sin.append(self.hour_sin[-1] + HOUR_SIN_LIST[hour])
+            if label:
+                self._mark_fraud(position, time_ms if label_time_ms is None else label_time_ms)
             return True
         # A tie or a late event: insert it and re-add the sums after it, in order.
         self.times.insert(position, time_ms)
         self.ids.insert(position, trans_id)
         self.amounts.insert(position, amount)
-        del self.sum1[position + 1 :]
-        del self.sum2[position + 1 :]
-        for value in self.amounts[position:]:
+        self.merchants.insert(position, merchant)
+        self.categories.insert(position, category)
+        self.labels.insert(position, 0)
+        if label:
+            self._mark_fraud(position, time_ms if label_time_ms is None else label_time_ms)
+        for sums in (self.sum1, self.sum2, self.hour_cos, self.hour_sin):
+            del sums[position + 1 :]
+        for value, at in zip(self.amounts[position:], self.times[position:], strict=True):
+            later = (at // MS_PER_HOUR) % 24
             self.sum1.append(self.sum1[-1] + value)
             self.sum2.append(self.sum2[-1] + value * value)
+            self.hour_cos.append(self.hour_cos[-1] + HOUR_COS_LIST[later])
+            self.hour_sin.append(self.hour_sin[-1] + HOUR_SIN_LIST[later])
         return True
+
+    def set_label(
+        self, *, time_ms: int, trans_id: str, is_fraud: bool, label_time_ms: int | None = None
+    ) -> bool:
+        """Record a transaction's label, known from `label_time_ms` (default: the event's
+        time); False if the transaction is not (or no longer) here. A fraud label given
+        again keeps its first label time."""
+        position, present = canonical_position(self.times, self.ids, time_ms, trans_id)
+        if not present:
+            return False
+        if is_fraud and not self.labels[position]:
+            self._mark_fraud(position, time_ms if label_time_ms is None else label_time_ms)
+        elif not is_fraud and self.labels[position]:
+            fraud = self._fraud_index(position)
+            self.labels[position] = 0
+            del self.fraud_times[fraud]
+            del self.fraud_known[fraud]
+        return True
+
+    def _mark_fraud(self, position: int, label_time_ms: int) -> None:
+        """Label the event at `position` fraud, known from `label_time_ms`."""
+        fraud = self._fraud_index(position)
+        self.labels[position] = 1
+        self.fraud_times.insert(fraud, self.times[position])
+        self.fraud_known.insert(fraud, label_time_ms)
+
+    def _fraud_index(self, position: int) -> int:
+        """Where the event at `position` is (or goes) among the frauds."""
+        return _fraud_index(self.times, self.labels, self.fraud_times, position)
 
     def prune(self, *, horizon_ms: int, now_ms: int | None = None) -> None:
         """Forget events older than the horizon before the latest one (or `now_ms`, if
@@ -89,8 +182,30 @@ class CardState:
             return
         old = min(bisect_left(self.times, latest - horizon_ms), bisect_left(self.times, latest) - 1)
         if old > 0:
-            for values in (self.times, self.ids, self.amounts, self.sum1, self.sum2):
-                del values[:old]
+            for name in _CARD_EVENT_FIELDS:
+                del getattr(self, name)[:old]
+            # Frauds of the events kept stay, also the one kept however old.
+            frauds = bisect_left(self.fraud_times, self.times[0])
+            del self.fraud_times[:frauds]
+            del self.fraud_known[:frauds]
+
+
+# CardState's fields, and those holding one item per event (or per event and one more).
+_CARD_FIELDS = tuple(CardState.__dataclass_fields__)
+_CARD_EVENT_FIELDS = tuple(
+    name for name in _CARD_FIELDS if name not in {"fraud_times", "fraud_known"}
+)
+
+
+def _fraud_index(
+    times: Sequence[int], labels: Sequence[int], fraud_times: Sequence[int], position: int
+) -> int:
+    """Where the event at `position` is (or goes) among the frauds: frauds follow the
+    events' (time, id) order, so among frauds at its time it comes after those before it."""
+    time_ms = times[position]
+    first = bisect_left(times, time_ms, 0, position)
+    earlier = sum(labels[first:position])
+    return bisect_left(fraud_times, time_ms) + earlier
 
 
 @dataclass(slots=True)
@@ -176,12 +291,8 @@ class MerchantState:
         self.fraud_known.insert(fraud, label_time_ms)
 
     def _fraud_index(self, position: int) -> int:
-        """Where the event at `position` is (or goes) among the frauds: frauds follow the
-        events' (time, id) order, so among frauds at its time it comes after those before it."""
-        time_ms = self.times[position]
-        first = bisect_left(self.times, time_ms, 0, position)
-        earlier = sum(self.labels[first:position])
-        return bisect_left(self.fraud_times, time_ms) + earlier
+        """Where the event at `position` is (or goes) among the frauds."""
+        return _fraud_index(self.times, self.labels, self.fraud_times, position)
 
     def prune(self, *, horizon_ms: int, now_ms: int | None = None) -> None:
         """Forget events older than the horizon before the latest one (or `now_ms`, if
@@ -280,6 +391,116 @@ def merchant_risk(
                 fraud -= 1
         out.append(fraud / count if count else math.nan)
     return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CardProfileLayout:
+    """Which card-profile features a spec has, in `spec.names` order (see FeatureSpec)."""
+
+    fraud_history: bool
+    novelty: bool
+    merchant_diversity: bool
+    category_diversity: bool
+    category_amount: bool
+    hour_profile: bool
+    label_delay_ms: int
+
+    @classmethod
+    def of(cls, spec: FeatureSpec) -> Self:
+        """The layout of a spec."""
+        return cls(
+            fraud_history=spec.has_card_fraud_history,
+            novelty=spec.has_card_merchant_novelty,
+            merchant_diversity=spec.has_card_merchant_diversity,
+            category_diversity=spec.has_card_category_diversity,
+            category_amount=spec.has_card_category_amount,
+            hour_profile=spec.has_card_hour_profile,
+            label_delay_ms=spec.label_delay_ms,
+        )
+
+
+_DAY_WIDTH, _WEEK_WIDTH = CARD_DIVERSITY_WINDOWS.values()
+
+
+def card_profile_features(
+    state: CardState | None,
+    *,
+    time_ms: int,
+    amount: float,
+    merchant: int,
+    category: int,
+    layout: CardProfileLayout,
+) -> list[float]:
+    """The card's known frauds, a new merchant, distinct merchants and categories, amount
+    against the category's usual one, hour against the usual hours (those the layout has).
+
+    `merchant` and `category` are value codes (0: missing); distinct counts leave missing
+    values out.
+    """
+    card = state if state is not None else _NO_CARD
+    times = card.times
+    hi = bisect_left(times, time_ms)
+    lo = bisect_left(times, time_ms - CARD_HISTORY_MS, 0, hi)
+    out: list[float] = []
+    if layout.fraud_history:
+        out += _known_frauds(card, time_ms=time_ms, delay_ms=layout.label_delay_ms)
+    if layout.novelty:
+        out.append(float(merchant not in card.merchants[lo:hi]) if merchant else math.nan)
+    if layout.merchant_diversity or layout.category_diversity:
+        day = bisect_left(times, time_ms - _DAY_WIDTH, 0, hi)
+        week = bisect_left(times, time_ms - _WEEK_WIDTH, 0, hi)
+        if layout.merchant_diversity:
+            out += _distinct(card.merchants, week=week, day=day, hi=hi)
+        if layout.category_diversity:
+            out += _distinct(card.categories, week=week, day=day, hi=hi)
+    if layout.category_amount:
+        categories = card.categories[lo:hi]
+        if category and category in categories:
+            picked = list(compress(card.amounts[lo:hi], map(category.__eq__, categories)))
+            # Added one by one in time order (sum() compensates from Python 3.12), as batch.
+            total = reduce(add, picked, 0.0)
+            out.append(amount_ratio(amount=amount, count=len(picked), total=total))
+        else:
+            out.append(math.nan)
+    if layout.hour_profile:
+        out.append(
+            hour_similarity(
+                hour=(time_ms // MS_PER_HOUR) % 24,
+                count=hi - lo,
+                cos_sum=card.hour_cos[hi] - card.hour_cos[lo],
+                sin_sum=card.hour_sin[hi] - card.hour_sin[lo],
+            )
+        )
+    return out
+
+
+# What a card never seen reads as.
+_NO_CARD = CardState()
+
+
+def _known_frauds(card: CardState, *, time_ms: int, delay_ms: int) -> list[float]:
+    """The card's frauds in [t - d - 30 days, t - d) whose label is known at t (the rule of
+    merchant risk), and days since the latest of them (or NaN)."""
+    known_until = time_ms - delay_ms
+    frauds, known = card.fraud_times, card.fraud_known
+    fraud_hi = bisect_left(frauds, known_until)
+    fraud_lo = bisect_left(frauds, known_until - CARD_HISTORY_MS, 0, fraud_hi)
+    count, latest = 0, None
+    for fraud in range(fraud_hi - 1, fraud_lo - 1, -1):
+        if label_known(known[fraud], time_ms):
+            count += 1
+            if latest is None:
+                latest = frauds[fraud]
+    if latest is None:
+        return [0.0, math.nan]
+    return [float(count), (time_ms - latest) / MS_PER_DAY]
+
+
+def _distinct(codes: Sequence[int], *, week: int, day: int, hi: int) -> list[float]:
+    """Distinct non-missing value codes in [day, hi) and in [week, hi) (week <= day)."""
+    recent = set(codes[day:hi])
+    weekly = recent.union(codes[week:day])
+    return [len(recent) - (0 in recent), len(weekly) - (0 in weekly)]
 
 
 T = TypeVar("T")

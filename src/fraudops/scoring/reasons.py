@@ -209,6 +209,53 @@ def _merchant_risk(window: str, value: float | None) -> str:
     return f"merchant's fraud rate over {over} (with label delay): {rate}"
 
 
+def _known_frauds(window: str, value: float | None) -> str:
+    over = _last(window).removeprefix("the last ")
+    if value is None or round(value) == 0:
+        return f"no confirmed fraud on this card over {over} (with label delay)"
+    frauds = f"{_count(value)} confirmed fraud{'' if round(value) == 1 else 's'}"
+    return f"{frauds} on this card over {over} (with label delay)"
+
+
+def _days_since_known_fraud(_: str, value: float | None) -> str:
+    if value is None:
+        return "no confirmed fraud known on this card"
+    return f"{_duration(value * _SECONDS_PER_DAY)} since this card's last confirmed fraud"
+
+
+def _new_merchant(window: str, value: float | None) -> str:
+    if value is None:
+        return "merchant unknown"
+    if value >= 0.5:
+        return f"first purchase of this card at this merchant in {_last(window)}"
+    return f"this card bought at this merchant before in {_last(window)}"
+
+
+def _distinct_merchants(window: str, value: float | None) -> str:
+    count = 0.0 if value is None else value
+    word = "merchant" if round(count) == 1 else "merchants"
+    return f"this card used {_count(count)} {word} in {_last(window)}"
+
+
+def _distinct_categories(window: str, value: float | None) -> str:
+    count = 0.0 if value is None else value
+    word = "category" if round(count) == 1 else "categories"
+    return f"this card bought in {_count(count)} {word} in {_last(window)}"
+
+
+def _category_amount_ratio(window: str, value: float | None) -> str:
+    if value is None:
+        return f"no purchase on this card in this category in {_last(window)} to compare with"
+    return f"amount is {_times(value)} this card's {_span(window)} average in this category"
+
+
+def _hour_similarity(window: str, value: float | None) -> str:
+    if value is None:
+        return f"no purchase on this card in {_last(window)} to compare the hour with"
+    usual = "a usual" if value >= 0.5 else "an unusual"
+    return f"{usual} hour for this card (similarity {value:.2f} over {_last(window)})"
+
+
 def _home_merchant_km(_: str, value: float | None) -> str:
     if value is None:
         return "distance from the cardholder's home unknown"
@@ -246,6 +293,7 @@ _EXACT: dict[str, _Formatter] = {
     "is_night": _is_night,
     "is_weekend": _is_weekend,
     "card_seconds_since_previous": _seconds_since_previous,
+    "card_days_since_known_fraud": _days_since_known_fraud,
     "home_merchant_km": _home_merchant_km,
     "age_years": _age_years,
     "city_pop": _city_pop,
@@ -259,4 +307,10 @@ _WINDOWED: tuple[tuple[str, _Formatter], ...] = (
     ("card_amount_zscore_", _card_zscore),
     ("merchant_count_", _merchant_count),
     ("merchant_risk_", _merchant_risk),
+    ("card_known_frauds_", _known_frauds),
+    ("card_new_merchant_", _new_merchant),
+    ("card_distinct_merchants_", _distinct_merchants),
+    ("card_distinct_categories_", _distinct_categories),
+    ("card_category_amount_ratio_", _category_amount_ratio),
+    ("card_hour_similarity_", _hour_similarity),
 )

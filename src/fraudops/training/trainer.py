@@ -25,7 +25,7 @@ from sklearn.metrics import average_precision_score
 from fraudops.data.profiles import DatasetProfile
 from fraudops.features.batch import batch_features
 from fraudops.features.labels import has_label_times, label_arrival
-from fraudops.features.spec import MS_PER_DAY, fit_feature_spec
+from fraudops.features.spec import DEFAULT_FEATURE_GROUPS, MS_PER_DAY, fit_feature_spec
 from fraudops.progress import ProgressCallback, silent_progress
 from fraudops.training.bundle import REFERENCE_ROWS, ModelBundle, TrainingReference
 from fraudops.training.metrics import EvaluationResult, evaluate
@@ -71,6 +71,7 @@ class TrainingConfig:
     seed: int = 42
     max_tuning_negatives: int = 100_000
     refit: bool = False
+    feature_groups: frozenset[str] = DEFAULT_FEATURE_GROUPS
     # With label times in the frame, the labels learnt from are those known by then
     # (default: the end of the labelled data plus the delay, when a model would be trained).
     labels_known_by: datetime | None = None
@@ -141,6 +142,7 @@ def train(
         frame.loc[train_mask],
         profile,
         label_delay_ms=int(config.delay_days * MS_PER_DAY),
+        groups=config.feature_groups,
     )
     features = batch_features(frame, spec)
     seconds["features"] = time.perf_counter() - started

@@ -433,10 +433,11 @@ async def test_a_label_reaches_the_online_merchant_state(
     assert [1] == merchant.labels
 
 
-async def test_a_label_reaches_the_online_merchant_state_with_its_time(
+async def test_a_label_reaches_the_online_merchant_and_card_state_with_its_time(
     client: httpx.AsyncClient, bodies: list[dict[str, Any]], service: ScoringService
 ) -> None:
-    """The online state counts a posted fraud from its label_time, not from when it came."""
+    """The online merchant and card states count a posted fraud from its label_time, not from
+    when it came."""
     await client.post("/v1/score", json=bodies[0])
     await client.post(
         "/v1/labels",
@@ -447,8 +448,11 @@ async def test_a_label_reaches_the_online_merchant_state_with_its_time(
         },
     )
     merchant = service.store.get_merchant(bodies[0]["merchant"])
+    card = service.store.get_card(service.personal.card_id(bodies[0]["cc_num"]))
     assert merchant is not None
+    assert card is not None
     assert [datetime_ms("2019-03-01T12:00:00")] == list(merchant.fraud_known)
+    assert [datetime_ms("2019-03-01T12:00:00")] == list(card.fraud_known)
 
 
 async def test_watching_the_aliases_swaps_without_a_reload_call(

@@ -9,7 +9,7 @@ import pandas as pd
 from fraudops.data.profiles import FDH, SPARKOV, ULB
 from fraudops.data.validation import check_frame
 from fraudops.features.online import EVENT_TIME_MS
-from fraudops.features.spec import FeatureSpec, fit_feature_spec
+from fraudops.features.spec import FEATURE_GROUPS, FeatureSpec, fit_feature_spec
 
 # 2024-01-01 was a Monday.
 START = datetime(2024, 1, 1)
@@ -84,8 +84,13 @@ def ulb(*rows: tuple[float, float, int]) -> pd.DataFrame:
 
 
 def sparkov_spec(frame: pd.DataFrame, *, delay_days: float = 0.0) -> FeatureSpec:
-    """The Sparkov spec fitted on a frame, with a label delay in days."""
-    return fit_feature_spec(frame, SPARKOV, label_delay_ms=round(delay_days * DAY * 1000))
+    """The Sparkov spec fitted on a frame, with a label delay in days and every feature group."""
+    return fit_feature_spec(
+        frame,
+        SPARKOV,
+        label_delay_ms=round(delay_days * DAY * 1000),
+        groups=frozenset(FEATURE_GROUPS),
+    )
 
 
 def column(values: np.ndarray, spec: FeatureSpec, name: str) -> list[float]:

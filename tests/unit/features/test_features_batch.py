@@ -185,6 +185,36 @@ def test_merchant_risk_reads_the_reported_label_where_there_is_one() -> None:
     assert nan_equal([NAN, NAN, 0.5], column(batch_features(frame, spec), spec, "merchant_risk_7d"))
 
 
+@pytest.mark.parametrize(
+    ("label_after", "expected_count", "expected_days"),
+    [
+        (HOUR, [0.0, 0.0, 0.0, 1.0, 1.0], [NAN, NAN, NAN, 8.0, 10.0]),  # an analyst's verdict
+        (9 * DAY, [0.0, 0.0, 0.0, 0.0, 1.0], [NAN, NAN, NAN, NAN, 10.0]),  # a late chargeback
+        (None, [0.0] * 5, [NAN] * 5),  # never reported
+    ],
+)
+def test_card_fraud_history_counts_a_fraud_from_its_label_time(
+    label_after: int | None, expected_count: list[float], expected_days: list[float]
+) -> None:
+    """The card's frauds follow merchant risk's rule: in the delay-shifted window, and only
+    once their label time has passed."""
+    frame = sparkov(
+        {"s": 0, "merchant": "m1"},
+        {"s": 2 * DAY, "merchant": "m2", "is_fraud": 1},
+        {"s": 8 * DAY, "merchant": "m3"},
+        {"s": 10 * DAY, "merchant": "m4"},
+        {"s": 12 * DAY, "merchant": "m5"},
+    )
+    arrival = (
+        None if label_after is None else frame["event_time"][1] + pd.Timedelta(seconds=label_after)
+    )
+    frame = frame.assign(label_time=pd.Series([pd.NaT, arrival, pd.NaT, pd.NaT, pd.NaT]))
+    spec = sparkov_spec(frame, delay_days=7)
+    values = batch_features(frame, spec)
+    assert expected_count == column(values, spec, "card_known_frauds_30d")
+    assert nan_equal(expected_days, column(values, spec, "card_days_since_known_fraud"))
+
+
 def test_frame_without_labels_reads_as_no_known_fraud() -> None:
     """At scoring time (no label column) merchant risk is 0, or NaN for an empty window."""
     frame = sparkov({"s": 0}, {"s": HOUR}, label=False)
@@ -310,3 +340,51 @@ def test_frame_without_event_time_is_refused() -> None:
     frame = sparkov({"s": 0}).drop(columns="event_time")
     with pytest.raises(FeatureInputError, match="event_time"):
         batch_features(frame, sparkov_spec(frame))
+
+
+def card_profile_frame() -> pd.DataFrame:
+    """A card's fraud at shop-1, a purchase at shop-2 an hour later, shop-1 again a day on."""
+    return sparkov(
+        {"s": 0, "merchant": "shop-1", "category": "grocery_pos", "amt": 10.0, "is_fraud": 1},
+        {"s": HOUR, "merchant": "shop-2", "category": "travel", "amt": 100.0},
+        {"s": DAY + 2 * HOUR, "merchant": "shop-1", "category": "grocery_pos", "amt": 30.0},
+    )
+
+
+def test_card_profile_features_use_earlier_events_and_known_labels_only() -> None:
+    """Known frauds a delay on, a first visit, distinct merchants and categories, category
+    amount ratio and hour similarity, each from the card's earlier purchases."""
+    frame = card_profile_frame()
+    spec = sparkov_spec(frame, delay_days=1)
+    values = batch_features(frame, spec)
+    assert [0.0, 0.0, 1.0] == column(values, spec, "card_known_frauds_30d")
+    assert nan_equal([NAN, NAN, 1 + 2 / 24], column(values, spec, "card_days_since_known_fraud"))
+    assert [1.0, 1.0, 0.0] == column(values, spec, "card_new_merchant_30d")
+    assert [0.0, 1.0, 0.0] == column(values, spec, "card_distinct_merchants_1d")
+    assert [0.0, 1.0, 2.0] == column(values, spec, "card_distinct_merchants_7d")
+    assert [0.0, 1.0, 0.0] == column(values, spec, "card_distinct_categories_1d")
+    assert [0.0, 1.0, 2.0] == column(values, spec, "card_distinct_categories_7d")
+    assert nan_equal([NAN, NAN, 3.0], column(values, spec, "card_category_amount_ratio_30d"))
+    cos15, cos30 = math.cos(math.pi / 12), math.cos(math.pi / 6)
+    assert nan_equal(
+        [NAN, cos15, (cos30 + cos15) / 2], column(values, spec, "card_hour_similarity_30d")
+    )
+
+
+def test_card_profile_groups_can_be_switched_off() -> None:
+    """A spec without groups has none of the card-profile columns."""
+    frame = card_profile_frame()
+    spec = FeatureSpec(profile=sparkov_spec(frame).profile, label_delay_ms=0)
+    assert not [name for name in spec.names if name.startswith("card_distinct")]
+    assert (3, len(spec.names)) == batch_features(frame, spec).shape
+
+
+def test_fdh_gets_the_card_profile_groups_it_supports() -> None:
+    """FDH has no category: fraud history, novelty, distinct terminals and hours only."""
+    frame = fdh((0, 1, 7, 10.0, 1), (HOUR, 1, 8, 20.0, 0), (2 * DAY, 1, 7, 5.0, 0))
+    spec = FeatureSpec(profile=FDH, label_delay_ms=DAY * 1000, groups=frozenset({"card_diversity"}))
+    assert ["card_distinct_merchants_1d", "card_distinct_merchants_7d"] == [
+        name for name in spec.names if name.startswith("card_distinct")
+    ]
+    values = batch_features(frame, spec)
+    assert [0.0, 1.0, 2.0] == column(values, spec, "card_distinct_merchants_7d")

@@ -20,7 +20,7 @@ from fraudops.features.online import (
     records_from_frame,
     transaction_record,
 )
-from fraudops.features.spec import FeatureSpec, fit_feature_spec
+from fraudops.features.spec import FEATURE_GROUPS, FeatureSpec, fit_feature_spec
 from fraudops.simulate import to_fdh
 from profile_frames import PROFILES, loaded
 
@@ -101,7 +101,10 @@ def test_batch_equals_online_on_random_streams(stream: tuple[pd.DataFrame, list[
     """Any stream, ties fed in any order: online features equal batch features."""
     frame, arrival, delay_ms = stream
     spec = fit_feature_spec(
-        frame.iloc[: max(1, len(frame) // 2)], frame_profile(), label_delay_ms=delay_ms
+        frame.iloc[: max(1, len(frame) // 2)],
+        frame_profile(),
+        label_delay_ms=delay_ms,
+        groups=frozenset(FEATURE_GROUPS),
     )
     expected = batch_features(frame, spec)
     np.testing.assert_allclose(
@@ -136,7 +139,10 @@ def test_batch_equals_online_with_label_times(
         ],
     )
     spec = fit_feature_spec(
-        frame.iloc[: max(1, len(frame) // 2)], frame_profile(), label_delay_ms=delay_ms
+        frame.iloc[: max(1, len(frame) // 2)],
+        frame_profile(),
+        label_delay_ms=delay_ms,
+        groups=frozenset(FEATURE_GROUPS),
     )
     np.testing.assert_allclose(
         batch_features(frame, spec),
@@ -170,9 +176,10 @@ def test_labels_fed_with_transactions_count_from_their_label_time(
     )
     expected = batch_features(frame, spec)
     np.testing.assert_allclose(expected, online, rtol=1e-9, atol=1e-9, equal_nan=True)
-    risk = spec.names.index("merchant_risk_30d")
-    fixed = batch_features(frame.drop(columns="label_time"), spec)[:, risk]
-    assert not np.allclose(fixed, expected[:, risk], equal_nan=True)
+    fixed = batch_features(frame.drop(columns="label_time"), spec)
+    for name in ("merchant_risk_30d", "card_known_frauds_30d"):
+        column = spec.names.index(name)
+        assert not np.allclose(fixed[:, column], expected[:, column], equal_nan=True), name
 
 
 def frame_profile() -> Any:
@@ -200,7 +207,8 @@ def test_batch_equals_online_on_fdh_columns(simulated_frame: pd.DataFrame) -> No
         )
     )
     frame = check_frame(raw, FDH).clean_frame()
-    spec = FeatureSpec(profile=FDH, label_delay_ms=DAY * 1000)
+    spec = FeatureSpec(profile=FDH, label_delay_ms=DAY * 1000, groups=frozenset(FEATURE_GROUPS))
+    assert "card_known_frauds_30d" in spec.names
     np.testing.assert_allclose(
         batch_features(frame, spec), replay(frame, spec), rtol=1e-9, atol=1e-9, equal_nan=True
     )

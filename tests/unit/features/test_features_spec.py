@@ -5,7 +5,12 @@ import pytest
 from feature_frames import sparkov
 
 from fraudops.data.profiles import FDH, SPARKOV, ULB
-from fraudops.features.spec import FeatureSpec, fit_feature_spec
+from fraudops.features.spec import (
+    DEFAULT_FEATURE_GROUPS,
+    FEATURE_GROUPS,
+    FeatureSpec,
+    fit_feature_spec,
+)
 
 
 def test_vocabularies_are_sorted_distinct_values_without_blanks() -> None:
@@ -63,3 +68,22 @@ def test_fdh_has_velocity_and_risk_but_no_geo_age_or_category() -> None:
     assert 6 + 19 + 3 + 3 == len(names)
     assert "merchant_risk_30d" == names[-1]
     assert not {"home_merchant_km", "age_years"} & set(names)
+
+
+def test_feature_groups_default_to_the_kept_ones_when_fitted_and_to_none_unpickled() -> None:
+    """fit_feature_spec switches on the kept groups; a bare spec (an old pickle) has none."""
+    frame = pd.DataFrame({"category": ["home"]})
+    assert DEFAULT_FEATURE_GROUPS == fit_feature_spec(frame, SPARKOV, label_delay_ms=0).groups
+    assert frozenset() == FeatureSpec(profile=SPARKOV, label_delay_ms=0).groups
+
+
+def test_unknown_feature_group_is_refused() -> None:
+    """A misspelt group names the known ones."""
+    with pytest.raises(ValueError, match="card_diversity"):
+        FeatureSpec(profile=SPARKOV, label_delay_ms=0, groups=frozenset({"card_divers"}))
+
+
+def test_ulb_gets_no_card_profile_features_whatever_the_groups() -> None:
+    """Without a card id no card-profile group applies."""
+    spec = FeatureSpec(profile=ULB, label_delay_ms=0, groups=frozenset(FEATURE_GROUPS))
+    assert 6 + 28 == len(spec.names)

@@ -170,17 +170,20 @@ def test_scoring_goes_through_one_transaction_each_and_keeps_parity(
     assert keys == store.transactions
 
 
-def test_add_label_goes_through_a_merchant_transaction(spec_frame: pd.DataFrame) -> None:
-    """A label is set inside a merchant-only transaction, and counts once delay-old."""
+def test_add_label_goes_through_a_card_and_merchant_transaction(spec_frame: pd.DataFrame) -> None:
+    """A label is set on the card and the merchant in one transaction, counts once delay-old."""
     store = RecordingStore()
     engine = OnlineFeatureEngine(sparkov_spec(spec_frame, delay_days=1), store)
     engine.update(tx(0, trans_id="a"))
     assert engine.add_label(tx(0, trans_id="a"), is_fraud=True)
     assert not engine.add_label(tx(0, trans_id="unknown"), is_fraud=True)
-    assert [("card-a", "shop-1"), (None, "shop-1"), (None, "shop-1")] == store.transactions
+    assert [("card-a", "shop-1")] * 3 == store.transactions
     assert [START_MS] == store.merchants["shop-1"].fraud_times
+    assert [START_MS] == store.cards["card-a"].fraud_times
     values = engine.features(tx(2 * 86_400, trans_id="b"))
     assert 1.0 == values[engine.spec.names.index("merchant_risk_7d")]
+    assert 1.0 == values[engine.spec.names.index("card_known_frauds_30d")]
+    assert 2.0 == values[engine.spec.names.index("card_days_since_known_fraud")]
 
 
 def test_a_transaction_without_amount_is_refused_and_changes_nothing(
@@ -402,14 +405,23 @@ def test_a_state_read_as_arrays_and_stored_ids_moves_as_the_plain_one() -> None:
     ]
     for time_ms, trans_id, amount, label in steps:
         for state in (plain_card, card):
-            if state.add(time_ms=time_ms, trans_id=trans_id, amount=amount):
+            added = state.add(
+                time_ms=time_ms,
+                trans_id=trans_id,
+                amount=amount,
+                merchant=7,
+                category=3,
+                label=label,
+            )
+            if added:
                 state.prune(horizon_ms=37 * day)
         for state in (plain_merchant, merchant):
             if state.add(time_ms=time_ms, trans_id=trans_id, label=label):
                 state.prune(horizon_ms=37 * day)
         assert list(plain_card.times) == list(card.times)
         assert list(plain_merchant.fraud_times) == list(merchant.fraud_times)
-        for name in ("amounts", "sum1", "sum2"):
+        assert list(plain_card.fraud_times) == list(card.fraud_times)
+        for name in ("amounts", "sum1", "sum2", "hour_cos", "hour_sin"):
             assert float_bits(getattr(plain_card, name)) == float_bits(getattr(card, name))
     fetched = log.fetched
     assert plain_card.to_dict() == card.to_dict()

@@ -384,17 +384,20 @@ def test_threads_share_one_model_safely(
 
 
 @settings(max_examples=100, deadline=None)
-@given(
-    row=hnp.arrays(
-        np.float64,
-        50,
-        elements=st.one_of(st.just(math.nan), st.floats(-1e6, 1e6), st.sampled_from([0.0, 1.0])),
-    )
-)
+@given(data=st.data())
 def test_any_row_scores_as_the_bundle_does(
-    row: Matrix, bundles: dict[str, ModelBundle], models: dict[str, FastModel]
+    data: st.DataObject, bundles: dict[str, ModelBundle], models: dict[str, FastModel]
 ) -> None:
     """Scoring is deterministic and equals the bundle's for arbitrary values and NaN patterns."""
+    row = data.draw(
+        hnp.arrays(
+            np.float64,
+            len(bundles["xgboost"].feature_names),
+            elements=st.one_of(
+                st.just(math.nan), st.floats(-1e6, 1e6), st.sampled_from([0.0, 1.0])
+            ),
+        )
+    )
     for family in ("xgboost", "logreg"):
         assert len(bundles[family].feature_names) == len(row)
         expected = bundles[family].score_features(row[None, :])[0]
