@@ -5,9 +5,13 @@ weeks before, 7-day label delay, test the last full week) with no optional group
 every group, and with every group but one, for each group. A group earns its place when
 leaving it out loses average precision or card precision@100. The same is run on the
 simulator's Fraud Detection Handbook columns (`--format fdh`, profile `fdh`) with no
-group and with the kept ones. Records benchmarks/results/feature_gain.json.
+group and with the kept ones. Records benchmarks/results/feature_gain.json; with
+`--labels realistic` (labels as they arrive: analyst reviews within hours, chargebacks
+7-120 days late, unreported and friendly fraud; see docs/simulator.md), the training
+learns only the labels known by its moment, and the table goes to feature_gain_realistic.json.
 
     .venv/bin/python benchmarks/bench_feature_gain.py [--cards 2000] [--days 63]
+        [--labels fixed|realistic]
 """
 
 import argparse
@@ -41,6 +45,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=63)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--fraud-rate", default="0.01")
+    parser.add_argument("--labels", choices=("fixed", "realistic"), default="fixed")
     parser.add_argument("--kept", help="skip the ablation: groups kept, comma-separated")
     parser.add_argument("--no-save", action="store_true", help="print only, keep the JSON")
     args = parser.parse_args()
@@ -51,13 +56,16 @@ def main() -> None:
     simulate = [
         "simulate", "--cards", str(args.cards), "--days", str(args.days), "--seed",
         str(args.seed), "--start", start.isoformat(), "--fraud-rate", args.fraud_rate,
+        "--labels", args.labels,
     ]  # fmt: skip
     period = ["--test-start", test_start.isoformat(), "--test-end", test_end.isoformat()]
     results: dict[str, dict[str, dict[str, float]]] = {"sparkov": {}, "fdh": {}}
     commands: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        for fmt in ("sparkov", "fdh"):
+        # FDH files carry no label times: the Handbook columns run with fixed labels only.
+        formats = ("sparkov", "fdh") if args.labels == "fixed" else ("sparkov",)
+        for fmt in formats:
             subprocess.run(
                 [fraudops_command(), *simulate, "--format", fmt, "--out", f"{fmt}.parquet"],
                 cwd=folder,
@@ -79,7 +87,8 @@ def main() -> None:
             if args.kept is not None
             else [g for g in GROUPS if _earns(results["sparkov"], g)]
         )
-        for name, groups in {"none": "none", "kept": ",".join(kept) or "none"}.items():
+        fdh_variants = {"none": "none", "kept": ",".join(kept) or "none"}
+        for name, groups in fdh_variants.items() if "fdh" in formats else ():
             command = _backtest("fdh", groups, period, args.seed)
             results["fdh"][name] = _run(command, folder)
             commands[f"fdh {name}"] = "fraudops " + " ".join(command)
@@ -94,7 +103,7 @@ def main() -> None:
     if not args.no_save:
         data = "fraudops " + " ".join(simulate) + " --format {sparkov,fdh} --out {format}.parquet"
         path = record(
-            "feature_gain",
+            "feature_gain" if args.labels == "fixed" else f"feature_gain_{args.labels}",
             {
                 "command": " ".join(["python benchmarks/bench_feature_gain.py", *sys.argv[1:]]),
                 "data": data,
