@@ -80,7 +80,12 @@ def test_up_streams_scores_and_stops_cleanly_on_interrupt(tmp_path: Path) -> Non
         process.send_signal(signal.SIGINT)
         # `up` lets a job that is running finish before it stops (the small stream's drift
         # starts a retraining): on a loaded machine that took more than two minutes once.
-        output, _ = process.communicate(timeout=300)
+        try:
+            output, _ = process.communicate(timeout=300)
+        except subprocess.TimeoutExpired as expired:
+            raw = expired.output or ""
+            told = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+            pytest.fail(f"`up` did not stop within 300 s of the interrupt; it printed:\n{told[-6000:]}")
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
