@@ -1,6 +1,8 @@
 """What the commands share: option types, the one-line errors, JSON or readable output."""
 
 import json
+import signal
+import threading
 import time as time_module
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -140,6 +142,27 @@ def feature_groups(text: str) -> frozenset[str]:
     if unknown:
         fail(f"--feature-groups: unknown {', '.join(unknown)}; known: {', '.join(FEATURE_GROUPS)}")
     return frozenset(names)
+
+
+@contextmanager
+def stop_requested() -> Iterator[threading.Event]:
+    """An event set by SIGINT (Ctrl-C) or SIGTERM (a container stopped) while inside.
+
+    The long-running commands wait on it rather than on a KeyboardInterrupt, which would land
+    wherever the main thread happens to be (and be lost if that code swallows it). On the way
+    out the previous handlers are back, so a second Ctrl-C while the command winds down
+    interrupts as usual.
+    """
+    stop = threading.Event()
+    previous = {
+        signum: signal.signal(signum, lambda *_: stop.set())
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield stop
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @contextmanager

@@ -1,7 +1,6 @@
 """`fraudops serve`, `ingest` and `up`: the running parts (fraudops.api, .ingest, .stack)."""
 
 import os
-import time as time_module
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -9,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from fraudops.cli.options import fail, live_status, user_errors
+from fraudops.cli.options import fail, live_status, stop_requested, user_errors
 from fraudops.config import get_settings
 
 if TYPE_CHECKING:
@@ -270,13 +269,12 @@ def up_command(
                 "or FRAUDOPS_ADMIN_TOKENS)",
                 soft_wrap=True,
             )
-            try:
-                while True:
+            with stop_requested() as stop:
+                while not stop.is_set():
                     stack.check_alive()
                     watch(stack.status())
-                    time_module.sleep(1.0)
-            except KeyboardInterrupt:
-                console.print("stopping: the running job finishes first")
+                    stop.wait(1.0)
+            console.print("stopping: the running job finishes first")
     except StackError as error:  # a part that would not start or died: the reason, its log
         fail(str(error), code=1)
 
@@ -310,9 +308,6 @@ def schedule_command(
     apart (deploy/compose.yaml). Jobs fall due on the warehouse's event-time clock; after a
     promotion the service at FRAUDOPS_SERVICE_URL is told to reload.
     """
-    import contextlib
-    import signal
-    import threading
 
     from prometheus_client import CollectorRegistry, Counter, start_http_server
 
@@ -351,11 +346,9 @@ def schedule_command(
             poll_seconds=poll_seconds,
             on_run=count,
         )
-        stop = threading.Event()
-        # A container is stopped with SIGTERM: finish the running job, as on Ctrl-C.
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        scheduler.start()
-        with contextlib.suppress(KeyboardInterrupt):
+        # Ctrl-C, or SIGTERM when a container is stopped: finish the running job.
+        with stop_requested() as stop:
+            scheduler.start()
             stop.wait()
         typer.echo("stopping: the running job finishes first")
         scheduler.stop(timeout=600)
