@@ -77,14 +77,7 @@ def test_up_streams_scores_and_stops_cleanly_on_interrupt(tmp_path: Path) -> Non
         assert stored >= 500
         assert "Token" in login_page(console_port)  # the console runs beside the service
         process.send_signal(signal.SIGINT)
-        try:
-            output, _ = process.communicate(timeout=120)
-        except subprocess.TimeoutExpired as expired:
-            raw = expired.output or ""
-            told = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
-            pytest.fail(
-                f"`up` did not stop within 120 s of the interrupt; it printed:\n{told[-6000:]}"
-            )
+        output = _output_once_stopped(process)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
@@ -158,3 +151,14 @@ def test_up_names_a_missing_data_file_in_one_line(tmp_path: Path) -> None:
     assert f"error: --data {missing}: no such file" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "home").exists()
+
+
+def _output_once_stopped(process: subprocess.Popen[str]) -> str:
+    """What the interrupted `up` printed, once it has stopped; what it said if it does not."""
+    try:
+        output, _ = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired as expired:
+        raw = expired.output or ""
+        told = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+        pytest.fail(f"`up` did not stop within 120 s of the interrupt; it printed:\n{told[-6000:]}")
+    return output
