@@ -43,8 +43,49 @@ from fraudops.features.spec import (
 )
 
 
+class _LabelledEvents:
+    """The labels of a state's events, and its frauds with when each became known: the same
+    for cards and merchants (the dataclasses below hold the fields)."""
+
+    __slots__ = ()
+    times: MutableSequence[int]
+    ids: MutableSequence[str]
+    labels: MutableSequence[int]
+    fraud_times: MutableSequence[int]
+    fraud_known: MutableSequence[int]
+
+    def set_label(
+        self, *, time_ms: int, trans_id: str, is_fraud: bool, label_time_ms: int | None = None
+    ) -> bool:
+        """Record a transaction's label, known from `label_time_ms` (default: the event's
+        time); False if the transaction is not (or no longer) here. A fraud label given
+        again keeps its first label time."""
+        position, present = canonical_position(self.times, self.ids, time_ms, trans_id)
+        if not present:
+            return False
+        if is_fraud and not self.labels[position]:
+            self._mark_fraud(position, time_ms if label_time_ms is None else label_time_ms)
+        elif not is_fraud and self.labels[position]:
+            fraud = self._fraud_index(position)
+            self.labels[position] = 0
+            del self.fraud_times[fraud]
+            del self.fraud_known[fraud]
+        return True
+
+    def _mark_fraud(self, position: int, label_time_ms: int) -> None:
+        """Label the event at `position` fraud, known from `label_time_ms`."""
+        fraud = self._fraud_index(position)
+        self.labels[position] = 1
+        self.fraud_times.insert(fraud, self.times[position])
+        self.fraud_known.insert(fraud, label_time_ms)
+
+    def _fraud_index(self, position: int) -> int:
+        """Where the event at `position` is (or goes) among the frauds."""
+        return _fraud_index(self.times, self.labels, self.fraud_times, position)
+
+
 @dataclass(slots=True)
-class CardState:
+class CardState(_LabelledEvents):
     """One card's recent events; sum1[j] / sum2[j]: sums of amounts / squares before event j.
 
     Per event also its merchant's and category's `value_code` (0: missing) and its label
@@ -139,35 +180,6 @@ class CardState:
             self.hour_sin.append(self.hour_sin[-1] + HOUR_SIN_LIST[later])
         return True
 
-    def set_label(
-        self, *, time_ms: int, trans_id: str, is_fraud: bool, label_time_ms: int | None = None
-    ) -> bool:
-        """Record a transaction's label, known from `label_time_ms` (default: the event's
-        time); False if the transaction is not (or no longer) here. A fraud label given
-        again keeps its first label time."""
-        position, present = canonical_position(self.times, self.ids, time_ms, trans_id)
-        if not present:
-            return False
-        if is_fraud and not self.labels[position]:
-            self._mark_fraud(position, time_ms if label_time_ms is None else label_time_ms)
-        elif not is_fraud and self.labels[position]:
-            fraud = self._fraud_index(position)
-            self.labels[position] = 0
-            del self.fraud_times[fraud]
-            del self.fraud_known[fraud]
-        return True
-
-    def _mark_fraud(self, position: int, label_time_ms: int) -> None:
-        """Label the event at `position` fraud, known from `label_time_ms`."""
-        fraud = self._fraud_index(position)
-        self.labels[position] = 1
-        self.fraud_times.insert(fraud, self.times[position])
-        self.fraud_known.insert(fraud, label_time_ms)
-
-    def _fraud_index(self, position: int) -> int:
-        """Where the event at `position` is (or goes) among the frauds."""
-        return _fraud_index(self.times, self.labels, self.fraud_times, position)
-
     def prune(self, *, horizon_ms: int, now_ms: int | None = None) -> None:
         """Forget events older than the horizon before the latest one (or `now_ms`, if
         earlier: one event dated far ahead must not erase the card's history).
@@ -209,7 +221,7 @@ def _fraud_index(
 
 
 @dataclass(slots=True)
-class MerchantState:
+class MerchantState(_LabelledEvents):
     """One merchant's recent events with their labels (0 until a fraud label is given), its
     frauds' times in (time, id) order, and when each of those frauds became known."""
 
@@ -264,35 +276,6 @@ class MerchantState:
         if label:
             self._mark_fraud(position, time_ms if label_time_ms is None else label_time_ms)
         return True
-
-    def set_label(
-        self, *, time_ms: int, trans_id: str, is_fraud: bool, label_time_ms: int | None = None
-    ) -> bool:
-        """Record a transaction's label, known from `label_time_ms` (default: the event's
-        time); False if the transaction is not (or no longer) here. A fraud label given
-        again keeps its first label time."""
-        position, present = canonical_position(self.times, self.ids, time_ms, trans_id)
-        if not present:
-            return False
-        if is_fraud and not self.labels[position]:
-            self._mark_fraud(position, time_ms if label_time_ms is None else label_time_ms)
-        elif not is_fraud and self.labels[position]:
-            fraud = self._fraud_index(position)
-            self.labels[position] = 0
-            del self.fraud_times[fraud]
-            del self.fraud_known[fraud]
-        return True
-
-    def _mark_fraud(self, position: int, label_time_ms: int) -> None:
-        """Label the event at `position` fraud, known from `label_time_ms`."""
-        fraud = self._fraud_index(position)
-        self.labels[position] = 1
-        self.fraud_times.insert(fraud, self.times[position])
-        self.fraud_known.insert(fraud, label_time_ms)
-
-    def _fraud_index(self, position: int) -> int:
-        """Where the event at `position` is (or goes) among the frauds."""
-        return _fraud_index(self.times, self.labels, self.fraud_times, position)
 
     def prune(self, *, horizon_ms: int, now_ms: int | None = None) -> None:
         """Forget events older than the horizon before the latest one (or `now_ms`, if
