@@ -225,20 +225,9 @@ class JournaledWriter:
         """Take whatever is waiting, append it with one flush, resolve it, pass it on."""
         stopping = False
         while not stopping:
-            first = self._incoming.get()
-            if first is None:
-                break
-            group = [first]
-            while True:
-                try:
-                    item = self._incoming.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                    break
-                group.append(item)
-            self._append(group)
+            group, stopping = _waiting_group(self._incoming)
+            if group:
+                self._append(group)
         self._to_drain.put(None)
 
     def _append(self, group: Sequence[Pending]) -> None:
@@ -283,20 +272,9 @@ class JournaledWriter:
         """Store what the journal holds in the warehouse, in large batches, until closed."""
         stopping = False
         while not stopping:
-            first = self._to_drain.get()
-            if first is None:
-                break
-            group = [first]
-            while len(group) < MAX_DRAIN:
-                try:
-                    item = self._to_drain.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                    break
-                group.append(item)
-            self._drain(group)
+            group, stopping = _waiting_group(self._to_drain, limit=MAX_DRAIN)
+            if group:
+                self._drain(group)
 
     def _drain(self, group: Sequence[Pending]) -> None:
         """Store one group, trying again until the warehouse takes it (it is answered)."""
@@ -333,3 +311,23 @@ class JournaledWriter:
             pending.drained.set_result(result)
         for segment in finished:
             segment.file.path.unlink(missing_ok=True)
+
+
+def _waiting_group(
+    waiting: "queue.SimpleQueue[Pending | None]", *, limit: int | None = None
+) -> tuple[list[Pending], bool]:
+    """The next item (waiting for it) and those already behind it, up to `limit`; and
+    whether the end mark (None) came, after which nothing more will."""
+    first = waiting.get()
+    if first is None:
+        return [], True
+    group = [first]
+    while limit is None or len(group) < limit:
+        try:
+            item = waiting.get_nowait()
+        except queue.Empty:
+            break
+        if item is None:
+            return group, True
+        group.append(item)
+    return group, False
