@@ -23,11 +23,12 @@ demo: $(STAMP)
 
 # Tests run in parallel (pytest-xdist): three workers keep two cores busy, since many tests
 # wait on the processes they start; worksteal rebalances the short tests around the long
-# end-to-end one. TEST_WORKERS=0 runs them in one process.
+# end-to-end one. TEST_WORKERS=0 runs them in one process. The 20 slowest are listed at the end,
+# so that every run (CI's too) shows where the time goes.
 TEST_WORKERS ?= 3
 
 test: $(STAMP) $(AIRFLOW_STAMP) browser deploy-tools
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal --durations=20
 
 # The browser tests (tests/browser) drive the system's Chromium through Playwright, which
 # cannot download its own browser here: Debian's package, installed when it is missing.
