@@ -16,7 +16,12 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from fraudops.training.metrics import binary_labels, finite_values
+from fraudops.training.metrics import (
+    RankedScores,
+    binary_labels,
+    bootstrap_counts,
+    finite_values,
+)
 
 PromotionMetric = Literal["average_precision", "f1"]
 Verdict = Literal["promote", "keep_champion", "insufficient_evidence"]
@@ -64,41 +69,6 @@ class PairedEvidence:
         }
 
 
-class _RankedScores:
-    """One model's scores sorted once, ready for weighted average precision and F1."""
-
-    def __init__(self, truth: npt.NDArray[np.bool_], scores: FloatArray, threshold: float) -> None:
-        self.order = np.argsort(-scores, kind="stable")
-        ranked = scores[self.order]
-        # The last row of each run of equal scores: one point of the precision-recall curve.
-        self.ends = np.flatnonzero(np.append(ranked[1:] != ranked[:-1], True))
-        self.fraud_ranked = truth[self.order].astype(np.float64)
-        self.truth = truth
-        self.alerts = scores >= threshold
-
-    def average_precision(self, weights: FloatArray) -> float:
-        """Weighted average precision, as scikit-learn computes it with sample weights."""
-        w = weights[self.order]
-        frauds = np.cumsum(w * self.fraud_ranked)[self.ends]
-        flagged = np.cumsum(w)[self.ends]
-        total = frauds[-1]
-        if total <= 0:
-            return math.nan
-        precision = np.divide(frauds, flagged, out=np.zeros_like(frauds), where=flagged > 0)
-        recall_steps = np.diff(frauds, prepend=0.0) / total
-        return float(np.sum(recall_steps * precision))
-
-    def f1(self, weights: FloatArray) -> float:
-        """Weighted F1 at the model's own threshold; NaN with no fraud."""
-        truth = self.truth
-        true_positive = float(weights[truth & self.alerts].sum())
-        false_positive = float(weights[~truth & self.alerts].sum())
-        false_negative = float(weights[truth & ~self.alerts].sum())
-        if true_positive + false_negative <= 0:
-            return math.nan
-        return 2 * true_positive / (2 * true_positive + false_positive + false_negative)
-
-
 def weighted_metric(
     metric: PromotionMetric,
     *,
@@ -115,7 +85,7 @@ def weighted_metric(
         if weights is None
         else finite_values(weights, name="weights", size=truth.size)
     )
-    ranked = _RankedScores(truth, values, threshold)
+    ranked = RankedScores(truth, values, threshold)
     if metric == "average_precision":
         return ranked.average_precision(counts)
     return ranked.f1(counts)
@@ -151,7 +121,7 @@ def paired_bootstrap(
         msg = "a paired bootstrap needs at least one fraud in the window"
         raise ValueError(msg)
     models = [
-        _RankedScores(truth, finite_values(scores, name=name, size=truth.size), threshold)
+        RankedScores(truth, finite_values(scores, name=name, size=truth.size), threshold)
         for scores, name, threshold in (
             (champion_scores, "champion scores", champion_threshold),
             (challenger_scores, "challenger scores", challenger_threshold),
@@ -162,12 +132,9 @@ def paired_bootstrap(
     ]
     estimates = [fn(np.ones(truth.size)) for fn in compute]
     rng = np.random.default_rng(seed)
-    groups = [group for group in (np.flatnonzero(truth), np.flatnonzero(~truth)) if group.size]
-    values = np.empty((resamples, 2))
-    for i in range(resamples):
-        rows = np.concatenate([rng.choice(group, size=group.size) for group in groups])
-        weights = np.bincount(rows, minlength=truth.size).astype(np.float64)
-        values[i] = [fn(weights) for fn in compute]
+    values = np.array(
+        [[fn(counts) for fn in compute] for counts in bootstrap_counts(truth, n=resamples, rng=rng)]
+    )
     values = values[~np.isnan(values).any(axis=1)]
     alpha = 1 - confidence
 

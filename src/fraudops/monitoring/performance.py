@@ -19,14 +19,13 @@ from scipy import stats
 
 from fraudops.training.metrics import (
     BoolArray,
-    FloatArray,
-    MetricFunction,
-    average_precision,
+    RankedScores,
+    WeightedMetric,
     binary_labels,
-    bootstrap_ci,
     card_precision_at_k,
     confusion,
     finite_values,
+    weighted_bootstrap_ci,
 )
 
 DEFAULT_CONFIDENCE = 0.95
@@ -132,30 +131,19 @@ def _proportion(successes: int, trials: int, *, value: float, confidence: float)
     return Estimate(value=value, low=low, high=high, confidence=confidence, method="wilson")
 
 
-def _f1_of_alerts(labels: BoolArray, alerts: FloatArray) -> float:
-    """F1 of 0/1 alerts passed where a bootstrap expects scores."""
-    return confusion(labels, alerts >= 0.5).f1
-
-
 def _bootstrap(
-    metric: MetricFunction,
+    metric: WeightedMetric,
     labels: BoolArray,
-    values: FloatArray,
     *,
     confidence: float,
     resamples: int,
 ) -> Estimate:
-    """Stratified bootstrap interval of a metric; NaN throughout without any fraud."""
+    """Stratified bootstrap interval of a weighted metric; NaN throughout without any fraud."""
     if not labels.any():
         nan = math.nan
         return Estimate(value=nan, low=nan, high=nan, confidence=confidence, method="bootstrap")
-    interval = bootstrap_ci(
-        metric,
-        labels=labels,
-        scores=values,
-        n=resamples,
-        seed=BOOTSTRAP_SEED,
-        alpha=1 - confidence,
+    interval = weighted_bootstrap_ci(
+        metric, labels=labels, n=resamples, seed=BOOTSTRAP_SEED, alpha=1 - confidence
     )
     return Estimate(
         value=interval.estimate,
@@ -210,14 +198,16 @@ def window_performance(
             counts.true_positives, counts.frauds, value=counts.recall, confidence=confidence
         ),
         f1=_bootstrap(
-            _f1_of_alerts,
+            RankedScores(truth, flagged.astype(np.float64)).f1,
             truth,
-            flagged.astype(np.float64),
             confidence=confidence,
             resamples=resamples,
         ),
         average_precision=_bootstrap(
-            average_precision, truth, values, confidence=confidence, resamples=resamples
+            RankedScores(truth, values).average_precision,
+            truth,
+            confidence=confidence,
+            resamples=resamples,
         ),
         card_precision_at_k=card_mean,
         card_precision_best_possible=card_best,
