@@ -6,11 +6,14 @@ import numpy as np
 import pytest
 
 from fraudops.training.metrics import (
+    RankedScores,
     average_precision,
     bootstrap_ci,
+    confusion,
     cost_savings,
     evaluate,
     roc_auc,
+    weighted_bootstrap_ci,
 )
 
 # Ranked by score: 0.9 F, 0.8 L, 0.7 F, 0.4 L, 0.35 F, 0.2 L, 0.1 L, 0.05 L.
@@ -207,3 +210,29 @@ def test_bootstrap_leaves_out_resamples_where_the_metric_is_undefined() -> None:
 
     assert 0 < ci.resamples < 200
     assert 1.0 == ci.high
+
+
+def test_weighted_bootstrap_gives_the_intervals_of_the_resampled_rows() -> None:
+    """Row counts as weights: the same average precision and F1 intervals as scikit-learn's
+    metrics on the duplicated rows of the same resamples, with tied scores among them."""
+    rng = np.random.default_rng(5)
+    labels = rng.random(3_000) < 0.02
+    scores = np.round(rng.random(3_000) * 0.6 + labels * rng.random(3_000) * 0.4, 2)
+    alerts = (scores >= 0.5).astype(np.float64)
+    ranked, flagged = RankedScores(labels, scores), RankedScores(labels, alerts)
+
+    def f1_of_alerts(truth: np.ndarray, values: np.ndarray) -> float:
+        return confusion(truth, values >= 0.5).f1
+
+    pairs = (
+        (ranked.average_precision, average_precision, scores),
+        (flagged.f1, f1_of_alerts, alerts),
+    )
+    for weighted, on_rows, values in pairs:
+        fast = weighted_bootstrap_ci(weighted, labels=labels, n=60, seed=2)
+        slow = bootstrap_ci(on_rows, labels=labels, scores=values, n=60, seed=2)
+        assert fast.resamples == slow.resamples == 60
+        for mine, theirs in ((fast.estimate, slow.estimate), (fast.low, slow.low)):
+            assert mine == pytest.approx(theirs, rel=1e-12)
+        assert fast.high == pytest.approx(slow.high, rel=1e-12)
+        assert fast.low < fast.estimate < fast.high
