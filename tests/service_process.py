@@ -96,18 +96,19 @@ def wait_ready(service: ServiceProcess, *, ready: bool = True) -> None:
     """Wait until /readyz says ready (or, with ready=False, until the server answers at all)."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     last = "no answer"
-    while time.monotonic() < deadline:
-        if service.process.poll() is not None:
-            msg = f"fraudops serve exited with {service.process.returncode}:\n{service.log()}"
-            raise RuntimeError(msg)
-        try:
-            response = httpx.get(f"{service.url}/readyz", timeout=2)
-            last = response.text
-            if response.status_code == 200 or not ready:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
+    with httpx.Client(timeout=2) as http:  # one client: each new one loads TLS certificates
+        while time.monotonic() < deadline:
+            if service.process.poll() is not None:
+                msg = f"fraudops serve exited with {service.process.returncode}:\n{service.log()}"
+                raise RuntimeError(msg)
+            try:
+                response = http.get(f"{service.url}/readyz")
+                last = response.text
+                if response.status_code == 200 or not ready:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
     msg = f"fraudops serve not ready after {READY_TIMEOUT_S} s ({last}):\n{service.log()}"
     raise RuntimeError(msg)
 
@@ -118,16 +119,17 @@ def wait_answering(
     """Wait until `url` answers 200 (any `fraudops` server: feed, console); fail with the
     process's log if it exits first or `timeout` seconds pass."""
     deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            msg = f"{url}: the process exited with {process.returncode}:\n{log.read_text()}"
-            raise RuntimeError(msg)
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            msg = f"{url}: no answer in {timeout:.0f} s:\n{log.read_text()}"
-            raise RuntimeError(msg)
-        time.sleep(0.1)
+    with httpx.Client(timeout=2) as http:
+        while True:
+            if process.poll() is not None:
+                msg = f"{url}: the process exited with {process.returncode}:\n{log.read_text()}"
+                raise RuntimeError(msg)
+            try:
+                if http.get(url).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                msg = f"{url}: no answer in {timeout:.0f} s:\n{log.read_text()}"
+                raise RuntimeError(msg)
+            time.sleep(0.1)

@@ -20,6 +20,7 @@ from fraudops.features.state import InMemoryStateStore
 from fraudops.registry.memory import InMemoryRegistry
 from fraudops.scoring.service import ScoringService
 from fraudops.storage import Warehouse
+from polling import POLL
 from transaction_bodies import request_body
 
 pytestmark = pytest.mark.integration
@@ -44,7 +45,7 @@ class ApiServer:
         port = self.server.servers[0].sockets[0].getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
         while time.monotonic() < deadline:
-            if httpx.get(f"{self.url}/readyz", timeout=5).status_code == 200:
+            if POLL.get(f"{self.url}/readyz", timeout=5).status_code == 200:
                 return
             time.sleep(0.1)
         raise AssertionError("the API did not get ready")

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from fraudops.data.schema import FEED_COLUMNS
+from polling import POLL
 from ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -62,7 +63,7 @@ def running_feed(tmp_path: Path, *options: str) -> Iterator[str]:
             if process.poll() is not None:
                 pytest.fail(f"feed exited with {process.returncode}: {log_path.read_text()}")
             try:
-                if httpx.get(f"{base_url}/healthz", timeout=1.0).status_code == 200:
+                if POLL.get(f"{base_url}/healthz", timeout=1.0).status_code == 200:
                     break
             except httpx.TransportError:
                 pass

@@ -31,6 +31,7 @@ from fraudops.ingest.sources import (
 )
 from fraudops.ingest.spool import Item, Spool
 from fraudops.scoring.service import ScoringService
+from polling import POLL
 
 pytestmark = pytest.mark.integration
 
@@ -110,7 +111,7 @@ def running_feed(tmp_path: Path, *options: str) -> Iterator[str]:
     try:
         for _ in range(300):
             try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                if POLL.get(f"{url}/healthz", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)

@@ -20,6 +20,7 @@ from fraudops.data.readers import load_transactions, read_table
 from fraudops.data.validation import check_frame
 from fraudops.registry import CHALLENGER, CHAMPION, MlflowRegistry, dataset_fingerprint
 from fraudops.training.bundle import ModelBundle
+from polling import POLL
 from ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -81,7 +82,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
                     f"mlflow server exited with {process.returncode}:\n{log_path.read_text()}"
                 )
             try:
-                if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
+                if POLL.get(f"{url}/health", timeout=1.0).status_code == 200:
                     break
             except httpx.TransportError:
                 pass

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from fraudops.simulate import SimulationConfig, simulate
 from fraudops.storage import Warehouse
+from polling import POLL
 from ports import free_port
 from warehouse_fill import store_served
 
@@ -26,7 +27,7 @@ FRAUDOPS = Path(sys.executable).parent / "fraudops"
 def job_runs(port: int) -> dict[tuple[str, str], float]:
     """fraudops_scheduler_job_runs_total by (job, outcome), or {} while not serving."""
     try:
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+        text = POLL.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
     except httpx.HTTPError:
         return {}
     return {

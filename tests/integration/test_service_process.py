@@ -25,6 +25,7 @@ from fraudops.features.batch import batch_features
 from fraudops.features.redis_store import RedisStateStore
 from fraudops.registry import CHALLENGER, CHAMPION, MlflowRegistry
 from fraudops.training.bundle import ModelBundle
+from polling import CLOSE, POLL
 from service_process import (
     ADMIN_TOKEN,
     TOKEN,
@@ -353,7 +354,7 @@ def every_worker_ready(url: str, *, timeout_s: float = 120.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            if all(200 == httpx.get(f"{url}/readyz").status_code for _ in range(10)):
+            if all(200 == POLL.get(f"{url}/readyz", headers=CLOSE).status_code for _ in range(10)):
                 return
         except httpx.TransportError:  # a worker still starting
             pass
@@ -377,7 +378,9 @@ def test_metrics_add_up_every_worker(
             headers = {"Authorization": f"Bearer {TOKEN}"}
             every_worker_ready(service.url)
             for body in bodies:  # a new connection each: the kernel spreads them over workers
-                response = httpx.post(f"{service.url}/v1/score", json=body, headers=headers)
+                response = POLL.post(
+                    f"{service.url}/v1/score", json=body, headers=headers | CLOSE, timeout=30
+                )
                 assert 200 == response.status_code
             metrics = httpx.get(f"{service.url}/metrics").text
             workers = {
