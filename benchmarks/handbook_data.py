@@ -33,9 +33,9 @@ same random numbers in the same order:
 The Handbook's run (5,000 customers, 10,000 terminals, 183 days from 2018-04-01, r = 5)
 reports 1,754,155 transactions and 978, 9,099 and 4,604 frauds from scenarios 1-3 (14,681
 fraudulent transactions). `check_against_handbook` compares a generated frame with those
-figures and with the first and last rows the Handbook prints. Transactions in the same
-second may be numbered in another order than in the published file when the sort breaks
-ties differently (numpy's quicksort is not stable).
+figures and with the first and last rows the Handbook prints; all match. Transactions in
+the same second could still be numbered in another order than in the published file if
+numpy's (unstable) quicksort broke ties differently when it was made.
 
     .venv/bin/python benchmarks/handbook_data.py --out handbook.parquet
 """
