@@ -11,7 +11,7 @@ group and with the kept ones. Records benchmarks/results/feature_gain.json; with
 learns only the labels known by its moment, and the table goes to feature_gain_realistic.json.
 
     .venv/bin/python benchmarks/bench_feature_gain.py [--cards 2000] [--days 63]
-        [--labels fixed|realistic]
+        [--labels fixed|realistic] [--seed 7] [--out feature_gain_seed11]
 """
 
 import argparse
@@ -48,6 +48,11 @@ def main() -> None:
     parser.add_argument("--labels", choices=("fixed", "realistic"), default="fixed")
     parser.add_argument("--kept", help="skip the ablation: groups kept, comma-separated")
     parser.add_argument("--no-save", action="store_true", help="print only, keep the JSON")
+    parser.add_argument(
+        "--out",
+        help="results name (default: feature_gain, or feature_gain_<labels>), e.g. "
+        "feature_gain_seed11 for another seed's table beside the recorded one",
+    )
     args = parser.parse_args()
 
     start = date(2024, 1, 1)
@@ -102,8 +107,9 @@ def main() -> None:
     print(f"kept: {kept}")
     if not args.no_save:
         data = "fraudops " + " ".join(simulate) + " --format {sparkov,fdh} --out {format}.parquet"
+        default_name = "feature_gain" if args.labels == "fixed" else f"feature_gain_{args.labels}"
         path = record(
-            "feature_gain" if args.labels == "fixed" else f"feature_gain_{args.labels}",
+            args.out or default_name,
             {
                 "command": " ".join(["python benchmarks/bench_feature_gain.py", *sys.argv[1:]]),
                 "data": data,

@@ -121,6 +121,15 @@ def backtest_command(
     review_cost: ReviewCostOpt = 5.0,
     seed: SeedOpt = None,
     feature_groups: FeatureGroupsOpt = None,
+    holdout: Annotated[
+        bool,
+        typer.Option(
+            help="Validate on the days before the delay (default). --no-holdout trains on "
+            "all of [train-start, test-start - delay) with default parameters and no early "
+            "stopping, the threshold chosen on those days: the Fraud Detection Handbook's "
+            "protocol (needs --trials 0).",
+        ),
+    ] = True,
 ) -> None:
     """Train on data known before test-start minus the delay; score and judge the test days."""
     from fraudops.data.profiles import load_profile
@@ -139,6 +148,7 @@ def backtest_command(
         review_cost=review_cost,
         seed=seed,
         feature_groups=feature_groups,
+        holdout=holdout,
     )
     with user_errors():
         dataset = load_profile(profile, user_dir=get_settings().user_profiles_dir)

@@ -2,7 +2,9 @@
 
 Labelled data ends at `labelled_end` (for a backtest: the test start minus the delay).
 Validation is its last `validation_days`; training ends `delay` before validation starts,
-as a model in service is always trained on data at least one delay old.
+as a model in service is always trained on data at least one delay old. A backtest that
+follows the Fraud Detection Handbook's protocol (train one period, delay, test) has no
+hold-out: its one period is both trained and validated on (`whole_period_split`).
 """
 
 from dataclasses import dataclass
@@ -75,6 +77,25 @@ def delayed_split(
         train_start=train_start,
         train_end=train_end,
         validation_start=validation_start,
+        validation_end=labelled_end,
+        delay=delay,
+    )
+
+
+def whole_period_split(
+    *, labelled_end: datetime, delay: timedelta, train_start: datetime
+) -> TimeSplit:
+    """No hold-out: training and validation are the same period, ending at `labelled_end`."""
+    if labelled_end <= train_start:
+        msg = (
+            f"no training period left: training would run from {train_start:%Y-%m-%d %H:%M} "
+            f"to {labelled_end:%Y-%m-%d %H:%M}"
+        )
+        raise SplitError(msg)
+    return TimeSplit(
+        train_start=train_start,
+        train_end=labelled_end,
+        validation_start=train_start,
         validation_end=labelled_end,
         delay=delay,
     )

@@ -38,7 +38,7 @@ from fraudops.training.models import (
     fit_model,
     suggest_params,
 )
-from fraudops.training.splits import TimeSplit, prequential_splits
+from fraudops.training.splits import TimeSplit, prequential_splits, whole_period_split
 from fraudops.training.threshold import (
     CapacityChoice,
     ThresholdChoice,
@@ -75,6 +75,10 @@ class TrainingConfig:
     # With label times in the frame, the labels learnt from are those known by then
     # (default: the end of the labelled data plus the delay, when a model would be trained).
     labels_known_by: datetime | None = None
+    holdout: bool = True
+    """Validate on a later period than the training one; without, the model is fitted with
+    default parameters and no early stopping, and its threshold is chosen on its training
+    period (the Fraud Detection Handbook's backtests: train one week, delay, test)."""
     review_capacity: float | None = None
     """Alerts per day the analysts can review: sets the review threshold (None: half the
     decision threshold at serving time, as before)."""
@@ -115,13 +119,7 @@ def train(
         msg = f"profile {profile.name!r} data has no label column; cannot train"
         raise TrainingError(msg)
     times = frame["event_time"]
-    splits = prequential_splits(
-        labelled_end=config.labelled_end or _after(times.max()),
-        delay=config.delay,
-        validation_days=config.validation_days,
-        train_start=config.train_start or times.min().to_pydatetime(),
-        folds=config.folds,
-    )
+    splits = _splits(config, times)
     split = splits[0]
     labels = training_labels(
         frame,
@@ -162,7 +160,7 @@ def train(
         features=features[train_mask],
         labels=labels[train_mask],
         seed=config.seed,
-        eval_set=(features[validation_mask], labels[validation_mask]),
+        eval_set=(features[validation_mask], labels[validation_mask]) if config.holdout else None,
     )
     seconds["fit"] = time.perf_counter() - started
 
@@ -257,6 +255,26 @@ def train(
         best_tuning_score=best,
         seconds=seconds,
     )
+
+
+def _splits(config: TrainingConfig, times: "pd.Series[pd.Timestamp]") -> list[TimeSplit]:
+    """The config's delayed splits, or its one period trained and validated on."""
+    labelled_end = config.labelled_end or _after(times.max())
+    train_start = config.train_start or times.min().to_pydatetime()
+    if config.holdout:
+        return prequential_splits(
+            labelled_end=labelled_end,
+            delay=config.delay,
+            validation_days=config.validation_days,
+            train_start=train_start,
+            folds=config.folds,
+        )
+    if config.trials > 0 or config.folds > 1:
+        msg = "tuning needs a hold-out validation period: without one, use 0 trials and 1 fold"
+        raise TrainingError(msg)
+    return [
+        whole_period_split(labelled_end=labelled_end, delay=config.delay, train_start=train_start)
+    ]
 
 
 def training_labels(

@@ -5,7 +5,12 @@ from datetime import datetime, timedelta
 import pandas as pd
 import pytest
 
-from fraudops.training.splits import SplitError, delayed_split, prequential_splits
+from fraudops.training.splits import (
+    SplitError,
+    delayed_split,
+    prequential_splits,
+    whole_period_split,
+)
 
 END = datetime(2024, 3, 1)
 WEEK = timedelta(days=7)
@@ -72,3 +77,28 @@ def test_split_periods_are_reported_as_iso_strings() -> None:
         "validation_end": "2024-03-01T00:00:00",
         "delay_days": "7",
     } == split.to_dict()
+
+
+def test_without_a_holdout_training_runs_up_to_the_labelled_end_and_is_the_validation() -> None:
+    """The Handbook's protocol: one period, trained on up to the labelled end, no gap inside."""
+    split = whole_period_split(labelled_end=END, delay=WEEK, train_start=datetime(2024, 2, 23))
+    times = pd.Series(
+        pd.to_datetime(
+            [
+                "2024-02-22 23:59:59",
+                "2024-02-23 00:00:00",
+                "2024-02-29 23:59:59",
+                "2024-03-01 00:00:00",
+            ]
+        )
+    )
+    train, validation = split.masks(times)
+    assert [False, True, True, False] == train.tolist()
+    assert train.tolist() == validation.tolist()
+    assert WEEK == split.delay
+
+
+def test_without_a_holdout_an_empty_period_is_refused_with_dates() -> None:
+    """A training start at or after the labelled end leaves nothing to learn from: said so."""
+    with pytest.raises(SplitError, match=r"no training period left.*2024-03-01"):
+        whole_period_split(labelled_end=END, delay=WEEK, train_start=END)

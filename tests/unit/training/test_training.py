@@ -244,3 +244,40 @@ def test_with_label_times_a_model_learns_the_labels_known_by_its_training_moment
     )
 
     assert ([1, 0, 1, 0], [1, 1, 0, 1]) == (learnt.tolist(), fixed.tolist())
+
+
+def test_a_backtest_without_holdout_trains_on_the_week_before_the_delay(
+    history: pd.DataFrame,
+) -> None:
+    """--no-holdout: train on [train start, test start - delay), untuned and not early-stopped."""
+    config = TrainingConfig(trials=0, seed=3, holdout=False, train_start=datetime(2024, 1, 15))
+    result = run_backtest(history, SPARKOV, test_start=TEST_START, test_end=TEST_END, config=config)
+    split = result.training.split
+    assert (datetime(2024, 1, 15), datetime(2024, 1, 22)) == (split.train_start, split.train_end)
+    assert (split.train_start, split.train_end) == (split.validation_start, split.validation_end)
+    # No early stopping on the training rows themselves: every default tree is kept.
+    assert 300 == result.training.bundle.params["n_estimators"]
+
+
+def test_without_holdout_tuning_is_refused(history: pd.DataFrame) -> None:
+    """Tuning needs a later period to judge on: trials without a hold-out are a clear error."""
+    with pytest.raises(TrainingError, match="tuning needs a hold-out validation period"):
+        train(history, SPARKOV, TrainingConfig(trials=2, holdout=False))
+
+
+def test_backtest_command_without_holdout_records_the_one_period(
+    history_path: Path, tmp_path: Path
+) -> None:
+    """`fraudops backtest --no-holdout` reports training and validation as the same week."""
+    report_out = tmp_path / "report.json"
+    args = [
+        "backtest", "--data", str(history_path), "--profile", "sparkov",
+        "--train-start", "2024-01-15", "--test-start", "2024-01-29", "--test-end", "2024-02-04",
+        "--delay-days", "7", "--no-holdout", "--trials", "0",
+        "--scores-out", str(tmp_path / "scores.parquet"), "--report-out", str(report_out),
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert 0 == result.exit_code, result.output
+    training = json.loads(report_out.read_text())["training"]
+    assert "2024-01-22T00:00:00" == training["train_end"] == training["validation_end"]
+    assert "2024-01-15T00:00:00" == training["train_start"] == training["validation_start"]
