@@ -1,6 +1,6 @@
 """Ingestion that never loses a transaction: real processes killed mid-replay and restarted.
 
-A 10,000-transaction replay goes through `fraudops ingest` into `fraudops serve`; once with
+A 6,000-transaction replay goes through `fraudops ingest` into `fraudops serve`; once with
 nothing going wrong (the reference), then with the service killed (-9) and restarted, with
 the ingester killed (-9) and restarted, and with the Redis holding the service's feature
 state killed and started again empty. Each time the warehouse must end up holding
@@ -27,18 +27,18 @@ from service_process import FRAUDOPS, TOKEN, free_port, running_service, service
 
 pytestmark = pytest.mark.integration
 
-TRANSACTIONS = 10_000
-KILL_AFTER = 3_000
+TRANSACTIONS = 6_000
+KILL_AFTER = 1_500
 FINISH_TIMEOUT_S = 600.0
 
 
 @pytest.fixture(scope="module")
 def replay_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """10,000 simulated transactions in time order (Parquet, as `fraudops simulate` writes)."""
+    """6,000 simulated transactions in time order (Parquet, as `fraudops simulate` writes)."""
     folder = tmp_path_factory.mktemp("replay")
     simulated = folder / "simulated.parquet"
     subprocess.run(
-        [str(FRAUDOPS), "simulate", "--cards", "800", "--days", "12", "--seed", "5",
+        [str(FRAUDOPS), "simulate", "--cards", "800", "--days", "8", "--seed", "5",
          "--out", str(simulated)],
         check=True, capture_output=True, cwd=folder,
     )  # fmt: skip
@@ -154,7 +154,7 @@ def reference(
 def test_the_service_killed_and_restarted_mid_replay(
     tmp_path: Path, replay_file: Path, registry_home: Path, reference: dict[str, float]
 ) -> None:
-    """kill -9 the service after 3,000 are stored, start it again on the same port."""
+    """kill -9 the service after 1,500 are stored, start it again on the same port."""
     env = env_for(tmp_path, registry_home)
     port = free_port()
     with (
@@ -177,7 +177,7 @@ def test_the_service_killed_and_restarted_mid_replay(
 def test_the_ingester_killed_and_restarted_mid_replay(
     tmp_path: Path, replay_file: Path, registry_home: Path, reference: dict[str, float]
 ) -> None:
-    """kill -9 the ingester after 3,000 are stored, start it again with the same state."""
+    """kill -9 the ingester after 1,500 are stored, start it again with the same state."""
     env = env_for(tmp_path, registry_home)
     state = tmp_path / "ingest"
     with running_service(tmp_path, env=env) as service:
@@ -200,7 +200,7 @@ def test_redis_restarted_empty_mid_replay(
     reference: dict[str, float],
     private_redis: PrivateRedis,
 ) -> None:
-    """The service keeps its feature state in Redis; Redis is killed after 3,000 stored and
+    """The service keeps its feature state in Redis; Redis is killed after 1,500 stored and
     started again empty. The service answers 503 meanwhile, notices the state is gone,
     rebuilds it from the warehouse, and the replay ends as if nothing had happened."""
     env = env_for(tmp_path, registry_home) | {"FRAUDOPS_REDIS_URL": private_redis.url}
