@@ -12,6 +12,7 @@ from fraudops.cli.options import (
     DelayOpt,
     FeatureGroupsOpt,
     FoldsOpt,
+    LabelWindowLagOpt,
     ModelOpt,
     ObjectiveOpt,
     ProfileOpt,
@@ -121,6 +122,7 @@ def backtest_command(
     review_cost: ReviewCostOpt = 5.0,
     seed: SeedOpt = None,
     feature_groups: FeatureGroupsOpt = None,
+    label_window_lag_days: LabelWindowLagOpt = None,
 ) -> None:
     """Train on data known before test-start minus the delay; score and judge the test days."""
     from fraudops.data.profiles import load_profile
@@ -139,6 +141,7 @@ def backtest_command(
         review_cost=review_cost,
         seed=seed,
         feature_groups=feature_groups,
+        label_window_lag_days=label_window_lag_days,
     )
     with user_errors():
         dataset = load_profile(profile, user_dir=get_settings().user_profiles_dir)

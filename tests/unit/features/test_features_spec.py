@@ -1,5 +1,7 @@
 """Feature spec: names per profile and vocabularies learned from training data."""
 
+import copy
+
 import pandas as pd
 import pytest
 from feature_frames import sparkov
@@ -45,6 +47,38 @@ def test_negative_label_delay_is_refused() -> None:
     """A label cannot be known before its transaction happens."""
     with pytest.raises(ValueError, match="label delay"):
         fit_feature_spec(pd.DataFrame(), SPARKOV, label_delay_ms=-1)
+
+
+def test_label_windows_end_at_t_for_data_with_label_times_else_the_delay_before() -> None:
+    """Fitted on a frame with label times the lag is 0; without them it is the label delay;
+    an explicit lag wins either way."""
+    week = 7 * 86_400_000
+    fixed = pd.DataFrame({"category": ["home"]})
+    timed = fixed.assign(label_time=[pd.NaT])
+    assert week == fit_feature_spec(fixed, SPARKOV, label_delay_ms=week).label_lag_ms
+    assert 0 == fit_feature_spec(timed, SPARKOV, label_delay_ms=week).label_lag_ms
+    assert (
+        week
+        == (
+            fit_feature_spec(timed, SPARKOV, label_delay_ms=week, label_window_lag_ms=week)
+        ).label_lag_ms
+    )
+
+
+def test_a_spec_pickled_before_the_lag_existed_keeps_the_delay_as_lag() -> None:
+    """A spec without the lag field (an old pickle) ends its label windows the delay before."""
+    spec = fit_feature_spec(pd.DataFrame({"category": ["home"]}), SPARKOV, label_delay_ms=5)
+    old = copy.copy(spec)  # unpickling sets the saved fields on a bare instance, as copy does
+    del old.__dict__["label_window_lag_ms"]
+    assert 5 == old.label_lag_ms
+    assert 0 == FeatureSpec(profile=SPARKOV, label_delay_ms=0).label_lag_ms
+    assert 7 == FeatureSpec(profile=SPARKOV, label_delay_ms=7).label_lag_ms
+
+
+def test_negative_label_window_lag_is_refused() -> None:
+    """Label windows cannot end after t."""
+    with pytest.raises(ValueError, match="label window lag"):
+        FeatureSpec(profile=SPARKOV, label_delay_ms=0, label_window_lag_ms=-1)
 
 
 def test_ulb_has_no_card_or_merchant_features() -> None:
