@@ -57,7 +57,8 @@ LabelWindowLagOpt = Annotated[
     float | None,
     typer.Option(
         help="Days before each transaction where the label windows (merchant risk, the card's "
-        "fraud history) end (default: 0 for data with label times, else --delay-days)."
+        "fraud history) end (default: 0 where the data's labels arrive before the delay, "
+        "else --delay-days)."
     ),
 ]
 AsOfOpt = Annotated[

@@ -5,9 +5,10 @@ same instant never see each other, whatever their arrival order) and a label onl
 known (`labels.label_known`: from its label time where the data has one, else once its
 transaction is `label_delay` old); merchant risk and the card's fraud history count the
 known frauds of windows that end the spec's label lag before t: 0 for a spec fitted on data
-with label times (a fraud confirmed a minute ago counts), `label_delay` for data without
-them (the fixed rule, under which nothing younger is known anyway). Identifiers, names and
-streets are never features.
+whose labels arrive before the delay (a fraud confirmed a minute ago counts), `label_delay`
+for data without label times or whose labels all come the delay after (the fixed rule,
+under which nothing younger is known anyway). Identifiers, names and streets are never
+features.
 
 Windows are half-open, [t - W, t). Times are epoch milliseconds (naive times read as UTC).
 """
@@ -243,8 +244,9 @@ def fit_feature_spec(
 
     Each category and extra categorical column the frame has gets its most frequent
     non-blank values (at most `max_vocabulary`, ties by value), listed in sorted order.
-    The label windows end `label_window_lag_ms` before t; by default 0 where the frame has
-    label times (a label counts from its label time), else the label delay.
+    The label windows end `label_window_lag_ms` before t; by default 0 where the frame's
+    labels arrive before the delay (features.labels.label_window_lag_ms: a label counts from
+    its label time), else the label delay.
     """
     if label_delay_ms < 0:
         msg = f"label delay must not be negative, got {label_delay_ms} ms"
@@ -261,18 +263,19 @@ def fit_feature_spec(
         label_window_lag_ms=(
             label_window_lag_ms
             if label_window_lag_ms is not None
-            else default_label_window_lag_ms(frame, label_delay_ms=label_delay_ms)
+            else _fitted_label_window_lag_ms(frame, profile, label_delay_ms=label_delay_ms)
         ),
     )
 
 
-def default_label_window_lag_ms(frame: pd.DataFrame, *, label_delay_ms: int) -> int:
-    """Where the label windows end for data like `frame`: at t when its labels carry their
-    label times, else the label delay before t (the fixed rule)."""
+def _fitted_label_window_lag_ms(
+    frame: pd.DataFrame, profile: DatasetProfile, *, label_delay_ms: int
+) -> int:
+    """The label lag the training frame calls for (features.labels.label_window_lag_ms)."""
     # Imported here: features.labels reaches this module's constants through formulas.
-    from fraudops.features.labels import has_label_times  # noqa: PLC0415
+    from fraudops.features.labels import label_window_lag_ms  # noqa: PLC0415
 
-    return 0 if has_label_times(frame) else label_delay_ms
+    return label_window_lag_ms(frame, profile, label_delay_ms=label_delay_ms)
 
 
 def _vocabulary(values: "pd.Series[Any]", *, limit: int) -> tuple[str, ...]:

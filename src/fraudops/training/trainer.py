@@ -80,8 +80,8 @@ class TrainingConfig:
     decision threshold at serving time, as before)."""
     label_window_lag_days: float | None = None
     """Where the label windows of merchant risk and the card's fraud history end, in days
-    before each transaction (None: at it for data with label times, else `delay_days` before:
-    features.spec.default_label_window_lag_ms)."""
+    before each transaction (None: at it where the data's labels arrive before the delay,
+    else `delay_days` before: features.labels.label_window_lag_ms)."""
 
     @property
     def delay(self) -> timedelta:

@@ -175,11 +175,10 @@ def _merchant_stream() -> pd.DataFrame:
 def test_merchant_risk_counts_a_fraud_from_its_label_time(
     label_after: int | None, expected: list[float]
 ) -> None:
-    """With label times, merchant risk's windows end at t and a fraud counts from its label
-    time on, whatever the delay."""
+    """With label windows ending at t, a fraud counts in merchant risk from its label time on,
+    whatever the delay."""
     frame = _labelled_second_row(_merchant_stream(), label_after)
-    spec = sparkov_spec(frame, delay_days=7)
-    assert 0 == spec.label_lag_ms
+    spec = sparkov_spec(frame, delay_days=7, lag_days=0)
     assert nan_equal(expected, column(batch_features(frame, spec), spec, "merchant_risk_30d"))
 
 
@@ -213,6 +212,7 @@ def test_a_fraud_confirmed_minutes_after_counts_from_then() -> None:
         label_time=[frame["event_time"][0] + pd.Timedelta(minutes=10), pd.NaT, pd.NaT]
     )
     spec = sparkov_spec(frame, delay_days=7)
+    assert 0 == spec.label_lag_ms  # fitted on labels that arrive before the delay
     values = batch_features(frame, spec)
     assert nan_equal([NAN, 0.0, 0.5], column(values, spec, "merchant_risk_1d"))
     assert [0.0, 0.0, 1.0] == column(values, spec, "card_known_frauds_30d")
@@ -236,28 +236,28 @@ def test_merchant_risk_reads_the_reported_label_where_there_is_one() -> None:
     frame = frame.assign(
         label_time=[known[0], pd.NaT, pd.NaT], reported_fraud=[1.0, float("nan"), float("nan")]
     )
-    spec = sparkov_spec(frame, delay_days=1)
+    spec = sparkov_spec(frame, delay_days=1, lag_days=0)
     assert nan_equal([NAN, 0.0, 0.5], column(batch_features(frame, spec), spec, "merchant_risk_7d"))
 
 
 @pytest.mark.parametrize(
     ("label_after", "lag_days", "expected_count", "expected_days"),
     [
-        (HOUR, None, [0.0, 0.0, 1.0, 1.0, 1.0], [NAN, NAN, 6.0, 8.0, 10.0]),  # an analyst
-        (9 * DAY, None, [0.0, 0.0, 0.0, 0.0, 1.0], [NAN, NAN, NAN, NAN, 10.0]),  # a chargeback
-        (None, None, [0.0] * 5, [NAN] * 5),  # never reported
+        (HOUR, 0, [0.0, 0.0, 1.0, 1.0, 1.0], [NAN, NAN, 6.0, 8.0, 10.0]),  # an analyst
+        (9 * DAY, 0, [0.0, 0.0, 0.0, 0.0, 1.0], [NAN, NAN, NAN, NAN, 10.0]),  # a chargeback
+        (None, 0, [0.0] * 5, [NAN] * 5),  # never reported
         (HOUR, 7, [0.0, 0.0, 0.0, 1.0, 1.0], [NAN, NAN, NAN, 8.0, 10.0]),  # the delay as lag
         (9 * DAY, 7, [0.0, 0.0, 0.0, 0.0, 1.0], [NAN, NAN, NAN, NAN, 10.0]),
     ],
 )
 def test_card_fraud_history_counts_a_fraud_from_its_label_time(
     label_after: int | None,
-    lag_days: float | None,
+    lag_days: float,
     expected_count: list[float],
     expected_days: list[float],
 ) -> None:
     """The card's frauds follow merchant risk's rule: in the window ending the label lag
-    before t (0 with label times, unless set), and only once their label time has passed."""
+    before t (0 or the delay), and only once their label time has passed."""
     frame = sparkov(
         {"s": 0, "merchant": "m1"},
         {"s": 2 * DAY, "merchant": "m2", "is_fraud": 1},
