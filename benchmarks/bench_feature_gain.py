@@ -9,9 +9,14 @@ group and with the kept ones. Records benchmarks/results/feature_gain.json; with
 `--labels realistic` (labels as they arrive: analyst reviews within hours, chargebacks
 7-120 days late, unreported and friendly fraud; see docs/simulator.md), the training
 learns only the labels known by its moment, and the table goes to feature_gain_realistic.json.
+With `--label-lag` (realistic labels) it runs instead the default groups, then no optional
+group, each twice: with label windows ending at t, a label counting from its label time
+(what a spec fitted on data with label times does), and with them ending the 7-day delay
+before t (the rule before label times counted), recorded in label_lag_realistic.json
+(label_lag_realistic_seed<N>.json for another seed).
 
     .venv/bin/python benchmarks/bench_feature_gain.py [--cards 2000] [--days 63]
-        [--labels fixed|realistic] [--seed 7] [--out feature_gain_seed11]
+        [--labels fixed|realistic] [--label-lag] [--seed 7] [--out feature_gain_seed11]
 """
 
 import argparse
@@ -36,6 +41,8 @@ METRICS = ("average_precision", "card_precision_at_100", "roc_auc")
 # Average precision a group must add (leaving it out must lose at least this) to be kept,
 # unless leaving it out loses card precision@100.
 MIN_GAIN = 0.002
+DELAY_DAYS = "7"
+DEFAULT_SEED = 7
 
 
 def main() -> None:
@@ -43,10 +50,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cards", type=int, default=2_000)
     parser.add_argument("--days", type=int, default=63)
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--fraud-rate", default="0.01")
     parser.add_argument("--labels", choices=("fixed", "realistic"), default="fixed")
     parser.add_argument("--kept", help="skip the ablation: groups kept, comma-separated")
+    parser.add_argument(
+        "--label-lag",
+        action="store_true",
+        help="compare label windows ending at t with ending the delay before (realistic labels)",
+    )
     parser.add_argument("--no-save", action="store_true", help="print only, keep the JSON")
     parser.add_argument(
         "--out",
@@ -55,15 +67,12 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    start = date(2024, 1, 1)
-    test_end = start + timedelta(days=args.days - 1)
-    test_start = test_end - timedelta(days=6)
-    simulate = [
-        "simulate", "--cards", str(args.cards), "--days", str(args.days), "--seed",
-        str(args.seed), "--start", start.isoformat(), "--fraud-rate", args.fraud_rate,
-        "--labels", args.labels,
-    ]  # fmt: skip
-    period = ["--test-start", test_start.isoformat(), "--test-end", test_end.isoformat()]
+    if args.label_lag:
+        if args.labels != "realistic":
+            parser.error("--label-lag needs --labels realistic (label times)")
+        _compare_label_lags(args)
+        return
+    simulate, period = _simulation(args)
     results: dict[str, dict[str, dict[str, float]]] = {"sparkov": {}, "fdh": {}}
     commands: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -123,13 +132,77 @@ def main() -> None:
         print(f"recorded {path}")
 
 
-def _backtest(profile: str, groups: str, period: list[str], seed: int) -> list[str]:
-    """A `fraudops backtest` of one profile's file with these feature groups."""
+def _compare_label_lags(args: argparse.Namespace) -> None:
+    """The default groups, then no optional group, each with label windows ending at t and
+    ending the delay before t, on the same realistic simulation and test week; print and
+    record the rows."""
+    simulate, period = _simulation(args)
+    lags = {
+        "labels from label_time (windows end at t)": [],
+        "windows end the delay before t (old rule)": ["--label-window-lag-days", DELAY_DAYS],
+    }
+    results: dict[str, dict[str, dict[str, float]]] = {"default groups": {}, "no group": {}}
+    commands: dict[str, str] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        subprocess.run(
+            [fraudops_command(), *simulate, "--format", "sparkov", "--out", "sparkov.parquet"],
+            cwd=folder,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        for groups, chosen in (("default groups", None), ("no group", "none")):
+            for name, lag in lags.items():
+                command = [*_backtest("sparkov", chosen, period, args.seed), *lag]
+                results[groups][name] = _run(command, folder)
+                commands[f"{groups}, {name}"] = "fraudops " + " ".join(command)
+                _print_row(f"{groups}, {name}", results[groups][name])
+    new, old = lags
+    earned = {
+        groups: round(rows[new]["average_precision"] - rows[old]["average_precision"], 4)
+        for groups, rows in results.items()
+    }
+    print(f"average precision earned by labels from their label time: {earned}")
+    if not args.no_save:
+        name = "label_lag_realistic" + ("" if args.seed == DEFAULT_SEED else f"_seed{args.seed}")
+        path = record(
+            name,
+            {
+                "command": " ".join(["python benchmarks/bench_feature_gain.py", *sys.argv[1:]]),
+                "data": "fraudops "
+                + " ".join(simulate)
+                + " --format sparkov --out sparkov.parquet",
+                "groups": "default groups: fit_feature_spec's default; no group: none",
+                "commands": commands,
+                "results": results,
+                "average_precision_earned": earned,
+            },
+        )
+        print(f"recorded {path}")
+
+
+def _simulation(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """The `fraudops simulate` arguments (without format and output) and the test period."""
+    start = date(2024, 1, 1)
+    test_end = start + timedelta(days=args.days - 1)
+    test_start = test_end - timedelta(days=6)
+    simulate = [
+        "simulate", "--cards", str(args.cards), "--days", str(args.days), "--seed",
+        str(args.seed), "--start", start.isoformat(), "--fraud-rate", args.fraud_rate,
+        "--labels", args.labels,
+    ]  # fmt: skip
+    period = ["--test-start", test_start.isoformat(), "--test-end", test_end.isoformat()]
+    return simulate, period
+
+
+def _backtest(profile: str, groups: str | None, period: list[str], seed: int) -> list[str]:
+    """A `fraudops backtest` of one profile's file with these feature groups (None: the
+    default ones)."""
+    chosen = [] if groups is None else ["--feature-groups", groups]
     return [
         "backtest", "--data", f"{profile}.parquet", "--profile", profile, *period,
-        "--delay-days", "7", "--model", "xgboost", "--trials", "0", "--seed", str(seed),
-        "--feature-groups", groups, "--scores-out", "scores.parquet",
-        "--report-out", "report.json",
+        "--delay-days", DELAY_DAYS, "--model", "xgboost", "--trials", "0", "--seed", str(seed),
+        *chosen, "--scores-out", "scores.parquet", "--report-out", "report.json",
     ]  # fmt: skip
 
 

@@ -15,6 +15,8 @@ import pytest
 
 from fraudops.data.profiles import SPARKOV
 from fraudops.data.readers import load_transactions
+from fraudops.features.batch import batch_features
+from fraudops.features.labels import NEVER_MS, label_arrival, label_known
 from fraudops.features.online import EVENT_TIME_MS, OnlineFeatureEngine, records_from_frame
 from fraudops.features.redis_store import LAYOUT, RedisStateStore
 from fraudops.features.spec import FEATURE_GROUPS, MS_PER_DAY, FeatureSpec, fit_feature_spec
@@ -42,6 +44,7 @@ class Stream:
     """A time-ordered stream of online transactions with labels, and its spec."""
 
     def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
         self.spec = fit_feature_spec(
             frame, SPARKOV, label_delay_ms=2 * MS_PER_DAY, groups=frozenset(FEATURE_GROUPS)
         )
@@ -196,6 +199,64 @@ def test_engine_over_redis_equals_engine_in_memory(stream: Stream, store: RedisS
     card = store.get_card(str(fraud["cc_num"]))
     assert card is not None
     assert fraud[EVENT_TIME_MS] not in card.fraud_times
+
+
+def test_labels_counted_from_their_label_time_through_redis_give_the_batch_features(
+    stream: Stream, store: RedisStateStore
+) -> None:
+    """Labels with their own times (minutes after the purchase, days after, weeks after, or
+    never), each posted when it arrives: label windows end at t, and Redis, memory and the
+    batch engine agree; with the delay as lag they agree too, on other values."""
+    rng = np.random.default_rng(5)
+    waits = rng.choice([10 * 60, 3 * 86_400, 40 * 86_400, -1], size=len(stream.frame))
+    label_time = stream.frame["event_time"] + pd.to_timedelta(np.maximum(waits, 0), unit="s")
+    frame = stream.frame.assign(label_time=label_time.where(waits >= 0))
+    expected_by_lag = {}
+    for lag_ms in (None, 2 * MS_PER_DAY):
+        spec = fit_feature_spec(
+            frame,
+            SPARKOV,
+            label_delay_ms=2 * MS_PER_DAY,
+            groups=frozenset(FEATURE_GROUPS),
+            label_window_lag_ms=lag_ms,
+        )
+        store.clear()
+        store.mark_initialised()
+        engines = [
+            OnlineFeatureEngine(spec, InMemoryStateStore()),
+            OnlineFeatureEngine(spec, store),
+        ]
+        arrival = label_arrival(frame, SPARKOV, label_delay_ms=spec.label_delay_ms)
+        posted = sorted(
+            (int(time_ms), row)
+            for row, time_ms in enumerate(arrival.times_ms)
+            if time_ms != NEVER_MS
+        )
+        records = records_from_frame(frame, spec)
+        rows = []
+        for record in records:
+            while posted and label_known(posted[0][0], record[EVENT_TIME_MS]):
+                label_time_ms, labelled = posted.pop(0)
+                for engine in engines:
+                    engine.add_label(
+                        records[labelled],
+                        is_fraud=bool(arrival.fraud[labelled]),
+                        label_time_ms=label_time_ms,
+                    )
+            memory, redis = (engine.features_then_update(record) for engine in engines)
+            np.testing.assert_array_equal(memory, redis, err_msg=record["trans_num"])
+            rows.append(redis)
+        expected = batch_features(frame, spec)
+        np.testing.assert_allclose(expected, np.array(rows), rtol=1e-9, atol=1e-9, equal_nan=True)
+        expected_by_lag[spec.label_lag_ms] = expected
+    assert {0, 2 * MS_PER_DAY} == set(expected_by_lag)
+    names = fit_feature_spec(
+        frame, SPARKOV, label_delay_ms=0, groups=frozenset(FEATURE_GROUPS)
+    ).names
+    risk = names.index("merchant_risk_1d")
+    assert not np.allclose(
+        expected_by_lag[0][:, risk], expected_by_lag[2 * MS_PER_DAY][:, risk], equal_nan=True
+    )
 
 
 def test_a_long_history_of_ties_late_events_and_labels_matches_memory(

@@ -53,6 +53,14 @@ FeatureGroupsOpt = Annotated[
         help="Optional feature groups, comma-separated, or 'none' (default: the kept ones)."
     ),
 ]
+LabelWindowLagOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Days before each transaction where the label windows (merchant risk, the card's "
+        "fraud history) end (default: 0 where the data's labels arrive before the delay, "
+        "else --delay-days)."
+    ),
+]
 AsOfOpt = Annotated[
     datetime | None,
     typer.Option(
@@ -120,6 +128,9 @@ def training_config(**options: Any) -> "TrainingConfig":
         fail("--delay-days and --trials must be >= 0 and --validation-days > 0")
     if options["folds"] < 1:
         fail("--folds must be at least 1")
+    lag = options.get("label_window_lag_days")
+    if lag is not None and not lag >= 0:
+        fail(f"--label-window-lag-days must be >= 0, not {lag}")
     capacity = options.get("review_capacity")
     if capacity is not None and not capacity > 0:
         fail(f"--review-capacity must be > 0 alerts per day, not {capacity}")

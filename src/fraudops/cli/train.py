@@ -12,6 +12,7 @@ from fraudops.cli.options import (
     DelayOpt,
     FeatureGroupsOpt,
     FoldsOpt,
+    LabelWindowLagOpt,
     ModelOpt,
     ObjectiveOpt,
     ProfileOpt,
@@ -130,6 +131,7 @@ def backtest_command(
             "protocol (needs --trials 0).",
         ),
     ] = True,
+    label_window_lag_days: LabelWindowLagOpt = None,
 ) -> None:
     """Train on data known before test-start minus the delay; score and judge the test days."""
     from fraudops.data.profiles import load_profile
@@ -149,6 +151,7 @@ def backtest_command(
         seed=seed,
         feature_groups=feature_groups,
         holdout=holdout,
+        label_window_lag_days=label_window_lag_days,
     )
     with user_errors():
         dataset = load_profile(profile, user_dir=get_settings().user_profiles_dir)

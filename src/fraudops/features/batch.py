@@ -3,9 +3,10 @@
 Each transaction sees only events strictly before it, and a label only once it is known
 (features.labels: from its `label_time`, or `label_delay` after its transaction for a frame
 without label times), exactly as the online engine does while replaying the frame in time
-order. A frame without a label column (scoring time) reads as having no known fraud, the
-same as an online engine that has received no labels: merchant risk is then 0, or NaN
-where the window is empty.
+order; label windows end the spec's label lag before it (`FeatureSpec.label_lag_ms`). A
+frame without a label column (scoring time) reads as having no known fraud, the same as an
+online engine that has received no labels: merchant risk is then 0, or NaN where the window
+is empty.
 """
 
 import time
@@ -105,7 +106,7 @@ def batch_features(frame: pd.DataFrame, spec: FeatureSpec) -> FloatArray:
             codes=group_codes(columns.texts(frame, profile.merchant_id)),
             times=times,
             labels=labels if spec.has_merchant_risk else None,
-            label_delay_ms=spec.label_delay_ms,
+            lag_ms=spec.label_lag_ms,
         )
     if card is not None and spec.has_card_profile:
         _card_profile_features(
@@ -197,10 +198,10 @@ def _merchant_features(
     codes: IntArray,
     times: IntArray,
     labels: LabelArrival | None,
-    label_delay_ms: int,
+    lag_ms: int,
 ) -> None:
-    """Per-merchant counts, and the fraud share over windows that end `label_delay` ago,
-    of the frauds known by then."""
+    """Per-merchant counts, and the fraud share over windows that end the label lag before
+    each event, of the frauds whose label is known at the event."""
     merchant = GroupedTimes(codes, times, tie_ids=None)
     rows = merchant.order
     hi = merchant.first_at_or_after(merchant.times)
@@ -210,17 +211,17 @@ def _merchant_features(
         )
     if labels is None:
         return
-    known_until = merchant.times - label_delay_ms
+    known_until = merchant.times - lag_ms
     known_hi = merchant.first_at_or_after(known_until)
     frauds = np.flatnonzero(labels.fraud[rows])  # sorted positions of frauds that arrive
     fraud_times = merchant.times[frauds]
     # A fraud at s, known at L, counts in the window of width W of each later event at t
-    # with t - d - W <= s < t - d and L < t: t in (max(s + d, L), s + d + W].
-    counted_after = np.maximum(fraud_times + label_delay_ms, labels.times_ms[rows][frauds])
+    # with t - g - W <= s < t - g (g the lag) and L < t: t in (max(s + g, L), s + g + W].
+    counted_after = np.maximum(fraud_times + lag_ms, labels.times_ms[rows][frauds])
     first = merchant.first_after(frauds, counted_after)
     for name, width in MERCHANT_WINDOWS.items():
         count = known_hi - merchant.first_at_or_after(known_until - width)
-        last = merchant.first_after(frauds, fraud_times + label_delay_ms + width)
+        last = merchant.first_after(frauds, fraud_times + lag_ms + width)
         known = merchant.count_covering(first, last)
         with np.errstate(invalid="ignore", divide="ignore"):
             risk = np.where(count > 0, known / count, np.nan)
@@ -245,7 +246,7 @@ def _card_profile_features(
     merchants = value_codes(columns.texts(frame, profile.merchant_id))[rows]
     categories = value_codes(columns.texts(frame, profile.category))[rows]
     if spec.has_card_fraud_history and labels is not None:
-        known, since = _known_frauds(card, labels, label_delay_ms=spec.label_delay_ms)
+        known, since = _known_frauds(card, labels, lag_ms=spec.label_lag_ms)
         matrix.put("card_known_frauds_30d", known, rows)
         matrix.put("card_days_since_known_fraud", since, rows)
     if spec.has_card_merchant_novelty:
@@ -282,18 +283,18 @@ def _card_profile_features(
 
 
 def _known_frauds(
-    card: GroupedTimes, labels: LabelArrival, *, label_delay_ms: int
+    card: GroupedTimes, labels: LabelArrival, *, lag_ms: int
 ) -> tuple[FloatArray, FloatArray]:
-    """Per sorted event at t: the card's frauds in [t - d - 30 days, t - d) whose label is
-    known at t (the rule of merchant risk), and days since the latest of them."""
+    """Per sorted event at t: the card's frauds in [t - g - 30 days, t - g) (g the label lag)
+    whose label is known at t (the rule of merchant risk), and days since the latest of them."""
     rows = card.order
     frauds = np.flatnonzero(labels.fraud[rows])  # sorted positions of frauds that arrive
     fraud_times = card.times[frauds]
     # A fraud at s, known at L, counts for each later event of its card at t with
-    # t - d - 30 days <= s < t - d and L < t: t in (max(s + d, L), s + d + 30 days].
-    counted_after = np.maximum(fraud_times + label_delay_ms, labels.times_ms[rows][frauds])
+    # t - g - 30 days <= s < t - g and L < t: t in (max(s + g, L), s + g + 30 days].
+    counted_after = np.maximum(fraud_times + lag_ms, labels.times_ms[rows][frauds])
     first = card.first_after(frauds, counted_after)
-    end = card.first_after(frauds, fraud_times + label_delay_ms + CARD_HISTORY_MS)
+    end = card.first_after(frauds, fraud_times + lag_ms + CARD_HISTORY_MS)
     count = card.count_covering(first, end)
     latest = np.zeros(len(card.times), dtype=np.int64)
     # Frauds in sorted order: a card's later fraud overwrites an earlier one where both count.

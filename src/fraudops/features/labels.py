@@ -28,6 +28,9 @@ NEVER_MS = int(np.iinfo(np.int64).max)
 DEFAULT_MATURITY_QUANTILE = 0.95
 MIN_FRAUDS_FOR_MATURITY = 30
 """Labelled frauds needed before their label waits say how long labels take."""
+EARLY_LABEL_SHARE = 0.05
+"""Share of the fraud labels that must arrive before the label delay for the label windows
+to end at t (`label_window_lag_ms`)."""
 
 
 @overload
@@ -93,6 +96,27 @@ def label_arrival(
     source = REPORTED_FRAUD if REPORTED_FRAUD in frame.columns else profile.label
     fraud = np.where(arrives, columns.labels(frame, source), 0).astype(np.int64)
     return LabelArrival(fraud=fraud, times_ms=times)
+
+
+def label_window_lag_ms(
+    frame: pd.DataFrame, profile: DatasetProfile, *, label_delay_ms: int
+) -> int:
+    """Where the label windows of merchant risk and the card's fraud history end, before t,
+    for data like `frame`: at t (0) when at least EARLY_LABEL_SHARE of its fraud labels
+    arrived sooner than the delay (an analyst's verdict minutes after the alert counts from
+    then), else the delay before t. A frame without label times, or whose labels all came
+    the delay after (a fixed-delay replay stored in the warehouse), keeps the fixed rule:
+    nothing younger than the delay is known there, and windows reaching t would only dilute.
+    """
+    if not has_label_times(frame):
+        return label_delay_ms
+    arrival = label_arrival(frame, profile, label_delay_ms=label_delay_ms)
+    frauds = (arrival.fraud == 1) & (arrival.times_ms != NEVER_MS)
+    if not frauds.any():
+        return label_delay_ms
+    waits = arrival.times_ms[frauds] - columns.event_times_ms(frame)[frauds]
+    early = float(np.mean(waits < label_delay_ms))
+    return 0 if early >= EARLY_LABEL_SHARE else label_delay_ms
 
 
 def label_times_ms(frame: pd.DataFrame) -> tuple[IntArray, npt.NDArray[np.bool_]]:

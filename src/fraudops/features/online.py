@@ -82,7 +82,12 @@ class OnlineFeatureEngine:
         if list(self._card_windows) != sorted(self._card_windows):
             msg = "card windows must be listed narrowest first"
             raise ValueError(msg)
-        self._horizon_ms = max(*self._card_windows, *self._merchant_windows) + spec.label_delay_ms
+        # Kept for the widest window plus the label delay even where the label lag is shorter:
+        # a state shared by champions (hot swaps do not rebuild it) must serve a spec with
+        # either rule.
+        self._horizon_ms = max(*self._card_windows, *self._merchant_windows) + max(
+            spec.label_delay_ms, spec.label_lag_ms
+        )
         self._one_hot = [
             (column, {value: number for number, value in enumerate(vocabulary)}, len(vocabulary))
             for column, vocabulary in spec.vocabularies.items()
@@ -212,7 +217,7 @@ class OnlineFeatureEngine:
                 row += merchant_risk(
                     merchant,
                     time_ms=time_ms,
-                    label_delay_ms=self.spec.label_delay_ms,
+                    lag_ms=self.spec.label_lag_ms,
                     windows=self._merchant_windows,
                 )
         if self._profile is not None:

@@ -4,8 +4,11 @@ Every feature of a transaction at time t uses only events strictly before t (eve
 same instant never see each other, whatever their arrival order) and a label only once it is
 known (`labels.label_known`: from its label time where the data has one, else once its
 transaction is `label_delay` old); merchant risk and the card's fraud history count the
-known frauds of windows that end `label_delay` before t. Identifiers, names and streets are
-never features.
+known frauds of windows that end the spec's label lag before t: 0 for a spec fitted on data
+whose labels arrive before the delay (a fraud confirmed a minute ago counts), `label_delay`
+for data without label times or whose labels all come the delay after (the fixed rule,
+under which nothing younger is known anyway). Identifiers, names and streets are never
+features.
 
 Windows are half-open, [t - W, t). Times are epoch milliseconds (naive times read as UTC).
 """
@@ -66,12 +69,23 @@ class FeatureSpec:
     # Optional feature groups switched on (FEATURE_GROUPS). Empty by default: a spec pickled
     # before the groups existed reads this class default, and keeps its features.
     groups: frozenset[str] = frozenset()
+    # How long before t the label windows end (`label_lag_ms`). None: `label_delay_ms`, the
+    # fixed rule, which a spec pickled before the lag existed reads from this class default.
+    label_window_lag_ms: int | None = None
 
     def __post_init__(self) -> None:
+        if self.label_window_lag_ms is not None and self.label_window_lag_ms < 0:
+            msg = f"the label window lag must not be negative, got {self.label_window_lag_ms} ms"
+            raise ValueError(msg)
         unknown = sorted(set(self.groups) - set(FEATURE_GROUPS))
         if unknown:
             msg = f"unknown feature groups {unknown}; known: {', '.join(FEATURE_GROUPS)}"
             raise ValueError(msg)
+
+    @property
+    def label_lag_ms(self) -> int:
+        """How long before t the windows of merchant risk and the card's fraud history end."""
+        return self.label_delay_ms if self.label_window_lag_ms is None else self.label_window_lag_ms
 
     @property
     def has_card(self) -> bool:
@@ -224,11 +238,15 @@ def fit_feature_spec(
     label_delay_ms: int,
     max_vocabulary: int = MAX_VOCABULARY,
     groups: frozenset[str] = DEFAULT_FEATURE_GROUPS,
+    label_window_lag_ms: int | None = None,
 ) -> FeatureSpec:
     """The spec for a profile, with vocabularies learned from the training frame.
 
     Each category and extra categorical column the frame has gets its most frequent
     non-blank values (at most `max_vocabulary`, ties by value), listed in sorted order.
+    The label windows end `label_window_lag_ms` before t; by default 0 where the frame's
+    labels arrive before the delay (features.labels.label_window_lag_ms: a label counts from
+    its label time), else the label delay.
     """
     if label_delay_ms < 0:
         msg = f"label delay must not be negative, got {label_delay_ms} ms"
@@ -242,7 +260,22 @@ def fit_feature_spec(
         label_delay_ms=label_delay_ms,
         vocabularies=vocabularies,
         groups=frozenset(groups),
+        label_window_lag_ms=(
+            label_window_lag_ms
+            if label_window_lag_ms is not None
+            else _fitted_label_window_lag_ms(frame, profile, label_delay_ms=label_delay_ms)
+        ),
     )
+
+
+def _fitted_label_window_lag_ms(
+    frame: pd.DataFrame, profile: DatasetProfile, *, label_delay_ms: int
+) -> int:
+    """The label lag the training frame calls for (features.labels.label_window_lag_ms)."""
+    # Imported here: features.labels reaches this module's constants through formulas.
+    from fraudops.features.labels import label_window_lag_ms  # noqa: PLC0415
+
+    return label_window_lag_ms(frame, profile, label_delay_ms=label_delay_ms)
 
 
 def _vocabulary(values: "pd.Series[Any]", *, limit: int) -> tuple[str, ...]:

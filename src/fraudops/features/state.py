@@ -354,13 +354,13 @@ def merchant_counts(
 
 
 def merchant_risk(
-    state: MerchantState | None, *, time_ms: int, label_delay_ms: int, windows: tuple[int, ...]
+    state: MerchantState | None, *, time_ms: int, lag_ms: int, windows: tuple[int, ...]
 ) -> list[float]:
-    """Fraud share of the merchant's transactions in [t - d - W, t - d), counting the frauds
-    known at t; NaN if there is no transaction."""
+    """Fraud share of the merchant's transactions in [t - g - W, t - g) (g the label lag,
+    FeatureSpec.label_lag_ms), counting the frauds known at t; NaN if there is none."""
     if state is None:
         return [math.nan] * len(windows)
-    known_until = time_ms - label_delay_ms
+    known_until = time_ms - lag_ms
     times, frauds, known = state.times, state.fraud_times, state.fraud_known
     hi = bisect_left(times, known_until)
     fraud_hi = bisect_left(frauds, known_until)
@@ -386,7 +386,7 @@ class CardProfileLayout:
     category_diversity: bool
     category_amount: bool
     hour_profile: bool
-    label_delay_ms: int
+    label_lag_ms: int
 
     @classmethod
     def of(cls, spec: FeatureSpec) -> Self:
@@ -398,7 +398,7 @@ class CardProfileLayout:
             category_diversity=spec.has_card_category_diversity,
             category_amount=spec.has_card_category_amount,
             hour_profile=spec.has_card_hour_profile,
-            label_delay_ms=spec.label_delay_ms,
+            label_lag_ms=spec.label_lag_ms,
         )
 
 
@@ -426,7 +426,7 @@ def card_profile_features(
     lo = bisect_left(times, time_ms - CARD_HISTORY_MS, 0, hi)
     out: list[float] = []
     if layout.fraud_history:
-        out += _known_frauds(card, time_ms=time_ms, delay_ms=layout.label_delay_ms)
+        out += _known_frauds(card, time_ms=time_ms, lag_ms=layout.label_lag_ms)
     if layout.novelty:
         out.append(float(merchant not in card.merchants[lo:hi]) if merchant else math.nan)
     if layout.merchant_diversity or layout.category_diversity:
@@ -461,10 +461,10 @@ def card_profile_features(
 _NO_CARD = CardState()
 
 
-def _known_frauds(card: CardState, *, time_ms: int, delay_ms: int) -> list[float]:
-    """The card's frauds in [t - d - 30 days, t - d) whose label is known at t (the rule of
-    merchant risk), and days since the latest of them (or NaN)."""
-    known_until = time_ms - delay_ms
+def _known_frauds(card: CardState, *, time_ms: int, lag_ms: int) -> list[float]:
+    """The card's frauds in [t - g - 30 days, t - g) (g the label lag) whose label is known
+    at t (the rule of merchant risk), and days since the latest of them (or NaN)."""
+    known_until = time_ms - lag_ms
     frauds, known = card.fraud_times, card.fraud_known
     fraud_hi = bisect_left(frauds, known_until)
     fraud_lo = bisect_left(frauds, known_until - CARD_HISTORY_MS, 0, fraud_hi)

@@ -266,6 +266,7 @@ class MlflowRegistry:
         features = {
             "names": list(bundle.spec.names),
             "label_delay_ms": bundle.spec.label_delay_ms,
+            "label_lag_ms": bundle.spec.label_lag_ms,
             "vocabularies": {k: list(v) for k, v in bundle.spec.vocabularies.items()},
         }
         self.client.log_dict(run_id, features, "features.json")
@@ -397,7 +398,11 @@ def _merge_params(
         bundle.params,
         {f"training.{k}": v for k, v in bundle.training.items()},
         {k: v for k, v in lineage.items() if not k.startswith("training.")},
-        {"label_delay_ms": bundle.spec.label_delay_ms, "feature_count": len(bundle.spec.names)},
+        {
+            "label_delay_ms": bundle.spec.label_delay_ms,
+            "label_lag_ms": bundle.spec.label_lag_ms,
+            "feature_count": len(bundle.spec.names),
+        },
         extra,
     ]
     for source in sources:

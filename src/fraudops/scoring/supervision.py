@@ -193,7 +193,9 @@ class StateSupervisor:
         replayed = 0
         if latest is not None:
             windows = max(*CARD_WINDOWS.values(), *MERCHANT_WINDOWS.values())
-            horizon = timedelta(milliseconds=windows + champion.bundle.spec.label_delay_ms)
+            spec = champion.bundle.spec
+            lag = max(spec.label_delay_ms, spec.label_lag_ms)  # as the engine's own horizon
+            horizon = timedelta(milliseconds=windows + lag)
             for stored in self.warehouse.transactions_since(latest - horizon):
                 label = None if stored.label is None else int(stored.label.is_fraud)
                 known = None if stored.label is None else datetime_ms(stored.label.label_time)

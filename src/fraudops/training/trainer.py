@@ -82,6 +82,10 @@ class TrainingConfig:
     review_capacity: float | None = None
     """Alerts per day the analysts can review: sets the review threshold (None: half the
     decision threshold at serving time, as before)."""
+    label_window_lag_days: float | None = None
+    """Where the label windows of merchant risk and the card's fraud history end, in days
+    before each transaction (None: at it where the data's labels arrive before the delay,
+    else `delay_days` before: features.labels.label_window_lag_ms)."""
 
     @property
     def delay(self) -> timedelta:
@@ -141,6 +145,11 @@ def train(
         profile,
         label_delay_ms=int(config.delay_days * MS_PER_DAY),
         groups=config.feature_groups,
+        label_window_lag_ms=(
+            None
+            if config.label_window_lag_days is None
+            else int(config.label_window_lag_days * MS_PER_DAY)
+        ),
     )
     features = batch_features(frame, spec)
     seconds["features"] = time.perf_counter() - started

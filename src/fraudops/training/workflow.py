@@ -12,6 +12,7 @@ import structlog
 
 from fraudops.data.profiles import DatasetProfile
 from fraudops.data.readers import load_transactions
+from fraudops.features.spec import MS_PER_DAY
 from fraudops.progress import ProgressCallback
 from fraudops.training.backtest import BacktestResult, run_backtest
 from fraudops.training.metrics import EvaluationResult
@@ -84,6 +85,7 @@ def backtest_to_files(
         "data": str(data),
         "profile": profile.name,
         "delay_days": config.delay_days,
+        "label_window_lag_days": result.training.bundle.spec.label_lag_ms / MS_PER_DAY,
         "scores": str(scores_out),
     }
     artifacts = write_evaluation(

@@ -83,13 +83,17 @@ def ulb(*rows: tuple[float, float, int]) -> pd.DataFrame:
     return parsed(raw, ULB)
 
 
-def sparkov_spec(frame: pd.DataFrame, *, delay_days: float = 0.0) -> FeatureSpec:
-    """The Sparkov spec fitted on a frame, with a label delay in days and every feature group."""
+def sparkov_spec(
+    frame: pd.DataFrame, *, delay_days: float = 0.0, lag_days: float | None = None
+) -> FeatureSpec:
+    """The Sparkov spec fitted on a frame, with a label delay in days and every feature group;
+    the label windows end `lag_days` before t (default: as the frame's labels say)."""
     return fit_feature_spec(
         frame,
         SPARKOV,
         label_delay_ms=round(delay_days * DAY * 1000),
         groups=frozenset(FEATURE_GROUPS),
+        label_window_lag_ms=None if lag_days is None else round(lag_days * DAY * 1000),
     )
 
 

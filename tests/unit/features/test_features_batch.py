@@ -143,31 +143,86 @@ def test_merchant_risk_uses_a_label_only_once_it_is_delay_old() -> None:
     assert nan_equal([NAN, NAN, 0.0, 1.0], column(values, spec, "merchant_risk_1d"))
 
 
-@pytest.mark.parametrize(
-    ("label_after", "expected"),
-    [
-        (HOUR, [NAN, NAN, 0.0, 0.5, 0.5]),  # an analyst's verdict, within the delay
-        (9 * DAY, [NAN, NAN, 0.0, 0.0, 0.5]),  # a chargeback two days after the delay
-        (None, [NAN, NAN, 0.0, 0.0, 0.0]),  # never reported
-    ],
-)
-def test_merchant_risk_counts_a_fraud_from_its_label_time(
-    label_after: int | None, expected: list[float]
-) -> None:
-    """With label times, a fraud counts in the delay-shifted window only once it is known."""
-    frame = sparkov(
+def _labelled_second_row(frame: pd.DataFrame, label_after: int | None) -> pd.DataFrame:
+    """The frame with the second row's label known `label_after` seconds after it (None:
+    never), and no label for the others."""
+    arrival = (
+        None if label_after is None else frame["event_time"][1] + pd.Timedelta(seconds=label_after)
+    )
+    labels = [pd.NaT, arrival, *[pd.NaT] * (len(frame) - 2)]
+    return frame.assign(label_time=pd.Series(labels, index=frame.index))
+
+
+def _merchant_stream() -> pd.DataFrame:
+    """One shop: a fraud on day 2 among purchases of other cards on days 0, 8, 10 and 12."""
+    return sparkov(
         {"s": 0, "cc_num": "a"},
         {"s": 2 * DAY, "cc_num": "b", "is_fraud": 1},
         {"s": 8 * DAY, "cc_num": "c"},
         {"s": 10 * DAY, "cc_num": "d"},
         {"s": 12 * DAY, "cc_num": "e"},
     )
-    arrival = (
-        None if label_after is None else frame["event_time"][1] + pd.Timedelta(seconds=label_after)
-    )
-    frame = frame.assign(label_time=pd.Series([pd.NaT, arrival, pd.NaT, pd.NaT, pd.NaT]))
-    spec = sparkov_spec(frame, delay_days=7)
+
+
+@pytest.mark.parametrize(
+    ("label_after", "expected"),
+    [
+        (HOUR, [NAN, 0.0, 0.5, 1 / 3, 0.25]),  # an analyst's verdict, within the delay
+        (9 * DAY, [NAN, 0.0, 0.0, 0.0, 0.25]),  # a chargeback two days after the delay
+        (None, [NAN, 0.0, 0.0, 0.0, 0.0]),  # never reported
+    ],
+)
+def test_merchant_risk_counts_a_fraud_from_its_label_time(
+    label_after: int | None, expected: list[float]
+) -> None:
+    """With label windows ending at t, a fraud counts in merchant risk from its label time on,
+    whatever the delay."""
+    frame = _labelled_second_row(_merchant_stream(), label_after)
+    spec = sparkov_spec(frame, delay_days=7, lag_days=0)
+    assert nan_equal(expected, column(batch_features(frame, spec), spec, "merchant_risk_30d"))
+
+
+@pytest.mark.parametrize(
+    ("label_after", "expected"),
+    [
+        (HOUR, [NAN, NAN, 0.0, 0.5, 0.5]),
+        (9 * DAY, [NAN, NAN, 0.0, 0.0, 0.5]),
+        (None, [NAN, NAN, 0.0, 0.0, 0.0]),
+    ],
+)
+def test_merchant_risk_with_the_delay_as_lag_keeps_its_delay_shifted_windows(
+    label_after: int | None, expected: list[float]
+) -> None:
+    """Label windows ending the delay before t (the rule before label times counted): a fraud
+    counts in the delay-shifted window only once it is known."""
+    frame = _labelled_second_row(_merchant_stream(), label_after)
+    spec = sparkov_spec(frame, delay_days=7, lag_days=7)
     assert nan_equal(expected, column(batch_features(frame, spec), spec, "merchant_risk_7d"))
+
+
+def test_a_fraud_confirmed_minutes_after_counts_from_then() -> None:
+    """A fraud confirmed 10 minutes after it counts for the shop and the card 20 minutes
+    after it, not 5 minutes after; with the delay as lag, not for a week."""
+    frame = sparkov(
+        {"s": 0, "cc_num": "a", "merchant": "m1", "is_fraud": 1},
+        {"s": 300, "cc_num": "a", "merchant": "m1"},
+        {"s": 1_200, "cc_num": "a", "merchant": "m1"},
+    )
+    frame = frame.assign(
+        label_time=[frame["event_time"][0] + pd.Timedelta(minutes=10), pd.NaT, pd.NaT]
+    )
+    spec = sparkov_spec(frame, delay_days=7)
+    assert 0 == spec.label_lag_ms  # fitted on labels that arrive before the delay
+    values = batch_features(frame, spec)
+    assert nan_equal([NAN, 0.0, 0.5], column(values, spec, "merchant_risk_1d"))
+    assert [0.0, 0.0, 1.0] == column(values, spec, "card_known_frauds_30d")
+    assert nan_equal(
+        [NAN, NAN, 1_200 / (DAY * 1.0)], column(values, spec, "card_days_since_known_fraud")
+    )
+    delayed = sparkov_spec(frame, delay_days=7, lag_days=7)
+    old = batch_features(frame, delayed)
+    assert nan_equal([NAN] * 3, column(old, delayed, "merchant_risk_1d"))
+    assert [0.0] * 3 == column(old, delayed, "card_known_frauds_30d")
 
 
 def test_merchant_risk_reads_the_reported_label_where_there_is_one() -> None:
@@ -181,23 +236,28 @@ def test_merchant_risk_reads_the_reported_label_where_there_is_one() -> None:
     frame = frame.assign(
         label_time=[known[0], pd.NaT, pd.NaT], reported_fraud=[1.0, float("nan"), float("nan")]
     )
-    spec = sparkov_spec(frame, delay_days=1)
-    assert nan_equal([NAN, NAN, 0.5], column(batch_features(frame, spec), spec, "merchant_risk_7d"))
+    spec = sparkov_spec(frame, delay_days=1, lag_days=0)
+    assert nan_equal([NAN, 0.0, 0.5], column(batch_features(frame, spec), spec, "merchant_risk_7d"))
 
 
 @pytest.mark.parametrize(
-    ("label_after", "expected_count", "expected_days"),
+    ("label_after", "lag_days", "expected_count", "expected_days"),
     [
-        (HOUR, [0.0, 0.0, 0.0, 1.0, 1.0], [NAN, NAN, NAN, 8.0, 10.0]),  # an analyst's verdict
-        (9 * DAY, [0.0, 0.0, 0.0, 0.0, 1.0], [NAN, NAN, NAN, NAN, 10.0]),  # a late chargeback
-        (None, [0.0] * 5, [NAN] * 5),  # never reported
+        (HOUR, 0, [0.0, 0.0, 1.0, 1.0, 1.0], [NAN, NAN, 6.0, 8.0, 10.0]),  # an analyst
+        (9 * DAY, 0, [0.0, 0.0, 0.0, 0.0, 1.0], [NAN, NAN, NAN, NAN, 10.0]),  # a chargeback
+        (None, 0, [0.0] * 5, [NAN] * 5),  # never reported
+        (HOUR, 7, [0.0, 0.0, 0.0, 1.0, 1.0], [NAN, NAN, NAN, 8.0, 10.0]),  # the delay as lag
+        (9 * DAY, 7, [0.0, 0.0, 0.0, 0.0, 1.0], [NAN, NAN, NAN, NAN, 10.0]),
     ],
 )
 def test_card_fraud_history_counts_a_fraud_from_its_label_time(
-    label_after: int | None, expected_count: list[float], expected_days: list[float]
+    label_after: int | None,
+    lag_days: float,
+    expected_count: list[float],
+    expected_days: list[float],
 ) -> None:
-    """The card's frauds follow merchant risk's rule: in the delay-shifted window, and only
-    once their label time has passed."""
+    """The card's frauds follow merchant risk's rule: in the window ending the label lag
+    before t (0 or the delay), and only once their label time has passed."""
     frame = sparkov(
         {"s": 0, "merchant": "m1"},
         {"s": 2 * DAY, "merchant": "m2", "is_fraud": 1},
@@ -205,11 +265,8 @@ def test_card_fraud_history_counts_a_fraud_from_its_label_time(
         {"s": 10 * DAY, "merchant": "m4"},
         {"s": 12 * DAY, "merchant": "m5"},
     )
-    arrival = (
-        None if label_after is None else frame["event_time"][1] + pd.Timedelta(seconds=label_after)
-    )
-    frame = frame.assign(label_time=pd.Series([pd.NaT, arrival, pd.NaT, pd.NaT, pd.NaT]))
-    spec = sparkov_spec(frame, delay_days=7)
+    frame = _labelled_second_row(frame, label_after)
+    spec = sparkov_spec(frame, delay_days=7, lag_days=lag_days)
     values = batch_features(frame, spec)
     assert expected_count == column(values, spec, "card_known_frauds_30d")
     assert nan_equal(expected_days, column(values, spec, "card_days_since_known_fraud"))

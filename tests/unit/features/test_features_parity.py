@@ -106,23 +106,25 @@ def test_batch_equals_online_on_random_streams(stream: tuple[pd.DataFrame, list[
         label_delay_ms=delay_ms,
         groups=frozenset(FEATURE_GROUPS),
     )
+    assert delay_ms == spec.label_lag_ms  # no label times: the fixed rule, as before
     expected = batch_features(frame, spec)
     np.testing.assert_allclose(
         expected, replay(frame, spec, arrival=arrival), rtol=1e-9, atol=1e-9, equal_nan=True
     )
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(streams(), st.data())
 def test_batch_equals_online_with_label_times(
     stream: tuple[pd.DataFrame, list[int], int], data: st.DataObject
 ) -> None:
-    """Labels known at their own time (within the delay, long after it, or never), some
-    reported other than the truth: online, fed each label when it arrives, equals batch."""
+    """Labels known at their own time (minutes after, within the delay, long after it, or
+    never), some reported other than the truth, label windows ending at t or the delay before
+    (as fitted, or set): online, fed each label when it arrives, equals batch."""
     frame, _, delay_ms = stream
     waits = st.one_of(
         st.none(),  # never arrives
-        st.integers(0, 2 * HOUR),  # an analyst's verdict, before the delay
+        st.integers(0, 2 * HOUR),  # an analyst's verdict, minutes after, before the delay
         st.integers(0, 60 * DAY),  # a chargeback, possibly long after the delay
     )
     known = [data.draw(waits) for _ in range(len(frame))]
@@ -138,12 +140,15 @@ def test_batch_equals_online_with_label_times(
             for wait, value in zip(known, reported, strict=True)
         ],
     )
+    lag_ms = data.draw(st.sampled_from([None, 0, delay_ms]))
     spec = fit_feature_spec(
         frame.iloc[: max(1, len(frame) // 2)],
         frame_profile(),
         label_delay_ms=delay_ms,
         groups=frozenset(FEATURE_GROUPS),
+        label_window_lag_ms=lag_ms,
     )
+    assert spec.label_lag_ms in {0, delay_ms}
     np.testing.assert_allclose(
         batch_features(frame, spec),
         replay_with_label_arrival(frame, spec),

@@ -1,13 +1,16 @@
 """Feature spec: names per profile and vocabularies learned from training data."""
 
+import copy
+
 import pandas as pd
 import pytest
-from feature_frames import sparkov
+from feature_frames import DAY, sparkov
 
 from fraudops.data.profiles import FDH, SPARKOV, ULB
 from fraudops.features.spec import (
     DEFAULT_FEATURE_GROUPS,
     FEATURE_GROUPS,
+    MS_PER_DAY,
     FeatureSpec,
     fit_feature_spec,
 )
@@ -45,6 +48,53 @@ def test_negative_label_delay_is_refused() -> None:
     """A label cannot be known before its transaction happens."""
     with pytest.raises(ValueError, match="label delay"):
         fit_feature_spec(pd.DataFrame(), SPARKOV, label_delay_ms=-1)
+
+
+@pytest.mark.parametrize(
+    ("waits", "expected_days"),
+    [
+        (None, 7),  # no label times: the fixed rule
+        ([600, 7 * DAY, 30 * DAY], 0),  # an analyst's verdict 10 minutes after
+        ([7 * DAY, 7 * DAY, 7 * DAY], 7),  # a fixed-delay replay stored with label times
+        ([8 * DAY, None, 20 * DAY], 7),  # chargebacks only, after the delay
+        ([None, None, None], 7),  # no fraud label arrived yet
+    ],
+)
+def test_label_windows_end_at_t_where_labels_arrive_before_the_delay(
+    waits: list[int | None] | None, expected_days: int
+) -> None:
+    """Fitted on a frame whose fraud labels (some) arrive before the delay the lag is 0;
+    without label times, or with every label the delay late or later, it is the delay."""
+    frame = sparkov(
+        {"s": 0, "is_fraud": 1}, {"s": DAY, "is_fraud": 1}, {"s": 2 * DAY, "is_fraud": 1}
+    )
+    if waits is not None:
+        label_time = [
+            pd.NaT if wait is None else event + pd.Timedelta(seconds=wait)
+            for wait, event in zip(waits, frame["event_time"], strict=True)
+        ]
+        frame = frame.assign(label_time=pd.to_datetime(pd.Series(label_time)))
+    week = 7 * MS_PER_DAY
+    spec = fit_feature_spec(frame, SPARKOV, label_delay_ms=week)
+    assert expected_days * MS_PER_DAY == spec.label_lag_ms
+    set_lag = fit_feature_spec(frame, SPARKOV, label_delay_ms=week, label_window_lag_ms=5)
+    assert 5 == set_lag.label_lag_ms
+
+
+def test_a_spec_pickled_before_the_lag_existed_keeps_the_delay_as_lag() -> None:
+    """A spec without the lag field (an old pickle) ends its label windows the delay before."""
+    spec = fit_feature_spec(pd.DataFrame({"category": ["home"]}), SPARKOV, label_delay_ms=5)
+    old = copy.copy(spec)  # unpickling sets the saved fields on a bare instance, as copy does
+    del old.__dict__["label_window_lag_ms"]
+    assert 5 == old.label_lag_ms
+    assert 0 == FeatureSpec(profile=SPARKOV, label_delay_ms=0).label_lag_ms
+    assert 7 == FeatureSpec(profile=SPARKOV, label_delay_ms=7).label_lag_ms
+
+
+def test_negative_label_window_lag_is_refused() -> None:
+    """Label windows cannot end after t."""
+    with pytest.raises(ValueError, match="label window lag"):
+        FeatureSpec(profile=SPARKOV, label_delay_ms=0, label_window_lag_ms=-1)
 
 
 def test_ulb_has_no_card_or_merchant_features() -> None:

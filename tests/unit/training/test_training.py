@@ -1,6 +1,7 @@
 """The standard recipe trains on the past, is reproducible and never peeks at test labels."""
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 
 from fraudops.cli import app
 from fraudops.data.profiles import SPARKOV
+from fraudops.features.spec import MS_PER_DAY
 from fraudops.training.backtest import BacktestError, BacktestResult, run_backtest
 from fraudops.training.trainer import (
     TrainingConfig,
@@ -117,6 +119,7 @@ def test_backtest_command_writes_the_contract_files(history_path: Path, tmp_path
     assert scores["score"].between(0, 1).all()
     report = json.loads(report_out.read_text())
     assert len(scores) == report["metrics"]["transactions"]
+    assert 7.0 == report["label_window_lag_days"]  # no label times: windows end the delay before
     for name in (
         "roc_auc",
         "average_precision",
@@ -142,6 +145,21 @@ def test_backtest_command_names_a_bad_option(history_path: Path, tmp_path: Path)
     result = CliRunner().invoke(app, args)
     assert 2 == result.exit_code
     assert "--model must be one of xgboost, random_forest, logreg" in result.stderr
+
+
+def test_backtest_command_refuses_a_negative_label_window_lag(
+    history_path: Path, tmp_path: Path
+) -> None:
+    """Label windows cannot end after the transaction: one line on stderr, exit code 2."""
+    args = [
+        "backtest", "--data", str(history_path), "--profile", "sparkov",
+        "--test-start", "2024-01-29", "--test-end", "2024-02-04", "--delay-days", "7",
+        "--scores-out", str(tmp_path / "s.parquet"), "--report-out", str(tmp_path / "r.json"),
+        "--label-window-lag-days", "-1",
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert 2 == result.exit_code
+    assert "--label-window-lag-days must be >= 0" in result.stderr
 
 
 def test_score_command_without_a_champion_says_so_in_one_line(
@@ -281,3 +299,16 @@ def test_backtest_command_without_holdout_records_the_one_period(
     training = json.loads(report_out.read_text())["training"]
     assert "2024-01-22T00:00:00" == training["train_end"] == training["validation_end"]
     assert "2024-01-15T00:00:00" == training["train_start"] == training["validation_start"]
+
+
+def test_a_model_trained_on_label_times_counts_labels_from_their_label_time(
+    history: pd.DataFrame, default_training: TrainingResult
+) -> None:
+    """Label times in the data: label windows end at t (lag 0) unless the recipe sets the
+    lag; without them the lag is the delay."""
+    timed = history.assign(label_time=history["event_time"] + pd.Timedelta(hours=1))
+    untuned = TrainingConfig(trials=0)
+    assert 0 == train(timed, SPARKOV, untuned).bundle.spec.label_lag_ms
+    old_rule = replace(untuned, label_window_lag_days=7.0)
+    assert 7 * MS_PER_DAY == train(timed, SPARKOV, old_rule).bundle.spec.label_lag_ms
+    assert 7 * MS_PER_DAY == default_training.bundle.spec.label_lag_ms
