@@ -53,6 +53,7 @@ ENV PATH=/opt/fraudops/bin:$PATH \
     FRAUDOPS_HOME=/var/lib/fraudops \
     FRAUDOPS_LOG_FORMAT=json \
     MLFLOW_DISABLE_TELEMETRY=true \
+    OMP_WAIT_POLICY=PASSIVE \
     HEALTHCHECK_URL=http://127.0.0.1:8000/healthz
 USER fraudops
 WORKDIR /var/lib/fraudops
