@@ -15,8 +15,8 @@ from fraudops.training.trainer import TrainingConfig, TrainingResult, train
 
 @pytest.fixture(scope="session")
 def history_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Five weeks of 800 simulated cards (about 50,000 transactions) as Parquet."""
-    frame = simulate(SimulationConfig(days=35, cards=800, seed=11))
+    """Five weeks of 650 simulated cards (about 40,000 transactions) as Parquet."""
+    frame = simulate(SimulationConfig(days=35, cards=650, seed=11))
     return write_transactions(frame, tmp_path_factory.mktemp("history") / "history.parquet")
 
 
