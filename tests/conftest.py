@@ -211,13 +211,47 @@ def in_process_service(tmp_path: Path, registry: InMemoryRegistry) -> Iterator["
 # The longest tests go first, the end-to-end loop first of all: with the suite spread over
 # workers (make test), the long ones then overlap the many short ones instead of ending last.
 _FIRST = ("tests/e2e/", "tests/airflow/", "tests/integration/")
+# The three longest (minutes each), each at the head of its own worker's share, so that all
+# three start at once instead of queueing behind one another on the first worker.
+_LONGEST = (
+    "tests/e2e/test_closed_loop.py",
+    "tests/airflow/",
+    "tests/integration/test_deploy_topology.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Order the run: end to end, Airflow, integration, then unit tests (stable within each)."""
+    """Order the run: end to end, Airflow, integration, then unit tests (stable within each);
+    under pytest-xdist, the longest tests head each worker's share."""
 
     def rank(item: pytest.Item) -> int:
         path = item.nodeid
         return next((i for i, prefix in enumerate(_FIRST) if path.startswith(prefix)), len(_FIRST))
 
     items.sort(key=rank)
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers > 1:
+        items[:] = _shares(items, workers)
+
+
+def _shares(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """The items as `workers` consecutive shares, each starting with some of the longest.
+
+    pytest-xdist's work-stealing scheduler hands the first worker len // workers of the
+    items, the next worker len // (workers - 1) of what is left, and so on (the rest is then
+    stolen from the back of the longest queue); the shares are cut to those sizes. Every
+    worker orders the items alike, as pytest-xdist requires. Were the split to differ, only
+    the start times would: every test still runs once.
+    """
+    longest = [[i for i in items if i.nodeid.startswith(prefix)] for prefix in _LONGEST]
+    heads = {id(i) for group in longest for i in group}
+    rest = iter([i for i in items if id(i) not in heads])
+    shares: list[list[pytest.Item]] = [[] for _ in range(workers)]
+    for k, group in enumerate(longest):
+        shares[k % workers] += group
+    remaining = len(items)
+    for k, share in enumerate(shares):
+        size = remaining // (workers - k)
+        remaining -= size
+        share += [next(rest) for _ in range(max(0, size - len(share)))]
+    return [i for share in shares for i in share] + list(rest)
