@@ -372,7 +372,7 @@ class _Forest:
         width: int,
         inclusive: bool,
         leaf_dtype: type[np.floating[Any]],
-        tree_walk: "TreeWalk",
+        tree_walk: TreeWalk,
     ) -> None:
         offsets = np.cumsum([0, *(len(tree.left) for tree in trees)])
         nodes = np.arange(offsets[-1], dtype=np.intp)
@@ -568,7 +568,7 @@ def _depth(roots: IntArray, left: IntArray, right: IntArray) -> int:
 def _compiled_kernels() -> ModuleType | None:
     """The numba kernels, imported once a tree model is built; None where numba cannot load."""
     try:
-        from fraudops.scoring import compiled  # noqa: PLC0415 - numba takes ~0.3 s to import
+        from fraudops.scoring import compiled  # noqa: PLC0415 - numba loads in a few 100 ms
     except (ImportError, RuntimeError) as error:  # no wheel; no folder numba may cache in
         log.warning("compiled_tree_walk_unavailable", error=str(error), fallback="numpy")
         return None
