@@ -13,12 +13,13 @@ folder (`~/.cache/numba`); NUMBA_CACHE_DIR overrides both (the container image s
 This module imports numba, so it is imported only where a tree model is loaded.
 """
 
+import math
 from typing import Any
 
 import numba
 import numpy as np
 
-__all__ = ["walk_many", "walk_one"]
+__all__ = ["walk_many", "walk_one", "xgboost_sigmoid"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -38,7 +39,8 @@ def walk_one(  # noqa: PLR0917 - positional: the cheapest numba dispatch
 
     `forest` holds one row per slot array: the next slot, the column read (the split
     feature, plus the width where a missing value goes left) and the split feature.
-    Contributions are skipped when `contributions` is empty.
+    Contributions are skipped when `contributions` is empty. When `total` has a second
+    cell, it receives XGBoost's probability of the sum (`xgboost_sigmoid`).
     """
     width = row.shape[0]
     explain = contributions.shape[0] > 0
@@ -61,6 +63,19 @@ def walk_one(  # noqa: PLR0917 - positional: the cheapest numba dispatch
     total[0] = 0
     for tree in range(slots.shape[0]):
         total[0] += leaf_value[slots[tree]]
+    if total.shape[0] > 1:
+        total[1] = xgboost_sigmoid(total[0])
+
+
+@numba.njit(cache=True, nogil=True)
+def xgboost_sigmoid(margin: Any) -> Any:
+    """XGBoost's sigmoid in single precision: 1 / (expf(min(-x, 88.7)) + 1).
+
+    numba compiles `math.exp` of a float32 to a call of the C library's expf, the function
+    XGBoost calls, so the probability is XGBoost's to the bit (as model._c_float_function).
+    """
+    exponential = np.float32(math.exp(np.float32(min(-np.float64(margin), 88.7))))
+    return np.float32(1.0) / (exponential + np.float32(1.0))
 
 
 @numba.njit(cache=True, nogil=True)

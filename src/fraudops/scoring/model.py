@@ -464,6 +464,18 @@ class _Forest:
         changes = np.bincount(self.feature[taken], self.change[taken], minlength=self.width)
         return total, cast(FloatArray, changes)
 
+    def logistic(self, row: FloatArray, *, explain: bool) -> tuple[float | None, Any, FloatArray]:
+        """XGBoost's probability of the total where the kernel gives it (else None), the total,
+        and the changes per feature if `explain` (else an empty array)."""
+        kernels = self._kernels
+        if kernels is not None:
+            cells = np.empty(2, dtype=self.leaf_value.dtype)
+            changes = self._run(kernels, row, cells, explain=explain)
+            return float(cells[1]), cells[0], changes
+        if explain:
+            return None, *self.explain(row)
+        return None, self.total(row), np.zeros(0)
+
     def totals_many(self, rows: FloatArray) -> npt.NDArray[np.floating[Any]]:
         """`total` of each row of a matrix."""
         kernels = self._kernels
@@ -502,12 +514,17 @@ class _Forest:
         self, kernels: Any, row: FloatArray, *, explain: bool
     ) -> tuple[np.floating[Any], FloatArray]:
         total = np.empty(1, dtype=self.leaf_value.dtype)
+        changes = self._run(kernels, row, total, explain=explain)
+        return cast(np.floating[Any], total[0]), changes
+
+    def _run(self, kernels: Any, row: FloatArray, cells: Any, *, explain: bool) -> FloatArray:
+        """The kernel on one row, its total (and probability) into `cells`; the changes."""
         changes = np.zeros(self.width if explain else 0)
         kernels.walk_one(
             np.ascontiguousarray(row), self._slots, self._threshold, self._change,
-            self.leaf_value, self.roots, self.depth, self._inclusive, total, changes,
+            self.leaf_value, self.roots, self.depth, self._inclusive, cells, changes,
         )  # fmt: skip
-        return cast(np.floating[Any], total[0]), changes
+        return changes
 
     def _compiled_many(
         self, kernels: Any, rows: FloatArray, *, explain: bool
@@ -653,11 +670,17 @@ class _XGBoostEngine:
         )
 
     def probability(self, row: FloatArray) -> float:
-        return self._sigmoid(np.float32(self._forest.total(row)))
+        return self._walk(row, explain=False)[0]
 
     def explain(self, row: FloatArray) -> tuple[float, FloatArray]:
-        margin, contributions = self._forest.explain(row)
-        return self._sigmoid(np.float32(margin)), contributions
+        return self._walk(row, explain=True)
+
+    def _walk(self, row: FloatArray, *, explain: bool) -> tuple[float, FloatArray]:
+        """The probability (the kernel's, else `_sigmoid` of the margin) and contributions."""
+        probability, margin, contributions = self._forest.logistic(row, explain=explain)
+        if probability is None:
+            probability = self._sigmoid(np.float32(margin))
+        return probability, contributions
 
     def probabilities(self, rows: FloatArray) -> FloatArray:
         if len(rows) == 0:

@@ -545,3 +545,23 @@ def test_the_kernel_compiles_once_into_numba_cache_dir(tmp_path: Path) -> None:
     assert [0, 2] == hits_and_misses()
     assert list(tmp_path.rglob("*.nbi"))
     assert [2, 0] == hits_and_misses()
+
+
+def test_the_kernels_sigmoid_is_xgboosts_to_the_bit(models: dict[str, FastModel]) -> None:
+    """The kernel's probability of a margin equals the C expf sigmoid on 20,000 margins."""
+    from fraudops.scoring import compiled  # noqa: PLC0415 - imports numba
+
+    sigmoid = models["xgboost"]._engine._sigmoid  # type: ignore[attr-defined]
+    rng = np.random.default_rng(3)
+    specials = [0.0, -0.0, 88.7, -88.7, 88.72, -88.72, 1e-8, -1e-8, 200.0, -200.0]
+    margins = np.concatenate([rng.uniform(-100, 100, 20_000), specials]).astype(np.float32)
+    one_leaf = np.zeros((3, 1), dtype=np.intp)
+    actual = []
+    for margin in margins:
+        cells = np.empty(2, dtype=np.float32)
+        compiled.walk_one(
+            np.zeros(1), one_leaf, np.zeros(1, np.float32), np.zeros(1),
+            np.array([margin]), np.zeros(1, np.intp), 0, False, cells, np.zeros(0),
+        )  # fmt: skip
+        actual.append(float(cells[1]))
+    assert [sigmoid(margin) for margin in margins] == actual
