@@ -14,11 +14,12 @@ set-up (about 140 µs of fixed cost even for a one-tree booster on the reference
 - Anything else: `bundle.score_features`, and no reasons.
 
 The tree walk runs in a numba kernel (`fraudops.scoring.compiled`: one call gives the leaf
-sum and the contributions, a few µs for 300 trees) doing the numpy walk's operations in the
-same order, so both give the same bits; the numpy walk remains where numba cannot load.
+sum, XGBoost's probability and the contributions, a few µs for 300 trees) doing the numpy
+walk's operations in the same order, so both give the same bits; the numpy walk remains
+where numba cannot load.
 `tree_walk` chooses: "compiled" loads the kernel before the constructor returns (numba's
 import and its disk cache, a few hundred ms in a fresh process; the first compile on a
-machine a few seconds), "background" loads it in a thread and walks with numpy until it is
+machine about a second), "background" loads it in a thread and walks with numpy until it is
 ready (the service, so a start is not delayed), "numpy" never loads it.
 
 Contributions are in log-odds towards fraud, one per feature in `spec.names` order, and
