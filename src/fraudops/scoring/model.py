@@ -13,6 +13,15 @@ set-up (about 140 µs of fixed cost even for a one-tree booster on the reference
 - Random forest pipeline: the same level-by-level walk over the fitted sklearn trees.
 - Anything else: `bundle.score_features`, and no reasons.
 
+The tree walk runs in a numba kernel (`fraudops.scoring.compiled`: one call gives the leaf
+sum, XGBoost's probability and the contributions, a few µs for 300 trees) doing the numpy
+walk's operations in the same order, so both give the same bits; the numpy walk remains
+where numba cannot load.
+`tree_walk` chooses: "compiled" loads the kernel before the constructor returns (numba's
+import and its disk cache, a few hundred ms in a fresh process; the first compile on a
+machine about a second), "background" loads it in a thread and walks with numpy until it is
+ready (the service, so a start is not delayed), "numpy" never loads it.
+
 Contributions are in log-odds towards fraud, one per feature in `spec.names` order, and
 add up with `bias` to the log-odds of the prediction:
 
@@ -36,12 +45,16 @@ import ctypes.util
 import functools
 import json
 import math
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
+import structlog
 
 from fraudops.scoring.reasons import Reason, describe
 from fraudops.training.bundle import ModelBundle
@@ -53,7 +66,11 @@ if TYPE_CHECKING:  # imported where a model is loaded: importing scoring stays q
 
 __all__ = ["FastModel", "Reason", "Scored"]
 
+log = structlog.get_logger(__name__)
+
 FloatArray = npt.NDArray[np.float64]
+# How trees are walked: numba kernel loaded now, loaded by a thread (numpy until then), numpy.
+TreeWalk = Literal["compiled", "background", "numpy"]
 IntArray = npt.NDArray[np.intp]
 BoolArray = npt.NDArray[np.bool_]
 
@@ -84,6 +101,11 @@ class _Engine(Protocol):
     @property
     def explains(self) -> bool: ...
 
+    @property
+    def compiled(self) -> bool: ...
+
+    def wait_compiled(self, timeout: float | None) -> bool: ...
+
     def probability(self, row: FloatArray) -> float: ...
 
     def explain(self, row: FloatArray) -> tuple[float, FloatArray]: ...
@@ -101,16 +123,25 @@ class FastModel:
     `predict_one` followed by `reasons` walks them twice.
     """
 
-    def __init__(self, bundle: ModelBundle) -> None:
+    def __init__(self, bundle: ModelBundle, *, tree_walk: TreeWalk = "compiled") -> None:
         self.bundle = bundle
         self.names = bundle.feature_names
         self._width = len(self.names)
-        self._engine = _engine_for(bundle)
+        self._engine = _engine_for(bundle, tree_walk=tree_walk)
 
     @property
     def method(self) -> str:
         """How rows are scored: "xgboost", "logreg", "random_forest" or "generic"."""
         return self._engine.name
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the tree walk runs in the numba kernel (False: numpy, or not a tree model)."""
+        return self._engine.compiled
+
+    def wait_compiled(self, timeout: float | None = None) -> bool:
+        """Wait until a background load of the compiled walk has ended; whether it is in use."""
+        return self._engine.wait_compiled(timeout)
 
     @property
     def explains(self) -> bool:
@@ -194,7 +225,7 @@ class FastModel:
         return values
 
 
-def _engine_for(bundle: ModelBundle) -> _Engine:
+def _engine_for(bundle: ModelBundle, *, tree_walk: TreeWalk) -> _Engine:
     """The fastest engine that reproduces the bundle's estimator exactly, else the generic one."""
     from sklearn.ensemble import RandomForestClassifier  # noqa: PLC0415 - loaded with a model
     from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
@@ -204,7 +235,7 @@ def _engine_for(bundle: ModelBundle) -> _Engine:
     estimator: Any = bundle.estimator
     width = len(bundle.feature_names)
     if isinstance(estimator, XGBClassifier):
-        engine = _XGBoostEngine.build(estimator, width=width)
+        engine = _XGBoostEngine.build(estimator, width=width, tree_walk=tree_walk)
         return engine if engine is not None else _GenericEngine(bundle)
     steps = estimator.steps if isinstance(estimator, Pipeline) else [("model", estimator)]
     preprocess = _Preprocess.build([step for _, step in steps[:-1]], width=width)
@@ -214,7 +245,7 @@ def _engine_for(bundle: ModelBundle) -> _Engine:
     if isinstance(final, LogisticRegression) and final.coef_.shape == (1, width):
         return _LogisticEngine(preprocess, final)
     if isinstance(final, RandomForestClassifier):
-        return _ForestEngine(preprocess, final, width=width)
+        return _ForestEngine(preprocess, final, width=width, tree_walk=tree_walk)
     return _GenericEngine(bundle)
 
 
@@ -272,6 +303,10 @@ class _LogisticEngine:
 
     name = "logreg"
     explains = True
+    compiled = False
+
+    def wait_compiled(self, timeout: float | None) -> bool:  # noqa: ARG002 - nothing to wait for
+        return False
 
     def __init__(self, preprocess: _Preprocess, model: "LogisticRegression") -> None:
         from scipy.special import expit  # noqa: PLC0415 - what sklearn's predict_proba uses
@@ -331,7 +366,15 @@ class _Forest:
     splits missing from present values with an infinite threshold.)
     """
 
-    def __init__(self, trees: Sequence[_Tree], *, width: int, inclusive: bool) -> None:
+    def __init__(
+        self,
+        trees: Sequence[_Tree],
+        *,
+        width: int,
+        inclusive: bool,
+        leaf_dtype: type[np.floating[Any]],
+        tree_walk: TreeWalk,
+    ) -> None:
         offsets = np.cumsum([0, *(len(tree.left) for tree in trees)])
         nodes = np.arange(offsets[-1], dtype=np.intp)
         left = np.concatenate([_global(t.left, o) for t, o in zip(trees, offsets, strict=False)])
@@ -353,39 +396,147 @@ class _Forest:
         self.roots = 2 * offsets[:-1].astype(np.intp)
         self.width = width
         self.depth = _depth(offsets[:-1].astype(np.intp), left, right)
+        self.leaf_value = self.value.astype(leaf_dtype)
+        self._inclusive = inclusive
         self._goes_left: Callable[..., BoolArray] = np.less_equal if inclusive else np.less
+        # One array per slot for the kernel: next slot, column read, split feature.
+        self._slots = np.ascontiguousarray(
+            np.stack([self.next_slot, self.column, self.feature]), dtype=np.intp
+        )
+        self._threshold = np.ascontiguousarray(self.threshold)
+        self._change = np.ascontiguousarray(self.change, dtype=np.float64)
+        self._kernels: ModuleType | None = None
+        self._kernels_settled = threading.Event()
+        if tree_walk == "compiled":
+            self._load_kernels()
+        elif tree_walk == "background":
+            threading.Thread(
+                target=self._load_kernels, name="tree-walk-compile", daemon=True
+            ).start()
+        else:
+            self._kernels_settled.set()
 
-    def leaves(self, row: FloatArray) -> IntArray:
-        """The leaf slot of every tree for one row (index `value` with it)."""
-        return self._walk(row, None)
+    @property
+    def compiled(self) -> bool:
+        """Whether single rows and batches go through the numba kernel now."""
+        return self._kernels is not None
 
-    def explain(self, row: FloatArray) -> tuple[IntArray, FloatArray]:
-        """The leaf slots of one row, and the value changes along its paths per feature."""
+    def wait_compiled(self, timeout: float | None = None) -> bool:
+        """Wait for a background load of the kernel to end; whether rows now go through it."""
+        self._kernels_settled.wait(timeout)
+        return self.compiled
+
+    def _load_kernels(self) -> None:
+        """Load (or compile) the kernel, run it once, then switch the walk over to it."""
+        began = time.perf_counter()
+        try:
+            kernels = _compiled_kernels()
+            if kernels is not None:
+                self._compiled(kernels, np.zeros(self.width), explain=True)
+                self._compiled_many(kernels, np.zeros((1, self.width)), explain=True)
+                self._compiled_many(kernels, np.zeros((1, self.width)), explain=False)
+                self._kernels = kernels  # one assignment: each call reads it once
+                log.debug(
+                    "tree_walk_compiled", trees=len(self.roots), seconds=time.perf_counter() - began
+                )
+        except Exception as error:  # numba failing leaves the (identical) numpy walk in place
+            log.warning("tree_walk_not_compiled", error=str(error), fallback="numpy")
+        finally:
+            self._kernels_settled.set()
+
+    def total(self, row: FloatArray) -> np.floating[Any]:
+        """The leaf values of one row added tree by tree in their own precision."""
+        kernels = self._kernels
+        if kernels is not None:
+            return self._compiled(kernels, row, explain=False)[0]
+        return self._sum(self.leaf_value[self._walk(row, None)])
+
+    def explain(self, row: FloatArray) -> tuple[np.floating[Any], FloatArray]:
+        """`total` of one row, and the value changes along its paths per feature."""
+        kernels = self._kernels
+        if kernels is not None:
+            return self._compiled(kernels, row, explain=True)
         path: list[IntArray] = []
         leaves = self._walk(row, path)
+        total = self._sum(self.leaf_value[leaves])
         if not path:
-            return leaves, np.zeros(self.width)
+            return total, np.zeros(self.width)
         taken = np.concatenate(path)
         changes = np.bincount(self.feature[taken], self.change[taken], minlength=self.width)
-        return leaves, cast(FloatArray, changes)
+        return total, cast(FloatArray, changes)
 
-    def leaves_many(self, rows: FloatArray) -> IntArray:
-        """`leaves` of each row of a matrix (rows x trees)."""
-        return self._walk_many(rows, None)
+    def logistic(self, row: FloatArray, *, explain: bool) -> tuple[float | None, Any, FloatArray]:
+        """XGBoost's probability of the total where the kernel gives it (else None), the total,
+        and the changes per feature if `explain` (else an empty array)."""
+        kernels = self._kernels
+        if kernels is not None:
+            cells = np.empty(2, dtype=self.leaf_value.dtype)
+            changes = self._run(kernels, row, cells, explain=explain)
+            return float(cells[1]), cells[0], changes
+        if explain:
+            return None, *self.explain(row)
+        return None, self.total(row), np.zeros(0)
 
-    def explain_many(self, rows: FloatArray) -> tuple[IntArray, FloatArray]:
-        """`explain` of each row of a matrix: leaf slots (rows x trees), changes (rows x width)."""
+    def totals_many(self, rows: FloatArray) -> npt.NDArray[np.floating[Any]]:
+        """`total` of each row of a matrix."""
+        kernels = self._kernels
+        if kernels is not None:
+            return self._compiled_many(kernels, rows, explain=False)[0]
+        return self._sums(self.leaf_value[self._walk_many(rows, None)])
+
+    def explain_many(self, rows: FloatArray) -> tuple[npt.NDArray[np.floating[Any]], FloatArray]:
+        """`explain` of each row of a matrix: totals (rows), changes (rows x width)."""
+        kernels = self._kernels
+        if kernels is not None:
+            return self._compiled_many(kernels, rows, explain=True)
         path: list[IntArray] = []
         leaves = self._walk_many(rows, path)
+        totals = self._sums(self.leaf_value[leaves])
         count = len(rows)
         if not path:
-            return leaves, np.zeros((count, self.width))
+            return totals, np.zeros((count, self.width))
         taken = np.stack(path)
         cells = np.arange(count, dtype=np.intp)[:, None] * self.width + self.feature[taken]
         changes = np.bincount(
             cells.ravel(), self.change[taken].ravel(), minlength=count * self.width
         )
-        return leaves, cast(FloatArray, changes.reshape(count, self.width))
+        return totals, cast(FloatArray, changes.reshape(count, self.width))
+
+    @staticmethod
+    def _sum(values: npt.NDArray[np.floating[Any]]) -> np.floating[Any]:
+        """Added one by one from the first, in the array's precision (np.sum pairs them)."""
+        return cast(np.floating[Any], np.cumsum(values)[-1])
+
+    @staticmethod
+    def _sums(values: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.floating[Any]]:
+        return np.cumsum(values, axis=1)[:, -1]
+
+    def _compiled(
+        self, kernels: Any, row: FloatArray, *, explain: bool
+    ) -> tuple[np.floating[Any], FloatArray]:
+        total = np.empty(1, dtype=self.leaf_value.dtype)
+        changes = self._run(kernels, row, total, explain=explain)
+        return cast(np.floating[Any], total[0]), changes
+
+    def _run(self, kernels: Any, row: FloatArray, cells: Any, *, explain: bool) -> FloatArray:
+        """The kernel on one row, its total (and probability) into `cells`; the changes."""
+        changes = np.zeros(self.width if explain else 0)
+        kernels.walk_one(
+            np.ascontiguousarray(row), self._slots, self._threshold, self._change,
+            self.leaf_value, self.roots, self.depth, self._inclusive, cells, changes,
+        )  # fmt: skip
+        return changes
+
+    def _compiled_many(
+        self, kernels: Any, rows: FloatArray, *, explain: bool
+    ) -> tuple[npt.NDArray[np.floating[Any]], FloatArray]:
+        totals = np.empty(len(rows), dtype=self.leaf_value.dtype)
+        changes = np.zeros((len(rows), self.width) if explain else (0, 0))
+        kernels.walk_many(
+            np.ascontiguousarray(rows), self._slots, self._threshold, self._change,
+            self.leaf_value, self.roots, self.depth, self._inclusive, totals, changes,
+        )  # fmt: skip
+        return totals, changes
 
     def _walk(self, row: FloatArray, path: list[IntArray] | None) -> IntArray:
         """Walk one row down every tree, noting the slots taken at each level."""
@@ -431,6 +582,17 @@ def _depth(roots: IntArray, left: IntArray, right: IntArray) -> int:
         depth += 1
 
 
+@functools.cache
+def _compiled_kernels() -> ModuleType | None:
+    """The numba kernels, imported once a tree model is built; None where numba cannot load."""
+    try:
+        from fraudops.scoring import compiled  # noqa: PLC0415 - numba loads in a few 100 ms
+    except (ImportError, RuntimeError) as error:  # no wheel; no folder numba may cache in
+        log.warning("compiled_tree_walk_unavailable", error=str(error), fallback="numpy")
+        return None
+    return compiled
+
+
 def _chunks(rows: FloatArray) -> list[FloatArray]:
     return [rows[start : start + _CHUNK_ROWS] for start in range(0, len(rows), _CHUNK_ROWS)]
 
@@ -441,6 +603,13 @@ class _XGBoostEngine:
     name = "xgboost"
     explains = True
 
+    @property
+    def compiled(self) -> bool:
+        return self._forest.compiled
+
+    def wait_compiled(self, timeout: float | None) -> bool:
+        return self._forest.wait_compiled(timeout)
+
     def __init__(
         self,
         *,
@@ -448,17 +617,21 @@ class _XGBoostEngine:
         trees: Sequence[_Tree],
         width: int,
         iteration_range: tuple[int, int],
+        tree_walk: TreeWalk,
     ) -> None:
         self._booster = estimator.get_booster()
         self._missing = float(estimator.missing)
         self._iteration_range = iteration_range
-        self._forest = _Forest(trees, width=width, inclusive=False)
-        self._leaf_value = self._forest.value.astype(np.float32)
+        self._forest = _Forest(
+            trees, width=width, inclusive=False, leaf_dtype=np.float32, tree_walk=tree_walk
+        )
         self._expf = _c_float_function("expf", math.exp)
         self.bias = float(self._forest.value[self._forest.roots].sum())
 
     @classmethod
-    def build(cls, estimator: "XGBClassifier", *, width: int) -> "_XGBoostEngine | None":
+    def build(
+        cls, estimator: "XGBClassifier", *, width: int, tree_walk: TreeWalk
+    ) -> "_XGBoostEngine | None":
         """The engine, or None for a booster this walk does not reproduce (dart, categories...)."""
         learner = json.loads(estimator.get_booster().save_raw(raw_format="json"))["learner"]
         booster = learner["gradient_booster"]
@@ -489,14 +662,26 @@ class _XGBoostEngine:
             value=np.array([_base_margin(params["base_score"])]),
         )
         trees = [base, *(_xgboost_tree(tree) for tree in chosen)]
-        return cls(estimator=estimator, trees=trees, width=width, iteration_range=iteration_range)
+        return cls(
+            estimator=estimator,
+            trees=trees,
+            width=width,
+            iteration_range=iteration_range,
+            tree_walk=tree_walk,
+        )
 
     def probability(self, row: FloatArray) -> float:
-        return self._sigmoid(self._margin(self._forest.leaves(row)))
+        return self._walk(row, explain=False)[0]
 
     def explain(self, row: FloatArray) -> tuple[float, FloatArray]:
-        leaves, contributions = self._forest.explain(row)
-        return self._sigmoid(self._margin(leaves)), contributions
+        return self._walk(row, explain=True)
+
+    def _walk(self, row: FloatArray, *, explain: bool) -> tuple[float, FloatArray]:
+        """The probability (the kernel's, else `_sigmoid` of the margin) and contributions."""
+        probability, margin, contributions = self._forest.logistic(row, explain=explain)
+        if probability is None:
+            probability = self._sigmoid(np.float32(margin))
+        return probability, contributions
 
     def probabilities(self, rows: FloatArray) -> FloatArray:
         if len(rows) == 0:
@@ -509,10 +694,6 @@ class _XGBoostEngine:
     def contributions(self, rows: FloatArray) -> FloatArray:
         parts = [self._forest.explain_many(chunk)[1] for chunk in _chunks(rows)]
         return np.concatenate(parts) if parts else np.empty((0, self._forest.width))
-
-    def _margin(self, leaves: IntArray) -> np.float32:
-        """The base score plus the trees' leaves, added one by one in float32 as XGBoost does."""
-        return np.float32(np.cumsum(self._leaf_value[leaves])[-1])
 
     def _sigmoid(self, margin: np.float32) -> float:
         """XGBoost's sigmoid in single precision: 1 / (expf(min(-x, 88.7)) + 1)."""
@@ -604,32 +785,42 @@ class _ForestEngine:
     name = "random_forest"
     explains = True
 
+    @property
+    def compiled(self) -> bool:
+        return self._forest.compiled
+
+    def wait_compiled(self, timeout: float | None) -> bool:
+        return self._forest.wait_compiled(timeout)
+
     def __init__(
-        self, preprocess: _Preprocess, model: "RandomForestClassifier", *, width: int
+        self,
+        preprocess: _Preprocess,
+        model: "RandomForestClassifier",
+        *,
+        width: int,
+        tree_walk: TreeWalk,
     ) -> None:
         self._preprocess = preprocess
         trees = [_sklearn_tree(tree.tree_) for tree in model.estimators_]
-        self._forest = _Forest(trees, width=width, inclusive=True)
+        self._forest = _Forest(
+            trees, width=width, inclusive=True, leaf_dtype=np.float64, tree_walk=tree_walk
+        )
         self._trees = len(trees)
         self._root = float(self._forest.value[self._forest.roots].sum()) / self._trees
         self.bias = _log_odds(self._root)
 
     def probability(self, row: FloatArray) -> float:
-        leaves = self._forest.leaves(self._preprocess.apply(row))
-        return self._mean(self._forest.value[leaves])
+        return float(self._forest.total(self._preprocess.apply(row))) / self._trees
 
     def explain(self, row: FloatArray) -> tuple[float, FloatArray]:
-        leaves, changes = self._forest.explain(self._preprocess.apply(row))
-        probability = self._mean(self._forest.value[leaves])
+        total, changes = self._forest.explain(self._preprocess.apply(row))
+        probability = float(total) / self._trees
         scale = self._log_odds_scale(np.array([probability]))[0] / self._trees
         return probability, changes * scale
 
     def probabilities(self, rows: FloatArray) -> FloatArray:
-        parts = [
-            self._means(self._forest.value[self._forest.leaves_many(chunk)])
-            for chunk in _chunks(self._preprocess.apply(rows))
-        ]
-        return np.concatenate(parts) if parts else np.empty(0)
+        parts = [self._forest.totals_many(chunk) for chunk in _chunks(self._preprocess.apply(rows))]
+        return np.concatenate(parts) / self._trees if parts else np.empty(0)
 
     def contributions(self, rows: FloatArray) -> FloatArray:
         parts = [
@@ -637,17 +828,9 @@ class _ForestEngine:
         ]
         if not parts:
             return np.empty((0, self._forest.width))
-        leaves = np.concatenate([leaves for leaves, _ in parts])
+        probabilities = np.concatenate([totals for totals, _ in parts]) / self._trees
         changes = np.concatenate([changes for _, changes in parts])
-        probabilities = self._means(self._forest.value[leaves])
         return changes * (self._log_odds_scale(probabilities) / self._trees)[:, None]
-
-    def _mean(self, fractions: FloatArray) -> float:
-        """The trees' fractions added in order from zero, then averaged, as predict_proba does."""
-        return float(np.cumsum(fractions)[-1]) / self._trees
-
-    def _means(self, fractions: FloatArray) -> FloatArray:
-        return np.cumsum(fractions, axis=1)[:, -1] / self._trees
 
     def _log_odds_scale(self, probabilities: FloatArray) -> FloatArray:
         """Factor taking probability contributions to log-odds ones with the same total."""
@@ -692,6 +875,11 @@ class _GenericEngine:
 
     name = "generic"
     explains = False
+    compiled = False
+
+    def wait_compiled(self, timeout: float | None) -> bool:  # noqa: ARG002 - nothing to wait for
+        return False
+
     bias = 0.0
 
     def __init__(self, bundle: ModelBundle) -> None:

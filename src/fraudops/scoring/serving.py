@@ -191,7 +191,7 @@ def serving_model(
         name=info.name,
         version=info.version,
         bundle=bundle,
-        model=FastModel(bundle),
+        model=FastModel(bundle, tree_walk="background"),
         engine=OnlineFeatureEngine(bundle.spec, store, clock=clock),
         review_threshold=review,
         decline_threshold=decline,

@@ -1,4 +1,4 @@
-"""Importing the scoring service leaves MLflow unloaded (it takes seconds to import)."""
+"""Importing the scoring service leaves MLflow and numba unloaded (slow to import)."""
 
 import json
 import subprocess
@@ -31,3 +31,8 @@ def test_the_registry_package_loads_mlflow_only_when_asked() -> None:
     assert ["mlflow"] == modules_loaded_by(
         "from fraudops.registry import MlflowRegistry", ["mlflow"]
     )
+
+
+def test_importing_the_scoring_service_does_not_import_numba() -> None:
+    """numba (a few hundred ms) is imported where a tree model is built, not with the service."""
+    assert [] == modules_loaded_by("import fraudops.scoring.service", ["numba"])

@@ -1,6 +1,10 @@
 """FastModel: the bundle's own probabilities, from numpy, with reasons from contributions."""
 
+import json
 import math
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,6 +27,7 @@ from fraudops.data.profiles import SPARKOV
 from fraudops.data.readers import load_transactions
 from fraudops.features.batch import batch_features
 from fraudops.features.spec import MS_PER_DAY, FeatureSpec, fit_feature_spec
+from fraudops.scoring import model as model_module
 from fraudops.scoring.model import FastModel, Reason
 from fraudops.scoring.reasons import describe
 from fraudops.training.bundle import ModelBundle
@@ -403,3 +408,160 @@ def test_any_row_scores_as_the_bundle_does(
         expected = bundles[family].score_features(row[None, :])[0]
         assert expected == models[family].predict_one(row)
         assert models[family].score(row) == models[family].score(row.copy())
+
+
+TREE_FAMILIES = ["xgboost", "xgboost_all_trees", "random_forest"]
+
+
+@pytest.fixture(scope="module")
+def numpy_models(bundles: dict[str, ModelBundle]) -> dict[str, FastModel]:
+    """The tree families walked by numpy only: the reference of the compiled kernel."""
+    return {family: FastModel(bundles[family], tree_walk="numpy") for family in TREE_FAMILIES}
+
+
+def _with_missing(rows: Matrix, share: float, seed: int) -> Matrix:
+    """The rows with a share of their values (more than the sample has) replaced by NaN."""
+    rng = np.random.default_rng(seed)
+    return np.where(rng.random(rows.shape) < share, np.nan, rows)
+
+
+@pytest.mark.parametrize("family", TREE_FAMILIES)
+def test_compiled_walk_equals_the_numpy_walk_bit_for_bit(
+    family: str, models: dict[str, FastModel], numpy_models: dict[str, FastModel], sample: Sample
+) -> None:
+    """Probabilities, contributions and reasons of the numba kernel equal numpy's exactly."""
+    compiled, reference = models[family], numpy_models[family]
+    assert (True, False) == (compiled.compiled, reference.compiled)
+    nothing = np.full((3, sample.features.shape[1]), np.nan)
+    rows = np.concatenate([sample.features, _with_missing(sample.features, 0.3, 1), nothing])
+    for row in rows:
+        assert reference.score(row) == compiled.score(row)
+        assert reference.predict_one(row) == compiled.predict_one(row)
+    np.testing.assert_array_equal(
+        np.array([reference.contributions(row) for row in rows[::7]]),
+        np.array([compiled.contributions(row) for row in rows[::7]]),
+    )
+
+
+@pytest.mark.parametrize("family", TREE_FAMILIES)
+def test_compiled_batches_equal_the_numpy_batches(
+    family: str, models: dict[str, FastModel], numpy_models: dict[str, FastModel], sample: Sample
+) -> None:
+    """predict_many, contributions_many and score_batch through the kernel equal numpy's."""
+    compiled, reference = models[family], numpy_models[family]
+    rows = _with_missing(sample.features, 0.2, 2)
+    np.testing.assert_array_equal(reference.predict_many(rows), compiled.predict_many(rows))
+    np.testing.assert_array_equal(
+        reference.contributions_many(rows), compiled.contributions_many(rows)
+    )
+    assert reference.score_batch(rows[:500]) == compiled.score_batch(rows[:500])
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_compiled_walk_equals_numpy_on_any_row(
+    data: st.DataObject,
+    models: dict[str, FastModel],
+    numpy_models: dict[str, FastModel],
+    sample: Sample,
+) -> None:
+    """Arbitrary values, infinities and NaN patterns: the kernel and numpy agree exactly."""
+    row = data.draw(
+        hnp.arrays(
+            np.float64,
+            sample.features.shape[1],
+            elements=st.one_of(
+                st.just(math.nan),
+                st.floats(-1e6, 1e6),
+                st.sampled_from([0.0, -0.0, 1.0, math.inf, -math.inf]),
+            ),
+        )
+    )
+    for family in TREE_FAMILIES:
+        assert numpy_models[family].score(row) == models[family].score(row)
+        np.testing.assert_array_equal(
+            numpy_models[family].contributions(row), models[family].contributions(row)
+        )
+
+
+def test_background_walk_scores_the_same_before_and_after_the_switch(
+    xgboost_bundle: ModelBundle, numpy_models: dict[str, FastModel], sample: Sample
+) -> None:
+    """A model loading its kernel in a thread scores as numpy meanwhile, then uses the kernel."""
+    model = FastModel(xgboost_bundle, tree_walk="background")
+    rows = sample.features[:300]
+    during = [model.score(row) for row in rows]
+    assert model.wait_compiled(timeout=120)
+    after = [model.score(row) for row in rows]
+    expected = [numpy_models["xgboost"].score(row) for row in rows]
+    assert expected == during
+    assert expected == after
+
+
+def test_without_numba_the_numpy_walk_serves(
+    xgboost_bundle: ModelBundle, sample: Sample, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the kernel cannot be loaded, the model stays on numpy with the same scores."""
+    monkeypatch.setattr(model_module, "_compiled_kernels", lambda: None)
+    model = FastModel(xgboost_bundle, tree_walk="background")
+    assert not model.wait_compiled(timeout=120)
+    rows = sample.features[:200]
+    np.testing.assert_array_equal(
+        xgboost_bundle.score_features(rows), [model.predict_one(row) for row in rows]
+    )
+
+
+def test_linear_models_have_no_compiled_walk(logreg_bundle: ModelBundle) -> None:
+    """Logistic regression needs no tree walk: nothing compiles and nothing to wait for."""
+    model = FastModel(logreg_bundle)
+    assert (False, False) == (model.compiled, model.wait_compiled(timeout=0))
+
+
+CACHE_PROGRAM = """
+import json, numpy as np
+from fraudops.scoring import compiled
+width, slots = 3, np.array([[0, 1], [0, 0], [0, 0]], dtype=np.intp)
+for dtype in (np.float32, np.float64):
+    compiled.walk_one(np.zeros(width), slots, np.zeros(2, dtype), np.zeros(2), np.zeros(2, dtype),
+                      np.zeros(1, np.intp), 1, False, np.zeros(1, dtype), np.zeros(width))
+print(json.dumps([sum(compiled.walk_one.stats.cache_hits.values()),
+                  sum(compiled.walk_one.stats.cache_misses.values())]))
+"""
+
+
+@pytest.mark.slow
+def test_the_kernel_compiles_once_into_numba_cache_dir(tmp_path: Path) -> None:
+    """A first process compiles into NUMBA_CACHE_DIR; the next one loads both kernels from it."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+
+    def hits_and_misses() -> list[int]:
+        completed = subprocess.run(
+            [sys.executable, "-c", CACHE_PROGRAM],
+            capture_output=True, text=True, check=True, timeout=240, env=env,
+        )  # fmt: skip
+        counts: list[int] = json.loads(completed.stdout.strip().splitlines()[-1])
+        return counts
+
+    assert [0, 2] == hits_and_misses()
+    assert list(tmp_path.rglob("*.nbi"))
+    assert [2, 0] == hits_and_misses()
+
+
+def test_the_kernels_sigmoid_is_xgboosts_to_the_bit(models: dict[str, FastModel]) -> None:
+    """The kernel's probability of a margin equals the C expf sigmoid on 20,000 margins."""
+    from fraudops.scoring import compiled  # noqa: PLC0415 - imports numba
+
+    sigmoid = models["xgboost"]._engine._sigmoid  # type: ignore[attr-defined]
+    rng = np.random.default_rng(3)
+    specials = [0.0, -0.0, 88.7, -88.7, 88.72, -88.72, 1e-8, -1e-8, 200.0, -200.0]
+    margins = np.concatenate([rng.uniform(-100, 100, 20_000), specials]).astype(np.float32)
+    one_leaf = np.zeros((3, 1), dtype=np.intp)
+    actual = []
+    for margin in margins:
+        cells = np.empty(2, dtype=np.float32)
+        compiled.walk_one(
+            np.zeros(1), one_leaf, np.zeros(1, np.float32), np.zeros(1),
+            np.array([margin]), np.zeros(1, np.intp), 0, False, cells, np.zeros(0),
+        )  # fmt: skip
+        actual.append(float(cells[1]))
+    assert [sigmoid(margin) for margin in margins] == actual
