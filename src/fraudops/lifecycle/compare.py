@@ -296,8 +296,9 @@ def trained_until_of(bundle: ModelBundle) -> datetime:
 def feature_history(bundles: Iterable[ModelBundle]) -> timedelta:
     """How much history before a window the bundles' point-in-time features read."""
     longest = max(*CARD_WINDOWS.values(), *MERCHANT_WINDOWS.values())
-    delay = max(bundle.spec.label_delay_ms for bundle in bundles)
-    return timedelta(milliseconds=longest + delay)
+    # Label windows end up to the label delay or the label lag before t, as the engines keep.
+    lag = max(max(b.spec.label_delay_ms, b.spec.label_lag_ms) for b in bundles)
+    return timedelta(milliseconds=longest + lag)
 
 
 def _resolve(registry: ModelRegistry, alias: str) -> int:
