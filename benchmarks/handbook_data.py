@@ -51,18 +51,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from fraudops.simulate.io import FDH_COLUMNS  # the Handbook's columns, as `--format fdh`
+
 SECONDS_PER_DAY = 86_400
-FDH_COLUMNS = (
-    "TRANSACTION_ID",
-    "TX_DATETIME",
-    "CUSTOMER_ID",
-    "TERMINAL_ID",
-    "TX_AMOUNT",
-    "TX_TIME_SECONDS",
-    "TX_TIME_DAYS",
-    "TX_FRAUD",
-    "TX_FRAUD_SCENARIO",
-)
 # What the Handbook prints for its run (SimulatedDataset.ipynb).
 HANDBOOK_TRANSACTIONS = 1_754_155
 HANDBOOK_SCENARIO_FRAUDS = (978, 9_099, 4_604)

@@ -134,32 +134,27 @@ def test_backtest_command_writes_the_contract_files(history_path: Path, tmp_path
     assert all(Path(path).is_file() for path in files.values())
 
 
-def test_backtest_command_names_a_bad_option(history_path: Path, tmp_path: Path) -> None:
-    """An unknown model type is one line on stderr and exit code 2."""
-    args = [
-        "backtest", "--data", str(history_path), "--profile", "sparkov",
-        "--test-start", "2024-01-29", "--test-end", "2024-02-04", "--delay-days", "7",
-        "--scores-out", str(tmp_path / "s.parquet"), "--report-out", str(tmp_path / "r.json"),
-        "--model", "deep-magic",
-    ]  # fmt: skip
-    result = CliRunner().invoke(app, args)
-    assert 2 == result.exit_code
-    assert "--model must be one of xgboost, random_forest, logreg" in result.stderr
-
-
-def test_backtest_command_refuses_a_negative_label_window_lag(
-    history_path: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--model", "deep-magic"], "--model must be one of xgboost, random_forest, logreg"),
+        # Label windows cannot end after the transaction.
+        (["--label-window-lag-days", "-1"], "--label-window-lag-days must be >= 0"),
+    ],
+)
+def test_backtest_command_names_a_bad_option(
+    history_path: Path, tmp_path: Path, option: list[str], message: str
 ) -> None:
-    """Label windows cannot end after the transaction: one line on stderr, exit code 2."""
+    """A bad option is one line on stderr and exit code 2."""
     args = [
         "backtest", "--data", str(history_path), "--profile", "sparkov",
         "--test-start", "2024-01-29", "--test-end", "2024-02-04", "--delay-days", "7",
         "--scores-out", str(tmp_path / "s.parquet"), "--report-out", str(tmp_path / "r.json"),
-        "--label-window-lag-days", "-1",
+        *option,
     ]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert 2 == result.exit_code
-    assert "--label-window-lag-days must be >= 0" in result.stderr
+    assert message in result.stderr
 
 
 def test_score_command_without_a_champion_says_so_in_one_line(
