@@ -218,3 +218,19 @@ def test_polling_labels_from_until_gets_each_due_label_once_and_never_early(
         assert served == received
     else:
         assert served[: len(received)] == received
+
+
+def test_a_document_is_pandas_split_form_with_the_data_decimals(sample_frame: pd.DataFrame) -> None:
+    """The real sample served whole: `{"columns", "index", "data"}` as `to_json(orient="split")`
+    writes it, each float with the data's own decimals (no binary noise such as
+    41.141000000000005), missing labels as null."""
+    raw = sample_frame[[c for c in FEED_COLUMNS if c in sample_frame.columns]]
+    feed = TransactionFeed.from_frame(sample_frame)
+    document = json.loads(feed.next_batch(len(sample_frame)).document or "")
+    assert list(FEED_COLUMNS) == document["columns"]
+    assert list(range(len(sample_frame))) == document["index"]
+    served = pd.DataFrame(document["data"], columns=FEED_COLUMNS).set_index("trans_num")
+    source = raw.set_index(raw["trans_num"].astype(str))
+    for column in ("amt", "lat", "long", "merch_lat", "merch_long"):
+        expected = source.loc[served.index, column].round(10).tolist()
+        assert expected == served[column].tolist(), column
