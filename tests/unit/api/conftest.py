@@ -1,6 +1,5 @@
 """A scoring service on real parts (SQLite warehouse, trained XGBoost) behind an ASGI client."""
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -9,13 +8,11 @@ import httpx
 import pandas as pd
 import pytest
 from api_bodies import ADMIN_TOKEN, SCORING_TOKEN, transaction_json
+from served_app import sqlite_service, started_app
 
-from fraudops.api.app import create_app
 from fraudops.config import Settings
-from fraudops.features.state import InMemoryStateStore
 from fraudops.registry.memory import InMemoryRegistry
 from fraudops.scoring.service import ScoringService
-from fraudops.storage.warehouse import Warehouse
 
 
 @pytest.fixture
@@ -39,30 +36,14 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def service(settings: Settings, registry: InMemoryRegistry, tmp_path: Path) -> ScoringService:
     """The scoring service on a SQLite warehouse and in-process feature state."""
-    return ScoringService(
-        settings=settings,
-        warehouse=Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}"),
-        registry=registry,
-        store=InMemoryStateStore(),
-    )
+    return sqlite_service(settings, registry, tmp_path)
 
 
 @pytest.fixture
 async def client(settings: Settings, service: ScoringService) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client of the started app (lifespan run), authorised with the scoring token."""
-    app = create_app(settings, service=service)
-    async with app.router.lifespan_context(app):
-        for _ in range(200):
-            if service.readiness() is None:
-                break
-            await asyncio.sleep(0.02)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://service",
-            headers={"Authorization": f"Bearer {SCORING_TOKEN}"},
-        ) as http:
-            yield http
+    async with started_app(settings, service) as (_, http):
+        yield http
 
 
 @pytest.fixture

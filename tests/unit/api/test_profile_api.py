@@ -1,6 +1,5 @@
 """The HTTP service with a champion of the fdh profile: its schema documented and enforced."""
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -10,15 +9,12 @@ import httpx
 import pandas as pd
 import pytest
 from api_bodies import ADMIN_TOKEN, SCORING_TOKEN
+from served_app import sqlite_service, started_app
 
-from fraudops.api.app import create_app
 from fraudops.config import Settings
 from fraudops.data.profile_schema import example_records
 from fraudops.data.profiles import FDH, profile_from_toml
-from fraudops.features.state import InMemoryStateStore
 from fraudops.registry.memory import InMemoryRegistry
-from fraudops.scoring.service import ScoringService
-from fraudops.storage.warehouse import Warehouse
 from profile_frames import USER_PROFILE_TOML, fdh_raw, loaded, simulated, tiny_bundle, user_raw
 
 
@@ -47,24 +43,8 @@ async def fdh_client(
     registry = InMemoryRegistry()
     bundle = tiny_bundle(fdh_frame, FDH, trained_until=datetime(2024, 1, 7))
     registry.log_training(bundle, input_example=None, dataset_fingerprint="fdh")  # type: ignore[arg-type]
-    service = ScoringService(
-        settings=settings,
-        warehouse=Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}"),
-        registry=registry,
-        store=InMemoryStateStore(),
-    )
-    app = create_app(settings, service=service)
-    async with app.router.lifespan_context(app):
-        for _ in range(200):
-            if service.readiness() is None:
-                break
-            await asyncio.sleep(0.02)
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://service",
-            headers={"Authorization": f"Bearer {SCORING_TOKEN}"},
-        ) as http:
-            yield http
+    async with started_app(settings, sqlite_service(settings, registry, tmp_path)) as (_, http):
+        yield http
 
 
 @pytest.mark.anyio
@@ -147,28 +127,15 @@ async def test_a_user_profile_champion_scores_and_masks_its_personal_fields(
     registry = InMemoryRegistry()
     bundle = tiny_bundle(frame, profile, trained_until=datetime(2024, 1, 6))
     registry.log_training(bundle, input_example=None, dataset_fingerprint="user")  # type: ignore[arg-type]
-    service = ScoringService(
-        settings=settings,
-        warehouse=Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}"),
-        registry=registry,
-        store=InMemoryStateStore(),
-    )
+    service = sqlite_service(settings, registry, tmp_path)
     body = example_records(profile)[0] | {"channel": "F", "model_score": 5000.0}
-    app = create_app(settings, service=service)
-    async with app.router.lifespan_context(app):
-        for _ in range(200):
-            if service.readiness() is None:
-                break
-            await asyncio.sleep(0.02)
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://service"
-        ) as http:
-            scoring = {"Authorization": f"Bearer {SCORING_TOKEN}"}
-            admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-            scored = await http.post("/v1/score", json=body, headers=scoring)
-            assert 200 == scored.status_code, scored.text
-            masked = (await http.get("/v1/transactions/canary-1", headers=scoring)).json()
-            shown = (await http.get("/v1/transactions/canary-1", headers=admin)).json()
+    async with started_app(settings, service) as (_, http):
+        scoring = {"Authorization": f"Bearer {SCORING_TOKEN}"}
+        admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        scored = await http.post("/v1/score", json=body, headers=scoring)
+        assert 200 == scored.status_code, scored.text
+        masked = (await http.get("/v1/transactions/canary-1", headers=scoring)).json()
+        shown = (await http.get("/v1/transactions/canary-1", headers=admin)).json()
     record = masked["record"]
     assert ("masked", "0001") == (masked["personal_data"], record["card_last4"])
     assert not {"cc_num", "dob", "lat", "long"} & set(record)

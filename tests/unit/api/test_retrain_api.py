@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from api_bodies import ADMIN_TOKEN, SCORING_TOKEN
 from fastapi import FastAPI
+from served_app import started_app
 
-from fraudops.api.app import create_app
 from fraudops.config import Settings
 from fraudops.lifecycle.jobs import JobRunner
 from fraudops.scoring.service import ScoringService
@@ -59,21 +59,11 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 async def served(settings: Settings, service: ScoringService) -> AsyncIterator[Served]:
     """The app started (lifespan run) and a client of it."""
-    app = create_app(settings, service=service)
-    async with app.router.lifespan_context(app):
-        for _ in range(200):
-            if service.readiness() is None:
-                break
-            await asyncio.sleep(0.02)
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://service",
-            headers={"Authorization": f"Bearer {SCORING_TOKEN}"},
-        ) as http:
-            yield Served(app=app, http=http)
-            active = app.state.jobs.active()
-            if active is not None:  # let a job finish before the warehouse goes away
-                await asyncio.to_thread(app.state.jobs.wait, active.id)
+    async with started_app(settings, service) as (app, http):
+        yield Served(app=app, http=http)
+        active = app.state.jobs.active()
+        if active is not None:  # let a job finish before the warehouse goes away
+            await asyncio.to_thread(app.state.jobs.wait, active.id)
 
 
 @pytest.fixture(scope="module")

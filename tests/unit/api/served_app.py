@@ -1,0 +1,48 @@
+"""The API tests' service and app: a ScoringService on a SQLite warehouse and in-process
+feature state, and the app started (lifespan run, ready) with an ASGI client of it."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+from api_bodies import SCORING_TOKEN
+from fastapi import FastAPI
+
+from fraudops.api.app import create_app
+from fraudops.config import Settings
+from fraudops.features.state import InMemoryStateStore
+from fraudops.registry.base import ModelRegistry
+from fraudops.scoring.service import ScoringService
+from fraudops.storage.warehouse import Warehouse
+
+
+def sqlite_service(settings: Settings, registry: ModelRegistry, folder: Path) -> ScoringService:
+    """The scoring service on `folder`/warehouse.db and in-process feature state."""
+    return ScoringService(
+        settings=settings,
+        warehouse=Warehouse(f"sqlite:///{folder / 'warehouse.db'}"),
+        registry=registry,
+        store=InMemoryStateStore(),
+    )
+
+
+@asynccontextmanager
+async def started_app(
+    settings: Settings, service: ScoringService
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The app of `service` started, once ready (or after 4 s), and a client authorised with
+    the scoring token."""
+    app = create_app(settings, service=service)
+    async with app.router.lifespan_context(app):
+        for _ in range(200):
+            if service.readiness() is None:
+                break
+            await asyncio.sleep(0.02)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://service",
+            headers={"Authorization": f"Bearer {SCORING_TOKEN}"},
+        ) as http:
+            yield app, http
