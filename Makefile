@@ -6,6 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test test-fast lint format bench clean deploy-tools stack
 
+# Python's default: a module compiles once and later processes read its bytecode. A shell
+# that sets PYTHONDONTWRITEBYTECODE makes every process recompile every module it imports
+# (the suite starts hundreds of them, and Airflow's tasks import Airflow afresh each time).
+unexport PYTHONDONTWRITEBYTECODE
+
 install: $(STAMP)
 
 # Apache Airflow lives in .venv-airflow (its pins conflict with ours); `make test` runs the

@@ -10,11 +10,12 @@ AIRFLOW_PYTHON ?= python3
 
 airflow: $(AIRFLOW_STAMP)
 
-# uv installs the ~440 pinned packages in a fraction of pip's time.
+# uv installs the ~440 pinned packages in a fraction of pip's time; unlike pip, it compiles
+# their bytecode only when asked (without it, every Airflow process compiles what it imports).
 $(AIRFLOW_STAMP): airflow-constraints.txt
 	test -x $(AIRFLOW_BIN)/python || $(AIRFLOW_PYTHON) -m venv $(AIRFLOW_VENV)
 	$(AIRFLOW_BIN)/python -m pip install --quiet --upgrade pip uv
-	$(AIRFLOW_BIN)/uv pip install --quiet --python $(AIRFLOW_BIN)/python -r airflow-constraints.txt
+	$(AIRFLOW_BIN)/uv pip install --quiet --compile-bytecode --python $(AIRFLOW_BIN)/python -r airflow-constraints.txt
 	touch $(AIRFLOW_STAMP)
 
 # Re-pin Airflow and everything it needs after changing airflow-requirements.in.
