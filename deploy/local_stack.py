@@ -363,9 +363,11 @@ class LocalStack:
     def _start_mlflow(self) -> None:
         """deploy/compose.yaml's mlflow command, on fresh local databases and the bucket."""
         self._create_databases()
-        compose = _compose()["services"]["mlflow"]["command"]
+        service = _compose()["services"]["mlflow"]
         options = [
-            str(o) for o in compose if not str(o).startswith(("--host", "--port", "--backend"))
+            str(o)
+            for o in service["command"]
+            if not str(o).startswith(("--host", "--port", "--backend"))
         ]
         command = [
             str(BIN / "mlflow"),
@@ -376,7 +378,11 @@ class LocalStack:
             "--workers=1",
         ]
         command = [o for o in command if not o.startswith("--allowed-hosts")]
-        env = self.fraudops_env()
+        # The server's own settings as compose sets them (the job runner off).
+        server_settings = {
+            k: str(v) for k, v in service["environment"].items() if k.startswith("MLFLOW_SERVER_")
+        }
+        env = self.fraudops_env() | server_settings
         child = self.spawn("mlflow", command, env)
         self.wait_http(child, f"{self.url('mlflow')}/health", timeout=180)
 

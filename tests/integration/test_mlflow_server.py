@@ -53,7 +53,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
         k: v
         for k, v in os.environ.items()
         if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-    }
+    } | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # as deploy/compose.yaml: no job runner
     command = [
         str(MLFLOW),
         "server",
