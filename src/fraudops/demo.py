@@ -25,8 +25,7 @@ import structlog
 
 from fraudops.config import Settings
 from fraudops.data.profiles import SPARKOV
-from fraudops.ingest.app import IngestConfig, ingest
-from fraudops.ingest.runner import IngestOptions
+from fraudops.ingest.backfill import backfill
 from fraudops.lifecycle.facade import REPORTS, Lifecycle
 from fraudops.lifecycle.registration import train_and_register
 from fraudops.lifecycle.scheduler import JobRun
@@ -170,8 +169,8 @@ def run_demo(
     delay = timedelta(days=plan.label_delay_days)
     say(f"training the champion on {history_rows:,} transactions before {stream_start:%Y-%m-%d}")
     _train_champion(plan, history_path, stream_start - delay, folder, registry)
-    say("loading the history into the warehouse through the scoring service")
-    _backfill(plan, history_path, folder, settings)
+    say("scoring the history with the champion and storing it in the warehouse")
+    _backfill(plan, history_path, settings)
 
     lifecycle = partial(
         Lifecycle.from_settings,
@@ -278,18 +277,9 @@ def _train_champion(
     )
 
 
-def _backfill(plan: DemoPlan, history: Path, folder: Path, settings: Settings) -> None:
-    """The history into the warehouse, scored in this process, labels a delay behind."""
-    ingest(
-        IngestConfig(
-            source="file",
-            data=history,
-            label_delay_ms=int(plan.label_delay_days * MS_PER_DAY),
-            state_dir=folder / "backfill",
-            options=IngestOptions(batch_size=500),
-        ),
-        settings,
-    )
+def _backfill(plan: DemoPlan, history: Path, settings: Settings) -> None:
+    """The history into the warehouse, scored by the champion, labels a delay behind."""
+    backfill(history, settings, label_delay_ms=int(plan.label_delay_days * MS_PER_DAY))
 
 
 def phases(

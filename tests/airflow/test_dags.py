@@ -7,7 +7,8 @@ parsed once), then the tests only assert on what it recorded. It prepares:
 - an Airflow home with SQLite metadata, migrated (`airflow db migrate`);
 - an embedded fraudops stack (SQLite warehouse, MLflow registry under FRAUDOPS_HOME) made
   with the library: simulated traffic whose amounts triple for the last three days, a
-  champion trained before that, everything scored and stored with labels two days behind;
+  champion trained before that, everything scored by it and stored with labels two days
+  behind (fraudops.ingest.backfill);
 - a Redis stream of 40 of those transactions, under a key prefix of its own;
 - a second home whose warehouse holds one reported day, and a real SMTP server (aiosmtpd).
 
@@ -38,8 +39,7 @@ from filelock import FileLock
 
 from fraudops.config import Settings
 from fraudops.data.profiles import SPARKOV
-from fraudops.ingest.app import IngestConfig, ingest
-from fraudops.ingest.runner import IngestOptions
+from fraudops.ingest.backfill import backfill
 from fraudops.lifecycle.registration import train_and_register
 from fraudops.monitoring.daily import daily_report
 from fraudops.monitoring.quality import run_quality
@@ -159,16 +159,7 @@ def build_stack(home: Path) -> Settings:
         out_dir=home / "champion",
         registry=MlflowRegistry(settings),
     )
-    ingest(
-        IngestConfig(
-            source="file",
-            data=everything,
-            label_delay_ms=int(LABEL_DELAY_DAYS * 86_400_000),
-            state_dir=home / "ingest",
-            options=IngestOptions(batch_size=500),
-        ),
-        settings,
-    )
+    backfill(everything, settings, label_delay_ms=int(LABEL_DELAY_DAYS * 86_400_000))
     return settings
 
 

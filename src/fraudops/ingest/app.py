@@ -165,6 +165,15 @@ def _sink(config: IngestConfig, settings: Settings) -> Iterator[Sink]:
         finally:
             sink.close()
         return
+    with in_process_service(settings, profile=config.profile) as service:
+        yield InProcessSink(service)
+
+
+@contextmanager
+def in_process_service(
+    settings: Settings, *, profile: DatasetProfile
+) -> Iterator["ScoringService"]:
+    """A scoring service started in this process, ready, serving `profile`; stopped after."""
     from fraudops.api.server import settle_process_for_serving  # noqa: PLC0415
     from fraudops.scoring.factory import build_service  # noqa: PLC0415 - MLflow is heavy
     from fraudops.scoring.metrics import ServiceMetrics  # noqa: PLC0415
@@ -172,13 +181,13 @@ def _sink(config: IngestConfig, settings: Settings) -> Iterator[Sink]:
     service = build_service(settings, metrics=ServiceMetrics())
     # A scoring server in this process: tuned as `fraudops serve` tunes its own.
     service.start(block=True, loaded=settle_process_for_serving)
-    reason = service.readiness() or _profile_mismatch(service, config.profile)
+    reason = service.readiness() or _profile_mismatch(service, profile)
     if reason is not None:
         service.stop()
         msg = f"the scoring service in this process is not ready: {reason}"
         raise RuntimeError(msg)
     try:
-        yield InProcessSink(service)
+        yield service
     finally:
         service.stop()
 

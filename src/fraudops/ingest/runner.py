@@ -392,24 +392,7 @@ class Ingester:
         self, batch: Sequence[Item]
     ) -> tuple[list[tuple[CanonicalTransaction, Item]], list[LabelRecord], list[tuple[Item, str]]]:
         """Valid transactions (with their items) and labels, and the items refused, why."""
-        transactions: list[tuple[CanonicalTransaction, Item]] = []
-        labels: list[LabelRecord] = []
-        invalid: list[tuple[Item, str]] = []
-        for item in batch:
-            try:
-                if item.kind == LABEL:
-                    labels.append(label_record(item.data))
-                else:
-                    transactions.append((self.schema.one.validate_python(item.data), item))
-            except ValidationError as error:
-                problems = "; ".join(
-                    f"{'.'.join(map(str, e['loc'])) or '(record)'}: {e['msg']}"
-                    for e in error.errors()
-                )
-                invalid.append((item, problems))
-            except (KeyError, TypeError, ValueError) as error:
-                invalid.append((item, f"{type(error).__name__}: {error}"))
-        return transactions, labels, invalid
+        return validated(batch, self.schema)
 
     def _dead_letter(self, invalid: Sequence[tuple[Item, str]]) -> None:
         """Append refused items with their reasons to the dead-letter file (JSON lines)."""
@@ -478,3 +461,26 @@ class Ingester:
             lag_seconds=round(lag, 3),
             **{f"source_{k}": round(v, 3) for k, v in source_lag.items()},
         )
+
+
+def validated(
+    batch: Sequence[Item], schema: TransactionSchema
+) -> tuple[list[tuple[CanonicalTransaction, Item]], list[LabelRecord], list[tuple[Item, str]]]:
+    """A batch's valid transactions (with their items) and labels, and the items refused, why."""
+    transactions: list[tuple[CanonicalTransaction, Item]] = []
+    labels: list[LabelRecord] = []
+    invalid: list[tuple[Item, str]] = []
+    for item in batch:
+        try:
+            if item.kind == LABEL:
+                labels.append(label_record(item.data))
+            else:
+                transactions.append((schema.one.validate_python(item.data), item))
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or '(record)'}: {e['msg']}" for e in error.errors()
+            )
+            invalid.append((item, problems))
+        except (KeyError, TypeError, ValueError) as error:
+            invalid.append((item, f"{type(error).__name__}: {error}"))
+    return transactions, labels, invalid

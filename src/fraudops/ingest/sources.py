@@ -172,6 +172,12 @@ class FileReplaySource:
     def __len__(self) -> int:
         return len(self._frame)
 
+    @property
+    def frame(self) -> pd.DataFrame:
+        """A copy of the file's rows as loaded, in replay order (a transaction item's
+        position is its row here)."""
+        return self._frame.copy()
+
     # --- reading -----------------------------------------------------------------------------
 
     def _now_ms(self) -> float:

@@ -27,7 +27,7 @@ from fraudops.features.online import (
 from fraudops.features.state import FeatureStateStore
 from fraudops.registry.base import ModelRegistry, ModelVersionInfo
 from fraudops.scoring.model import FastModel, Reason
-from fraudops.storage.base import Decision
+from fraudops.storage.base import Decision, ScoreRecord
 from fraudops.training.bundle import ModelBundle
 
 # Built-in canary transactions, used with whatever the service saw most recently.
@@ -89,6 +89,26 @@ class ServingModel:
     def decide(self, probability: float) -> Decision:
         """approve, review or decline by the configured thresholds."""
         return decide(probability, review=self.review_threshold, decline=self.decline_threshold)
+
+    def score_record(
+        self,
+        *,
+        probability: float,
+        reasons: tuple[Reason, ...],
+        features: npt.NDArray[np.float64],
+        latency_ms: float,
+    ) -> ScoreRecord:
+        """What the warehouse keeps of this model's verdict on one transaction."""
+        return ScoreRecord(
+            model_name=self.name,
+            model_version=str(self.version),
+            fraud_probability=probability,
+            decision=self.decide(probability),
+            scored_at=datetime.now(UTC),
+            reasons=reasons,
+            features=dict(zip(self.bundle.feature_names, features.tolist(), strict=True)),
+            latency_ms=latency_ms,
+        )
 
     def record(self, transaction: CanonicalTransaction) -> dict[str, Any]:
         """The online-engine record of a validated canonical transaction."""
