@@ -237,7 +237,8 @@ def test_home_merchant_distance_equals_the_one_element_formula_bit_for_bit() -> 
     merch_lat[:500], merch_long[:500] = -lat[:500], long[:500] + 180.0
     merch_lat[500:1000], merch_long[500:1000] = lat[500:1000], long[500:1000]
     lat[1000:1010], merch_lat[1000:1010] = 90.0, -90.0
-    for values in zip(lat.tolist(), long.tolist(), merch_lat.tolist(), merch_long.tolist()):
+    columns = (lat.tolist(), long.tolist(), merch_lat.tolist(), merch_long.tolist())
+    for values in zip(*columns, strict=True):
         one = dict(zip(("lat", "long", "merch_lat", "merch_long"), values, strict=True))
         arrays = {name: np.array([value]) for name, value in one.items()}
         expected = haversine_km_array(**arrays)[0]
