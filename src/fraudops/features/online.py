@@ -153,11 +153,25 @@ class OnlineFeatureEngine:
         """Record a transaction's label for merchant risk and the card's fraud history, known
         from `label_time_ms` (by default `label_delay` after the transaction); False if
         neither its merchant's nor its card's state holds the transaction."""
+        target = self.label_target(tx)
+        if target is None:
+            return False
+        return self.add_label_at(target, is_fraud=is_fraud, label_time_ms=label_time_ms)
+
+    def label_target(self, tx: Transaction) -> "LabelTarget | None":
+        """What `add_label` reads of a transaction (kept by a scorer instead of the record);
+        None if a label of it has no state to reach."""
         card_key = _key(tx.get(self._card)) if self._card else None
         merchant_key = _key(tx.get(self._merchant)) if self._risk and self._merchant else None
         if card_key is None and merchant_key is None:
-            return False
-        time_ms, trans_id = int(tx[EVENT_TIME_MS]), str(tx[self._id])
+            return None
+        return card_key, merchant_key, int(tx[EVENT_TIME_MS]), str(tx[self._id])
+
+    def add_label_at(
+        self, target: "LabelTarget", *, is_fraud: bool, label_time_ms: int | None = None
+    ) -> bool:
+        """`add_label` of the transaction a `label_target` describes."""
+        card_key, merchant_key, time_ms, trans_id = target
         known = self._label_time_ms(time_ms, label_time_ms)
 
         def label(
@@ -314,6 +328,8 @@ class OnlineFeatureEngine:
 
 # A transaction's card and merchant keys (a plain tuple: a NamedTuple costs 0.2 us here).
 _Keys = tuple[str | None, str | None]
+# A labelled transaction's card and merchant keys, epoch-ms time and id.
+LabelTarget = tuple[str | None, str | None, int, str]
 # A transaction's merchant and category value codes.
 _Codes = tuple[int, int]
 # What the engine's state transitions return: the features read, the states to store.

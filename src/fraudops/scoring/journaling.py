@@ -61,6 +61,10 @@ class _Segment:
     closed: bool = False
 
 
+# Guards the making of `Pending.drained` against the drain resolving it meanwhile.
+_DRAINED_LOCK = threading.Lock()
+
+
 @dataclass(eq=False)
 class Pending:
     """A transaction handed over and not yet in the warehouse."""
@@ -69,8 +73,29 @@ class Pending:
     result: StoredResult
     received_at: datetime
     durable: "Future[StoredResult]" = field(default_factory=Future)
-    drained: "Future[StoredResult]" = field(default_factory=Future)
     segment: _Segment | None = None
+    _drained: "Future[StoredResult] | None" = field(default=None, repr=False)
+    _stored: StoredResult | None = field(default=None, repr=False)
+
+    @property
+    def drained(self) -> "Future[StoredResult]":
+        """Resolves once the warehouse holds the transaction; made when first asked for (few
+        are: a future per transaction costs the scoring path more than the rest of this)."""
+        with _DRAINED_LOCK:
+            future = self._drained
+            if future is None:
+                future = self._drained = Future()
+                if self._stored is not None:
+                    future.set_result(self._stored)
+        return future
+
+    def set_drained(self, result: StoredResult) -> None:
+        """Record that the warehouse holds it, resolving `drained` if anyone asked for it."""
+        with _DRAINED_LOCK:
+            self._stored = result
+            future = self._drained
+        if future is not None:
+            future.set_result(result)
 
     @property
     def protected(self) -> ProtectedTransaction:
@@ -308,7 +333,7 @@ class JournaledWriter:
                     if segment.closed and segment.undrained == 0:
                         finished.append(segment)
         for pending, result in zip(group, results, strict=True):
-            pending.drained.set_result(result)
+            pending.set_drained(result)
         for segment in finished:
             segment.file.path.unlink(missing_ok=True)
 

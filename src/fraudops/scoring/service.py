@@ -34,7 +34,7 @@ from fraudops.data.profiles import SPARKOV
 from fraudops.data.schema import CanonicalTransaction
 from fraudops.features.clock import EventClock
 from fraudops.features.formulas import FloatArray
-from fraudops.features.online import EVENT_TIME_MS, datetime_ms
+from fraudops.features.online import EVENT_TIME_MS, LabelTarget, datetime_ms
 from fraudops.features.state import (
     Claim,
     ClaimedError,
@@ -44,7 +44,8 @@ from fraudops.features.state import (
 )
 from fraudops.registry.base import CHALLENGER, CHAMPION, ModelNotFoundError, ModelRegistry
 from fraudops.scoring.admission import Problem, TransactionsRefusedError, admit
-from fraudops.scoring.journaling import JournaledWriter
+from fraudops.scoring.journaling import JournaledWriter, Pending
+from fraudops.scoring.label_targets import RecentLabelTargets
 from fraudops.scoring.metrics import ServiceMetrics
 from fraudops.scoring.model import Scored
 from fraudops.scoring.seen import SeenFilter
@@ -76,6 +77,8 @@ RECENT_CANARY = 256
 # How long a repeat of a transaction another replica is storing waits to find it stored.
 CLAIMED_WAIT_SECONDS = 2.0
 CLAIMED_POLL_SECONDS = 0.01
+# How long labels wait for the transactions they follow to be stored.
+SETTLE_SECONDS = 30.0
 
 
 class NoModelError(RuntimeError):
@@ -164,17 +167,20 @@ class ScoringService:
         )
         self._reload_lock = threading.Lock()
         self._recent: deque[dict[str, Any]] = deque(maxlen=RECENT_CANARY)
+        # What labels of the latest transactions scored need, without reading the warehouse.
+        self._label_targets = RecentLabelTargets()
         self._reason: str | None = "starting"  # why no champion serves yet, if none does
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
-        self._last_stored: Future[StoredResult] | None = None  # the latest in the warehouse
+        # The latest transaction handed to a writer: journaled, or its warehouse future.
+        self._last_handed: Pending | Future[StoredResult] | None = None
         self.supervisor = StateSupervisor(
             store=store,
             warehouse=warehouse,
             clock=self.clock,
             metrics=self.metrics,
             champion=lambda: self.models.champion,
-            last_stored=lambda: self._last_stored,
+            last_stored=self._last_stored,
             stop=self._stop,
         )
 
@@ -378,12 +384,16 @@ class ScoringService:
         if repeat:
             features = champion.engine.features(record)
         else:
-            features = champion.engine.features_then_update(
+            engine = champion.engine
+            features = engine.features_then_update(
                 record,
                 label=transaction.is_fraud,
                 claim=Claim(item.trans_num, item.fingerprint),
             )
             self._count_if_late(record)
+            target = engine.label_target(record)
+            if target is not None:
+                self._label_targets.add(engine, item.trans_num, target)
         done = time.perf_counter()
         self.metrics.feature_state.observe(done - state_start)
         return _Prepared(
@@ -458,22 +468,29 @@ class ScoringService:
         scored_transaction = ScoredTransaction(transaction=item.item, score=score)
         if self._seen is not None:
             self._seen.add(transaction.trans_num)
+        handed: Pending | Future[StoredResult]
         if item.repeat:  # of a transaction another replica stores: the warehouse decides
-            stored = self._writer.submit(scored_transaction, label=label_record)
-            answered = in_warehouse = stored
+            handed = answered = self._writer.submit(scored_transaction, label=label_record)
         else:
-            pending = self._journal.submit(scored_transaction, label=label_record)
-            answered, in_warehouse = pending.durable, pending.drained
-        self._last_stored = in_warehouse
+            handed = self._journal.submit(scored_transaction, label=label_record)
+            answered = handed.durable
+        self._last_handed = handed
         self._recent.append(item.record)
         if challenger is not None:
             features = item.features if item.shadow_features is None else item.shadow_features
+            in_warehouse = handed.drained if isinstance(handed, Pending) else handed
             self._shadow.submit(ShadowJob(transaction, features, challenger, in_warehouse))
         return answered
 
-    def settle(self, timeout: float = 30.0) -> bool:
+    def _last_stored(self) -> "Future[StoredResult] | None":
+        """The warehouse future of the latest transaction handed to a writer (both are FIFO:
+        once it resolves, everything scored before it is stored)."""
+        last = self._last_handed
+        return last.drained if isinstance(last, Pending) else last
+
+    def settle(self, timeout: float = SETTLE_SECONDS) -> bool:
         """Wait until everything scored so far is in the warehouse; whether it is."""
-        last = self._last_stored
+        last = self._last_stored()
         if last is None:
             return True
         wait([last], timeout=timeout)
@@ -483,9 +500,8 @@ class ScoringService:
 
     def record_labels(self, labels: Sequence[LabelRecord]) -> LabelOutcome:
         """Store labels, and tell the online merchant state about those of known transactions."""
-        if any(self._journal.pending(label.trans_num) is not None for label in labels):
-            self.settle()  # their transactions are in the warehouse first, as labels expect
-        outcome = self.warehouse.record_labels(labels)
+        journaled = self._journaled(labels)
+        outcome = self.warehouse.record_labels(labels, stored_elsewhere=journaled)
         for name, count in (
             ("stored", outcome.stored),
             ("unchanged", outcome.unchanged),
@@ -497,11 +513,13 @@ class ScoringService:
         champion = self.models.champion
         if champion is not None and (outcome.stored or outcome.updated):
             latest = {label.trans_num: label for label in labels}
+            unknown = set(outcome.unknown_trans_nums)
+            known = [trans_num for trans_num in latest if trans_num not in unknown]
             try:
-                for trans_num, stored in self.warehouse.records_of(list(latest)).items():
+                for trans_num, target in self._targets_of(known, champion, journaled).items():
                     label = latest[trans_num]
-                    champion.engine.add_label(
-                        champion.stored_record(stored.record),
+                    champion.engine.add_label_at(
+                        target,
                         is_fraud=label.is_fraud,
                         label_time_ms=datetime_ms(label.label_time),
                     )
@@ -509,6 +527,54 @@ class ScoringService:
                 self.supervisor.doubt()  # the warehouse has the labels: a rebuild reads them
                 raise
         return outcome
+
+    def _journaled(self, labels: Sequence[LabelRecord]) -> dict[str, Pending]:
+        """The labels' transactions durably journaled and not yet in the warehouse.
+
+        Their labels are stored beside them without waiting for the drain, unless one of them
+        came with a label of its own: then everything is drained first, so that its label
+        is stored before these, in the order they were sent.
+        """
+        pending = [
+            found
+            for trans_num in dict.fromkeys(label.trans_num for label in labels)
+            if (found := self._journal.pending(trans_num)) is not None
+        ]
+        if not pending:
+            return {}
+        if any(found.entry.label is not None for found in pending):
+            self.settle()
+            return {}
+        wait([found.durable for found in pending], timeout=SETTLE_SECONDS)
+        return {
+            found.result.trans_num: found
+            for found in pending
+            if found.durable.done() and found.durable.exception() is None
+        }
+
+    def _targets_of(
+        self, trans_nums: Sequence[str], champion: ServingModel, journaled: dict[str, Pending]
+    ) -> dict[str, LabelTarget]:
+        """What labels of these stored transactions need: remembered from scoring them, read
+        from the journal, else from the warehouse."""
+        engine = champion.engine
+        found: dict[str, LabelTarget] = {}
+        unread: list[str] = []
+        for trans_num in trans_nums:
+            target = self._label_targets.get(engine, trans_num)
+            if target is None and trans_num in journaled:
+                record = champion.record(journaled[trans_num].protected.transaction)
+                target = engine.label_target(record)
+            if target is not None:
+                found[trans_num] = target
+            else:
+                unread.append(trans_num)
+        if unread:
+            for trans_num, stored in self.warehouse.records_of(unread).items():
+                target = engine.label_target(champion.stored_record(stored.record))
+                if target is not None:
+                    found[trans_num] = target
+        return found
 
     def get_transaction(self, trans_num: str) -> StoredTransaction | None:
         """What is stored about a transaction (journaled and not yet drained, or in the

@@ -1,6 +1,6 @@
 """The transaction store edge: the records it keeps and what every store offers."""
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -175,8 +175,11 @@ class TransactionStore(Protocol):
         """The stored transaction with its scores and label, or None."""
         ...
 
-    def record_labels(self, labels: Sequence[LabelRecord]) -> LabelOutcome:
-        """Store labels idempotently; labels of unknown transactions are kept and reported."""
+    def record_labels(
+        self, labels: Sequence[LabelRecord], *, stored_elsewhere: Collection[str] = ()
+    ) -> LabelOutcome:
+        """Store labels idempotently; labels of unknown transactions are kept and reported
+        (those in `stored_elsewhere`, durably on their way in, are known)."""
         ...
 
     def labelled_between(

@@ -9,7 +9,7 @@ event. Labels of transactions not stored yet are kept and match them when they a
 """
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -242,12 +242,24 @@ class TransactionTables(OutboxTables):
             )
         return found
 
-    def record_labels(self, labels: Sequence[LabelRecord]) -> LabelOutcome:
-        """Store labels idempotently; labels of unknown transactions are kept and reported."""
-        with self.engine.begin() as connection:
-            return self._record_labels(connection, labels)
+    def record_labels(
+        self, labels: Sequence[LabelRecord], *, stored_elsewhere: Collection[str] = ()
+    ) -> LabelOutcome:
+        """Store labels idempotently; labels of unknown transactions are kept and reported.
 
-    def _record_labels(self, connection: Connection, labels: Sequence[LabelRecord]) -> LabelOutcome:
+        `stored_elsewhere`: trans_nums the caller holds durably on their way into the
+        warehouse (a scorer's journal), known as if stored.
+        """
+        with self.engine.begin() as connection:
+            return self._record_labels(connection, labels, stored_elsewhere=stored_elsewhere)
+
+    def _record_labels(
+        self,
+        connection: Connection,
+        labels: Sequence[LabelRecord],
+        *,
+        stored_elsewhere: Collection[str] = (),
+    ) -> LabelOutcome:
         """record_labels within a database transaction."""
         stored = unchanged = updated = 0
         now = utc_now()
@@ -261,9 +273,10 @@ class TransactionTables(OutboxTables):
                 .with_for_update()
             )
         }
+        unread = [t for t in trans_nums if t not in stored_elsewhere]
         known = {
             trans_num
-            for part in chunks(trans_nums)
+            for part in chunks(unread)
             for trans_num in connection.scalars(
                 select(TransactionRow.trans_num).where(TransactionRow.trans_num.in_(part))
             )
@@ -297,7 +310,7 @@ class TransactionTables(OutboxTables):
             connection.execute(insert(LabelEventRow), values)
             current[label.trans_num] = label.is_fraud
             updated += 1
-        unknown = tuple(t for t in trans_nums if t not in known)
+        unknown = tuple(t for t in trans_nums if t not in known and t not in stored_elsewhere)
         outcome = LabelOutcome(
             stored=stored, unchanged=unchanged, updated=updated, unknown_trans_nums=unknown
         )

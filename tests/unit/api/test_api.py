@@ -2,6 +2,7 @@
 
 import asyncio
 import math
+import threading
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -431,6 +432,39 @@ async def test_a_label_reaches_the_online_merchant_state(
     merchant = service.store.get_merchant(bodies[0]["merchant"])
     assert merchant is not None
     assert [1] == merchant.labels
+
+
+async def test_a_label_of_a_transaction_still_journaled_does_not_wait_for_the_warehouse(
+    client: httpx.AsyncClient,
+    bodies: list[dict[str, Any]],
+    service: ScoringService,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A label of a transaction journaled but not in the warehouse yet counts it as known and
+    reaches the online state at once, while the warehouse has still not stored it."""
+    held = threading.Event()
+    store = service.warehouse.store_scored_batch
+
+    def slow_store(*args: Any, **kwargs: Any) -> Any:
+        held.wait(5)
+        return store(*args, **kwargs)
+
+    monkeypatch.setattr(service.warehouse, "store_scored_batch", slow_store)
+    trans_num = bodies[0]["trans_num"]
+    try:
+        await client.post("/v1/score", json=bodies[0])
+        labelled = await client.post("/v1/labels", json={"trans_num": trans_num, "is_fraud": True})
+        in_warehouse = service.warehouse.get_transaction(trans_num)
+    finally:
+        held.set()
+    assert {"stored": 1, "unchanged": 0, "updated": 0, "unknown_trans_nums": []} == labelled.json()
+    assert None is in_warehouse
+    merchant = service.store.get_merchant(bodies[0]["merchant"])
+    assert merchant is not None
+    assert [1] == merchant.labels
+    assert service.settle()
+    stored = service.warehouse.get_transaction(trans_num)
+    assert stored is not None and stored.label is not None and stored.label.is_fraud
 
 
 async def test_a_label_reaches_the_online_merchant_and_card_state_with_its_time(

@@ -225,6 +225,26 @@ def test_home_merchant_distance_equals_the_batch_formula_bit_for_bit(
     assert batch.tobytes() == np.float64(online).tobytes()
 
 
+def test_home_merchant_distance_equals_the_one_element_formula_bit_for_bit() -> None:
+    """The float-at-a-time distance is the very float of the formula on one-element arrays,
+    near and far, at the poles, antipodes and the same point."""
+    from fraudops.features.formulas import haversine_km, haversine_km_array  # noqa: PLC0415
+
+    rng = np.random.default_rng(7)
+    lat, long = rng.uniform(-90, 90, 20_000), rng.uniform(-180, 180, 20_000)
+    merch_lat = np.clip(lat + rng.normal(0, 1, lat.size), -90, 90)
+    merch_long = long + rng.normal(0, 1, long.size)
+    merch_lat[:500], merch_long[:500] = -lat[:500], long[:500] + 180.0
+    merch_lat[500:1000], merch_long[500:1000] = lat[500:1000], long[500:1000]
+    lat[1000:1010], merch_lat[1000:1010] = 90.0, -90.0
+    columns = (lat.tolist(), long.tolist(), merch_lat.tolist(), merch_long.tolist())
+    for values in zip(*columns, strict=True):
+        one = dict(zip(("lat", "long", "merch_lat", "merch_long"), values, strict=True))
+        arrays = {name: np.array([value]) for name, value in one.items()}
+        expected = haversine_km_array(**arrays)[0]
+        assert expected.tobytes() == np.float64(haversine_km(**one)).tobytes(), values
+
+
 def test_one_event_dated_far_ahead_does_not_erase_the_history(
     engine: OnlineFeatureEngine,
 ) -> None:

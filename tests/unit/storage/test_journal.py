@@ -138,6 +138,28 @@ class GatedWarehouse:
         return self.warehouse.store_scored_batch(items, labels=labels)
 
 
+def test_the_drained_future_resolves_whether_asked_for_before_or_after_the_drain(
+    tmp_path: Path,
+) -> None:
+    """`drained` asked for while the warehouse is held resolves once it stores the
+    transaction; asked for only after that, it comes already resolved."""
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}", personal=KEYS)
+    warehouse.migrate()
+    gated = GatedWarehouse(warehouse)
+    writer = JournaledWriter(gated, Journal(tmp_path / "journal"))  # type: ignore[arg-type]
+    writer.start()
+    early = writer.submit(entry("t-1").item)
+    late = writer.submit(entry("t-2").item)
+    waiting = early.drained
+    assert False is waiting.done()
+    gated.gate.set()
+    assert "t-1" == waiting.result(timeout=10).trans_num
+    writer.close()
+    assert True is late.drained.done()
+    assert "t-2" == late.drained.result().trans_num
+    warehouse.dispose()
+
+
 def test_a_journaled_transaction_is_found_before_and_after_it_is_drained(
     tmp_path: Path,
 ) -> None:
