@@ -20,7 +20,6 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, wait
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +62,6 @@ from fraudops.storage.base import (
     LabelOutcome,
     LabelRecord,
     ScoredTransaction,
-    ScoreRecord,
     StoredResult,
     StoredTransaction,
 )
@@ -443,14 +441,10 @@ class ScoringService:
         if not champion.knows_category(transaction):
             self.metrics.unknown_categories.inc()
         probability = scored.probability
-        score = ScoreRecord(
-            model_name=champion.name,
-            model_version=str(champion.version),
-            fraud_probability=probability,
-            decision=champion.decide(probability),
-            scored_at=datetime.now(UTC),
+        score = champion.score_record(
+            probability=probability,
             reasons=scored.reasons,
-            features=dict(zip(champion.bundle.feature_names, item.features.tolist(), strict=True)),
+            features=item.features,
             latency_ms=(item.feature_seconds + model_seconds) * 1000,
         )
         label = None if item.repeat else transaction.is_fraud
@@ -581,7 +575,9 @@ class ScoringService:
         warehouse)."""
         journaled = self._journal.stored_transaction(trans_num)
         if journaled is not None:
-            return journaled
+            # A label may be stored before its transaction is drained (record_labels).
+            label = self.warehouse.label_of(trans_num) if journaled.label is None else None
+            return journaled if label is None else dataclasses.replace(journaled, label=label)
         return self.warehouse.get_transaction(trans_num)
 
     # --- models ------------------------------------------------------------------------------

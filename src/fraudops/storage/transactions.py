@@ -209,6 +209,14 @@ class TransactionTables(OutboxTables):
             sealed=row.sealed,
         )
 
+    def label_of(self, trans_num: str) -> LabelRecord | None:
+        """A transaction's stored label, if any (its transaction may not be stored yet)."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(LabelRow).where(LabelRow.trans_num == trans_num)
+            ).first()
+        return None if row is None else _label_record(row)
+
     def stored_trans_nums(self) -> list[str]:
         """Every stored trans_num (a process that is the only writer indexes them)."""
         with self.engine.connect() as connection:

@@ -455,10 +455,13 @@ async def test_a_label_of_a_transaction_still_journaled_does_not_wait_for_the_wa
         await client.post("/v1/score", json=bodies[0])
         labelled = await client.post("/v1/labels", json={"trans_num": trans_num, "is_fraud": True})
         in_warehouse = service.warehouse.get_transaction(trans_num)
+        read_back = (await client.get(f"/v1/transactions/{trans_num}")).json()
     finally:
         held.set()
     assert {"stored": 1, "unchanged": 0, "updated": 0, "unknown_trans_nums": []} == labelled.json()
     assert None is in_warehouse
+    # Read back at once, the transaction (from the journal) carries its label already.
+    assert read_back["label"] is not None and read_back["label"]["is_fraud"] is True
     merchant = service.store.get_merchant(bodies[0]["merchant"])
     assert merchant is not None
     assert [1] == merchant.labels
