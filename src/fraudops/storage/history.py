@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Row, func, select
 
@@ -169,13 +170,19 @@ class HistoryReads(SqlTables):
         if not rows:
             return pd.DataFrame(columns=["trans_num", "event_time", "is_fraud", "labelled"])
         frame = _loaded_frame(rows, profile)
-        labels = {row.trans_num: (row.is_fraud, row.label_time) for row in rows}
-        known_label = frame["trans_num"].map(lambda t: labels[t][0])
+        trans_nums = pd.Index([row.trans_num for row in rows])
+        positions = trans_nums.get_indexer(frame["trans_num"])
+        if (positions < 0).any():  # every loaded row is a stored one
+            raise KeyError(frame["trans_num"][positions < 0].iloc[0])
+        known_label = pd.Series(
+            np.array([row.is_fraud for row in rows], dtype=object)[positions], index=frame.index
+        )
         frame["labelled"] = known_label.notna().to_numpy()
         frame["is_fraud"] = known_label.fillna(value=False).astype("int8").to_numpy()
         if profile.label is not None:
             frame[profile.label] = frame["is_fraud"]
-        frame["label_time"] = pd.to_datetime(frame["trans_num"].map(lambda t: labels[t][1]))
+        label_times = np.array([row.label_time for row in rows], dtype=object)[positions]
+        frame["label_time"] = pd.to_datetime(pd.Series(label_times, index=frame.index))
         return frame.reset_index(drop=True)
 
     def served_between(
@@ -187,13 +194,18 @@ class HistoryReads(SqlTables):
         decision, then one column per feature the champion computed (NaN where missing).
         With `limit`, only the latest `limit` transactions of the window (a drift sample).
         """
-        champion = (
-            select(func.min(ScoreRow.id).label("score_id"))
-            .join(TransactionRow, TransactionRow.trans_num == ScoreRow.trans_num)
+        # Per transaction of the window (its event-time index first), not per stored score:
+        # SQLite would otherwise scan every score ever stored.
+        first_champion = (
+            select(func.min(ScoreRow.id))
+            .where(ScoreRow.trans_num == TransactionRow.trans_num)
             .where(ScoreRow.role == CHAMPION_ROLE)
+            .scalar_subquery()
+        )
+        champion = (
+            select(first_champion.label("score_id"))
             .where(TransactionRow.event_time >= utc_naive(start))
             .where(TransactionRow.event_time < utc_naive(end))
-            .group_by(ScoreRow.trans_num)
             .subquery()
         )
         statement = (
@@ -233,9 +245,16 @@ class HistoryReads(SqlTables):
     ) -> list[float]:
         """Seconds from transaction to fraud label, of the frauds with event_time in
         [start, end) whose label was known by `labels_known_by`."""
+        known_frauds = (
+            select(LabelRow.trans_num)
+            .where(LabelRow.is_fraud.is_(True))
+            .where(LabelRow.label_time <= utc_naive(labels_known_by))
+        )
+        # The few frauds first: SQLite would otherwise walk every transaction of the window.
         statement = (
             select(TransactionRow.event_time, LabelRow.label_time)
             .join(LabelRow, LabelRow.trans_num == TransactionRow.trans_num)
+            .where(TransactionRow.trans_num.in_(known_frauds))
             .where(LabelRow.is_fraud.is_(True))
             .where(LabelRow.label_time <= utc_naive(labels_known_by))
             .where(TransactionRow.event_time >= utc_naive(start))
