@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, ScalarSelect, func, select
+from sqlalchemy.orm import aliased
 
 from fraudops.storage.base import HistoricTransaction, LabelRecord
 from fraudops.storage.sql import SqlTables
@@ -49,12 +50,6 @@ class HistoryReads(SqlTables):
         as 0/1, `label_time`, `label_source`) and the first champion score stored. With
         `labels_known_by`, only labels known by then count (point-in-time monitoring).
         """
-        champion = (
-            select(ScoreRow.trans_num, func.min(ScoreRow.id).label("score_id"))
-            .where(ScoreRow.role == CHAMPION_ROLE)
-            .group_by(ScoreRow.trans_num)
-            .subquery()
-        )
         statement = (
             select(
                 TransactionRow.trans_num,
@@ -69,8 +64,9 @@ class HistoryReads(SqlTables):
                 ScoreRow.decision,
             )
             .join(LabelRow, LabelRow.trans_num == TransactionRow.trans_num)
-            .outerjoin(champion, champion.c.trans_num == TransactionRow.trans_num)
-            .outerjoin(ScoreRow, ScoreRow.id == champion.c.score_id)
+            # Each transaction's first champion score, looked up per transaction of the window
+            # (grouping every stored score first made SQLite scan them all).
+            .outerjoin(ScoreRow, ScoreRow.id == _first_champion_score())
             .where(TransactionRow.event_time >= utc_naive(start))
             .where(TransactionRow.event_time < utc_naive(end))
             .order_by(TransactionRow.event_time, TransactionRow.trans_num)
@@ -196,14 +192,8 @@ class HistoryReads(SqlTables):
         """
         # Per transaction of the window (its event-time index first), not per stored score:
         # SQLite would otherwise scan every score ever stored.
-        first_champion = (
-            select(func.min(ScoreRow.id))
-            .where(ScoreRow.trans_num == TransactionRow.trans_num)
-            .where(ScoreRow.role == CHAMPION_ROLE)
-            .scalar_subquery()
-        )
         champion = (
-            select(first_champion.label("score_id"))
+            select(_first_champion_score().label("score_id"))
             .where(TransactionRow.event_time >= utc_naive(start))
             .where(TransactionRow.event_time < utc_naive(end))
             .subquery()
@@ -302,6 +292,18 @@ class HistoryReads(SqlTables):
         if not below:
             return ceiling
         return below[len(below) // CLOCK_OUTLIER_SHARE]
+
+
+def _first_champion_score() -> "ScalarSelect[int]":
+    """The id of the first champion score of the enclosing query's transaction (a subquery)."""
+    score = aliased(ScoreRow)  # apart from any score the enclosing query reads
+    return (
+        select(func.min(score.id))
+        .where(score.trans_num == TransactionRow.trans_num)
+        .where(score.role == CHAMPION_ROLE)
+        .correlate(TransactionRow)
+        .scalar_subquery()
+    )
 
 
 def _loaded_frame(rows: "Sequence[Row[Any]]", profile: "DatasetProfile") -> pd.DataFrame:
