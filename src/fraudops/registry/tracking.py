@@ -75,7 +75,7 @@ _REMOTE_SCHEMES = ("http://", "https://", "databricks")
 # Bundles loaded in this process, by registry, model, version and the version's source: a
 # version's artifacts never change, so the scheduled jobs, which load the champion and the
 # challenger several times a day, read each one once. Aliases are still resolved each time.
-BUNDLE_CACHE_SIZE = 8
+BUNDLE_CACHE_SIZE = 4  # champion, challenger and their successors; ~10 MB each
 
 T = TypeVar("T")
 
