@@ -272,6 +272,8 @@ def test_labelled_between_returns_labelled_rows_in_the_window(warehouse: Warehou
             label("t30", is_fraud=True),
         ]
     )
+    # A challenger's shadow scores are not the served ones.
+    warehouse.store_shadow_scores([(f"t{m}", score(0.9, version="4")) for m in (0, 10, 20, 30)])
     frame = warehouse.labelled_between(T0 + timedelta(minutes=5), T0 + timedelta(minutes=30))
     known = warehouse.labelled_between(
         T0, T0 + timedelta(minutes=30), labels_known_by=T0 + timedelta(days=10)

@@ -87,6 +87,49 @@ def test_served_between_expands_the_champion_features(
     assert list(latest["trans_num"]) == list(served["trans_num"].tail(50))
 
 
+def test_served_between_reads_the_champion_score_not_the_shadow_one(
+    stored: tuple[Warehouse, pd.DataFrame],
+) -> None:
+    """A challenger's shadow score of the same transactions changes nothing that is read."""
+    warehouse, frame = stored
+    start, end = frame["event_time"].iloc[100], frame["event_time"].iloc[300]
+    before = warehouse.served_between(start, end)
+    shadow = ScoreRecord(
+        model_name="fraud-detector",
+        model_version="2",
+        fraud_probability=0.99,
+        decision="decline",
+        scored_at=datetime(2026, 1, 2),
+        features={"amount": -1.0, "card_count_1h": -1.0},
+    )
+    warehouse.store_shadow_scores([(t, shadow) for t in frame["trans_num"]])
+
+    after = warehouse.served_between(start, end)
+    pd.testing.assert_frame_equal(before, after)
+    window = frame.loc[(frame["event_time"] >= start) & (frame["event_time"] < end)]
+    assert sorted(window["trans_num"]) == sorted(after["trans_num"])
+    assert {"1"} == set(after["model_version"])
+
+
+def test_fraud_label_waits_are_those_of_frauds_known_in_the_window(
+    stored: tuple[Warehouse, pd.DataFrame],
+) -> None:
+    """Only frauds, only labels known by then, only transactions of the window: two days each."""
+    warehouse, frame = stored
+    labelled = frame.iloc[: ROWS // 2]
+    start, end = labelled["event_time"].iloc[20], labelled["event_time"].iloc[150]
+    in_window = labelled.loc[(labelled["event_time"] >= start) & (labelled["event_time"] < end)]
+    known_by = labelled["event_time"].iloc[125] + timedelta(days=2)
+    known = in_window.loc[in_window["event_time"] <= labelled["event_time"].iloc[125]]
+
+    waits = warehouse.fraud_label_waits(start, end, labels_known_by=known_by)
+    every = warehouse.fraud_label_waits(start, end, labels_known_by=end + timedelta(days=9))
+
+    assert int(in_window["is_fraud"].sum()) > int(known["is_fraud"].sum()) > 0
+    assert [2 * 86_400.0] * int(known["is_fraud"].sum()) == waits
+    assert [2 * 86_400.0] * int(in_window["is_fraud"].sum()) == every
+
+
 def test_audit_events_and_monitor_runs_round_trip(warehouse: Warehouse) -> None:
     """Stored decisions come back newest first with their detail documents."""
     first = warehouse.record_event(

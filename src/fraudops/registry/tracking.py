@@ -10,7 +10,9 @@ import functools
 import json
 import os
 import tempfile
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from itertools import islice
@@ -70,8 +72,45 @@ EVALUATION_ARTIFACTS = "evaluation"
 _MAX_PARAMS_PER_BATCH = 100
 _MAX_METRICS_PER_BATCH = 1000
 _REMOTE_SCHEMES = ("http://", "https://", "databricks")
+# Bundles loaded in this process, by registry, model, version and the version's source: a
+# version's artifacts never change, so the scheduled jobs, which load the champion and the
+# challenger several times a day, read each one once. Aliases are still resolved each time.
+BUNDLE_CACHE_SIZE = 4  # champion, challenger and their successors; ~10 MB each
 
 T = TypeVar("T")
+
+
+class _BundleCache:
+    """A small thread-safe least-recently-used map of loaded bundles."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._bundles: OrderedDict[tuple[str, ...], ModelBundle] = OrderedDict()
+
+    def get(self, key: tuple[str, ...]) -> ModelBundle | None:
+        """The bundle kept under key, now the most recently used; None if not kept."""
+        with self._lock:
+            bundle = self._bundles.get(key)
+            if bundle is not None:
+                self._bundles.move_to_end(key)
+            return bundle
+
+    def put(self, key: tuple[str, ...], bundle: ModelBundle) -> None:
+        """Keep a bundle, forgetting the least recently used beyond the size."""
+        with self._lock:
+            self._bundles[key] = bundle
+            self._bundles.move_to_end(key)
+            while len(self._bundles) > self.size:
+                self._bundles.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every bundle."""
+        with self._lock:
+            self._bundles.clear()
+
+
+_loaded_bundles = _BundleCache(BUNDLE_CACHE_SIZE)
 
 
 class MlflowRegistry:
@@ -151,12 +190,21 @@ class MlflowRegistry:
         return self.load_version(self.resolve(alias).version)
 
     def load_version(self, version: int) -> ModelBundle:
-        """The bundle of one version number, read back through its pyfunc model."""
+        """The bundle of one version number, read back through its pyfunc model.
+
+        Loaded once per process (see BUNDLE_CACHE_SIZE); the version must still exist.
+        """
+        found = self._version(version)
+        key = (self.tracking_uri, self.name, str(version), found.run_id or "", found.source or "")
+        cached = _loaded_bundles.get(key)
+        if cached is not None:
+            return cached
         model = self.load_pyfunc_version(version)
         python_model = model.unwrap_python_model()  # type: ignore[no-untyped-call]
         if not isinstance(python_model, FraudDetectorPyfunc):
             msg = f"{self.name} version {version} is not a fraudops model"
             raise TypeError(msg)
+        _loaded_bundles.put(key, python_model.bundle)
         return python_model.bundle
 
     def load_pyfunc(self, alias: str = CHAMPION) -> PyFuncModel:

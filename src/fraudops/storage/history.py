@@ -7,8 +7,10 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, ScalarSelect, func, select
+from sqlalchemy.orm import aliased
 
 from fraudops.storage.base import HistoricTransaction, LabelRecord
 from fraudops.storage.sql import SqlTables
@@ -48,12 +50,6 @@ class HistoryReads(SqlTables):
         as 0/1, `label_time`, `label_source`) and the first champion score stored. With
         `labels_known_by`, only labels known by then count (point-in-time monitoring).
         """
-        champion = (
-            select(ScoreRow.trans_num, func.min(ScoreRow.id).label("score_id"))
-            .where(ScoreRow.role == CHAMPION_ROLE)
-            .group_by(ScoreRow.trans_num)
-            .subquery()
-        )
         statement = (
             select(
                 TransactionRow.trans_num,
@@ -68,8 +64,9 @@ class HistoryReads(SqlTables):
                 ScoreRow.decision,
             )
             .join(LabelRow, LabelRow.trans_num == TransactionRow.trans_num)
-            .outerjoin(champion, champion.c.trans_num == TransactionRow.trans_num)
-            .outerjoin(ScoreRow, ScoreRow.id == champion.c.score_id)
+            # Each transaction's first champion score, looked up per transaction of the window
+            # (grouping every stored score first made SQLite scan them all).
+            .outerjoin(ScoreRow, ScoreRow.id == _first_champion_score())
             .where(TransactionRow.event_time >= utc_naive(start))
             .where(TransactionRow.event_time < utc_naive(end))
             .order_by(TransactionRow.event_time, TransactionRow.trans_num)
@@ -169,13 +166,19 @@ class HistoryReads(SqlTables):
         if not rows:
             return pd.DataFrame(columns=["trans_num", "event_time", "is_fraud", "labelled"])
         frame = _loaded_frame(rows, profile)
-        labels = {row.trans_num: (row.is_fraud, row.label_time) for row in rows}
-        known_label = frame["trans_num"].map(lambda t: labels[t][0])
+        trans_nums = pd.Index([row.trans_num for row in rows])
+        positions = trans_nums.get_indexer(frame["trans_num"])
+        if (positions < 0).any():  # every loaded row is a stored one
+            raise KeyError(frame["trans_num"][positions < 0].iloc[0])
+        known_label = pd.Series(
+            np.array([row.is_fraud for row in rows], dtype=object)[positions], index=frame.index
+        )
         frame["labelled"] = known_label.notna().to_numpy()
         frame["is_fraud"] = known_label.fillna(value=False).astype("int8").to_numpy()
         if profile.label is not None:
             frame[profile.label] = frame["is_fraud"]
-        frame["label_time"] = pd.to_datetime(frame["trans_num"].map(lambda t: labels[t][1]))
+        label_times = np.array([row.label_time for row in rows], dtype=object)[positions]
+        frame["label_time"] = pd.to_datetime(pd.Series(label_times, index=frame.index))
         return frame.reset_index(drop=True)
 
     def served_between(
@@ -187,13 +190,12 @@ class HistoryReads(SqlTables):
         decision, then one column per feature the champion computed (NaN where missing).
         With `limit`, only the latest `limit` transactions of the window (a drift sample).
         """
+        # Per transaction of the window (its event-time index first), not per stored score:
+        # SQLite would otherwise scan every score ever stored.
         champion = (
-            select(func.min(ScoreRow.id).label("score_id"))
-            .join(TransactionRow, TransactionRow.trans_num == ScoreRow.trans_num)
-            .where(ScoreRow.role == CHAMPION_ROLE)
+            select(_first_champion_score().label("score_id"))
             .where(TransactionRow.event_time >= utc_naive(start))
             .where(TransactionRow.event_time < utc_naive(end))
-            .group_by(ScoreRow.trans_num)
             .subquery()
         )
         statement = (
@@ -233,9 +235,16 @@ class HistoryReads(SqlTables):
     ) -> list[float]:
         """Seconds from transaction to fraud label, of the frauds with event_time in
         [start, end) whose label was known by `labels_known_by`."""
+        known_frauds = (
+            select(LabelRow.trans_num)
+            .where(LabelRow.is_fraud.is_(True))
+            .where(LabelRow.label_time <= utc_naive(labels_known_by))
+        )
+        # The few frauds first: SQLite would otherwise walk every transaction of the window.
         statement = (
             select(TransactionRow.event_time, LabelRow.label_time)
             .join(LabelRow, LabelRow.trans_num == TransactionRow.trans_num)
+            .where(TransactionRow.trans_num.in_(known_frauds))
             .where(LabelRow.is_fraud.is_(True))
             .where(LabelRow.label_time <= utc_naive(labels_known_by))
             .where(TransactionRow.event_time >= utc_naive(start))
@@ -283,6 +292,18 @@ class HistoryReads(SqlTables):
         if not below:
             return ceiling
         return below[len(below) // CLOCK_OUTLIER_SHARE]
+
+
+def _first_champion_score() -> "ScalarSelect[int]":
+    """The id of the first champion score of the enclosing query's transaction (a subquery)."""
+    score = aliased(ScoreRow)  # apart from any score the enclosing query reads
+    return (
+        select(func.min(score.id))
+        .where(score.trans_num == TransactionRow.trans_num)
+        .where(score.role == CHAMPION_ROLE)
+        .correlate(TransactionRow)
+        .scalar_subquery()
+    )
 
 
 def _loaded_frame(rows: "Sequence[Row[Any]]", profile: "DatasetProfile") -> pd.DataFrame:

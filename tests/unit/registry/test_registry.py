@@ -1,6 +1,7 @@
 """Registry rules without MLflow: aliases of new versions, the in-memory registry, lineage."""
 
 import subprocess
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from fraudops.registry import (
     dataset_fingerprint,
     git_revision,
 )
+from fraudops.registry.pyfunc import pip_requirements
 from fraudops.training.bundle import ModelBundle
 
 REPO = Path(__file__).resolve().parents[2]
@@ -157,3 +159,12 @@ def test_the_input_example_kept_with_a_model_is_made_up(sample_frame: pd.DataFra
     for column in ("cc_num", "trans_num", "merchant", "dob", "lat", "long", "amt"):
         assert not set(example[column].astype(str)) & set(real[column].astype(str)), column
     assert () == check_frame(example, SPARKOV, require_label=False).issues
+
+
+def test_pip_requirements_pin_the_running_libraries_and_the_estimator_s() -> None:
+    """Each required library pinned at its installed version, sklearn under its distribution."""
+    requirements = pip_requirements(np.zeros(1))
+
+    assert f"numpy=={version('numpy')}" in requirements
+    assert f"scikit-learn=={version('scikit-learn')}" in requirements
+    assert requirements == sorted(requirements) == pip_requirements(np.zeros(1))

@@ -3,12 +3,14 @@
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from mlflow.pyfunc import PyFuncModel
 
 from fraudops.config import Settings
 from fraudops.data.profiles import SPARKOV
@@ -25,6 +27,7 @@ from fraudops.registry import (
     git_revision,
     score_transactions,
 )
+from fraudops.registry.tracking import _BundleCache
 from fraudops.training.bundle import ModelBundle
 
 SCORED_ROWS = 300
@@ -275,6 +278,47 @@ def test_third_version_takes_challenger_and_promotion_moves_champion(
         registry.resolve(CHALLENGER)
     with pytest.raises(ModelNotFoundError, match="version 9"):
         registry.load_version(9)
+
+
+def test_a_version_is_loaded_once_and_a_moved_alias_loads_its_new_version(
+    trained: Trained, registered: Registered, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading a version again (from any registry object) reuses its bundle; aliases still move."""
+    settings = registered.settings.model_copy(update={"model_name": "fraud-detector-cached"})
+    registry = MlflowRegistry(settings)
+    for bundle in (trained.first, trained.second):
+        registry.log_training(bundle, input_example=trained.frame.head(3), dataset_fingerprint="f")
+    loads: list[int] = []
+    original = MlflowRegistry.load_pyfunc_version
+
+    def counting(self: MlflowRegistry, version: int) -> PyFuncModel:
+        loads.append(version)
+        return original(self, version)
+
+    monkeypatch.setattr(MlflowRegistry, "load_pyfunc_version", counting)
+
+    first = registry.load(CHAMPION)
+    again = MlflowRegistry(settings).load_version(1)
+    registry.set_alias(2, CHAMPION)
+    moved = registry.load(CHAMPION)
+
+    assert again is first
+    assert (0.5, 0.3) == (first.threshold, moved.threshold)
+    assert [1, 2] == loads
+    with pytest.raises(ModelNotFoundError, match="version 9"):
+        registry.load_version(9)
+
+
+def test_the_bundle_cache_forgets_the_least_recently_used() -> None:
+    """Beyond its size the cache drops the bundle used longest ago, not the one just read."""
+    cache = _BundleCache(2)
+    bundles = [cast("ModelBundle", object()) for _ in range(3)]
+    cache.put(("a",), bundles[0])
+    cache.put(("b",), bundles[1])
+    assert cache.get(("a",)) is bundles[0]
+    cache.put(("c",), bundles[2])
+
+    assert [bundles[0], None, bundles[2]] == [cache.get((k,)) for k in ("a", "b", "c")]
 
 
 def test_unknown_model_has_no_champion(registered: Registered) -> None:
