@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from fraudops.config import Settings
+from fraudops.data.schema import CanonicalTransaction
 from fraudops.features.state import InMemoryStateStore
 from fraudops.ingest.backfill import _backfill, _everything
 from fraudops.ingest.runner import validated
@@ -79,23 +80,34 @@ def stored(service: ScoringService, trans_nums: list[str]) -> pd.DataFrame:
 
 
 def replay_on_time(service: ScoringService, history: Path, folder: Path) -> None:
-    """The history through the service one transaction at a time, each label recorded as
-    soon as its label time has passed (what a live replay does when batches are short)."""
+    """The history through the service in time order, each fraud label recorded before the
+    first transaction after its label time (what a live replay does when batches are short).
+
+    Transactions between two such moments go in one request (each reads the state its
+    predecessors left, as when sent alone); labels of legitimate transactions change no
+    feature, so they are recorded at the end.
+    """
     source = FileReplaySource(
         history, checkpoint=folder / "checkpoint.json", label_delay_ms=DELAY_MS
     )
     transactions, labels, _ = validated(_everything(source), service.schema)
-    waiting = sorted(labels, key=lambda label: label.label_time)
+    frauds = sorted(
+        (label for label in labels if label.is_fraud), key=lambda label: label.label_time
+    )
     futures: list[Future[StoredResult]] = []
+    group: list[CanonicalTransaction] = []
     for transaction, _ in transactions:
         due = 0
-        while due < len(waiting) and waiting[due].label_time < transaction.event_time:
+        while due < len(frauds) and frauds[due].label_time < transaction.event_time:
             due += 1
         if due:
-            service.record_labels(waiting[:due])
-            waiting = waiting[due:]
-        futures += service.score_many([transaction])
-    service.record_labels(waiting)
+            futures += service.score_many(group)
+            group = []
+            service.record_labels(frauds[:due])
+            frauds = frauds[due:]
+        group.append(transaction)
+    futures += service.score_many(group)
+    service.record_labels([*frauds, *(label for label in labels if not label.is_fraud)])
     for future in futures:
         future.result()
 
