@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--no-save", action="store_true", help="print only, keep the JSON")
     args = parser.parse_args()
-    configure_logging("warning")
+    configure_logging(Settings(log_level="warning"))
     plan = DemoPlan(trials=0)
     frame = simulate(plan.simulation())
     results: dict[str, Any] = {}

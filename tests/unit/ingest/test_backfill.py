@@ -17,23 +17,30 @@ from fraudops.ingest.runner import validated
 from fraudops.ingest.sources import FileReplaySource
 from fraudops.registry.memory import InMemoryRegistry
 from fraudops.scoring.service import ScoringService
+from fraudops.simulate import SimulationConfig, simulate, write_transactions
 from fraudops.storage.base import StoredResult
 from fraudops.storage.warehouse import Warehouse
 
-ROWS = 3_000
+DAYS = 21
+CARDS = 120
 DELAY_MS = 2 * 86_400_000
 FAR = datetime(9999, 1, 1)
 SAMPLE = 300  # transactions whose record and reasons are read back one by one
 
 
 @pytest.fixture
-def history(sample_path: Path, tmp_path: Path) -> Path:
-    """The sample's first rows in time, as a Parquet history file."""
-    frame = pd.read_csv(sample_path, dtype={"cc_num": str, "zip": str})
-    frame = frame.sort_values("unix_time", kind="stable").head(ROWS)
-    path = tmp_path / "history.parquet"
-    frame.drop(columns=[c for c in frame.columns if c.startswith("Unnamed")]).to_parquet(path)
-    return path
+def history(tmp_path: Path) -> Path:
+    """Three dense weeks of simulated cards: frauds in bursts, so labels arriving later than
+    the served model's label windows allow (they end its 7-day delay before t) change the
+    features of the cards' and merchants' next transactions (checked: a backfill whose
+    labels came 10 days after fails the comparison on merchant risk)."""
+    frame = simulate(SimulationConfig(days=DAYS, cards=CARDS, seed=5))
+    return write_transactions(frame, tmp_path / "history.parquet")
+
+
+def rows_in(history: Path) -> int:
+    """How many transactions the history holds."""
+    return len(pd.read_parquet(history, columns=["trans_num"]))
 
 
 def started(folder: Path, registry: InMemoryRegistry) -> Iterator[ScoringService]:
@@ -121,7 +128,8 @@ def test_a_backfill_stores_what_a_replay_through_the_service_stores(
         backfilled, history, label_delay_ms=DELAY_MS, profile=replayed.schema.profile
     )
 
-    assert (ROWS, 0, ROWS, ()) == (
+    rows = rows_in(history)
+    assert (rows, 0, rows, ()) == (
         report.stored, report.already_stored, report.labels, report.invalid,
     )  # fmt: skip
     trans_nums = sorted(pd.read_parquet(history)["trans_num"].astype(str))
@@ -139,6 +147,7 @@ def test_a_second_backfill_stores_nothing_twice(history: Path, backfilled: Scori
     profile = backfilled.schema.profile
     _backfill(backfilled, history, label_delay_ms=DELAY_MS, profile=profile)
     again = _backfill(backfilled, history, label_delay_ms=DELAY_MS, profile=profile)
-    assert (0, ROWS, ROWS) == (again.stored, again.already_stored, again.labels)
-    assert ROWS == int(np.sum(backfilled.warehouse.served_between(datetime(1970, 1, 1), FAR)
+    rows = rows_in(history)
+    assert (0, rows, rows) == (again.stored, again.already_stored, again.labels)
+    assert rows == int(np.sum(backfilled.warehouse.served_between(datetime(1970, 1, 1), FAR)
                               ["trans_num"].notna()))  # fmt: skip
