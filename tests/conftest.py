@@ -192,17 +192,11 @@ def registry(served_bundle: "ModelBundle", sample_frame: pd.DataFrame) -> InMemo
 @pytest.fixture
 def in_process_service(tmp_path: Path, registry: InMemoryRegistry) -> Iterator["ScoringService"]:
     """A started scoring service in this process: SQLite warehouse, in-process state."""
+    from embedded_service import sqlite_service  # noqa: PLC0415
     from fraudops.config import Settings  # noqa: PLC0415
-    from fraudops.features.state import InMemoryStateStore  # noqa: PLC0415
-    from fraudops.scoring.service import ScoringService  # noqa: PLC0415
-    from fraudops.storage.warehouse import Warehouse  # noqa: PLC0415
 
-    running = ScoringService(
-        settings=Settings(home=tmp_path / "home", _env_file=None),  # type: ignore[call-arg]
-        warehouse=Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}"),
-        registry=registry,
-        store=InMemoryStateStore(),
-    )
+    settings = Settings(home=tmp_path / "home", _env_file=None)  # type: ignore[call-arg]
+    running = sqlite_service(settings, registry, tmp_path)
     running.start(block=True)
     yield running
     running.stop()

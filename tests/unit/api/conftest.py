@@ -8,8 +8,9 @@ import httpx
 import pandas as pd
 import pytest
 from api_bodies import ADMIN_TOKEN, SCORING_TOKEN, transaction_json
-from served_app import sqlite_service, started_app
+from served_app import started_app
 
+from embedded_service import sqlite_service
 from fraudops.config import Settings
 from fraudops.registry.memory import InMemoryRegistry
 from fraudops.scoring.service import ScoringService

@@ -1,10 +1,10 @@
 """The API tests' service and app: a ScoringService on a SQLite warehouse and in-process
-feature state, and the app started (lifespan run, ready) with an ASGI client of it."""
+feature state (tests/embedded_service.py), and the app started (lifespan run, ready) with an
+ASGI client of it."""
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import httpx
 from api_bodies import SCORING_TOKEN
@@ -12,20 +12,7 @@ from fastapi import FastAPI
 
 from fraudops.api.app import create_app
 from fraudops.config import Settings
-from fraudops.features.state import InMemoryStateStore
-from fraudops.registry.base import ModelRegistry
 from fraudops.scoring.service import ScoringService
-from fraudops.storage.warehouse import Warehouse
-
-
-def sqlite_service(settings: Settings, registry: ModelRegistry, folder: Path) -> ScoringService:
-    """The scoring service on `folder`/warehouse.db and in-process feature state."""
-    return ScoringService(
-        settings=settings,
-        warehouse=Warehouse(f"sqlite:///{folder / 'warehouse.db'}"),
-        registry=registry,
-        store=InMemoryStateStore(),
-    )
 
 
 @asynccontextmanager

@@ -9,8 +9,9 @@ import httpx
 import pandas as pd
 import pytest
 from api_bodies import ADMIN_TOKEN, SCORING_TOKEN
-from served_app import sqlite_service, started_app
+from served_app import started_app
 
+from embedded_service import sqlite_service
 from fraudops.config import Settings
 from fraudops.data.profile_schema import example_records
 from fraudops.data.profiles import FDH, profile_from_toml

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from embedded_service import sqlite_service
 from fraudops.config import Settings
 from fraudops.data.schema import CanonicalTransaction
-from fraudops.features.state import InMemoryStateStore
 from fraudops.ingest.backfill import _backfill, _everything
 from fraudops.ingest.runner import validated
 from fraudops.ingest.sources import FileReplaySource
@@ -19,7 +19,6 @@ from fraudops.registry.memory import InMemoryRegistry
 from fraudops.scoring.service import ScoringService
 from fraudops.simulate import SimulationConfig, simulate, write_transactions
 from fraudops.storage.base import StoredResult
-from fraudops.storage.warehouse import Warehouse
 
 DAYS = 21
 CARDS = 120
@@ -45,12 +44,8 @@ def rows_in(history: Path) -> int:
 
 def started(folder: Path, registry: InMemoryRegistry) -> Iterator[ScoringService]:
     """A started in-process service with a warehouse of its own under `folder`."""
-    service = ScoringService(
-        settings=Settings(home=folder / "home", _env_file=None),  # type: ignore[call-arg]
-        warehouse=Warehouse(f"sqlite:///{folder / 'warehouse.db'}"),
-        registry=registry,
-        store=InMemoryStateStore(),
-    )
+    settings = Settings(home=folder / "home", _env_file=None)  # type: ignore[call-arg]
+    service = sqlite_service(settings, registry, folder)
     service.start(block=True)
     yield service
     service.stop()
