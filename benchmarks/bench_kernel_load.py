@@ -76,8 +76,13 @@ print(json.dumps({"returned_ms": (returned - began) * 1000,
 
 def model_load(cache_dir: str, tree_walk: str) -> dict[str, Any]:
     """A fresh interpreter's FastModel build of a 300-tree booster with `tree_walk`."""
+    return measured_in_child(MODEL_LOAD, tree_walk, cache_dir=cache_dir)
+
+
+def measured_in_child(program: str, *args: str, cache_dir: str) -> dict[str, Any]:
+    """The JSON line a program prints last, run in a fresh interpreter caching in `cache_dir`."""
     completed = subprocess.run(
-        [sys.executable, "-c", MODEL_LOAD, tree_walk],
+        [sys.executable, "-c", program, *args],
         capture_output=True,
         text=True,
         check=True,
@@ -105,15 +110,7 @@ def cumulative_import_ms(module: str) -> dict[str, float]:
 
 def first_calls(cache_dir: str) -> dict[str, Any]:
     """The kernels' first calls in a fresh interpreter caching in `cache_dir`."""
-    completed = subprocess.run(
-        [sys.executable, "-c", FIRST_CALLS],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "NUMBA_CACHE_DIR": cache_dir},
-    )
-    measured: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
-    return measured
+    return measured_in_child(FIRST_CALLS, cache_dir=cache_dir)
 
 
 def service_imports_numba() -> bool:

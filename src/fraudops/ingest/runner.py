@@ -300,7 +300,7 @@ class Ingester:
 
     def _submit(self, batch: list[Item]) -> None:
         """Validate a batch and hand it to the sink (retrying while the sink refuses it)."""
-        transactions, labels, invalid = self._validate(batch)
+        transactions, labels, invalid = validated(batch, self.schema)
         entry = _InFlight(batch, transactions, labels, invalid, time.monotonic())
         if entry.transactions:
             pending = self._retrying(partial(self._hand_over, entry))
@@ -387,12 +387,6 @@ class Ingester:
 
     def _backoff(self) -> Backoff:
         return Backoff(base=self.options.retry_base_seconds, cap=self.options.retry_cap_seconds)
-
-    def _validate(
-        self, batch: Sequence[Item]
-    ) -> tuple[list[tuple[CanonicalTransaction, Item]], list[LabelRecord], list[tuple[Item, str]]]:
-        """Valid transactions (with their items) and labels, and the items refused, why."""
-        return validated(batch, self.schema)
 
     def _dead_letter(self, invalid: Sequence[tuple[Item, str]]) -> None:
         """Append refused items with their reasons to the dead-letter file (JSON lines)."""
