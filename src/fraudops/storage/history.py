@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import orjson
 import pandas as pd
-from sqlalchemy import Row, ScalarSelect, func, select
+from sqlalchemy import Row, ScalarSelect, String, Text, cast, func, select, type_coerce
 from sqlalchemy.orm import aliased
 
 from fraudops.storage.base import HistoricTransaction, LabelRecord
@@ -151,10 +152,12 @@ class HistoryReads(SqlTables):
         statement = (
             select(
                 TransactionRow.trans_num,
-                TransactionRow.record,
-                TransactionRow.event_time,
+                # As the database holds them: JSON text and, on SQLite, date-time text; parsed
+                # below in bulk, which costs a fraction of parsing them row by row.
+                cast(TransactionRow.record, Text).label("record"),
+                type_coerce(TransactionRow.event_time, String).label("event_time"),
                 known.c.is_fraud,
-                known.c.label_time,
+                type_coerce(known.c.label_time, String).label("label_time"),
             )
             .outerjoin(known, known.c.trans_num == TransactionRow.trans_num)
             .where(TransactionRow.event_time >= utc_naive(start))
@@ -177,8 +180,8 @@ class HistoryReads(SqlTables):
         frame["is_fraud"] = known_label.fillna(value=False).astype("int8").to_numpy()
         if profile.label is not None:
             frame[profile.label] = frame["is_fraud"]
-        label_times = np.array([row.label_time for row in rows], dtype=object)[positions]
-        frame["label_time"] = pd.to_datetime(pd.Series(label_times, index=frame.index))
+        label_times = _datetimes([row.label_time for row in rows])[positions]
+        frame["label_time"] = pd.Series(label_times, index=frame.index)
         return frame.reset_index(drop=True)
 
     def served_between(
@@ -317,19 +320,14 @@ def _loaded_frame(rows: "Sequence[Row[Any]]", profile: "DatasetProfile") -> pd.D
     time = profile.timestamps[0]
     if profile == SPARKOV:
         timestamps = set(SPARKOV.timestamp_columns)
-        records = [
-            {k: v for k, v in row.record.items() if k not in timestamps}
-            | {
-                "trans_num": row.trans_num,
-                "trans_date_trans_time": row.event_time.strftime("%Y-%m-%d %H:%M:%S"),
-            }
-            for row in rows
-        ]
-        raw = pd.DataFrame.from_records(records).drop(columns=["event_time"], errors="ignore")
+        raw = pd.DataFrame.from_records([orjson.loads(row.record) for row in rows])
+        raw = raw.drop(columns=[c for c in raw.columns if c in timestamps or c == "event_time"])
+        raw["trans_num"] = [row.trans_num for row in rows]
+        raw["trans_date_trans_time"] = [_second_text(row.event_time) for row in rows]
         return check_frame(raw, SPARKOV, require_label=False).clean_frame()
     records = []
     for row in rows:
-        record = profile_record(stored_transaction(dict(row.record)), profile)
+        record = profile_record(stored_transaction(orjson.loads(row.record)), profile)
         record.pop(profile.label or "", None)  # the labels known by then are set apart
         if isinstance(record[time.column], datetime):
             record[time.column] = record[time.column].strftime(time.format or "%Y-%m-%d %H:%M:%S")
@@ -340,3 +338,17 @@ def _loaded_frame(rows: "Sequence[Row[Any]]", profile: "DatasetProfile") -> pd.D
     clean = frame.clean_frame()
     clean["trans_num"] = clean[profile.id_column].astype(str)
     return clean
+
+
+def _second_text(moment: datetime | str) -> str:
+    """A stored naive date-time as "YYYY-MM-DD HH:MM:SS" (SQLite returns its text, which
+    starts so; PostgreSQL's driver a datetime)."""
+    if isinstance(moment, str):
+        return moment[:19]
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _datetimes(moments: list[datetime | str | None]) -> "np.ndarray[Any, Any]":
+    """Stored naive date-times (SQLite's text or the driver's datetimes, None for none) as
+    datetime64[us], NaT for none."""
+    return pd.to_datetime(pd.Series(moments, dtype=object)).to_numpy(dtype="datetime64[us]")
