@@ -25,7 +25,7 @@ START = datetime(2024, 1, 1)
 DAYS = 49
 DRIFT_DAY = 28
 LABEL_DAYS = 2  # a fraud is reported this long after it happened
-RETRAIN = RetrainOptions(trials=1, history_days=28, validation_days=3)
+RETRAIN = RetrainOptions(trials=0, history_days=28, validation_days=3)
 COMPARE = CompareOptions(resamples=200)
 
 
