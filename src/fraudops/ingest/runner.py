@@ -277,6 +277,12 @@ class Ingester:
                 for kind in {item.kind for item in items}:
                     self.metrics.read.labels(kind=kind).inc(sum(1 for i in items if i.kind == kind))
                 self.report.read += len(items)
+                if len(items) < self.options.batch_size:
+                    # The source has caught up (a partial page). Asking again at once fetches a
+                    # row or two per request, each spooled with a write of its own: a
+                    # request per transaction from a paced feed. The batch waits for
+                    # linger_seconds to fill anyway, so read at that pace.
+                    self._sleep(self._stop, self.options.linger_seconds)
         except BaseException as error:  # surfaced by run(); the spool keeps what was read
             self._reader_error = error
             log.exception("the source reader failed")
