@@ -1,6 +1,7 @@
 """The ingester over a real in-process scoring service: stored once, retried, refused, resumed."""
 
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -201,3 +202,41 @@ def test_labels_from_the_stream_are_stored_and_never_scored(
     assert stored is not None
     assert stored.label is not None
     assert isinstance(stored.label, LabelRecord)
+
+
+class PacedSource(ListSource):
+    """The list's items fall due one every `every` seconds, as from a paced feed: a read
+    returns those due and not read yet, and when none is, waits for the next one (as
+    `fraudops feed` holds a poll until a row is due)."""
+
+    def __init__(self, items: list[Item], *, every: float) -> None:
+        super().__init__(items)
+        self.every = every
+        self.began = time.monotonic()
+        self.reads_with_items = 0
+
+    def read(self, limit: int) -> list[Item]:
+        if self.next < len(self.items):
+            time.sleep(max(0.0, self.began + self.next * self.every - time.monotonic()))
+        due = min(len(self.items), int((time.monotonic() - self.began) / self.every) + 1)
+        batch = self.items[self.next : min(due, self.next + limit)]
+        self.next += len(batch)
+        self.reads_with_items += bool(batch)
+        return batch
+
+
+def test_a_caught_up_source_is_read_at_the_batch_linger_not_row_by_row(
+    replay_file: Path, service: ScoringService, tmp_path: Path
+) -> None:
+    """200 rows falling due over about 0.4 s come in a few reads of many rows (one every
+    linger_seconds), not in a read, a request and a spool write per row."""
+    items = FileReplaySource(replay_file, checkpoint=tmp_path / "unused.json").read(200)
+    source = PacedSource(items, every=0.002)
+    began = time.monotonic()
+    report = ingester(source, InProcessSink(service), tmp_path / "state", linger_seconds=0.05).run()
+    seconds = time.monotonic() - began
+    assert 200 == report.stored_new == stored_count(service)
+    # At most one read per linger (plus the first and the last); a loaded machine only
+    # makes reads rarer. Reading again at once took one read per row or two.
+    assert source.reads_with_items <= seconds / 0.05 + 2, (source.reads_with_items, seconds)
+    assert source.reads_with_items < 40
