@@ -24,6 +24,7 @@ from playwright.sync_api import ConsoleMessage, Dialog, Page, expect
 from fraudops.config import Settings
 from fraudops.registry import MlflowRegistry
 from fraudops.training.bundle import ModelBundle
+from mlflow_store import seeded_home
 from ports import free_port
 from service_process import (
     ADMIN_TOKEN,
@@ -50,7 +51,7 @@ def home(
     tmp_path: Path, train_bundle: Callable[..., ModelBundle], sample_frame: pd.DataFrame
 ) -> Path:
     """A home whose registry holds a champion (v1) and a challenger (v2)."""
-    home = tmp_path / "home"
+    home = seeded_home(tmp_path / "home")
     registry = MlflowRegistry(Settings(home=home, _env_file=None))  # type: ignore[call-arg]
     for seed in (3, 11):
         bundle = train_bundle(sample_frame, threshold=0.5, seed=seed)

@@ -8,6 +8,7 @@ import pandas as pd
 from fraudops.config import Settings
 from fraudops.registry import MlflowRegistry
 from fraudops.training.bundle import ModelBundle
+from mlflow_store import seeded_home
 from service_process import service_env
 
 
@@ -15,7 +16,7 @@ def register_champion(
     home: Path, train_bundle: Callable[..., ModelBundle], frame: pd.DataFrame
 ) -> Path:
     """A registry (SQLite) under `home` whose champion was trained on `frame`."""
-    registry = MlflowRegistry(Settings(home=home, _env_file=None))  # type: ignore[call-arg]
+    registry = MlflowRegistry(Settings(home=seeded_home(home), _env_file=None))  # type: ignore[call-arg]
     bundle = train_bundle(frame, threshold=0.5, seed=3)
     registry.log_training(bundle, input_example=frame.head(3), dataset_fingerprint="sample")
     return home

@@ -23,6 +23,7 @@ from private_redis import PrivateRedis
 from fraudops.config import Settings
 from fraudops.registry import MlflowRegistry
 from fraudops.training.bundle import ModelBundle
+from mlflow_store import seeded_home
 from service_process import FRAUDOPS, TOKEN, free_port, running_service, service_env
 
 pytestmark = pytest.mark.integration
@@ -57,7 +58,7 @@ def registry_home(
     sample_frame: pd.DataFrame,
 ) -> Path:
     """An MLflow registry (SQLite) whose champion was trained on the real sample."""
-    home = tmp_path_factory.mktemp("registry")
+    home = seeded_home(tmp_path_factory.mktemp("registry"))
     registry = MlflowRegistry(Settings(home=home, _env_file=None))  # type: ignore[call-arg]
     bundle = train_bundle(sample_frame, threshold=0.5, seed=3)
     registry.log_training(bundle, input_example=sample_frame.head(3), dataset_fingerprint="s")

@@ -17,6 +17,7 @@ from fraudops.lifecycle.retrain import RetrainError, RetrainOptions, retrain
 from fraudops.registry import CHALLENGER, CHAMPION, MlflowRegistry
 from fraudops.simulate import ScenarioMix, SimulationConfig, parse_drift, simulate
 from fraudops.storage import Warehouse
+from mlflow_store import seeded_home
 from warehouse_fill import store_served
 
 pytestmark = pytest.mark.slow
@@ -57,7 +58,8 @@ def store_history(warehouse: Warehouse, frame: pd.DataFrame) -> None:
 @pytest.fixture
 def registry(tmp_path: Path) -> MlflowRegistry:
     """The embedded MLflow registry in a home of the test's own."""
-    return MlflowRegistry(Settings(home=tmp_path / "home", _env_file=None))  # type: ignore[call-arg]
+    home = seeded_home(tmp_path / "home")
+    return MlflowRegistry(Settings(home=home, _env_file=None))  # type: ignore[call-arg]
 
 
 def test_drift_challenger_is_promoted_the_loser_replaced_and_rollback_restores(

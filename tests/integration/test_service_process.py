@@ -26,6 +26,7 @@ from fraudops.features.batch import batch_features
 from fraudops.features.redis_store import RedisStateStore
 from fraudops.registry import CHALLENGER, CHAMPION, MlflowRegistry
 from fraudops.training.bundle import ModelBundle
+from mlflow_store import seeded_home
 from polling import CLOSE, POLL
 from service_process import (
     ADMIN_TOKEN,
@@ -52,7 +53,7 @@ def registered(
     stream: pd.DataFrame,
 ) -> tuple[Path, ModelBundle]:
     """An MLflow registry (SQLite) with a champion (v1) and a challenger (v2)."""
-    home = tmp_path_factory.mktemp("registry")
+    home = seeded_home(tmp_path_factory.mktemp("registry"))
     registry = MlflowRegistry(Settings(home=home, _env_file=None))  # type: ignore[call-arg]
     champion = train_bundle(stream, threshold=0.5, seed=3)
     for bundle in (champion, train_bundle(stream, threshold=0.4, seed=11)):
@@ -240,7 +241,7 @@ def test_twenty_hot_reloads_under_load_fail_no_request(
     stream: pd.DataFrame,
 ) -> None:
     """Flip the champion between two versions 20 times while 4 clients score: no failure."""
-    registry_home = tmp_path / "registry"
+    registry_home = seeded_home(tmp_path / "registry")
     registry = MlflowRegistry(Settings(home=registry_home, _env_file=None))  # type: ignore[call-arg]
     for seed in (3, 11):
         registry.log_training(
