@@ -244,12 +244,11 @@ class HistoryReads(SqlTables):
             .where(LabelRow.label_time <= utc_naive(labels_known_by))
         )
         # The few frauds first: SQLite would otherwise walk every transaction of the window.
+        # (A trans_num has one label, so the joined label is the one known_frauds selected.)
         statement = (
             select(TransactionRow.event_time, LabelRow.label_time)
             .join(LabelRow, LabelRow.trans_num == TransactionRow.trans_num)
             .where(TransactionRow.trans_num.in_(known_frauds))
-            .where(LabelRow.is_fraud.is_(True))
-            .where(LabelRow.label_time <= utc_naive(labels_known_by))
             .where(TransactionRow.event_time >= utc_naive(start))
             .where(TransactionRow.event_time < utc_naive(end))
         )
