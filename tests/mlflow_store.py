@@ -7,28 +7,22 @@ about 0.03 s. Tests that create a store the product's own way (the unit registry
 CLI tests, the demo) still exercise a first start.
 """
 
-import sqlite3
+import functools
 import tempfile
-import threading
-from contextlib import closing
 from pathlib import Path
 
 from fraudops.config import Settings
 from fraudops.registry import MlflowRegistry
-
-_lock = threading.Lock()
-_empty: list[Path] = []  # the empty store of this process, once made
+from sqlite_files import copy_database
 
 
+@functools.cache
 def _empty_store() -> Path:
     """This process's empty, migrated MLflow store (made on first use)."""
-    with _lock:
-        if not _empty:
-            home = Path(tempfile.mkdtemp(prefix="fraudops-test-mlflow-"))
-            registry = MlflowRegistry(Settings(home=home, _env_file=None))  # type: ignore[call-arg]
-            registry.client.search_registered_models()  # creates and migrates the tables
-            _empty.append(home / "mlflow.db")
-        return _empty[0]
+    home = Path(tempfile.mkdtemp(prefix="fraudops-test-mlflow-"))
+    registry = MlflowRegistry(Settings(home=home, _env_file=None))  # type: ignore[call-arg]
+    registry.client.search_registered_models()  # creates and migrates the tables
+    return home / "mlflow.db"
 
 
 def seeded_home(home: Path) -> Path:
@@ -36,9 +30,5 @@ def seeded_home(home: Path) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     store = home / "mlflow.db"
     if not store.exists():
-        with (
-            closing(sqlite3.connect(_empty_store())) as source,
-            closing(sqlite3.connect(store)) as copy,
-        ):
-            source.backup(copy)
+        copy_database(_empty_store(), store)
     return home

@@ -1,7 +1,5 @@
 """Fixtures of the lifecycle unit tests: a SQLite warehouse holding simulated history."""
 
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
@@ -9,6 +7,7 @@ import pytest
 
 from fraudops.simulate import SimulationConfig, simulate
 from fraudops.storage import Warehouse
+from sqlite_files import copy_database
 from warehouse_fill import store_served
 
 LABEL_DAYS = 2  # a fraud is reported this long after it happened
@@ -39,9 +38,5 @@ def history(warehouse: Warehouse, served_history: Path) -> Warehouse:
     warehouse.dispose()  # no pooled connection outlives the copy
     target = warehouse.engine.url.database
     assert target is not None  # the unit warehouse is a SQLite file
-    with (
-        closing(sqlite3.connect(served_history)) as source,
-        closing(sqlite3.connect(target)) as copy,
-    ):
-        source.backup(copy)
+    copy_database(served_history, target)
     return warehouse
