@@ -10,7 +10,8 @@ LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 DOCUMENTS = [
     REPO / "README.md",
     *sorted((REPO / "docs").glob("*.md")),
-    *sorted(REPO.glob("*/README.md")),
+    # Not the hidden folders' (.pytest_cache writes a README.md of its own).
+    *sorted(p for p in REPO.glob("*/README.md") if not p.parent.name.startswith(".")),
     *sorted(REPO.glob("tests/*/README.md")),
 ]
 
