@@ -1,15 +1,19 @@
-"""CPU per /v1/score request by stage: py-spy on `fraudops serve` under wrk, embedded default.
+"""CPU per /v1/score request by stage: py-spy on `fraudops serve` under wrk.
 
 Prepares the same workload as bench_serve.py (simulate, train, seed the history), starts the
-empty endpoint and then `fraudops serve` on its embedded defaults, warms each up, then runs
+empty endpoint and then `fraudops serve` on its embedded defaults and (`--servers` naming
+production) on PostgreSQL + Redis, a throw-away schema and key prefix; warms each up, then runs
 wrk as fast as it answers while `py-spy record --gil` samples the server. Each sample goes
 to the stage of its innermost frame that names one (online features, model and reasons,
 journal, warehouse, HTTP server, framework, ...); a stage's CPU per request is its samples
 over the sampling rate and the requests answered meanwhile. The process's whole CPU time
 (user + system, every thread, from /proc) per request is recorded beside it: py-spy --gil
-sees Python holding the GIL only, not sqlite or fdatasync working without it.
+sees Python holding the GIL only, not sqlite or fdatasync working without it. So is the CPU
+that PostgreSQL's and Redis's server processes spend meanwhile (every process of theirs on
+this machine, from /proc), since on one machine they share the cores with the service.
 
     .venv/bin/python benchmarks/profile_serve.py [--label after] [--seconds 15]
+        [--servers empty,embedded,production]
 
 Records benchmarks/results/serve_profile.json under the label (before/after kept side by
 side). Needs wrk and py-spy (a dev dependency; sampling another process needs root or
@@ -27,6 +31,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +59,8 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("HTTP server (uvicorn)", ("uvicorn/", "httptools")),
     ("event loop and threads", ("asyncio/", "uvloop", "concurrent/", "threading.py", "queue.py")),
 )
+# The stores' server processes, by the start of their command name (/proc/PID/comm).
+STORE_PROCESSES = {"postgresql": "postgres", "redis": "redis-server"}
 FRAME_FILE = re.compile(r"\(([^()]*?):\d+\)$")
 
 
@@ -76,6 +84,23 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+def store_cpu_seconds() -> dict[str, float]:
+    """CPU seconds so far of the PostgreSQL and Redis server processes on this machine."""
+    totals = dict.fromkeys(STORE_PROCESSES, 0.0)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "comm").read_text().strip()
+            cpu = cpu_seconds(int(entry.name))
+        except OSError:  # gone meanwhile
+            continue
+        for store, prefix in STORE_PROCESSES.items():
+            if command.startswith(prefix):
+                totals[store] += cpu
+    return totals
+
+
 def profile(
     name: str, *, load: bench.Load, pid: int, seconds: int, rate: int, py_spy: str, out: Path
 ) -> dict[str, Any]:
@@ -87,9 +112,10 @@ def profile(
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     time.sleep(1.0)  # py-spy attached
-    cpu_before = cpu_seconds(pid)
+    cpu_before, stores_before = cpu_seconds(pid), store_cpu_seconds()
     figures = load.run_wrk(connections=32, seconds=seconds, rate=0)
     cpu = cpu_seconds(pid) - cpu_before
+    stores = {store: after - stores_before[store] for store, after in store_cpu_seconds().items()}
     spy.wait(timeout=120)
     samples: Counter[str] = Counter()
     for line in raw.read_text().splitlines():
@@ -107,6 +133,9 @@ def profile(
             "requests": requests,
             "requests_per_s": figures["requests_per_s"],
             "process_cpu_us_per_request": round(cpu / requests * 1e6, 1),
+            "store_cpu_us_per_request": {
+                store: round(seconds / requests * 1e6, 1) for store, seconds in stores.items()
+            },
             "gil_held_us_per_request": round(sampled_seconds / requests * 1e6, 1),
             "gil_us_per_request_by_stage": by_stage,
             "samples": total,
@@ -135,7 +164,15 @@ def main() -> None:
     parser.add_argument("--label", default="after", help="key in serve_profile.json")
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
+    parser.add_argument("--servers", default="empty,embedded", help="and/or production")
+    parser.add_argument(
+        "--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--no-save", action="store_true")
+    parser.add_argument(
+        "--samples-dir", type=Path, help="keep py-spy's raw samples here (SERVER.txt)"
+    )
     args = parser.parse_args()
     wrk, py_spy = shutil.which("wrk"), shutil.which("py-spy", path=Path(sys.executable).parent)
     if wrk is None or py_spy is None:
@@ -143,34 +180,30 @@ def main() -> None:
     workload_args = argparse.Namespace(cards=2_000, days=45, replay_days=15, seed=7, trials=0)
     configure_logging(Settings(log_level="warning"))
     results: dict[str, Any] = {}
+    if args.samples_dir is not None:
+        args.samples_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="fraudops-profile-serve-") as tmp_name:
         tmp = Path(tmp_name)
         workload = bench.prepare(tmp, workload_args)
         token, key = secrets.token_urlsafe(32), secrets.token_hex(32)
-        database = f"sqlite:///{(workload.home / 'warehouse.db').resolve().as_posix()}"
-        servers = {
-            "empty": ([sys.executable, str(bench.HERE / "empty_app.py")], bench.fraudops_env()),
-            "embedded": (
-                [harness.fraudops_command(), "serve"],
-                bench.fraudops_env(home=workload.home, api_tokens=token, card_hash_key=key),
-            ),
-        }
-        for name, (command, env) in servers.items():
-            if name == "embedded":
-                bench.seed_warehouse(database, workload, card_hash_key=key)
-            port = bench.free_port()
-            load = bench.Load(
-                wrk=wrk, url=f"http://127.0.0.1:{port}", run=f"profile-{secrets.token_hex(3)}",
-                token=token, workload=workload,
-            )  # fmt: skip
-            log = tmp / f"{name}.log"
-            with bench.running([*command, "--port", str(port)], env=env, port=port, log=log):
-                pid = server_pid(port)
-                load.run_wrk(connections=32, seconds=5, rate=0)  # warm-up
-                results[name] = profile(
-                    name, load=load, pid=pid, seconds=args.seconds, rate=args.rate,
-                    py_spy=py_spy, out=tmp,
+        for name in args.servers.split(","):
+            with server(name, workload=workload, token=token, key=key, args=args) as (
+                command,
+                env,
+            ):
+                port = bench.free_port()
+                load = bench.Load(
+                    wrk=wrk, url=f"http://127.0.0.1:{port}", run=f"profile-{secrets.token_hex(3)}",
+                    token=token, workload=workload,
                 )  # fmt: skip
+                log = tmp / f"{name}.log"
+                with bench.running([*command, "--port", str(port)], env=env, port=port, log=log):
+                    pid = server_pid(port)
+                    load.run_wrk(connections=32, seconds=5, rate=0)  # warm-up
+                    results[name] = profile(
+                        name, load=load, pid=pid, seconds=args.seconds, rate=args.rate,
+                        py_spy=py_spy, out=args.samples_dir or tmp,
+                    )  # fmt: skip
             print(f"{name:<10} {json.dumps(results[name], indent=1)}", flush=True)
     record = {
         "command": " ".join(["python benchmarks/profile_serve.py", *sys.argv[1:]]),
@@ -184,6 +217,31 @@ def main() -> None:
         document[args.label] = record
         path.write_text(json.dumps(document, indent=2) + "\n")
         print(f"recorded     {path} [{args.label}]")
+
+
+@contextmanager
+def server(
+    name: str, *, workload: bench.Workload, token: str, key: str, args: argparse.Namespace
+) -> Iterator[tuple[list[str], dict[str, str]]]:
+    """The command and environment of one server, its warehouse seeded with the history."""
+    if name == "empty":
+        yield [sys.executable, str(bench.HERE / "empty_app.py")], bench.fraudops_env()
+        return
+    command = [harness.fraudops_command(), "serve"]
+    settings = {"home": workload.home, "api_tokens": token, "card_hash_key": key}
+    if name == "embedded":
+        database = f"sqlite:///{(workload.home / 'warehouse.db').resolve().as_posix()}"
+        bench.seed_warehouse(database, workload, card_hash_key=key)
+        yield command, bench.fraudops_env(**settings)
+        return
+    if name != "production":
+        sys.exit(f"unknown server {name!r}: empty, embedded or production")
+    with bench.production_stores(args.postgres_url, args.redis_url) as (database, prefix):
+        bench.seed_warehouse(database, workload, card_hash_key=key)
+        env = bench.fraudops_env(
+            **settings, database_url=database, redis_url=args.redis_url, redis_prefix=prefix
+        )
+        yield command, env
 
 
 def server_pid(port: int) -> int:
