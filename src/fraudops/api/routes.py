@@ -6,6 +6,7 @@ from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Annotated, Any, TypeVar, overload
 
+import anyio
 import orjson
 from fastapi import APIRouter, Body, HTTPException, Path, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
@@ -47,7 +48,14 @@ from fraudops.scoring.metrics import ServiceMetrics
 from fraudops.scoring.service import NoModelError, ScoringService
 from fraudops.scoring.writer import StoreUnavailableError
 from fraudops.storage.base import StoredResult
+from fraudops.storage.warehouse import LOOKUP_CONNECTIONS
 from fraudops.times import utc_now
+
+# Worker threads scoring at once: one per look-up connection the warehouse keeps, so that
+# none waits for a connection or opens one of its own (the default, 40 threads, made
+# PostgreSQL connections open and close at every request under load).
+SCORING_THREADS = LOOKUP_CONNECTIONS
+SCORING_LIMITER = anyio.CapacityLimiter(SCORING_THREADS)
 
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": Problem, "description": "No model in service or a store is down."}
@@ -453,11 +461,14 @@ async def _submit(
 
     One transaction on the embedded default takes microseconds: scored on the event loop.
     A batch, or anything that waits on the network (PostgreSQL, Redis), is scored in a
-    worker thread, so that the loop goes on answering other requests meanwhile.
+    worker thread, so that the loop goes on answering other requests meanwhile; at most
+    SCORING_THREADS at once (more would only queue for the GIL and for connections).
     """
     try:
         if batch or service.blocking:
-            futures = await run_in_threadpool(service.score_many, transactions)
+            futures = await anyio.to_thread.run_sync(
+                service.score_many, transactions, limiter=SCORING_LIMITER
+            )
         else:
             futures = service.score_many(transactions)
     except NoModelError as error:

@@ -27,6 +27,8 @@ class SqlTables:
 
     engine: Engine
     dialect: str  # "sqlite" or "postgresql"
+    # PostgreSQL: autocommit connections for single-statement look-ups on the scoring path.
+    lookups: Engine | None = None
     _processors: dict[Any, Callable[[Any], Any] | None]
 
     @property

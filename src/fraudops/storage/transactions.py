@@ -44,6 +44,9 @@ from fraudops.times import utc_naive, utc_now
 
 log = structlog.get_logger(__name__)
 
+# Which of a list of trans_nums are stored (PostgreSQL; psycopg prepares it after a few uses).
+STORED_AMONG = "SELECT trans_num FROM transactions WHERE trans_num = ANY(%(trans_nums)s)"
+
 
 class TransactionTables(OutboxTables):
     """The `transactions`, `scores`, `labels` and `label_events` tables: writes and lookups.
@@ -226,6 +229,10 @@ class TransactionTables(OutboxTables):
         """The stored transactions among `trans_nums`, with their fingerprints and results."""
         found: dict[str, KnownTransaction] = {}
         unique = list(dict.fromkeys(trans_nums))
+        if self.lookups is not None:  # nearly all are new: one cheap look-up says so
+            unique = self._stored_among(unique)
+            if not unique:
+                return found
         with self.engine.connect() as connection:
             rows = [
                 row
@@ -249,6 +256,14 @@ class TransactionTables(OutboxTables):
                 result=_stored_result(row.trans_num, scores.get(row.trans_num, {})),
             )
         return found
+
+    def _stored_among(self, trans_nums: list[str]) -> list[str]:
+        """The trans_nums stored, by one primary-key look-up on a lookup connection."""
+        assert self.lookups is not None  # noqa: S101 - PostgreSQL only
+        with self.lookups.connect() as connection:
+            return list(
+                connection.exec_driver_sql(STORED_AMONG, {"trans_nums": trans_nums}).scalars()
+            )
 
     def record_labels(
         self, labels: Sequence[LabelRecord], *, stored_elsewhere: Collection[str] = ()
