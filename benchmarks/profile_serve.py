@@ -77,22 +77,28 @@ def stage_of(stack: str) -> str:
     return "other"
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (all threads)."""
+def cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:
+    """User + system CPU seconds of a process so far (all threads), with those of its
+    children it has waited for if `reaped_children`."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    used = fields[11:15] if reaped_children else fields[11:13]
+    return sum(int(field) for field in used) / ticks
 
 
 def store_cpu_seconds() -> dict[str, float]:
-    """CPU seconds so far of the PostgreSQL and Redis server processes on this machine."""
+    """CPU seconds so far of the PostgreSQL and Redis server processes on this machine.
+
+    Each process's own CPU and that of its children it has reaped: a PostgreSQL backend
+    that ends during the run (a connection closed) is counted in the postmaster's, not lost.
+    """
     totals = dict.fromkeys(STORE_PROCESSES, 0.0)
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             command = (entry / "comm").read_text().strip()
-            cpu = cpu_seconds(int(entry.name))
+            cpu = cpu_seconds(int(entry.name), reaped_children=True)
         except OSError:  # gone meanwhile
             continue
         for store, prefix in STORE_PROCESSES.items():
