@@ -16,10 +16,10 @@ os.environ["FRAUDOPS_HOME"] = tempfile.mkdtemp(prefix="fraudops-test-home-")
 # loads OpenMP; the service processes the tests start inherit it.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # And one BLAS thread per process, for the same reason: OpenBLAS's threads spin between
-# calls, so a worker fitting a logistic regression kept both cores busy (tests/unit/training
-# alone: 61.6 s of CPU with them, 47.7 s with one, and no slower). The variable reaches the
-# BLAS libraries loaded from here on (scipy's); numpy's, which a plugin has loaded already,
-# is limited in place below.
+# calls, so a worker fitting a logistic regression kept both cores busy (the training and
+# scoring-model tests, three runs each: 69.5 to 78.7 s of CPU with them, 65.9 to 72.0 s with
+# one). The variable reaches the BLAS libraries loaded from here on (scipy's); numpy's,
+# which a plugin has loaded already, is limited in place below.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import pandas as pd
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 threadpool_limits(limits=1, user_api="blas")
 
 REPO = Path(__file__).resolve().parents[1]
-
 POSTGRES_DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 # As the CLI does: no MLflow usage telemetry and no download progress bars in tests.
