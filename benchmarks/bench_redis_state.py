@@ -224,13 +224,16 @@ def measure(
         assert champion is not None  # noqa: S101 - the service just loaded it
         memory = InMemoryStateStore()
         reference = OnlineFeatureEngine(bundle.spec, memory)
+
+        def served(t: CanonicalTransaction) -> dict[str, Any]:
+            """The record the service computes features of: its card number a keyed hash."""
+            return champion.record(service.personal.protect(t).transaction)
+
         for t in history:
-            reference.update(champion.record(t), label=known_label(t, known_until=known_until))
+            reference.update(served(t), label=known_label(t, known_until=known_until))
         sizes = [len(state.times) for state in memory.merchants.values()]
         replay = [
-            (champion.record(t), t.is_fraud)
-            for t, keep in zip(transactions, scored, strict=True)
-            if keep
+            (served(t), t.is_fraud) for t, keep in zip(transactions, scored, strict=True) if keep
         ]
         n = args.measure
         online = {
