@@ -436,31 +436,52 @@ def serve_and_measure(
     return result
 
 
-def run_server(name: str, bench: Bench) -> dict[str, Any]:
-    """Measure one of the servers: the empty endpoint, embedded or production."""
-    home, token = bench.workload.home, bench.token
+@contextmanager
+def server_setup(
+    name: str,
+    *,
+    home: Path,
+    token: str,
+    card_hash_key: str,
+    args: argparse.Namespace,
+    workers: int = 1,
+) -> Iterator[tuple[list[str], dict[str, str], str | None]]:
+    """The command, environment and warehouse URL (None: the empty endpoint has none) of
+    one server; production's throw-away schema and key prefix exist while the block runs."""
     if name == "empty":
-        command = [sys.executable, str(HERE / "empty_app.py")]
-        return serve_and_measure(
-            name, bench=bench, command=command, env=fraudops_env(), database=None
-        )
-    serve = [harness.fraudops_command(), "serve", "--workers", str(bench.args.workers)]
+        yield [sys.executable, str(HERE / "empty_app.py")], fraudops_env(), None
+        return
+    serve = [harness.fraudops_command(), "serve", "--workers", str(workers)]
+    settings: dict[str, Path | str] = {
+        "home": home,
+        "api_tokens": token,
+        "card_hash_key": card_hash_key,
+    }
     if name == "embedded":
         # The embedded default, FRAUDOPS_HOME/warehouse.db, named to seed and count it.
         database = f"sqlite:///{(home / 'warehouse.db').resolve().as_posix()}"
-        env = fraudops_env(home=home, api_tokens=token, card_hash_key=bench.card_hash_key)
-        return serve_and_measure(name, bench=bench, command=serve, env=env, database=database)
-    args = bench.args
+        yield serve, fraudops_env(**settings), database
+        return
+    if name != "production":
+        sys.exit(f"unknown server {name!r}: empty, embedded or production")
     with production_stores(args.postgres_url, args.redis_url) as (database, prefix):
         env = fraudops_env(
-            home=home,
-            api_tokens=token,
-            card_hash_key=bench.card_hash_key,
-            database_url=database,
-            redis_url=args.redis_url,
-            redis_prefix=prefix,
+            **settings, database_url=database, redis_url=args.redis_url, redis_prefix=prefix
         )
-        return serve_and_measure(name, bench=bench, command=serve, env=env, database=database)
+        yield serve, env, database
+
+
+def run_server(name: str, bench: Bench) -> dict[str, Any]:
+    """Measure one of the servers: the empty endpoint, embedded or production."""
+    with server_setup(
+        name,
+        home=bench.workload.home,
+        token=bench.token,
+        card_hash_key=bench.card_hash_key,
+        args=bench.args,
+        workers=bench.args.workers,
+    ) as (command, env, database):
+        return serve_and_measure(name, bench=bench, command=command, env=env, database=database)
 
 
 def judge(results: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], bool]:

@@ -31,8 +31,6 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -193,10 +191,11 @@ def main() -> None:
         workload = bench.prepare(tmp, workload_args)
         token, key = secrets.token_urlsafe(32), secrets.token_hex(32)
         for name in args.servers.split(","):
-            with server(name, workload=workload, token=token, key=key, args=args) as (
-                command,
-                env,
-            ):
+            with bench.server_setup(
+                name, home=workload.home, token=token, card_hash_key=key, args=args
+            ) as (command, env, database):
+                if database is not None:
+                    bench.seed_warehouse(database, workload, card_hash_key=key)
                 port = bench.free_port()
                 load = bench.Load(
                     wrk=wrk, url=f"http://127.0.0.1:{port}", run=f"profile-{secrets.token_hex(3)}",
@@ -223,31 +222,6 @@ def main() -> None:
         document[args.label] = record
         path.write_text(json.dumps(document, indent=2) + "\n")
         print(f"recorded     {path} [{args.label}]")
-
-
-@contextmanager
-def server(
-    name: str, *, workload: bench.Workload, token: str, key: str, args: argparse.Namespace
-) -> Iterator[tuple[list[str], dict[str, str]]]:
-    """The command and environment of one server, its warehouse seeded with the history."""
-    if name == "empty":
-        yield [sys.executable, str(bench.HERE / "empty_app.py")], bench.fraudops_env()
-        return
-    command = [harness.fraudops_command(), "serve"]
-    settings = {"home": workload.home, "api_tokens": token, "card_hash_key": key}
-    if name == "embedded":
-        database = f"sqlite:///{(workload.home / 'warehouse.db').resolve().as_posix()}"
-        bench.seed_warehouse(database, workload, card_hash_key=key)
-        yield command, bench.fraudops_env(**settings)
-        return
-    if name != "production":
-        sys.exit(f"unknown server {name!r}: empty, embedded or production")
-    with bench.production_stores(args.postgres_url, args.redis_url) as (database, prefix):
-        bench.seed_warehouse(database, workload, card_hash_key=key)
-        env = bench.fraudops_env(
-            **settings, database_url=database, redis_url=args.redis_url, redis_prefix=prefix
-        )
-        yield command, env
 
 
 def server_pid(port: int) -> int:
