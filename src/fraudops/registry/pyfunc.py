@@ -6,13 +6,15 @@ whole batch, naming every problem, if any row is invalid: a row is never dropped
 
 import functools
 import pickle
+import platform
 from importlib.metadata import PackageNotFoundError, packages_distributions, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from mlflow.models import ModelSignature
+from mlflow.models import Model, ModelSignature
+from packaging.requirements import InvalidRequirement, Requirement
 from mlflow.pyfunc.model import PythonModel, PythonModelContext
 from mlflow.types.schema import AnyType, ColSpec, Schema
 
@@ -183,6 +185,34 @@ def pip_requirements(estimator: object) -> list[str]:
             except PackageNotFoundError:
                 continue
     return sorted(pins.values())
+
+
+def environment_mismatches(model_folder: Path) -> list[str]:
+    """How this environment differs from the one that wrote a downloaded pyfunc model: each
+    requirement of its requirements.txt that the installed version does not satisfy (or
+    that is not installed), and another Python minor version. Empty where they agree."""
+    mismatches = []
+    requirements = model_folder / "requirements.txt"
+    lines = requirements.read_text().splitlines() if requirements.is_file() else []
+    for line in lines:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:  # a path, a URL or an option: nothing to compare
+            continue
+        try:
+            installed = version(requirement.name)
+        except PackageNotFoundError:
+            mismatches.append(f"{requirement} required, not installed")
+            continue
+        if not requirement.specifier.contains(installed, prereleases=True):
+            mismatches.append(f"{requirement} required, {installed} installed")
+    meta = model_folder / "MLmodel"
+    flavors = Model.load(meta).flavors if meta.is_file() else {}
+    written_by = str(flavors.get("python_function", {}).get("python_version", ""))
+    running = platform.python_version()
+    if written_by and written_by.split(".")[:2] != running.split(".")[:2]:
+        mismatches.append(f"Python {written_by} wrote it, {running} runs it")
+    return mismatches
 
 
 @functools.cache

@@ -54,6 +54,7 @@ from fraudops.registry.base import (
 )
 from fraudops.registry.lineage import git_revision
 from fraudops.registry.pyfunc import (
+    environment_mismatches,
     BUNDLE_ARTIFACT,
     BUNDLE_FILE,
     FraudDetectorPyfunc,
@@ -223,7 +224,12 @@ class MlflowRegistry:
                 tracking_uri=self.tracking_uri,
                 registry_uri=self.tracking_uri,
             )
-            model: PyFuncModel = mlflow.pyfunc.load_model(local)
+            # MLflow's own check of the model's requirements reads the file list of every
+            # installed distribution (about 1 s of CPU at each process's first load); the
+            # requirements are pinned, so comparing their versions says the same.
+            for mismatch in environment_mismatches(Path(local)):
+                log.warning("model environment differs", model_version=version, mismatch=mismatch)
+            model: PyFuncModel = mlflow.pyfunc.load_model(local, suppress_warnings=True)
         log.info("model loaded", model=self.name, model_version=version)
         return model
 

@@ -1,5 +1,6 @@
 """Registry rules without MLflow: aliases of new versions, the in-memory registry, lineage."""
 
+import platform
 import subprocess
 from importlib.metadata import version
 from pathlib import Path
@@ -22,7 +23,7 @@ from fraudops.registry import (
     dataset_fingerprint,
     git_revision,
 )
-from fraudops.registry.pyfunc import pip_requirements
+from fraudops.registry.pyfunc import environment_mismatches, pip_requirements
 from fraudops.training.bundle import ModelBundle
 
 REPO = Path(__file__).resolve().parents[2]
@@ -168,3 +169,24 @@ def test_pip_requirements_pin_the_running_libraries_and_the_estimator_s() -> Non
     assert f"numpy=={version('numpy')}" in requirements
     assert f"scikit-learn=={version('scikit-learn')}" in requirements
     assert requirements == sorted(requirements) == pip_requirements(np.zeros(1))
+
+
+def test_environment_mismatches_name_each_unmet_requirement_and_another_python(
+    tmp_path: Path,
+) -> None:
+    """What MLflow's own check warns of, read from the model folder without its cost."""
+    (tmp_path / "requirements.txt").write_text(
+        f"pandas=={version('pandas')}\nnumpy==0.0.1\nno-such-package-fraudops==1.0\n-r extra.txt\n"
+    )
+    (tmp_path / "MLmodel").write_text("flavors:\n  python_function:\n    python_version: 2.7.18\n")
+
+    assert environment_mismatches(tmp_path) == [
+        f"numpy==0.0.1 required, {version('numpy')} installed",
+        "no-such-package-fraudops==1.0 required, not installed",
+        f"Python 2.7.18 wrote it, {platform.python_version()} runs it",
+    ]
+    (tmp_path / "requirements.txt").write_text(pip_requirements(np.zeros(1))[0] + "\n")
+    (tmp_path / "MLmodel").write_text(
+        f"flavors:\n  python_function:\n    python_version: {platform.python_version()}\n"
+    )
+    assert environment_mismatches(tmp_path) == []
