@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from mlflow.models import Model, ModelSignature
-from packaging.requirements import InvalidRequirement, Requirement
 from mlflow.pyfunc.model import PythonModel, PythonModelContext
 from mlflow.types.schema import AnyType, ColSpec, Schema
+from packaging.requirements import InvalidRequirement, Requirement
 
 from fraudops.data.profiles import DatasetProfile
 from fraudops.data.validation import DataValidationError, check_frame

@@ -54,10 +54,10 @@ from fraudops.registry.base import (
 )
 from fraudops.registry.lineage import git_revision
 from fraudops.registry.pyfunc import (
-    environment_mismatches,
     BUNDLE_ARTIFACT,
     BUNDLE_FILE,
     FraudDetectorPyfunc,
+    environment_mismatches,
     model_signature,
     pip_requirements,
     raw_input_example,
