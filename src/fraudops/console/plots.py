@@ -18,6 +18,9 @@ from matplotlib.figure import Figure
 from fraudops.storage.console import CardPoint, DayAlerts
 
 BLUE, RED, GREY = "#2e86c1", "#c0392b", "#7f8c8d"
+# The narrowest time axis of a card's timeline: a card with one purchase (or a burst within
+# minutes) gets the day it falls on, where matplotlib's default would span years.
+MIN_SPAN_DAYS = 1.0
 
 
 def performance_bands(
@@ -99,9 +102,10 @@ def card_timeline(points: Sequence[CardPoint], *, current: str) -> bytes:
     figure, axes = _figure("This card's recent transactions")
     if points:
         colours = [RED if p.trans_num == current else BLUE for p in points]
+        days = _days([p.event_time for p in points])
         # Stems, not bars: a burst of purchases minutes apart stays readable at any span.
         axes.vlines(
-            _days([p.event_time for p in points]),
+            days,
             0.0,
             _values(p.amount for p in points),
             colors=colours,
@@ -120,6 +124,9 @@ def card_timeline(points: Sequence[CardPoint], *, current: str) -> bytes:
             color=GREY,
         )
         scores.set(ylim=(0.0, 1.02), ylabel="fraud probability (dots)")
+        if days.max() - days.min() < MIN_SPAN_DAYS:  # the calendar day (or two) they fall on
+            first = np.floor(days.min())
+            axes.set_xlim(first, max(first + MIN_SPAN_DAYS, np.ceil(days.max())))
         _dates(axes)
     else:
         _nothing(axes, "no history")

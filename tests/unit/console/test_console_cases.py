@@ -1,12 +1,15 @@
 """The review queue, a case page and the analyst's label."""
 
 import re
+from datetime import datetime
 
 import pytest
 from console_client import label, page_csrf, store_alert
 from fastapi.testclient import TestClient
 
+from fraudops.console.plots import card_timeline
 from fraudops.storage import Warehouse
+from fraudops.storage.console import CardPoint
 
 
 def queue_trans_nums(client: TestClient, query: str = "") -> list[str]:
@@ -169,6 +172,22 @@ def test_the_card_timeline_is_an_svg(analyst: TestClient, warehouse: Warehouse) 
     assert "<script" not in response.text
     assert 404 == analyst.get("/plots/card-timeline.svg?trans_num=nope").status_code
     assert 422 == analyst.get("/plots/card-timeline.svg").status_code
+
+
+def test_a_card_with_one_purchase_gets_a_day_around_it_not_years() -> None:
+    """The time axis of a single purchase spans a day (hours as ticks), not matplotlib's years."""
+    point = CardPoint(
+        trans_num="only",
+        event_time=datetime(2024, 1, 15, 13, 20),
+        amount=42.0,
+        fraud_probability=0.9,
+        decision="decline",
+        is_fraud=None,
+    )
+    svg = card_timeline([point], current="only").decode()
+    ticks = set(re.findall(r"<text[^>]*>([^<]*)</text>", svg))
+    assert {"06:00", "12:00", "18:00"} <= ticks, sorted(ticks)
+    assert not any(re.fullmatch(r"20\d\d", tick) for tick in ticks), sorted(ticks)
 
 
 def test_confirming_fraud_stores_an_analyst_label_audits_it_and_opens_the_next_case(
