@@ -110,7 +110,12 @@ def previous_champion(
     return None
 
 
-def describe(event: LifecycleEvent) -> str:
-    """One line saying what a decision was: kind, verdict, trigger and when."""
+def describe(event: LifecycleEvent, version: int | str | None = None) -> str:
+    """One line saying what a decision was: kind, verdict, trigger and when. For the
+    champion a promotion or rollback replaced (`version`), that it was replaced and by which."""
     at = "" if event.at is None else f" at {event.at:%Y-%m-%d %H:%M}"
-    return f"{event.kind}: {event.verdict} ({event.trigger}){at}"
+    verdict = event.verdict
+    replaced = event.kind in ("promote", "rollback") and event.champion_version is not None
+    if replaced and version is not None and str(version) != event.champion_version:
+        verdict = f"replaced by v{event.champion_version}"
+    return f"{event.kind}: {verdict} ({event.trigger}){at}"

@@ -294,7 +294,7 @@ def _row(info: ModelVersionInfo, decision: LifecycleEvent | None) -> ModelRow:
         validation_f1=metrics.get("validation_f1"),
         trained_until=tags.get(TAG_TRAINED_UNTIL) or tags.get("training.trained_until"),
         trigger=tags.get(TAG_TRIGGER),
-        last_decision=None if decision is None else describe(decision),
+        last_decision=None if decision is None else describe(decision, info.version),
     )
 
 

@@ -151,7 +151,8 @@ def test_list_shows_each_version_with_its_aliases_metrics_and_last_decision(
     assert [(CHAMPION,), ()] == [row.aliases for row in rows]
     assert [0.75, 0.75] == [row.validation_average_precision for row in rows]
     assert ["xgboost", "xgboost"] == [row.model_type for row in rows]
-    assert all(r.last_decision and r.last_decision.startswith("promote: promoted") for r in rows)
+    assert str(rows[0].last_decision).startswith("promote: promoted (manual)")
+    assert str(rows[1].last_decision).startswith("promote: replaced by v2 (manual)")
     assert 2 == rows[0].to_dict()["version"]
     console = Console(record=True, width=200)
     console.print(render_models(rows))
@@ -173,7 +174,7 @@ def test_people_s_actions_on_the_trail_do_not_hide_the_last_decisions(
 
     rows = list_models(registry, warehouse)
 
-    assert all(r.last_decision and r.last_decision.startswith("promote: promoted") for r in rows)
+    assert [str(r.last_decision)[:14] for r in rows] == ["promote: promo", "promote: repla"]
 
 
 @dataclass
