@@ -56,7 +56,7 @@ import numpy as np
 import numpy.typing as npt
 import structlog
 
-from fraudops.scoring.reasons import Reason, describe
+from fraudops.scoring.reasons import TOPIC_SHARERS, Reason, describe, topic
 from fraudops.training.bundle import ModelBundle
 
 if TYPE_CHECKING:  # imported where a model is loaded: importing scoring stays quick
@@ -179,8 +179,9 @@ class FastModel:
         if not self._engine.explains:
             return Scored(probability=self._engine.probability(values), reasons=())
         probability, contributions = self._engine.explain(values)
-        order = np.argsort(-contributions, kind="stable")[:top]
-        return Scored(probability=probability, reasons=self._reasons(values, contributions, order))
+        order = np.argsort(-contributions, kind="stable")[: top + TOPIC_SHARERS]
+        reasons = self._reasons(values, contributions, order, top=top)
+        return Scored(probability=probability, reasons=reasons)
 
     def score_batch(self, rows: FloatArray, *, top: int = 3) -> list[Scored]:
         """`score` of each row of a feature matrix, vectorised over the rows."""
@@ -189,24 +190,34 @@ class FastModel:
         if not self._engine.explains:
             return [Scored(probability=p, reasons=()) for p in probabilities]
         contributions = self._engine.contributions(values)
-        orders = np.argsort(-contributions, axis=1, kind="stable")[:, :top]
+        orders = np.argsort(-contributions, axis=1, kind="stable")[:, : top + TOPIC_SHARERS]
         return [
-            Scored(probability=p, reasons=self._reasons(values[i], contributions[i], orders[i]))
+            Scored(
+                probability=p,
+                reasons=self._reasons(values[i], contributions[i], orders[i], top=top),
+            )
             for i, p in enumerate(probabilities)
         ]
 
     def _reasons(
-        self, row: FloatArray, contributions: FloatArray, order: IntArray
+        self, row: FloatArray, contributions: FloatArray, order: IntArray, *, top: int
     ) -> tuple[Reason, ...]:
-        """Reasons for the features in `order` (largest contribution first) that are positive."""
-        reasons = []
+        """Up to `top` reasons for the features in `order` (largest contribution first) that
+        are positive, one per topic (the hour, or whether it is night: not both)."""
+        reasons: list[Reason] = []
+        topics: set[str] = set()
         for column in order.tolist():
+            if len(reasons) >= top:
+                break
             contribution = float(contributions[column])
             if not contribution > 0.0:
                 break
+            feature = self.names[column]
+            if topic(feature) in topics:
+                continue
+            topics.add(topic(feature))
             value = float(row[column])
             known = None if math.isnan(value) else value
-            feature = self.names[column]
             reasons.append(Reason(feature, known, contribution, describe(feature, known)))
         return tuple(reasons)
 

@@ -13,7 +13,7 @@ from functools import lru_cache
 from fraudops.features.spec import NIGHT_HOURS
 from fraudops.storage.base import Reason
 
-__all__ = ["Reason", "describe"]
+__all__ = ["TOPIC_SHARERS", "Reason", "describe", "topic"]
 
 _Formatter = Callable[[str, float | None], str]
 
@@ -24,6 +24,25 @@ _SECONDS_PER_MINUTE = 60.0
 _SECONDS_PER_HOUR = 3_600.0
 _SECONDS_PER_DAY = 86_400.0
 _LARGEST_LOG = math.log(1.7e308)  # expm1 of more overflows a float
+
+
+# Features that say the same thing in other words: a list of reasons names each topic once
+# ("purchase at 02:00 (night)" and "purchase at night" would otherwise stand together).
+_TOPICS = {
+    "hour": "time of day",
+    "is_night": "time of day",
+    "weekday": "day of the week",
+    "is_weekend": "day of the week",
+    "amount": "amount",
+    "log_amount": "amount",
+}
+TOPIC_SHARERS = len(_TOPICS) - len(set(_TOPICS.values()))
+"""How many features at most a list of reasons skips for a topic already named."""
+
+
+def topic(feature: str) -> str:
+    """What a feature's reason is about: shared by features that say the same thing."""
+    return _TOPICS.get(feature, feature)
 
 
 def describe(feature: str, value: float | None) -> str:
