@@ -213,9 +213,10 @@ class FastModel:
             if not contribution > 0.0:
                 break
             feature = self.names[column]
-            if topic(feature) in topics:
+            subject = topic(feature)
+            if subject in topics:
                 continue
-            topics.add(topic(feature))
+            topics.add(subject)
             value = float(row[column])
             known = None if math.isnan(value) else value
             reasons.append(Reason(feature, known, contribution, describe(feature, known)))
