@@ -174,8 +174,8 @@ def test_the_card_timeline_is_an_svg(analyst: TestClient, warehouse: Warehouse) 
     assert 422 == analyst.get("/plots/card-timeline.svg").status_code
 
 
-def test_a_card_with_one_purchase_gets_a_day_around_it_not_years() -> None:
-    """The time axis of a single purchase spans a day (hours as ticks), not matplotlib's years."""
+def test_a_card_with_one_purchase_gets_the_day_it_falls_on_not_years() -> None:
+    """The time axis of a single purchase spans its day (hours as ticks), not matplotlib's years."""
     point = CardPoint(
         trans_num="only",
         event_time=datetime(2024, 1, 15, 13, 20),

@@ -174,7 +174,8 @@ def test_people_s_actions_on_the_trail_do_not_hide_the_last_decisions(
 
     rows = list_models(registry, warehouse)
 
-    assert [str(r.last_decision)[:14] for r in rows] == ["promote: promo", "promote: repla"]
+    decisions = [str(r.last_decision).split(" (")[0] for r in rows]
+    assert decisions == ["promote: promoted", "promote: replaced by v2"]
 
 
 @dataclass
