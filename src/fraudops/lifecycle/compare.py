@@ -27,8 +27,9 @@ import numpy.typing as npt
 import structlog
 
 from fraudops.config import Settings
+from fraudops.features.batch import batch_features
 from fraudops.features.labels import DEFAULT_MATURITY_QUANTILE, LabelMaturity
-from fraudops.features.spec import CARD_WINDOWS, MERCHANT_WINDOWS
+from fraudops.features.spec import CARD_WINDOWS, MERCHANT_WINDOWS, FeatureSpec
 from fraudops.lifecycle.audit import (
     TAG_LAST_COMPARE_AS_OF,
     TAG_LAST_COMPARE_DIFFERENCE,
@@ -265,8 +266,10 @@ def _window_scores(
 ) -> tuple[npt.NDArray[np.int8], dict[str, npt.NDArray[np.float64]]]:
     """The window's labels and each bundle's scores of its transactions.
 
-    Each bundle computes its own features over the same frame, which starts early enough
+    Each bundle scores its own features over the same frame, which starts early enough
     for the longest feature window, so the window's first transactions see their history.
+    Bundles with equal feature specs (a retraining keeps the spec unless the vocabularies
+    changed) share one computation of them.
     """
     if start >= end:
         return np.zeros(0, dtype=np.int8), {}
@@ -282,7 +285,19 @@ def _window_scores(
         return np.zeros(0, dtype=np.int8), {}
     in_window = (frame["event_time"] >= start).to_numpy()
     labels = frame.loc[in_window, "is_fraud"].to_numpy(dtype=np.int8)
-    return labels, {alias: b.score_frame(frame)[in_window] for alias, b in bundles.items()}
+    computed: list[tuple[FeatureSpec, npt.NDArray[np.float64]]] = []
+
+    def features_of(spec: FeatureSpec) -> npt.NDArray[np.float64]:
+        # Specs hold dicts (the vocabularies), so they are compared, not hashed.
+        matrix = next((m for known, m in computed if known == spec), None)
+        if matrix is None:
+            matrix = batch_features(frame, spec)
+            computed.append((spec, matrix))
+        return matrix
+
+    return labels, {
+        alias: b.score_features(features_of(b.spec))[in_window] for alias, b in bundles.items()
+    }
 
 
 def trained_until_of(bundle: ModelBundle) -> datetime:

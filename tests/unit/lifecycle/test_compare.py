@@ -10,6 +10,7 @@ import numpy.typing as npt
 import pandas as pd
 import pytest
 
+from fraudops.features.spec import FEATURE_GROUPS
 from fraudops.lifecycle.compare import (
     CompareOptions,
     ComparisonError,
@@ -87,6 +88,48 @@ def test_both_models_are_judged_on_the_window_neither_learnt_from(
     document = json.loads(json.dumps(comparison.to_dict(), allow_nan=False))
     assert comparison.verdict == document["verdict"]
     assert document["difference"]["low"] <= document["difference"]["high"]
+
+
+class ColumnCounter:
+    """An estimator that scores every row by how many feature columns it was given."""
+
+    def predict_proba(self, features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """The column count (over a thousand) as the fraud probability of every row."""
+        share = features.shape[1] / 1000
+        return np.column_stack([np.full(len(features), 1 - share), np.full(len(features), share)])
+
+
+def test_each_model_is_judged_on_its_own_features_when_the_specs_differ(
+    history: Warehouse, trained: ModelBundle
+) -> None:
+    """Equal specs share one feature computation; a different spec gets its own columns.
+
+    Each model flags every transaction (F1 above 0) exactly when it was given the wider
+    spec's columns: its score, the column count over a thousand, is then above the threshold.
+    """
+    extra = next(group for group in FEATURE_GROUPS if group not in trained.spec.groups)
+    wider_spec = replace(trained.spec, groups=trained.spec.groups | {extra})
+    columns = (len(trained.spec.names), len(wider_spec.names))
+    assert columns[0] < columns[1]
+    threshold = sum(columns) / 2000
+    narrow = replace(trained, estimator=ColumnCounter(), threshold=threshold)
+    wider = replace(narrow, spec=wider_spec)
+    f1_options = replace(OPTIONS, metric="f1", resamples=10)
+
+    for champion, challenger in ((narrow, wider), (wider, narrow), (narrow, narrow)):
+        comparison = compare_champion_challenger(
+            warehouse=history,
+            registry=registry_of(champion, challenger),
+            options=f1_options,
+            as_of=day(21),
+        )
+
+        assert comparison.evidence is not None
+        flagged = (
+            comparison.evidence.champion.estimate > 0,
+            comparison.evidence.challenger.estimate > 0,
+        )
+        assert (champion is wider, challenger is wider) == flagged
 
 
 def test_too_few_frauds_or_no_new_data_is_insufficient_evidence(
