@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from fraudops.storage import LabelRecord, ScoreRecord, StoredResult, Warehouse
+from fraudops.storage.base import ScoredTransaction
 
 pytestmark = pytest.mark.integration
 
@@ -62,6 +63,35 @@ def test_concurrent_labels_of_one_transaction_store_it_once(warehouse: Warehouse
     with ThreadPoolExecutor(max_workers=8) as pool:
         outcomes = list(pool.map(lambda _: warehouse.record_labels([label]), range(8)))
     assert (1, 7) == (sum(o.stored for o in outcomes), sum(o.unchanged for o in outcomes))
+
+
+def test_groups_pass_through_one_staging_table_per_session_left_empty(
+    warehouse: Warehouse,
+) -> None:
+    """Every group is staged in the session's temporary table, made once and emptied by each
+    commit (never vacuumed, it would otherwise grow with every group)."""
+    for group in range(3):
+        stored = warehouse.store_scored_batch(
+            [
+                ScoredTransaction(transaction=TX | {"trans_num": f"g{group}-{i}"}, score=score("1"))
+                for i in range(4)
+            ]
+        )
+        assert [True] * 4 == [result.created for result in stored]
+    with warehouse.engine.connect() as connection:  # the one connection the groups used
+        staged = connection.scalars(
+            sa.text(
+                "SELECT relname FROM pg_class WHERE relnamespace = pg_my_temp_schema() "
+                "AND relkind = 'r' ORDER BY relname"
+            )
+        ).all()
+        left = [
+            connection.scalar(sa.text(f"SELECT count(*) FROM {table}"))  # noqa: S608
+            for table in staged
+        ]
+    assert {"incoming_scores", "incoming_transactions"} <= set(staged)
+    assert [0] * len(staged) == left
+    assert 12 == warehouse.count_transactions()
 
 
 def test_tables_live_in_the_session_schema_with_jsonb(warehouse: Warehouse) -> None:

@@ -94,20 +94,25 @@ class SqlTables:
         names = ", ".join(columns)
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            # Only these columns' types: no constraints, no defaults, gone at commit.
+            # Every column's type, no constraint, no default: made once per session, and
+            # emptied at each commit (a temporary table is never vacuumed). Made and dropped
+            # in every transaction, as before, it cost the server more than the rows it
+            # brought: 2.2 ms of CPU per group of one transaction, 0.9 ms now
+            # (benchmarks/bench_pg_store.py).
             cursor.execute(
-                f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ON COMMIT DROP "  # noqa: S608
-                f"AS SELECT {names} FROM {table} WITH NO DATA"
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS "  # noqa: S608
+                f"AS SELECT * FROM {table} WITH NO DATA"
             )
             with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(_converted(row, columns, converters))
+            # Moved, not copied: the staging table is empty again for the next group.
             cursor.execute(
-                f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} "  # noqa: S608
+                f"WITH incoming AS (DELETE FROM {staging} RETURNING {names}) "  # noqa: S608
+                f"INSERT INTO {table} ({names}) SELECT {names} FROM incoming "
                 f"ON CONFLICT ({', '.join(key)}) DO NOTHING RETURNING {key[0]}"
             )
             inserted = [str(found[0]) for found in cursor.fetchall()]
-            cursor.execute(f"DELETE FROM {staging}")  # noqa: S608 - our table names
         finally:
             cursor.close()
         return inserted
