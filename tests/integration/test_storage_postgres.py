@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -92,6 +93,32 @@ def test_groups_pass_through_one_staging_table_per_session_left_empty(
     assert {"incoming_scores", "incoming_transactions"} <= set(staged)
     assert [0] * len(staged) == left
     assert 12 == warehouse.count_transactions()
+
+
+def test_a_group_the_server_refuses_leaves_the_next_groups_stored_in_full(
+    warehouse: Warehouse,
+) -> None:
+    """A group the server refuses (a model version longer than its column) is rolled back
+    with what it staged, its transactions too; the session's next groups store everything.
+    Refused first (its staging tables made in the rolled-back transaction) and later."""
+
+    def group(name: str, *, version: str = "1") -> list[ScoredTransaction]:
+        return [
+            ScoredTransaction(transaction=TX | {"trans_num": f"{name}{i}"}, score=score(version))
+            for i in range(3)
+        ]
+
+    too_long = "v" * 65  # the column holds 64 characters
+    for refused, accepted in (("a", "b"), ("c", "d")):
+        with pytest.raises(psycopg.errors.StringDataRightTruncation):  # COPY's own error
+            warehouse.store_scored_batch(group(refused, version=too_long))
+        stored = warehouse.store_scored_batch(group(accepted))
+        assert [True] * 3 == [result.created for result in stored]
+    with warehouse.engine.connect() as connection:
+        kept = set(connection.scalars(sa.text("SELECT trans_num FROM transactions")))
+        scored = connection.scalar(sa.text("SELECT count(*) FROM scores"))
+    assert {f"{name}{i}" for name in "bd" for i in range(3)} == kept
+    assert 6 == scored
 
 
 def test_tables_live_in_the_session_schema_with_jsonb(warehouse: Warehouse) -> None:
