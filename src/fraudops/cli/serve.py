@@ -222,6 +222,9 @@ def up_command(
     Needs a champion (train one with `fraudops train` or run `fraudops demo` first). The
     scheduler runs on the data's event time; a live status line shows what happens.
     """
+    if data is not None and not data.is_file():  # said at once, before the imports below
+        fail(f"--data {data}: no such file")
+
     from rich.console import Console
 
     from fraudops.feed.options import parse_duration
@@ -232,8 +235,6 @@ def up_command(
 
     settings = get_settings()
     console = Console()
-    if data is not None and not data.is_file():
-        fail(f"--data {data}: no such file")
     registry = MlflowRegistry(settings)
     with user_errors():
         try:
