@@ -226,11 +226,15 @@ def test_late_arrivals_are_judged_live_and_not_in_a_replay(
 def test_as_of_defaults_to_the_latest_event_and_an_empty_warehouse_is_refused(
     warehouse: Warehouse, sample: pd.DataFrame
 ) -> None:
-    """Without as_of the window ends at the latest stored event; with nothing stored, an error."""
+    """Without as_of the window ends the second after the latest stored event, which it
+    counts; with nothing stored, an error."""
     with pytest.raises(ValueError, match="no transactions"):
         run_quality(warehouse)
     store(warehouse, sample.head(50))
     report = run_quality(warehouse, days=3)
-    assert sample["event_time"].iloc[49].to_pydatetime() == report.as_of
-    # [as_of - 3 days, as_of): the latest transaction itself is the window's end.
-    assert len(between(sample.head(50), report.start, report.as_of)) == report.transactions
+    latest = sample["event_time"].iloc[49].to_pydatetime()
+    assert latest.replace(microsecond=0) + timedelta(seconds=1) == report.as_of
+    # [as_of - 3 days, as_of): the latest transaction is among those checked.
+    window = between(sample.head(50), report.start, report.as_of)
+    assert latest in set(window["event_time"])
+    assert len(window) == report.transactions

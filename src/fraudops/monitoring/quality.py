@@ -181,7 +181,8 @@ def run_quality(
     """Check the stored transactions of [as_of - days, as_of) (event time, UTC), of the
     profile in service.
 
-    `as_of` defaults to the warehouse's event clock. Label coverage looks at the `days`
+    `as_of` defaults to the second after the warehouse's event clock, so that the latest
+    transaction is among those checked. Label coverage looks at the `days`
     before as_of minus the maturity age (label_delay_days, or longer where the fraud labels
     known by as_of show they take longer: monitoring.maturity): only transactions that old
     should have a label; the younger ones are counted as immature.
@@ -191,10 +192,11 @@ def run_quality(
         msg = f"days must be positive, not {days}"
         raise ValueError(msg)
     if as_of is None:
-        as_of = warehouse.event_clock()
-        if as_of is None:
+        clock = warehouse.event_clock()
+        if clock is None:
             msg = "the warehouse holds no transactions: nothing to check"
             raise ValueError(msg)
+        as_of = clock.replace(microsecond=0) + timedelta(seconds=1)
     end = utc_naive(as_of)
     start = end - timedelta(days=days)
     maturity = observed_label_maturity(

@@ -152,3 +152,17 @@ def test_label_coverage_counts_slow_fraud_labels_as_immature_not_missing(
     )
     assert late > 0
     assert fixed.detail.startswith(f"{late} of ")
+
+
+def test_by_default_the_window_ends_with_the_latest_transaction_included(
+    warehouse: Warehouse,
+) -> None:
+    """Without as_of the window ends at the event clock, the latest transaction among those
+    checked: one stored transaction is a volume of one, not "no transactions stored"."""
+    one = simulate(SimulationConfig(days=1, cards=5, seed=3)).head(1)
+    store_served(warehouse, one, label_days=1)
+
+    report = run_quality(warehouse, days=7)
+
+    assert 1 == report.transactions
+    assert "no transactions stored" not in report.check("volume").detail
