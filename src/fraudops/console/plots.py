@@ -12,6 +12,7 @@ import matplotlib as mpl
 import numpy as np
 import numpy.typing as npt
 from matplotlib import dates as mdates
+from matplotlib import ticker as mticker
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -71,8 +72,11 @@ def alert_volume(days: Sequence[DayAlerts]) -> bytes:
             x, [d.declines for d in days], width=0.8, bottom=reviews, color=RED, label="decline"
         )
         axes.xaxis_date()
+        # Room on each side, ticked in days: one day's bar alone filled an axis of hours.
+        axes.set_xlim(min(x) - 1.5, max(x) + 1.5)
+        axes.yaxis.set_major_locator(mticker.MaxNLocator(integer=True))
         axes.legend(loc="upper left")
-        _dates(axes)
+        _dates(axes, days_only=True)
     else:
         _nothing(axes, "no alert in this period")
     axes.set(ylabel="transactions", xlabel="event day")
@@ -90,6 +94,9 @@ def score_histogram(frauds: Sequence[int], others: Sequence[int]) -> bytes:
             lefts, frauds, width=1 / bins, align="edge", bottom=others, color=RED, label="fraud"
         )
         axes.set_yscale("symlog")
+        # Counts as plain numbers, up to 10 at least: a lone small bar is not "1.05 x 10^0".
+        axes.set_ylim(0.0, max(10.0, 1.5 * max(f + o for f, o in zip(frauds, others, strict=True))))
+        axes.yaxis.set_major_formatter(mticker.FuncFormatter(_count_label))
         axes.legend(loc="upper center")
     else:
         _nothing(axes, "no scored transaction in this period")
@@ -133,6 +140,11 @@ def card_timeline(points: Sequence[CardPoint], *, current: str) -> bytes:
     return _svg(figure)
 
 
+def _count_label(value: float, _position: int) -> str:
+    """A count on an axis: digits with thousands separators."""
+    return f"{value:,.0f}"
+
+
 def _days(moments: Sequence[datetime]) -> npt.NDArray[np.float64]:
     """Moments as matplotlib's day numbers."""
     return np.asarray(mdates.date2num(list(moments)), dtype=np.float64)  # type: ignore[no-untyped-call]
@@ -150,8 +162,10 @@ def _figure(title: str) -> tuple[Figure, Axes]:
     return figure, axes
 
 
-def _dates(axes: Axes) -> None:
-    locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
+def _dates(axes: Axes, *, days_only: bool = False) -> None:
+    """Date ticks at a spacing that suits the span; with days_only, three days (the least
+    an alerts plot shows) are ticked in days rather than in hours."""
+    locator = mdates.AutoDateLocator(minticks=3 if days_only else 5)  # type: ignore[no-untyped-call]
     axes.xaxis.set_major_locator(locator)
     axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
 
