@@ -181,8 +181,9 @@ def run_quality(
     """Check the stored transactions of [as_of - days, as_of) (event time, UTC), of the
     profile in service.
 
-    `as_of` defaults to the second after the warehouse's event clock, so that the latest
-    transaction is among those checked. Label coverage looks at the `days`
+    `as_of` defaults to the second after the warehouse's event clock, so that the
+    transaction at the clock (the latest, unless outliers are dated beyond it) is among
+    those checked. Label coverage looks at the `days`
     before as_of minus the maturity age (label_delay_days, or longer where the fraud labels
     known by as_of show they take longer: monitoring.maturity): only transactions that old
     should have a label; the younger ones are counted as immature.

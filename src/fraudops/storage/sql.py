@@ -98,7 +98,8 @@ class SqlTables:
             # emptied at each commit (a temporary table is never vacuumed). Made and dropped
             # in every transaction, as before, it cost the server more than the rows it
             # brought: 2.2 ms of CPU per group of one transaction, 0.9 ms now
-            # (benchmarks/bench_pg_store.py).
+            # (benchmarks/bench_pg_store.py). A session keeps the columns the table had when
+            # it made its copy; services migrate before they store.
             cursor.execute(
                 f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS "  # noqa: S608
                 f"AS SELECT * FROM {table} WITH NO DATA"
