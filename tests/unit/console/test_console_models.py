@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pandas as pd
 import pytest
-from console_client import ADMIN_TOKEN, ANALYST_TOKEN, log_in, page_csrf
+from console_client import ADMIN_TOKEN, ANALYST_TOKEN, log_in, page_csrf, store_alert
 from fastapi.testclient import TestClient
 
 from fraudops.config import Settings
@@ -151,7 +151,19 @@ def test_the_monitoring_page_shows_the_latest_verdict_and_drift(
     assert "[0.300, 0.700]" in html
     assert "amount_vs_card_mean_30d" in html
     assert "Data quality, last 7 days" in html
+    # All nine of store_day, the latest (2024-03-11 00:00:00) among them.
+    assert "9 transactions from 2024-03-04 00:00 to 2024-03-11 00:00" in html
     assert "volume" in html
+
+
+def test_the_quality_line_counts_the_latest_transaction(
+    analyst: TestClient, warehouse: Warehouse
+) -> None:
+    """A lone stored transaction is checked (the window ends after it), in the singular."""
+    store_alert(warehouse, "only")
+    html = analyst.get("/monitoring").text
+    assert "1 transaction from " in html
+    assert "no transactions stored" not in html
 
 
 def test_the_daily_report_page(analyst: TestClient, warehouse: Warehouse) -> None:
