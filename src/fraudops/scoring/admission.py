@@ -52,6 +52,8 @@ class Admitted:
     repeats_in_request: dict[int, int] = field(default_factory=dict)
     # index -> the stored transaction it repeats
     repeats_stored: dict[int, KnownTransaction] = field(default_factory=dict)
+    # index -> why it is refused (only when admitted `each` on its own; else all are refused)
+    refused: dict[int, "TransactionsRefusedError"] = field(default_factory=dict)
 
 
 def admit(
@@ -61,18 +63,25 @@ def admit(
     now: datetime,
     max_ahead_seconds: float,
     known: Callable[[Sequence[str]], Mapping[str, KnownTransaction]],
+    each: bool = False,
 ) -> Admitted:
     """Sort a request's transactions out; TransactionsRefusedError if any is refused.
 
-    `now` is the wall clock (naive UTC); `known` looks trans_nums up in the warehouse.
+    `now` is the wall clock (naive UTC); `known` looks trans_nums up in the warehouse. With
+    `each`, the transactions are of separate requests taken together: one refused is refused
+    alone (in `refused`), and one repeating an earlier one is its repeat, as if sent after it.
     """
-    protected = _protected(
+    protected, invalid = _protected(
         transactions, personal=personal, now=now, max_ahead_seconds=max_ahead_seconds
     )
-    admitted = Admitted()
+    if invalid and not each:
+        raise TransactionsRefusedError(invalid, conflict=False)
+    admitted = Admitted(
+        refused={p.index: TransactionsRefusedError([p], conflict=False) for p in invalid}
+    )
     conflicts: list[Problem] = []
     first: dict[str, int] = {}
-    for index, item in enumerate(protected):
+    for index, item in protected.items():
         earlier = first.setdefault(item.trans_num, index)
         if earlier == index:
             continue
@@ -99,8 +108,10 @@ def admit(
             admitted.repeats_stored[index] = found
         else:
             conflicts.append(conflict_with(found, item, index=index))
-    if conflicts:
+    if conflicts and not each:
         raise TransactionsRefusedError(sorted(conflicts, key=_index), conflict=True)
+    for problem in conflicts:
+        admitted.refused[problem.index] = TransactionsRefusedError([problem], conflict=True)
     admitted.new.sort(key=_first)
     return admitted
 
@@ -111,10 +122,11 @@ def _protected(
     personal: PersonalData,
     now: datetime,
     max_ahead_seconds: float,
-) -> list[ProtectedTransaction]:
-    """Every transaction protected; TransactionsRefusedError naming those that cannot be."""
+) -> tuple[dict[int, ProtectedTransaction], list[Problem]]:
+    """Every transaction that can be protected, by index, and the problems of those that
+    cannot."""
     invalid: list[Problem] = []
-    protected: list[ProtectedTransaction] = []
+    protected: dict[int, ProtectedTransaction] = {}
     for index, transaction in enumerate(transactions):
         ahead = (transaction.event_time - now).total_seconds()
         if ahead > max_ahead_seconds:
@@ -127,14 +139,12 @@ def _protected(
             invalid.append(Problem(index, field, message, transaction.trans_num))
             continue
         try:
-            protected.append(personal.protect(transaction))
+            protected[index] = personal.protect(transaction)
         except PersonalDataError:
             message = "must be the card number, not a stored card id"
             field = transaction.field_name("cc_num")
             invalid.append(Problem(index, field, message, transaction.trans_num))
-    if invalid:
-        raise TransactionsRefusedError(invalid, conflict=False)
-    return protected
+    return protected, invalid
 
 
 def conflict_with(stored: KnownTransaction, item: ProtectedTransaction, *, index: int) -> Problem:

@@ -276,9 +276,35 @@ class ScoringService:
 
         Features are read one transaction at a time (each sees the state its predecessors
         left); the champion then scores them all in one vectorised pass, equal to scoring
-        each alone. If the state fails part-way, those already read are still scored and
-        stored before the error is raised.
+        each alone. A refused transaction refuses the request (TransactionsRefusedError,
+        before anything changed for an invalid or conflicting one). If the state fails
+        part-way, those already read are still scored and stored before the error is raised.
         """
+        futures: list[Future[StoredResult]] = []
+        for outcome in self._score(transactions, each=False):
+            if not isinstance(outcome, Future):  # not so: every refusal was raised
+                raise outcome
+            futures.append(outcome)
+        return futures
+
+    def score_each(
+        self, transactions: Sequence[CanonicalTransaction]
+    ) -> "list[Future[StoredResult] | Exception]":
+        """Score transactions of separate requests together, each with its own outcome.
+
+        As `score_many` (features in order, one vectorised model pass, one look-up of their
+        trans_nums), but a refused transaction is refused alone: its outcome is the error
+        (TransactionsRefusedError, or FeatureStateUnavailableError for those the state
+        failed before), the others' the future of their stored result. One repeating an
+        earlier one is answered as its repeat, as if sent right after it. Errors of the
+        whole service (NoModelError, the state known down) are raised.
+        """
+        return self._score(transactions, each=True)
+
+    def _score(
+        self, transactions: Sequence[CanonicalTransaction], *, each: bool
+    ) -> "list[Future[StoredResult] | Exception]":
+        """`score_many` (raising what refuses any) or `score_each` (outcomes per transaction)."""
         models = self.models  # read once: this request finishes on these models
         champion = models.champion
         if champion is None:
@@ -290,11 +316,13 @@ class ScoringService:
             now=utc_now(),
             max_ahead_seconds=self.settings.max_event_ahead_seconds,
             known=self._known,
+            each=each,
         )
         challenger = models.challenger if self.settings.shadow else None
         prepared: list[_Prepared] = []
         conflicts: list[Problem] = []
         repeats: dict[int, Future[StoredResult]] = {}
+        unavailable: FeatureStateUnavailableError | None = None
         try:
             for index, item in admitted.new:
                 try:
@@ -310,22 +338,27 @@ class ScoringService:
                     prepared.append(
                         self._features(item, champion, challenger, index=index, repeat=True)
                     )
-        except FeatureStateUnavailableError:
+        except FeatureStateUnavailableError as error:
             self.supervisor.doubt()
-            self._score_and_store(prepared, champion, challenger)
-            raise
+            unavailable = error
         stored = self._score_and_store(prepared, champion, challenger)
-        if conflicts:  # those scored are stored; the caller learns which were refused
+        if unavailable is not None and not each:
+            raise unavailable
+        if conflicts and not each:  # those scored are stored; the caller learns which were refused
             raise TransactionsRefusedError(conflicts, conflict=True)
-        futures: dict[int, Future[StoredResult]] = {
-            item.index: future for item, future in zip(prepared, stored, strict=True)
-        }
-        futures.update(repeats)
+        outcomes: dict[int, Future[StoredResult] | Exception] = dict(admitted.refused)
+        outcomes.update((item.index, future) for item, future in zip(prepared, stored, strict=True))
+        outcomes.update(repeats)
+        for problem in conflicts:
+            outcomes[problem.index] = TransactionsRefusedError([problem], conflict=True)
         for index, known in admitted.repeats_stored.items():
-            futures[index] = _resolved(known.result)
+            outcomes[index] = _resolved(known.result)
+        # Those the state failed before have no outcome yet: the failure is theirs.
+        missing = unavailable or RuntimeError("a transaction was left without an outcome")
         for index, earlier in admitted.repeats_in_request.items():
-            futures[index] = _as_repeat(futures[earlier])
-        return [futures[index] for index in range(len(transactions))]
+            first = outcomes.get(earlier, missing)
+            outcomes[index] = _as_repeat(first) if isinstance(first, Future) else first
+        return [outcomes.get(index, missing) for index in range(len(transactions))]
 
     def _known(self, trans_nums: Sequence[str]) -> dict[str, KnownTransaction]:
         """The transactions among `trans_nums` stored: journaled here, or in the warehouse."""
