@@ -17,11 +17,12 @@ from fastapi.responses import JSONResponse
 
 from fraudops import __version__
 from fraudops.api.auth import DEV_BANNER, TokenChecker, TokenGate
+from fraudops.api.batching import ScoreBatcher
 from fraudops.api.bridge import FutureBridge
 from fraudops.api.fastpath import ScoreFastPath
 from fraudops.api.metrics import MetricsMiddleware, Receive, Scope, Send
 from fraudops.api.openapi import served_openapi
-from fraudops.api.routes import router
+from fraudops.api.routes import SCORING_LIMITER, SCORING_THREADS, router
 from fraudops.api.server import settle_process_for_serving
 from fraudops.config import Settings, get_settings
 from fraudops.lifecycle.jobs import JobRunner
@@ -72,7 +73,10 @@ def create_app(
         running = service if service is not None else build_service(settings, metrics=metrics)
         await asyncio.to_thread(running.start, block=False, loaded=settle_process_for_serving)
         app.state.service = running
-        app.state.bridge = FutureBridge(asyncio.get_running_loop())
+        app.state.bridge = bridge = FutureBridge(asyncio.get_running_loop())
+        app.state.batcher = ScoreBatcher(
+            running, bridge=bridge, threads=SCORING_THREADS, limiter=SCORING_LIMITER
+        )
         # The latest monitoring run (whoever ran it: the loop, the CLI, Airflow) on /metrics.
         monitoring = MonitorCollector(running.warehouse)
         metrics.registry.register(monitoring)

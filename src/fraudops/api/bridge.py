@@ -25,8 +25,12 @@ class FutureBridge:
     def wait(self, future: "Future[T]") -> "asyncio.Future[T]":
         """An asyncio future (of this loop) that settles as `future` does."""
         waiter: asyncio.Future[T] = self._loop.create_future()
-        future.add_done_callback(lambda done: self._completed(done, waiter))
+        self.forward(future, waiter)
         return waiter
+
+    def forward(self, future: "Future[T]", waiter: "asyncio.Future[T]") -> None:
+        """Settle `waiter` (of this loop) as `future` settles."""
+        future.add_done_callback(lambda done: self._completed(done, waiter))
 
     def _completed(self, future: "Future[Any]", waiter: "asyncio.Future[Any]") -> None:
         """Queue a settled future; schedule a drain unless one is already coming."""

@@ -79,7 +79,7 @@ class ScoreFastPath:
             return
         status, headers = 200, JSON_HEADERS
         try:
-            answer = await score_transaction(service, self._state.bridge, transaction, start=start)
+            answer = await score_transaction(service, self._state.batcher, transaction, start=start)
         except HTTPException as error:
             status = error.status_code
             answer = orjson.dumps({"detail": error.detail})

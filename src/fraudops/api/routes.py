@@ -16,6 +16,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from fraudops.api.auth import Access
+from fraudops.api.batching import ScoreBatcher
 from fraudops.api.bridge import FutureBridge
 from fraudops.api.deps import AdminAccess, MetricsAccess, ScoringAccess, ServiceDep, SettingsDep
 from fraudops.api.schemas import (
@@ -125,7 +126,7 @@ async def _score_one(request: Request) -> Response:
     start = time.perf_counter()
     service: ScoringService = request.app.state.service
     transaction = parse_transaction(service, await request.body())
-    answer = await score_transaction(service, request.app.state.bridge, transaction, start=start)
+    answer = await score_transaction(service, request.app.state.batcher, transaction, start=start)
     return Response(answer, media_type="application/json")
 
 
@@ -137,15 +138,17 @@ def parse_transaction(service: ScoringService, body: bytes) -> CanonicalTransact
 
 async def score_transaction(
     service: ScoringService,
-    bridge: FutureBridge,
+    batcher: ScoreBatcher,
     transaction: CanonicalTransaction,
     *,
     start: float,
 ) -> bytes:
     """The JSON answer of POST /v1/score once the transaction is durably stored (the route
-    and the app's fast path both answer with this)."""
-    futures = await _submit(service, bridge, [transaction], batch=False)
-    outcome = (await _all_stored(futures))[0]
+    and the app's fast path both answer with this); scored with the requests beside it."""
+    try:
+        outcome = await batcher.score(transaction)
+    except Exception as error:
+        raise _http_error(error, service, batch=False, at=("body",)) from None
     return _json(score_payload(outcome, latency_ms=(time.perf_counter() - start) * 1000))
 
 
@@ -158,7 +161,7 @@ async def _score_many(request: Request) -> Response:
     _check_batch_size(len(items), settings.batch_limit)
     service: ScoringService = request.app.state.service
     transactions = _batch_transactions(shape, document, body, schema=service.schema)
-    futures = await _submit(service, request.app.state.bridge, transactions, batch=True, at=shape)
+    futures = await _submit(service, request.app.state.bridge, transactions, at=shape)
     outcomes = await _all_stored(futures)
     latency = (time.perf_counter() - start) * 1000
     payload = {"results": [score_payload(o, latency_ms=latency) for o in outcomes]}
@@ -454,33 +457,32 @@ async def _submit(
     bridge: FutureBridge,
     transactions: list[CanonicalTransaction],
     *,
-    batch: bool,
-    at: tuple[str, ...] = ("body",),
+    at: tuple[str, ...],
 ) -> "list[asyncio.Future[StoredResult]]":
-    """Score and wrap the storage futures for awaiting.
-
-    One transaction on the embedded default takes microseconds: scored on the event loop.
-    A batch, or anything that waits on the network (PostgreSQL, Redis), is scored in a
-    worker thread, so that the loop goes on answering other requests meanwhile; at most
-    SCORING_THREADS at once (more would only queue for the GIL and for connections).
-    """
+    """Score a batch request in a worker thread, so that the loop goes on answering other
+    requests meanwhile (at most SCORING_THREADS at once: more would only queue for the GIL
+    and for connections), and wrap the storage futures for awaiting."""
     try:
-        if batch or service.blocking:
-            futures = await anyio.to_thread.run_sync(
-                service.score_many, transactions, limiter=SCORING_LIMITER
-            )
-        else:
-            futures = service.score_many(transactions)
-    except NoModelError as error:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(error)) from error
-    except FeatureStateUnavailableError as error:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(error)) from error
-    except TransactionsRefusedError as refused:
-        service.metrics.refused.labels(reason="conflict" if refused.conflict else "invalid").inc(
-            len(refused.problems)
+        futures = await anyio.to_thread.run_sync(
+            service.score_many, transactions, limiter=SCORING_LIMITER
         )
-        raise _refusal(refused, batch=batch, at=at) from None
+    except Exception as error:
+        raise _http_error(error, service, batch=True, at=at) from None
     return [bridge.wait(future) for future in futures]
+
+
+def _http_error(
+    error: Exception, service: ScoringService, *, batch: bool, at: tuple[str, ...]
+) -> Exception:
+    """What answers a scoring error: 503 when no model or store can serve, 409 or 422 (counted)
+    for refused transactions; any other error as it is."""
+    if isinstance(error, NoModelError | FeatureStateUnavailableError | StoreUnavailableError):
+        return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(error))
+    if isinstance(error, TransactionsRefusedError):
+        reason = "conflict" if error.conflict else "invalid"
+        service.metrics.refused.labels(reason=reason).inc(len(error.problems))
+        return _refusal(error, batch=batch, at=at)
+    return error
 
 
 def _refusal(refused: TransactionsRefusedError, *, batch: bool, at: tuple[str, ...]) -> Exception:
