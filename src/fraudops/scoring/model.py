@@ -78,6 +78,9 @@ BoolArray = npt.NDArray[np.bool_]
 PROBABILITY_FLOOR = 1e-6
 # Rows per chunk of the vectorised tree walk: bounds the (rows x trees) index arrays.
 _CHUNK_ROWS = 1024
+# Batches up to this size are scored row by row: one call of a booster's batch prediction
+# costs more than walking this many rows one at a time (`score` equals it bit for bit).
+_ROW_BY_ROW = 32
 _LEAF = -1
 
 
@@ -184,7 +187,10 @@ class FastModel:
         return Scored(probability=probability, reasons=reasons)
 
     def score_batch(self, rows: FloatArray, *, top: int = 3) -> list[Scored]:
-        """`score` of each row of a feature matrix, vectorised over the rows."""
+        """`score` of each row of a feature matrix, vectorised over the rows (a few rows are
+        scored one by one)."""
+        if len(rows) <= _ROW_BY_ROW:
+            return [self.score(row, top=top) for row in rows]
         values = self._many(rows)
         probabilities = self._engine.probabilities(values).tolist()
         if not self._engine.explains:
