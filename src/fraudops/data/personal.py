@@ -20,6 +20,7 @@ import os
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +61,11 @@ class ProtectedTransaction:
     def trans_num(self) -> str:
         """The transaction's id."""
         return self.transaction.trans_num
+
+    @cached_property
+    def record_json(self) -> bytes:
+        """The stored record, as JSON text: made once, for the journal and the warehouse."""
+        return self.transaction.model_dump_json(exclude_none=True).encode()
 
 
 class PersonalData:

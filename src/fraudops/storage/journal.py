@@ -142,9 +142,7 @@ def encode_entry(entry: JournalEntry) -> bytes:
     label = entry.label
     return orjson.dumps(
         {
-            "transaction": orjson.Fragment(
-                transaction.transaction.model_dump_json(exclude_none=True)
-            ),
+            "transaction": orjson.Fragment(transaction.record_json),
             "card_last4": transaction.card_last4,
             "fingerprint": transaction.fingerprint,
             "sealed": transaction.sealed,

@@ -13,6 +13,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 import structlog
 from sqlalchemy import Connection, insert, select, update
 
@@ -88,7 +89,7 @@ class TransactionTables(OutboxTables):
             "category": canonical.category,
             "amount": canonical.amt,
             "event_time": canonical.event_time,
-            "record": canonical.model_dump(mode="json", exclude_none=True),
+            "record": orjson.Fragment(transaction.record_json),  # JSON text already
             "received_at": received_at,
             "card_last4": transaction.card_last4,
             "fingerprint": transaction.fingerprint,
