@@ -17,12 +17,12 @@ from fastapi.responses import JSONResponse
 
 from fraudops import __version__
 from fraudops.api.auth import DEV_BANNER, TokenChecker, TokenGate
-from fraudops.api.batching import ScoreBatcher
+from fraudops.api.batching import BATCH_THREADS, ScoreBatcher
 from fraudops.api.bridge import FutureBridge
 from fraudops.api.fastpath import ScoreFastPath
 from fraudops.api.metrics import MetricsMiddleware, Receive, Scope, Send
 from fraudops.api.openapi import served_openapi
-from fraudops.api.routes import SCORING_LIMITER, SCORING_THREADS, router
+from fraudops.api.routes import router
 from fraudops.api.server import settle_process_for_serving
 from fraudops.config import Settings, get_settings
 from fraudops.lifecycle.jobs import JobRunner
@@ -74,9 +74,7 @@ def create_app(
         await asyncio.to_thread(running.start, block=False, loaded=settle_process_for_serving)
         app.state.service = running
         app.state.bridge = bridge = FutureBridge(asyncio.get_running_loop())
-        app.state.batcher = ScoreBatcher(
-            running, bridge=bridge, threads=SCORING_THREADS, limiter=SCORING_LIMITER
-        )
+        app.state.batcher = ScoreBatcher(running, bridge=bridge, threads=BATCH_THREADS)
         # The latest monitoring run (whoever ran it: the loop, the CLI, Airflow) on /metrics.
         monitoring = MonitorCollector(running.warehouse)
         metrics.registry.register(monitoring)

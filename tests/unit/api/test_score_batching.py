@@ -112,7 +112,7 @@ async def test_scoring_in_threads_takes_what_arrived_meanwhile_as_the_next_batch
     import fraudops.api.app as app_module  # noqa: PLC0415 - patched before the app starts
 
     monkeypatch.setattr(ScoringService, "blocking", property(lambda _: True))
-    monkeypatch.setattr(app_module, "SCORING_THREADS", 1)
+    monkeypatch.setattr(app_module, "BATCH_THREADS", 1)
     score_each = service.score_each
     first_started = asyncio.Event()
     release = asyncio.Event()

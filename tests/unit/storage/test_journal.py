@@ -7,9 +7,13 @@ import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from fraudops.data.personal import PersonalData
 from fraudops.data.schema import CanonicalTransaction
+from fraudops.scoring import journaling
 from fraudops.scoring.journaling import JournaledWriter, replay_journal
 from fraudops.storage.base import (
     LabelRecord,
@@ -183,4 +187,35 @@ def test_a_journaled_transaction_is_found_before_and_after_it_is_drained(
     assert warehouse.get_transaction("t-1") is not None
     writer.close()
     assert [] == list((tmp_path / "journal").iterdir())
+    warehouse.dispose()
+
+
+def test_the_drain_stores_what_arrives_within_its_linger_in_one_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transaction journaled while the drain lingers over the one before joins its group:
+    one warehouse commit for both. One alone is stored once the linger ends."""
+    monkeypatch.setattr(journaling, "DRAIN_LINGER_SECONDS", 0.5)
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}", personal=KEYS)
+    warehouse.migrate()
+    gated = GatedWarehouse(warehouse)
+    gated.gate.set()
+    groups: list[list[str]] = []
+    store = gated.store_scored_batch
+
+    def recorded(items: Sequence[ScoredTransaction], **kwargs: Any) -> list[StoredResult]:
+        groups.append([item.transaction.trans_num for item in items])
+        return store(items, **kwargs)
+
+    gated.store_scored_batch = recorded  # type: ignore[method-assign]
+    writer = JournaledWriter(gated, Journal(tmp_path / "journal"))  # type: ignore[arg-type]
+    writer.start()
+    first = writer.submit(entry("t-1").item)
+    first.durable.result(timeout=10)  # in the drain's hands now
+    second = writer.submit(entry("t-2", minutes=1).item)
+    assert "t-2" == second.drained.result(timeout=10).trans_num
+    alone = writer.submit(entry("t-3", minutes=2).item)
+    assert "t-3" == alone.drained.result(timeout=10).trans_num
+    writer.close()
+    assert [["t-1", "t-2"], ["t-3"]] == groups
     warehouse.dispose()
