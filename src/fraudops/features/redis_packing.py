@@ -6,12 +6,14 @@ bits, so sums come back bit for bit, NaN too); its ids are sorted-set members th
 front, or the whole column (see `splice`), and the ids added and dropped (see `StoredIds`).
 """
 
+import os
 import secrets
 import sys
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, MutableSequence, Sequence
 from dataclasses import dataclass
+from itertools import count
 from typing import Any, overload
 
 from fraudops.features.state import CardState, MerchantState
@@ -313,5 +315,19 @@ def id_of(member: bytes) -> str:
 
 
 def new_token() -> str:
-    """A version or generation no other write uses (random: a restarted Redis counts nothing)."""
-    return secrets.token_hex(8)
+    """A version or generation no other write uses: this process's random prefix and a
+    count (random: a restarted Redis counts nothing; drawn once, not at every write)."""
+    return f"{_token_prefix}{next(_token_count):x}"
+
+
+def _new_token_prefix() -> None:
+    """Draw the process's token prefix (again in a forked child, which must not share it)."""
+    global _token_prefix, _token_count  # noqa: PLW0603 - per process, redrawn after a fork
+    _token_prefix = secrets.token_hex(8) + "-"
+    _token_count = count()
+
+
+_token_prefix = ""
+_token_count = count()
+_new_token_prefix()
+os.register_at_fork(after_in_child=_new_token_prefix)

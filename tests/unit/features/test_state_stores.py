@@ -4,6 +4,7 @@ Also the pure parts of the Redis layout (packed columns, ordered members, ids le
 and rebuilds: states built in process and loaded at once.
 """
 
+import os
 import struct
 import sys
 import threading
@@ -307,6 +308,23 @@ def test_packed_columns_round_trip_bit_for_bit(
     assert float_bits(doubles) == float_bits(back)
     assert labels == redis_packing.unpack("B", redis_packing.pack("B", labels)).tolist()
     assert 8 * len(times) == len(redis_packing.pack("q", times))
+
+
+def test_tokens_are_unique_and_a_forked_child_draws_its_own() -> None:
+    """Versions never repeat in a process, nor between a process and a child it forks."""
+    here = {redis_packing.new_token() for _ in range(10_000)}
+    assert 10_000 == len(here)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        os.write(write, redis_packing.new_token().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    theirs = os.read(read, 100).decode()
+    os.close(read)
+    assert theirs not in here
+    assert theirs.split("-")[0] != redis_packing.new_token().split("-")[0]
 
 
 @given(
