@@ -15,6 +15,7 @@ Writes benchmarks/results/scoring.json.
 
 import argparse
 import gc
+import math
 import os
 import sys
 import tempfile
@@ -36,6 +37,9 @@ WARM_UP_CALLS = 2_000
 BASELINE_CALLS = 2_000
 VALIDATION_DAYS = 14
 BATCH_ROWS = 1_000
+# Batch sizes of concurrent requests, and the rows timed in batches of each.
+SMALL_BATCH_SIZES = (2, 16, 64, 256)
+SMALL_BATCH_ROWS = 1_024
 
 Matrix = npt.NDArray[np.float64]
 
@@ -85,6 +89,18 @@ def time_calls(call: Callable[[Matrix], object], rows: Matrix, *, calls: int) ->
     return percentiles(elapsed / 1000.0)
 
 
+def per_row_us(call: Callable[[Matrix], object], rows: Matrix, *, size: int) -> float:
+    """Microseconds per row of `call` on SMALL_BATCH_ROWS rows in batches of `size` (best of
+    a few repeats: the machine's noise only adds)."""
+    best = math.inf
+    for _ in range(5):
+        began = time.perf_counter()
+        for start in range(0, SMALL_BATCH_ROWS, size):
+            call(rows[start : start + size])
+        best = min(best, time.perf_counter() - began)
+    return round(best / SMALL_BATCH_ROWS * 1e6, 1)
+
+
 def measure(bundle: Any, rows: Matrix, *, calls: int) -> dict[str, Any]:
     """Build the FastModel, check it against the bundle, and time every scoring path."""
     from fraudops.scoring.model import FastModel  # noqa: PLC0415
@@ -132,6 +148,26 @@ def measure(bundle: Any, rows: Matrix, *, calls: int) -> dict[str, Any]:
             lambda row: bundle.score_features(row[None, :]), rows, calls=BASELINE_CALLS
         ),
         "score_batch_rows_per_s": round(min(BATCH_ROWS, len(rows)) / batch_seconds),
+        "small_batches_us_per_row": small_batches(model, rows),
+    }
+
+
+def small_batches(model: Any, rows: Matrix) -> dict[str, dict[str, float]]:
+    """Small batches, as concurrent requests make them: `score` row by row against
+    score_batch's vectorised path (a model made with row_by_row=0) and the model's batch
+    probability alone (`predict_many`), µs per row."""
+    from fraudops.scoring.model import FastModel  # noqa: PLC0415
+
+    vectorised = FastModel(model.bundle, row_by_row=0)
+    return {
+        str(size): {
+            "score_row_by_row": per_row_us(
+                lambda batch: [model.score(row) for row in batch], rows, size=size
+            ),
+            "score_batch_vectorised": per_row_us(vectorised.score_batch, rows, size=size),
+            "predict_many": per_row_us(model.predict_many, rows, size=size),
+        }
+        for size in SMALL_BATCH_SIZES
     }
 
 
@@ -252,6 +288,11 @@ def main() -> None:
                   f"max {timing['max']:8.1f} us")  # fmt: skip
         print(f"  score_batch           {figures['score_batch_rows_per_s']:,} rows/s "
               f"({BATCH_ROWS:,} rows with reasons)")  # fmt: skip
+        for size, per_row in figures["small_batches_us_per_row"].items():
+            print(f"  batches of {size:<4}       us/row: score row by row "
+                  f"{per_row['score_row_by_row']:6.1f}; vectorised "
+                  f"{per_row['score_batch_vectorised']:6.1f}; predict_many "
+                  f"{per_row['predict_many']:6.1f}")  # fmt: skip
     print(f"load average         {result['load_average'][0]} before, "
           f"{result['load_average'][1]} after ({os.cpu_count()} cores)")  # fmt: skip
     print(f"target               single scoring p99 (predict + reasons) <= {TARGET_P99_US:.0f} us "

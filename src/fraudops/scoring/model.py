@@ -78,10 +78,11 @@ BoolArray = npt.NDArray[np.bool_]
 PROBABILITY_FLOOR = 1e-6
 # Rows per chunk of the vectorised tree walk: bounds the (rows x trees) index arrays.
 _CHUNK_ROWS = 1024
-# Batches up to this size are scored row by row (`score` equals the batch bit for bit): the
-# booster's batch prediction costs a fixed ~360 us a call. XGBoost of 275 trees, µs a row:
-# row by row 21 at any size; vectorised 202 (2 rows), 51 (16), 29 (64), 23 (128), 22 (256).
-_ROW_BY_ROW = 256
+# XGBoost batches up to this size are scored row by row (`score` equals the batch bit for
+# bit): the booster's batch prediction costs some 250 us a call. µs a row, 293 trees
+# (benchmarks/bench_scoring.py): row by row 23 at any size; vectorised 249 in batches of 2,
+# 56 of 16, 32 of 64, 23 of 256. Logistic regression's vectorised path is faster at any size.
+XGBOOST_ROW_BY_ROW = 256
 _LEAF = -1
 
 
@@ -106,6 +107,11 @@ class _Engine(Protocol):
     def explains(self) -> bool: ...
 
     @property
+    def row_by_row(self) -> int:
+        """Batches up to this size are scored one row at a time (their batch call costs more)."""
+        ...
+
+    @property
     def compiled(self) -> bool: ...
 
     def wait_compiled(self, timeout: float | None) -> bool: ...
@@ -127,11 +133,19 @@ class FastModel:
     `predict_one` followed by `reasons` walks them twice.
     """
 
-    def __init__(self, bundle: ModelBundle, *, tree_walk: TreeWalk = "compiled") -> None:
+    def __init__(
+        self,
+        bundle: ModelBundle,
+        *,
+        tree_walk: TreeWalk = "compiled",
+        row_by_row: int | None = None,
+    ) -> None:
         self.bundle = bundle
         self.names = bundle.feature_names
         self._width = len(self.names)
         self._engine = _engine_for(bundle, tree_walk=tree_walk)
+        # Batches up to this size go row by row (None: as suits the model's family).
+        self._row_by_row = self._engine.row_by_row if row_by_row is None else row_by_row
 
     @property
     def method(self) -> str:
@@ -190,7 +204,7 @@ class FastModel:
     def score_batch(self, rows: FloatArray, *, top: int = 3) -> list[Scored]:
         """`score` of each row of a feature matrix, vectorised over the rows (a few rows are
         scored one by one)."""
-        if len(rows) <= _ROW_BY_ROW:
+        if len(rows) <= self._row_by_row:
             return [self.score(row, top=top) for row in rows]
         values = self._many(rows)
         probabilities = self._engine.probabilities(values).tolist()
@@ -322,6 +336,7 @@ class _LogisticEngine:
 
     name = "logreg"
     explains = True
+    row_by_row = 0
     compiled = False
 
     def wait_compiled(self, timeout: float | None) -> bool:  # noqa: ARG002 - nothing to wait for
@@ -621,6 +636,7 @@ class _XGBoostEngine:
 
     name = "xgboost"
     explains = True
+    row_by_row = XGBOOST_ROW_BY_ROW
 
     @property
     def compiled(self) -> bool:
@@ -803,6 +819,7 @@ class _ForestEngine:
 
     name = "random_forest"
     explains = True
+    row_by_row = 0
 
     @property
     def compiled(self) -> bool:
@@ -894,6 +911,7 @@ class _GenericEngine:
 
     name = "generic"
     explains = False
+    row_by_row = 0
     compiled = False
 
     def wait_compiled(self, timeout: float | None) -> bool:  # noqa: ARG002 - nothing to wait for

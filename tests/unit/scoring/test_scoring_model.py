@@ -325,6 +325,23 @@ def test_score_batch_equals_score_of_each_row(
     )
 
 
+@pytest.mark.parametrize("row_by_row", [None, 0])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_small_batch_equals_score_of_each_row_whichever_path_it_takes(
+    family: str, row_by_row: int | None, bundles: dict[str, ModelBundle], sample: Sample
+) -> None:
+    """Five rows, as concurrent requests make a batch: the family's own choice (row by row
+    for XGBoost) and the vectorised path give each row's single score."""
+    model = FastModel(bundles[family], row_by_row=row_by_row)
+    rows = sample.features[:5]
+    batch = model.score_batch(rows, top=3)
+    singles = [model.score(row, top=3) for row in rows]
+    assert [s.reasons for s in singles] == [b.reasons for b in batch]
+    np.testing.assert_allclose(
+        [s.probability for s in singles], [b.probability for b in batch], rtol=0, atol=1e-12
+    )
+
+
 def test_missing_values_take_xgboost_default_branches(xgboost_bundle: ModelBundle) -> None:
     """A row of nothing but NaN scores as XGBoost scores it; its reasons describe missing values."""
     model = FastModel(xgboost_bundle)
