@@ -27,9 +27,9 @@ from fraudops.storage.base import StoredResult
 # Most transactions scored in one batch (a batch holds the loop, or a thread, while scored).
 MAX_BATCH = 64
 # Batches scored at once in worker threads (PostgreSQL, Redis). One: the threads' Python
-# work shares one GIL anyway, and more threads only made smaller batches. PostgreSQL +
-# Redis, one worker, 500 requests/s: p50/p99 47/125 ms with 8 threads, 19/59 with 2 and
-# 14/37 with 1; as fast as it answers, 1 thread did 860 requests/s, 2 did 814.
+# work shares one GIL anyway, and more threads only made smaller batches (in development
+# runs of bench_serve's load at 500 requests/s, p99 was about three times longer with 8
+# threads than with 1, and 2 threads answered fewer requests/s than 1 at full speed).
 BATCH_THREADS = 1
 
 _Waiting = tuple[CanonicalTransaction, "asyncio.Future[StoredResult]"]
