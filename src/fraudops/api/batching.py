@@ -3,7 +3,7 @@
 Each scoring request costs fixed work besides its own: the admission look-up of its
 trans_num, the model's call, a hop to a worker thread and back when scoring waits on the
 network. Requests that arrive while others are being read are gathered and handed to
-`ScoringService.score_each` at once: one look-up, one vectorised model pass, one thread hop,
+`ScoringService.score_each` at once: one look-up, one model call, one thread hop,
 and each request still gets its own outcome (its stored result, or the error refusing it
 alone). Order is kept: a batch is scored in arrival order, and batches one after another.
 
@@ -52,6 +52,7 @@ class ScoreBatcher:
         self._waiting: list[_Waiting] = []
         self._scheduled = False
         self._running = 0  # batches in worker threads now
+        self._tasks: set[asyncio.Task[None]] = set()  # referenced until done
 
     def score(self, transaction: CanonicalTransaction) -> "asyncio.Future[StoredResult]":
         """A future of the transaction's stored result (or of the error refusing it)."""
@@ -76,7 +77,9 @@ class ScoreBatcher:
                 continue
             if service.blocking:
                 self._running += 1
-                asyncio.get_running_loop().create_task(self._in_thread(service, batch))
+                task = asyncio.get_running_loop().create_task(self._in_thread(service, batch))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
             else:
                 self._settle(batch, _scored(service, batch))
 

@@ -51,9 +51,10 @@ MAX_PENDING = 200_000
 # Pause before the drain tries again after the warehouse failed it.
 RETRY_SECONDS = 1.0
 # How long the drain lets a group grow before storing it. A warehouse commit costs far more
-# than a row: at 500 transactions/s, one commit each cost PostgreSQL ~880 us of CPU per
-# transaction, one per 20 transactions ~130 (benchmarks/bench_pg_store.py). What waits is
-# durable in the journal already, and read from it, so the warehouse only trails by this.
+# than a row: a commit per transaction costs PostgreSQL ~880 us of CPU per transaction, one
+# per 20 transactions ~130 (benchmarks/bench_pg_store.py), and scoring at a few hundred a
+# second hands the drain one or two at a time. What waits is durable in the journal already,
+# and read from it, so the warehouse only trails by this.
 DRAIN_LINGER_SECONDS = 0.02
 
 

@@ -275,8 +275,8 @@ class ScoringService:
         """Score several transactions in order; one future each.
 
         Features are read one transaction at a time (each sees the state its predecessors
-        left); the champion then scores them all in one vectorised pass, equal to scoring
-        each alone. A refused transaction refuses the request (TransactionsRefusedError,
+        left); the champion then scores them all together (`FastModel.score_batch`), equal
+        to scoring each alone. A refused transaction refuses the request (TransactionsRefusedError,
         before anything changed for an invalid or conflicting one). If the state fails
         part-way, those already read are still scored and stored before the error is raised.
         """
@@ -292,7 +292,7 @@ class ScoringService:
     ) -> "list[Future[StoredResult] | Exception]":
         """Score transactions of separate requests together, each with its own outcome.
 
-        As `score_many` (features in order, one vectorised model pass, one look-up of their
+        As `score_many` (features in order, one model call, one look-up of their
         trans_nums), but a refused transaction is refused alone: its outcome is the error
         (TransactionsRefusedError, or FeatureStateUnavailableError for those the state
         failed before), the others' the future of their stored result. One repeating an
