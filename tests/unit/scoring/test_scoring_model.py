@@ -310,30 +310,19 @@ def test_top_limits_the_number_of_reasons(xgboost_bundle: ModelBundle, sample: S
     assert () == model.reasons(row, top=0)
 
 
+@pytest.mark.parametrize(
+    ("size", "row_by_row"),
+    [(300, None), (5, None), (5, 0)],
+    ids=["300 rows, vectorised", "5 rows, the family's choice", "5 rows, vectorised"],
+)
 @pytest.mark.parametrize("family", FAMILIES)
 def test_score_batch_equals_score_of_each_row(
-    family: str, bundles: dict[str, ModelBundle], sample: Sample
+    family: str, size: int, row_by_row: int | None, bundles: dict[str, ModelBundle], sample: Sample
 ) -> None:
-    """The vectorised batch gives each row's single score and the very same reasons."""
-    model = FastModel(bundles[family])
-    rows = sample.features[:300]
-    batch = model.score_batch(rows, top=3)
-    singles = [model.score(row, top=3) for row in rows]
-    assert [s.reasons for s in singles] == [b.reasons for b in batch]
-    np.testing.assert_allclose(
-        [s.probability for s in singles], [b.probability for b in batch], rtol=0, atol=1e-12
-    )
-
-
-@pytest.mark.parametrize("row_by_row", [None, 0])
-@pytest.mark.parametrize("family", FAMILIES)
-def test_a_small_batch_equals_score_of_each_row_whichever_path_it_takes(
-    family: str, row_by_row: int | None, bundles: dict[str, ModelBundle], sample: Sample
-) -> None:
-    """Five rows, as concurrent requests make a batch: the family's own choice (row by row
-    for XGBoost) and the vectorised path give each row's single score."""
+    """A batch gives each row's single score and the very same reasons, whichever path it
+    takes: vectorised, or (a small XGBoost batch, as concurrent requests make) row by row."""
     model = FastModel(bundles[family], row_by_row=row_by_row)
-    rows = sample.features[:5]
+    rows = sample.features[:size]
     batch = model.score_batch(rows, top=3)
     singles = [model.score(row, top=3) for row in rows]
     assert [s.reasons for s in singles] == [b.reasons for b in batch]
