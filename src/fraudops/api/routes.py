@@ -162,7 +162,7 @@ async def _score_many(request: Request) -> Response:
     service: ScoringService = request.app.state.service
     transactions = _batch_transactions(shape, document, body, schema=service.schema)
     futures = await _submit(service, request.app.state.bridge, transactions, at=shape)
-    outcomes = await _all_stored(futures)
+    outcomes = await _all_stored(futures, service, at=shape)
     latency = (time.perf_counter() - start) * 1000
     payload = {"results": [score_payload(o, latency_ms=latency) for o in outcomes]}
     return Response(_json(payload), media_type="application/json")
@@ -572,13 +572,15 @@ def _batch_transactions(
     return _parse(schema.many, orjson.dumps(records), at=at)
 
 
-async def _all_stored(futures: "list[asyncio.Future[StoredResult]]") -> list[StoredResult]:
+async def _all_stored(
+    futures: "list[asyncio.Future[StoredResult]]", service: ScoringService, *, at: tuple[str, ...]
+) -> list[StoredResult]:
     """Every stored outcome, in order; 503 if the warehouse could not store one of them."""
     results = await asyncio.gather(*futures, return_exceptions=True)
     outcomes: list[StoredResult] = []
     for result in results:
-        if isinstance(result, StoreUnavailableError):
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(result))
+        if isinstance(result, Exception):
+            raise _http_error(result, service, batch=True, at=at) from None
         if isinstance(result, BaseException):
             raise result
         outcomes.append(result)
