@@ -5,7 +5,7 @@ import random
 import secrets
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from fraudops.features.state import (
     FeatureStateUnavailableError,
     InMemoryStateStore,
     MerchantState,
+    StateStep,
     StateTransition,
     T,
 )
@@ -259,18 +260,12 @@ def test_labels_counted_from_their_label_time_through_redis_give_the_batch_featu
     )
 
 
-def test_a_long_history_of_ties_late_events_and_labels_matches_memory(
-    stream: Stream, store: RedisStateStore
-) -> None:
-    """Two months of one busy card and merchant, with ties, late events, replays and labels.
-
-    Every feature and the final states equal the in-memory engine's bit for bit; pruned
-    fronts are skipped, then written anew, so the stored columns stay near the live size.
-    """
-    template = stream.records[0]
+def busy_records(template: dict[str, Any], count: int) -> list[dict[str, Any]]:
+    """Transactions of one busy card at one merchant, half an hour apart, with ties (every
+    7th), and late by an hour or a day (a fifth of them)."""
     rng = random.Random(11)
-    records = []
-    for number in range(3_000):
+    records: list[dict[str, Any]] = []
+    for number in range(count):
         moment = number * 1_800_000 + rng.choice([0, 0, 0, -3_600_000, -86_400_000])
         if number % 7 == 0 and records:
             moment = records[-1][EVENT_TIME_MS] - template[EVENT_TIME_MS]  # a tie
@@ -284,6 +279,18 @@ def test_a_long_history_of_ties_late_events_and_labels_matches_memory(
                 EVENT_TIME_MS: template[EVENT_TIME_MS] + moment,
             }
         )
+    return records
+
+
+def test_a_long_history_of_ties_late_events_and_labels_matches_memory(
+    stream: Stream, store: RedisStateStore
+) -> None:
+    """Two months of one busy card and merchant, with ties, late events, replays and labels.
+
+    Every feature and the final states equal the in-memory engine's bit for bit; pruned
+    fronts are skipped, then written anew, so the stored columns stay near the live size.
+    """
+    records = busy_records(stream.records[0], 3_000)
     records += records[::97]  # replays
     memory = InMemoryStateStore()
     engines = [OnlineFeatureEngine(stream.spec, memory), OnlineFeatureEngine(stream.spec, store)]
@@ -304,6 +311,149 @@ def test_a_long_history_of_ties_late_events_and_labels_matches_memory(
     live = 8 * len(card.times)
     stored = store.client.strlen(f"{store.prefix}:v3:card-times:busy-card")
     assert live <= stored <= live * 5 // 4 + 4_096 + 8
+
+
+def one_by_one(
+    engine: OnlineFeatureEngine, steps: Sequence[tuple[dict[str, Any], int | None, Claim | None]]
+) -> list[Any]:
+    """`features_then_update` of each step in turn: its features, or the error it raised."""
+    outcomes: list[Any] = []
+    for record, label, claim in steps:
+        try:
+            outcomes.append(engine.features_then_update(record, label=label, claim=claim))
+        except ClaimedError as error:
+            outcomes.append(error)
+    return outcomes
+
+
+def same_outcomes(expected: list[Any], got: list[Any]) -> None:
+    """Equal features bit for bit, and the same refusals (error type, trans_num, fingerprint)."""
+    assert len(expected) == len(got)
+    for number, (one, other) in enumerate(zip(expected, got, strict=True)):
+        if isinstance(one, Exception):
+            assert type(one) is type(other), (number, other)
+            assert vars(one) == vars(other), number
+        else:
+            np.testing.assert_array_equal(one, other, err_msg=str(number))
+
+
+def test_transactions_sent_together_give_what_each_in_turn_gives(
+    stream: Stream, store: RedisStateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`features_then_update_each` over Redis, 16 transactions at a time: the stream, then a
+    busy card with ties, late events and replays (claimed already: refused) all in the same
+    batches. Every feature, every refusal and the final states equal those of the in-memory
+    engine fed one transaction at a time; most writes went to Redis several at once."""
+    records = stream.records + busy_records(stream.records[0], 400)
+    labels = [*stream.labels, *([0] * 400)]
+    replays = records[::23]  # in later batches
+    records += replays
+    labels += labels[::23]
+    records[40:40] = records[30:32]  # replays in the same batch
+    labels[40:40] = labels[30:32]
+    steps = [
+        (record, label, Claim(record["trans_num"], f"fp-{record['trans_num']}"))
+        for record, label in zip(records, labels, strict=True)
+    ]
+    memory = InMemoryStateStore()
+    expected = one_by_one(OnlineFeatureEngine(stream.spec, memory), steps)
+    together: list[int] = []
+    run_together = store._run_together
+
+    def counted(calls: list[bytes]) -> Any:
+        together.append(len(calls))
+        return run_together(calls)
+
+    monkeypatch.setattr(store, "_run_together", counted)
+    engine = OnlineFeatureEngine(stream.spec, store)
+    got = [
+        outcome
+        for start in range(0, len(steps), 16)
+        for outcome in engine.features_then_update_each(steps[start : start + 16])
+    ]
+
+    same_outcomes(expected, got)
+    assert sum(isinstance(outcome, ClaimedError) for outcome in got) == len(replays) + 2
+    assert memory_states(memory) == stored_states(store, set(memory.cards), set(memory.merchants))
+    written = sum(not isinstance(outcome, Exception) for outcome in got)
+    assert sum(together) > written * 3 // 4, "most writes were sent together"
+    assert len(together) < written / 4, "in few round trips"
+
+
+def test_writes_sent_together_on_outdated_copies_are_refused_and_retried_in_order(
+    stream: Stream,
+    redis_url: str,
+    prefix: str,
+    store: RedisStateStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two replicas taking turns, 8 transactions each: each replica's kept copies are often
+    outdated, so its writes are refused (with every later write of the batch on the same
+    states) and retried one by one. The features are still those of one engine fed the
+    stream in order, and transitions ran more often than there were transactions."""
+    expected, memory = stream.reference()
+    replicas = [RedisStateStore.from_url(redis_url, prefix=prefix) for _ in range(2)]
+    runs = 0
+    for replica in replicas:
+        transition = replica._transition
+
+        def counted(*args: Any, transition: Any = transition) -> Any:
+            nonlocal runs
+            runs += 1
+            return transition(*args)
+
+        monkeypatch.setattr(replica, "_transition", counted)
+    engines = [OnlineFeatureEngine(stream.spec, replica) for replica in replicas]
+    steps = [(r, label, None) for r, label in zip(stream.records, stream.labels, strict=True)]
+    try:
+        got = [
+            outcome
+            for number, start in enumerate(range(0, len(steps), 8))
+            for outcome in engines[number % 2].features_then_update_each(steps[start : start + 8])
+        ]
+    finally:
+        for replica in replicas:
+            replica.close()
+    np.testing.assert_array_equal(expected, np.array(got))
+    assert memory_states(memory) == stored_states(store, set(memory.cards), set(memory.merchants))
+    assert runs > len(steps), "no write was refused"
+
+
+def test_writes_sent_together_stop_where_the_state_becomes_unavailable(
+    store: RedisStateStore,
+) -> None:
+    """Without the initialised mark every step of a batch is refused, and nothing is written;
+    a step refused for its claim leaves the others of its batch written."""
+    store.transact("c", None, _add, claim=Claim("t1", "fp-a"))
+
+    def adding(trans_id: str, time_ms: int) -> StateTransition[str]:
+        def add(card: CardState | None, _merchant: MerchantState | None) -> Any:
+            card = card if card is not None else CardState()
+            card.add(time_ms=time_ms, trans_id=trans_id, amount=2.0)
+            return trans_id, card, None
+
+        return add
+
+    steps = [
+        StateStep("c", None, adding("t2", 2_000), Claim("t2", "fp")),
+        StateStep("c", None, adding("t1", 3_000), Claim("t1", "fp-b")),  # claimed already
+        StateStep("c", None, adding("t3", 4_000), Claim("t3", "fp")),
+    ]
+    outcomes = store.transact_each(steps)
+    assert "t2" == outcomes[0] and "t3" == outcomes[2]
+    assert isinstance(outcomes[1], ClaimedError) and "fp-a" == outcomes[1].fingerprint
+    card = store.get_card("c")
+    assert card is not None and ["t1", "t2", "t3"] == card.ids
+
+    store.client.delete(f"{store.prefix}:v3:initialised")
+    more = [
+        StateStep("c", None, adding(f"u{n}", 5_000 + n), Claim(f"u{n}", "fp")) for n in range(3)
+    ]
+    outcomes = store.transact_each(more)
+    assert all(isinstance(one, FeatureStateUnavailableError) for one in outcomes), outcomes
+    card = store.get_card("c")
+    assert card is not None and ["t1", "t2", "t3"] == card.ids
+    assert {"t1", "t2", "t3"} == set(store.stale_claims(older_than_seconds=0)), "no u claimed"
 
 
 def test_an_outdated_kept_copy_is_refused_and_the_transition_reruns(

@@ -10,7 +10,7 @@ milliseconds of its time; `records_from_frame` builds them from a loaded frame.
 """
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Self
 
@@ -36,6 +36,8 @@ from fraudops.features.state import (
     FeatureStateStore,
     InMemoryStateStore,
     MerchantState,
+    StateStep,
+    StateTransition,
     card_profile_features,
     card_window_features,
     merchant_counts,
@@ -135,6 +137,36 @@ class OnlineFeatureEngine:
         With a `claim`, the store claims the trans_num in the same step, or raises
         ClaimedError and changes nothing.
         """
+        row = self.store.transact(
+            *self._keys(tx), self._score_then_add(tx, label, label_time_ms), claim=claim
+        )
+        self.clock.observe(int(tx[EVENT_TIME_MS]))
+        return np.array(row, dtype=np.float64)
+
+    def features_then_update_each(
+        self, transactions: Sequence[tuple[Transaction, int | None, Claim | None]]
+    ) -> list[FloatArray | Exception]:
+        """`features_then_update` of each (transaction, label, claim) in order: its features,
+        or the error refusing it (see `FeatureStateStore.transact_each`). A shared store
+        sends the state changes of many at once."""
+        steps = [
+            StateStep(*self._keys(tx), self._score_then_add(tx, label, None), claim)
+            for tx, label, claim in transactions
+        ]
+        rows: list[list[float] | Exception] = self.store.transact_each(steps)
+        outcomes: list[FloatArray | Exception] = []
+        for (tx, _, _), outcome in zip(transactions, rows, strict=True):
+            if isinstance(outcome, Exception):
+                outcomes.append(outcome)
+                continue
+            self.clock.observe(int(tx[EVENT_TIME_MS]))
+            outcomes.append(np.array(outcome, dtype=np.float64))
+        return outcomes
+
+    def _score_then_add(
+        self, tx: Transaction, label: int | None, label_time_ms: int | None
+    ) -> "StateTransition[list[float]]":
+        """The scoring transition: the features from the state, then the state with `tx`."""
         keys, codes = self._keys(tx), self._codes(tx)
 
         def score_then_add(card: CardState | None, merchant: MerchantState | None) -> _Transition:
@@ -143,9 +175,7 @@ class OnlineFeatureEngine:
                 tx, keys, codes, card, merchant, label=label, known=label_time_ms
             )
 
-        row = self.store.transact(*keys, score_then_add, claim=claim)
-        self.clock.observe(int(tx[EVENT_TIME_MS]))
-        return np.array(row, dtype=np.float64)
+        return score_then_add
 
     def add_label(
         self, tx: Transaction, *, is_fraud: bool, label_time_ms: int | None = None

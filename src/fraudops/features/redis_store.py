@@ -49,6 +49,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Self, cast
 
@@ -85,9 +86,11 @@ from fraudops.features.state import (
     ClaimedError,
     FeatureStateUnavailableError,
     MerchantState,
+    StateStep,
     StateTransition,
     T,
     require_key,
+    step_outcome,
 )
 
 __all__ = [
@@ -137,6 +140,18 @@ CLEAR_BATCH = 500
 LOAD_BATCH = 250
 # Bytes of packed columns a process keeps at most (about 20,000 cards of a month each).
 KEPT_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class _Write:
+    """A write script call: the changes it makes, its claim, keys and arguments, and the
+    snapshot of each state it writes as it will be once written."""
+
+    changes: list[tuple[Seen, State | None]]
+    claim: Claim | None
+    keys: list[str]
+    args: list[Any]
+    written: list[tuple[Seen, Snapshot]]
 
 
 class _ConflictError(Exception):
@@ -284,11 +299,7 @@ class RedisStateStore:
         are arrays and their ids a sequence fetched on demand (see `StoredIds`). A claim is
         checked and made by the same script that writes the states.
         """
-        wanted = [
-            (kind, key)
-            for kind, key in ((CARD, card_key), (MERCHANT, merchant_key))
-            if key is not None
-        ]
+        wanted = _wanted(StateStep(card_key, merchant_key, work))
         if not wanted:
             result, _card, _merchant = work(None, None)
             if claim is not None:
@@ -330,6 +341,140 @@ class RedisStateStore:
         )
         raise FeatureStateUnavailableError(msg)
 
+    def transact_each(self, steps: Sequence[StateStep[T]]) -> list[T | Exception]:
+        """`transact` of each step in order, the writes of many sent in one round trip.
+
+        The states not kept are read first, together. Each transition then runs on the
+        state the steps before it leave (the snapshot their write will make), and the
+        writes go to Redis at once: each applies only if the versions it expects are
+        current, so a write following one that was refused is refused too. The refused
+        steps then go through `transact` one by one, in order. A transition that needs ids
+        of a state not yet written (a tie, a late event) ends the round: the queued writes
+        go first, and the next round starts with it.
+        """
+        outcomes: list[T | Exception] = []
+        while len(outcomes) < len(steps):
+            done: list[T | Exception] = self._round(steps[len(outcomes) :])
+            outcomes += done
+            if outcomes and isinstance(outcomes[-1], FeatureStateUnavailableError):
+                outcomes += [outcomes[-1]] * (len(steps) - len(outcomes))
+        return outcomes
+
+    def _round(self, steps: Sequence[StateStep[T]]) -> list[T | Exception]:
+        """Outcomes of the first steps (at least one): their writes sent together, then
+        those refused retried in turn. A FeatureStateUnavailableError is the last outcome."""
+        wanted = [_wanted(step) for step in steps]
+        try:
+            current = self._read_missing(wanted)
+        except FeatureStateUnavailableError as error:
+            return [error]
+        outcomes: list[Any] = []
+        queued: list[tuple[int, Any, _Write]] = []  # position, result, write
+        for step, keys in zip(steps, wanted, strict=True):
+            snapshots = [current.get((kind.name, key)) or self._kept.get((kind.name, key))
+                         for kind, key in keys]  # fmt: skip
+            try:
+                if not keys or None in snapshots:
+                    raise _ConflictError
+                result, changes = self._transition(keys, cast(list[Snapshot], snapshots), step.work)
+                if step.claim is None and not _changes_any(changes):
+                    raise _ConflictError  # a read of snapshots maybe outdated: `transact` checks
+            except _ConflictError:  # or it read ids of a state a queued write has yet to make
+                if queued:
+                    break  # the queued writes go first
+                outcomes.append(step_outcome(self, step))
+            except Exception as error:  # the step's error is its outcome
+                outcomes.append(error)
+            else:
+                write = self._write_call(changes, token=None, claim=step.claim)
+                queued.append((len(outcomes), result, write))
+                outcomes.append(None)
+                current.update(((seen.kind.name, seen.key), after) for seen, after in write.written)
+            if isinstance(outcomes[-1], FeatureStateUnavailableError):
+                break
+        if queued:
+            self._send_queued(steps, queued, outcomes)
+        for position, outcome in enumerate(outcomes):
+            if isinstance(outcome, FeatureStateUnavailableError):
+                return outcomes[: position + 1]
+        return outcomes
+
+    def _read_missing(
+        self, wanted: list[list[tuple[Kind, str]]]
+    ) -> dict[tuple[str, str], Snapshot]:
+        """The states wanted and not kept, read in one script call, by (kind name, key)."""
+        missing = list(
+            dict.fromkeys(
+                (kind, key)
+                for keys in wanted
+                for kind, key in keys
+                if self._kept.get((kind.name, key)) is None
+            )
+        )
+        if not missing:
+            return {}
+        read = self._read_states(missing)
+        return {
+            (kind.name, key): snapshot for (kind, key), snapshot in zip(missing, read, strict=True)
+        }
+
+    def _send_queued(
+        self,
+        steps: Sequence[StateStep[T]],
+        queued: list[tuple[int, Any, "_Write"]],
+        outcomes: list[Any],
+    ) -> None:
+        """Send the queued writes together and fill in their outcomes; those refused (or of
+        unknown fate) are retried with `transact`, in order, until the state is unavailable."""
+        calls = [
+            _resp([b"EVALSHA", self._write.sha, len(w.keys), *w.keys, *w.args])
+            for _, _, w in queued
+        ]
+        replies = self._run_together(calls)
+        refused: list[int] = []
+        for number, (position, result, write) in enumerate(queued):
+            reply = None if replies is None else replies[number]
+            if isinstance(reply, list) or not isinstance(reply, int | bytes):
+                # Refused, failed or unknown. A refusal's fresh states are not used: they
+                # were read against snapshots that a queued write may never have made.
+                for seen, _ in write.changes:
+                    self._kept.drop((seen.kind.name, seen.key))
+                refused.append(position)
+                continue
+            try:
+                self._written(write, reply)
+                outcomes[position] = result
+            except _ConflictError:  # another holds a lock
+                refused.append(position)
+            except (ClaimedError, FeatureStateUnavailableError) as error:
+                outcomes[position] = error
+        for position in refused:
+            if any(isinstance(o, FeatureStateUnavailableError) for o in outcomes[:position]):
+                break
+            outcomes[position] = step_outcome(self, steps[position])
+
+    def _run_together(self, calls: list[bytes]) -> list[Any] | None:
+        """The replies to script calls sent in one go (errors as replies), or None if the
+        connection failed: which of them ran is then unknown."""
+        connection = self._connections.take()
+        replies: list[Any] = []
+        try:
+            connection.send_packed_command([b"".join(calls)], check_health=False)  # type: ignore[no-untyped-call]
+            for _ in calls:
+                try:
+                    replies.append(connection.read_response())
+                except redis.ResponseError as error:  # this call's own (a script unknown)
+                    replies.append(error)
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            connection.disconnect()  # type: ignore[no-untyped-call]
+            return None
+        except BaseException:
+            connection.disconnect()  # type: ignore[no-untyped-call]  # unread answers
+            raise
+        finally:
+            self._connections.give_back(connection)
+        return replies
+
     def _attempt(
         self,
         wanted: list[tuple[Kind, str]],
@@ -345,6 +490,19 @@ class RedisStateStore:
         _ConflictError if another writer got in first, _UnverifiedError if nothing was
         written on snapshots not read just now, ClaimedError if the claim was taken.
         """
+        result, changes = self._transition(wanted, snapshots, work)
+        if claim is None and not _changes_any(changes):
+            if not fresh:
+                raise _UnverifiedError
+            return result
+        self._commit(changes, token=token, claim=claim)
+        return result
+
+    def _transition(
+        self, wanted: list[tuple[Kind, str]], snapshots: list[Snapshot], work: StateTransition[T]
+    ) -> tuple[T, list[tuple[Seen, State | None]]]:
+        """`work` run on the snapshots: its result, and each state seen with its new state
+        (None: unchanged)."""
         seen = {
             kind.name: self._seen(kind, key, snapshot)
             for (kind, key), snapshot in zip(wanted, snapshots, strict=True)
@@ -357,13 +515,8 @@ class RedisStateStore:
             require_key(card_seen.key if card_seen else None, "card")
         if new_merchant is not None:
             require_key(merchant_seen.key if merchant_seen else None, "merchant")
-        if new_card is None and new_merchant is None and claim is None:
-            if not fresh:
-                raise _UnverifiedError
-            return result
         new = {CARD.name: new_card, MERCHANT.name: new_merchant}
-        self._commit([(one, new[name]) for name, one in seen.items()], token=token, claim=claim)
-        return result
+        return result, [(one, new[name]) for name, one in seen.items()]
 
     def _seen(self, kind: Kind, key: str, snapshot: Snapshot) -> Seen:
         """A snapshot as the objects a transition gets: arrays, ids fetched on demand."""
@@ -477,6 +630,13 @@ class RedisStateStore:
         FeatureStateUnavailableError if the state is not initialised, and ClaimedError
         if the claim was taken.
         """
+        write = self._write_call(changes, token=token, claim=claim)
+        self._written(write, self._run(self._write, write.keys, write.args))
+
+    def _write_call(
+        self, changes: list[tuple[Seen, State | None]], *, token: str | None, claim: Claim | None
+    ) -> "_Write":
+        """The write script's keys and arguments for these changes, and the snapshots after."""
         locks = [f"{self._root}:lock:{seen.kind.name}:{seen.key}" for seen, _ in changes]
         keys: list[str] = [self._marker, *locks]
         args: list[Any] = [token or "", len(locks), 0 if claim is None else 1]
@@ -494,10 +654,15 @@ class RedisStateStore:
             after, state_args = write_args(seen, state)
             args += state_args
             written.append((seen, after))
-        reply = self._run(self._write, keys, args)
+        return _Write(changes, claim, keys, args, written)
+
+    def _written(self, write: "_Write", reply: Any) -> None:
+        """Keep the snapshots a write made, or raise what its reply says went wrong."""
+        claim = write.claim
         if isinstance(reply, bytes) and claim is not None:
             raise ClaimedError(claim.trans_num, reply.decode())
         if isinstance(reply, list):
+            changes = write.changes
             wanted = [(seen.kind, seen.key) for seen, _ in changes]
             raise _ConflictError(self._snapshots(wanted, reply, [s.snapshot for s, _ in changes]))
         if reply == 0:
@@ -508,7 +673,7 @@ class RedisStateStore:
                 "rebuild is under way): nothing was written"
             )
             raise FeatureStateUnavailableError(msg)
-        for seen, snapshot in written:
+        for seen, snapshot in write.written:
             self._kept.put((seen.kind.name, seen.key), snapshot)
 
     def _lock(self, locks: list[str]) -> str | None:
@@ -812,6 +977,20 @@ def _resp(parts: list[Any]) -> bytes:
         data = part if type(part) is bytes else part.encode() if type(part) is str else b"%d" % part
         packed.append(b"$%d\r\n%b\r\n" % (len(data), data))
     return b"".join(packed)
+
+
+def _wanted(step: StateStep[Any]) -> list[tuple[Kind, str]]:
+    """The states a step reads and writes: its card's and its merchant's, where given."""
+    return [
+        (kind, key)
+        for kind, key in ((CARD, step.card_key), (MERCHANT, step.merchant_key))
+        if key is not None
+    ]
+
+
+def _changes_any(changes: list[tuple[Seen, State | None]]) -> bool:
+    """Whether a transition changed any state."""
+    return any(state is not None for _, state in changes)
 
 
 def _claim_member(member: bytes) -> tuple[str, str]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from functools import reduce
 from itertools import compress
 from operator import add
-from typing import Any, Protocol, Self, TypeAlias, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeAlias, TypeVar
 
 from fraudops.features.formulas import (
     HOUR_COS_LIST,
@@ -515,6 +515,16 @@ class Claim:
     fingerprint: str
 
 
+@dataclass(frozen=True, slots=True)
+class StateStep(Generic[T]):
+    """One transaction of `transact_each`: the arguments `transact` takes."""
+
+    card_key: str | None
+    merchant_key: str | None
+    work: StateTransition[T]
+    claim: Claim | None = None
+
+
 class ClaimedError(Exception):
     """The trans_num was claimed already (with `fingerprint`): nothing was changed."""
 
@@ -565,6 +575,15 @@ class FeatureStateStore(Protocol):
         With a `claim`, the trans_num is claimed in the same atomic step: if it was claimed
         within CLAIM_SECONDS, nothing is written and ClaimedError says by which content.
         The claim stays unconfirmed until `confirm` says its transaction is stored.
+        """
+        ...
+
+    def transact_each(self, steps: Sequence[StateStep[T]]) -> list[T | Exception]:
+        """`transact` of each step, in order: its result, or the error it raised.
+
+        From the first FeatureStateUnavailableError on, that error is the outcome of every
+        later step too, and those steps change nothing. A shared store may send the writes
+        of several steps together, each applied only if the states it saw are current.
         """
         ...
 
@@ -678,6 +697,10 @@ class InMemoryStateStore:
                 self._unconfirmed[claim.trans_num] = now
             return result
 
+    def transact_each(self, steps: Sequence[StateStep[T]]) -> list[T | Exception]:
+        """`transact` of each step, in order: its result, or the error it raised."""
+        return transact_in_turn(self, steps)
+
     def _refuse_claimed(self, claim: Claim) -> None:
         """ClaimedError if the trans_num is claimed (forgetting claims past CLAIM_SECONDS)."""
         expired = time.monotonic() - CLAIM_SECONDS
@@ -764,3 +787,25 @@ def require_key(key: str | None, kind: str) -> str:
         msg = f"the state transition returned a {kind} state but no {kind} key was given"
         raise ValueError(msg)
     return key
+
+
+def transact_in_turn(
+    store: FeatureStateStore, steps: Sequence[StateStep[T]]
+) -> list[T | Exception]:
+    """`transact` of each step one after the other, as `FeatureStateStore.transact_each`."""
+    outcomes: list[T | Exception] = []
+    for step in steps:
+        outcome = step_outcome(store, step)
+        outcomes.append(outcome)
+        if isinstance(outcome, FeatureStateUnavailableError):
+            outcomes += [outcome] * (len(steps) - len(outcomes))
+            break
+    return outcomes
+
+
+def step_outcome(store: FeatureStateStore, step: StateStep[T]) -> T | Exception:
+    """One step's `transact`: its result, or the error it raised."""
+    try:
+        return store.transact(step.card_key, step.merchant_key, step.work, claim=step.claim)
+    except Exception as error:  # the step's error is its outcome
+        return error

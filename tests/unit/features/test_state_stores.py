@@ -25,8 +25,11 @@ from fraudops.features.online import EVENT_TIME_MS, OnlineFeatureEngine, records
 from fraudops.features.state import (
     CardState,
     Claim,
+    ClaimedError,
+    FeatureStateUnavailableError,
     InMemoryStateStore,
     MerchantState,
+    StateStep,
     StateTransition,
     T,
 )
@@ -530,3 +533,56 @@ def test_in_memory_rebuild_lock_admits_one_builder_at_a_time() -> None:
         assert (True, False) == (first, second)
     with store.rebuild_lock() as again:
         assert again
+
+
+def _adding(trans_id: str, time_ms: int, amount: Any = 1.0) -> StateTransition[str]:
+    """A transition adding one event to the card (refused by the card if `amount` is bad)."""
+
+    def add(card: CardState | None, _merchant: MerchantState | None) -> Any:
+        card = card if card is not None else CardState()
+        if not isinstance(amount, float):
+            raise FeatureInputError(f"transaction {trans_id}: bad amount")
+        card.add(time_ms=time_ms, trans_id=trans_id, amount=amount)
+        return trans_id, card, None
+
+    return add
+
+
+class _DownAfter(InMemoryStateStore):
+    """In-process state that goes down after `good` transactions."""
+
+    def __init__(self, good: int) -> None:
+        super().__init__()
+        self.good = good
+
+    def transact(self, *args: Any, **kwargs: Any) -> Any:
+        if self.good == 0:
+            raise FeatureStateUnavailableError("down")
+        self.good -= 1
+        return super().transact(*args, **kwargs)
+
+
+def test_transact_each_gives_each_step_its_outcome_and_stops_where_the_state_fails() -> None:
+    """A step's own error (its work, its claim) is its outcome and the others go on; from a
+    state failure on, every later step gets that failure and changes nothing."""
+    store = InMemoryStateStore()
+    outcomes = store.transact_each(
+        [
+            StateStep("c", None, _adding("a", 1_000), Claim("a", "fp")),
+            StateStep("c", None, _adding("b", 2_000, amount="x"), Claim("b", "fp")),
+            StateStep("c", None, _adding("a", 3_000), Claim("a", "fp-other")),
+            StateStep("c", None, _adding("d", 4_000), Claim("d", "fp")),
+        ]
+    )
+    assert "a" == outcomes[0] and "d" == outcomes[3]
+    assert isinstance(outcomes[1], FeatureInputError)
+    assert isinstance(outcomes[2], ClaimedError) and "fp" == outcomes[2].fingerprint
+    assert ["a", "d"] == store.cards["c"].ids
+
+    failing = _DownAfter(good=1)
+    outcomes = failing.transact_each(
+        [StateStep("c", None, _adding(name, n * 1_000)) for n, name in enumerate("xyz")]
+    )
+    assert "x" == outcomes[0]
+    assert outcomes[1] is outcomes[2] and isinstance(outcomes[1], FeatureStateUnavailableError)
+    assert ["x"] == failing.cards["c"].ids
