@@ -17,7 +17,7 @@ import hashlib
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -324,20 +324,23 @@ class ScoringService:
         repeats: dict[int, Future[StoredResult]] = {}
         unavailable: FeatureStateUnavailableError | None = None
         try:
-            for index, item in admitted.new:
-                try:
-                    prepared.append(self._features(item, champion, challenger, index=index))
-                except ClaimedError as claimed:  # another request has just sent it
-                    if claimed.fingerprint != item.fingerprint:
-                        conflicts.append(_claimed_conflict(item, index=index))
-                        continue
-                    repeat = self._repeat_of_claimed(item.trans_num)
-                    if repeat is not None:
-                        repeats[index] = repeat
-                        continue
-                    prepared.append(
-                        self._features(item, champion, challenger, index=index, repeat=True)
-                    )
+            for index, item, outcome in self._read_features(admitted.new, champion, challenger):
+                if isinstance(outcome, _Prepared):
+                    prepared.append(outcome)
+                    continue
+                if not isinstance(outcome, ClaimedError):
+                    raise outcome
+                # Another request has just sent it.
+                if outcome.fingerprint != item.fingerprint:
+                    conflicts.append(_claimed_conflict(item, index=index))
+                    continue
+                repeat = self._repeat_of_claimed(item.trans_num)
+                if repeat is not None:
+                    repeats[index] = repeat
+                    continue
+                prepared.append(
+                    self._features(item, champion, challenger, index=index, repeat=True)
+                )
         except FeatureStateUnavailableError as error:
             self.supervisor.doubt()
             unavailable = error
@@ -392,6 +395,52 @@ class ScoringService:
                 # In-process state has no other replica: nothing to wait for.
                 return None
             time.sleep(CLAIMED_POLL_SECONDS)
+
+    def _read_features(
+        self,
+        new: Sequence[tuple[int, ProtectedTransaction]],
+        champion: ServingModel,
+        challenger: ServingModel | None,
+    ) -> "Iterator[tuple[int, ProtectedTransaction, _Prepared | Exception]]":
+        """Each new transaction's features, read and added to the online state in order with
+        its trans_num claimed, or the error refusing it (ClaimedError, or a
+        FeatureStateUnavailableError after which none is read).
+
+        The champion's engine reads them all at once (a shared store sends their changes
+        together), unless a challenger reads features of its own: those must be read
+        before each transaction's update, so each is then read in turn.
+        """
+        if challenger is not None and not challenger.shares_features_with(champion):
+            for index, item in new:
+                try:
+                    yield index, item, self._features(item, champion, challenger, index=index)
+                except (ClaimedError, FeatureStateUnavailableError) as error:
+                    yield index, item, error
+                    if isinstance(error, FeatureStateUnavailableError):
+                        return
+            return
+        if not new:
+            return
+        start = time.perf_counter()
+        engine = champion.engine
+        records = [champion.record(item.transaction) for _, item in new]
+        outcomes = engine.features_then_update_each(
+            [
+                (record, item.transaction.is_fraud, Claim(item.trans_num, item.fingerprint))
+                for record, (_, item) in zip(records, new, strict=True)
+            ]
+        )
+        share = (time.perf_counter() - start) / len(new)
+        for (index, item), record, outcome in zip(new, records, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                yield index, item, outcome
+                continue
+            self._count_if_late(record)
+            target = engine.label_target(record)
+            if target is not None:
+                self._label_targets.add(engine, item.trans_num, target)
+            self.metrics.feature_state.observe(share)
+            yield index, item, _Prepared(item, record, outcome, None, share, index=index)
 
     def _features(
         self,
