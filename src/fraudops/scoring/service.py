@@ -504,21 +504,51 @@ class ScoringService:
             matrix = np.vstack([item.features for item in prepared])
             scored = champion.model.score_batch(matrix, top=top)
         model_share = (time.perf_counter() - model_start) / len(prepared)
-        futures = []
+        stored_forms = []
         for item, verdict in zip(prepared, scored, strict=True):
             self.metrics.model_seconds.observe(model_share)
-            futures.append(self._store(item, verdict, champion, challenger, model_share))
+            stored_forms.append(self._stored_form(item, verdict, champion, model_share))
+        journaled = iter(
+            self._journal_all(
+                [form for item, form in zip(prepared, stored_forms, strict=True) if not item.repeat]
+            )
+        )
+        futures = []
+        for item, (scored_transaction, label) in zip(prepared, stored_forms, strict=True):
+            handed: Pending | Future[StoredResult]
+            if item.repeat:  # of a transaction another replica stores: the warehouse decides
+                handed = answered = self._writer.submit(scored_transaction, label=label)
+            else:
+                handed = next(journaled)
+                answered = handed.durable
+            self._last_handed = handed
+            self._recent.append(item.record)
+            if challenger is not None:
+                features = item.features if item.shadow_features is None else item.shadow_features
+                in_warehouse = handed.drained if isinstance(handed, Pending) else handed
+                transaction = item.item.transaction
+                self._shadow.submit(ShadowJob(transaction, features, challenger, in_warehouse))
+            futures.append(answered)
         return futures
 
-    def _store(
+    def _journal_all(
+        self, forms: Sequence[tuple[ScoredTransaction, LabelRecord | None]]
+    ) -> list[Pending]:
+        """Hand scored transactions to the journal. Scoring in a worker thread (PostgreSQL,
+        Redis) journals them there at once; on the event loop they go to the journal thread,
+        so that the loop never waits on the disk."""
+        if self.blocking:
+            return self._journal.journal_each(forms)
+        return [self._journal.submit(item, label=label) for item, label in forms]
+
+    def _stored_form(
         self,
         item: "_Prepared",
         scored: Scored,
         champion: ServingModel,
-        challenger: ServingModel | None,
         model_seconds: float,
-    ) -> "Future[StoredResult]":
-        """Hand one scored transaction to the writer (and its challenger to the shadow)."""
+    ) -> tuple[ScoredTransaction, LabelRecord | None]:
+        """One scored transaction as it is stored, with its label if it came with one."""
         transaction = item.item.transaction
         if not champion.knows_category(transaction):
             self.metrics.unknown_categories.inc()
@@ -541,22 +571,9 @@ class ScoringService:
                 source="feed",
             )
         )
-        scored_transaction = ScoredTransaction(transaction=item.item, score=score)
         if self._seen is not None:
             self._seen.add(transaction.trans_num)
-        handed: Pending | Future[StoredResult]
-        if item.repeat:  # of a transaction another replica stores: the warehouse decides
-            handed = answered = self._writer.submit(scored_transaction, label=label_record)
-        else:
-            handed = self._journal.submit(scored_transaction, label=label_record)
-            answered = handed.durable
-        self._last_handed = handed
-        self._recent.append(item.record)
-        if challenger is not None:
-            features = item.features if item.shadow_features is None else item.shadow_features
-            in_warehouse = handed.drained if isinstance(handed, Pending) else handed
-            self._shadow.submit(ShadowJob(transaction, features, challenger, in_warehouse))
-        return answered
+        return ScoredTransaction(transaction=item.item, score=score), label_record
 
     def _last_stored(self) -> "Future[StoredResult] | None":
         """The warehouse future of the latest transaction handed to a writer (both are FIFO:

@@ -219,3 +219,57 @@ def test_the_drain_stores_what_arrives_within_its_linger_in_one_commit(
     writer.close()
     assert [["t-1", "t-2"], ["t-3"]] == groups
     warehouse.dispose()
+
+
+def test_journal_each_makes_a_group_durable_in_the_callers_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Durable on return (on disk, confirmed once for the group), drained afterwards; one
+    refused for the pending limit is neither journaled nor confirmed. Groups journaled from
+    several threads at once, and submitted ones, are each on disk once."""
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}", personal=KEYS)
+    warehouse.migrate()
+    confirmed: list[list[str]] = []
+    journal = Journal(tmp_path / "journal")
+    writer = JournaledWriter(
+        warehouse, journal, on_durable=lambda names: confirmed.append(list(names))
+    )
+    writer.start()
+    pendings = writer.journal_each([(entry(f"a-{n}", minutes=n).item, None) for n in range(3)])
+    assert all(pending.durable.done() for pending in pendings)
+    assert [["a-0", "a-1", "a-2"]] == confirmed
+    (segment,) = (tmp_path / "journal").iterdir()
+    on_disk = [decode_entry(record).item.transaction.trans_num for record in read_records(segment)]
+    assert ["a-0", "a-1", "a-2"] == on_disk
+    assert "a-2" == pendings[2].drained.result(timeout=10).trans_num
+
+    monkeypatch.setattr(journaling, "MAX_PENDING", 0)
+    (refused,) = writer.journal_each([(entry("r-1").item, None)])
+    assert isinstance(refused.durable.exception(timeout=1), journaling.StoreUnavailableError)
+    monkeypatch.setattr(journaling, "MAX_PENDING", 200_000)
+
+    handed: list[journaling.Pending] = []
+
+    def journal_some(prefix: str) -> None:
+        for number in range(20):
+            item = entry(f"{prefix}-{number}", minutes=number).item
+            if number % 2:
+                handed.append(writer.submit(item))
+            else:
+                handed.extend(writer.journal_each([(item, None)]))
+
+    threads = [threading.Thread(target=journal_some, args=(name,)) for name in ("x", "y")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for pending in handed:
+        pending.durable.result(timeout=10)
+    on_disk = [decode_entry(record).item.transaction.trans_num for record in read_records(segment)]
+    writer.close()
+    expected = {"a-0", "a-1", "a-2"} | {f"{p}-{n}" for p in "xy" for n in range(20)}
+    assert sorted(expected) == sorted(on_disk)
+    assert "r-1" not in {name for group in confirmed for name in group}
+    for name in expected:
+        assert warehouse.get_transaction(name) is not None
+    warehouse.dispose()
