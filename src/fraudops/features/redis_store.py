@@ -179,6 +179,10 @@ class RedisStateStore:
         self._root = f"{prefix}:{LAYOUT}"
         self._kept = _KeptSnapshots(KEPT_BYTES)
         self._connections = _Connections(client.connection_pool)
+        # Confirmations go out on a connection of their own, their answers read later.
+        self._confirmer = self._connections.take()
+        self._confirming = threading.Lock()
+        self._confirm_unread = False
         self._read = client.register_script(scripts.READ)
         self._write = client.register_script(scripts.WRITE)
         self._fetch = client.register_script(scripts.FETCH_IDS)
@@ -715,11 +719,42 @@ class RedisStateStore:
         if not trans_nums:
             return
         members = [f"{self.instance}:{trans_num}" for trans_num in trans_nums]
-        with self._reaching():
+        with self._confirming:
+            if self._send_confirm(_resp([b"ZREM", self._unconfirmed_key, *members])):
+                return
+        with self._reaching():  # the connection failed: through redis-py, which retries
             self.client.zrem(self._unconfirmed_key, *members)
+
+    def _send_confirm(self, command: bytes) -> bool:
+        """Send a confirmation without waiting for its answer, read at the next one instead
+        (long arrived by then): the caller scores while Redis applies it. False if the
+        connection failed (whether the last one was applied is then unknown: at worst its
+        claims stay unconfirmed, and a stale claim only makes the state be rebuilt)."""
+        connection = self._confirmer
+        try:
+            if self._confirm_unread:
+                self._confirm_unread = False
+                connection.read_response()
+            connection.send_packed_command([command], check_health=False)  # type: ignore[no-untyped-call]
+        except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError, OSError):
+            connection.disconnect()  # type: ignore[no-untyped-call]
+            return False
+        self._confirm_unread = True
+        return True
+
+    def _confirmed(self) -> None:
+        """Wait for the answer to the last confirmation sent, so that it is applied."""
+        with self._confirming:
+            if self._confirm_unread:
+                self._confirm_unread = False
+                try:
+                    self._confirmer.read_response()
+                except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError, OSError):
+                    self._confirmer.disconnect()  # type: ignore[no-untyped-call]
 
     def stale_claims(self, *, older_than_seconds: float) -> list[str]:
         """Unconfirmed claims of processes whose heartbeat stopped, or older than this."""
+        self._confirmed()
         with self._reaching():
             entries = cast(
                 list[tuple[bytes, float]],
@@ -746,6 +781,7 @@ class RedisStateStore:
         if not trans_nums:
             return
         wanted = set(trans_nums)
+        self._confirmed()
         with self._reaching():
             stored = cast(list[bytes], self.client.zrange(self._unconfirmed_key, 0, -1))
             members = [member for member in stored if _claim_member(member)[1] in wanted]
