@@ -456,6 +456,27 @@ def test_writes_sent_together_stop_where_the_state_becomes_unavailable(
     assert {"t1", "t2", "t3"} == set(store.stale_claims(older_than_seconds=0)), "no u claimed"
 
 
+def test_a_redis_that_forgot_its_scripts_is_taught_them_again(store: RedisStateStore) -> None:
+    """After SCRIPT FLUSH (as after a restart), writes sent together and alone still land."""
+
+    def adding(trans_id: str, time_ms: int) -> StateTransition[str]:
+        def add(card: CardState | None, _merchant: MerchantState | None) -> Any:
+            card = card if card is not None else CardState()
+            card.add(time_ms=time_ms, trans_id=trans_id, amount=2.0)
+            return trans_id, card, None
+
+        return add
+
+    store.transact("c", None, adding("t0", 1_000))
+    store.client.script_flush()
+    steps = [StateStep("c", None, adding(f"t{n}", 1_000 + n), Claim(f"t{n}", "fp")) for n in (1, 2)]
+    assert ["t1", "t2"] == store.transact_each(steps)
+    store.client.script_flush()
+    assert "t3" == store.transact("c", None, adding("t3", 1_003), claim=Claim("t3", "fp"))
+    card = store.get_card("c")
+    assert card is not None and ["t0", "t1", "t2", "t3"] == card.ids
+
+
 def test_an_outdated_kept_copy_is_refused_and_the_transition_reruns(
     redis_url: str, prefix: str
 ) -> None:

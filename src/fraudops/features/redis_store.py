@@ -469,7 +469,12 @@ class RedisStateStore:
                     replies.append(connection.read_response())
                 except redis.ResponseError as error:  # this call's own (a script unknown)
                     replies.append(error)
-        except (redis.ConnectionError, redis.TimeoutError, OSError):
+        except (
+            redis.ConnectionError,
+            redis.TimeoutError,
+            redis.exceptions.InvalidResponse,
+            OSError,
+        ):
             connection.disconnect()  # type: ignore[no-untyped-call]
             return None
         except BaseException:
@@ -595,20 +600,14 @@ class RedisStateStore:
         or a Redis that forgot the script (restarted) goes through redis-py, which retries
         and loads the script again.
         """
-        command = _resp([b"EVALSHA", script.sha, len(keys), *keys, *args])
-        connection = self._connections.take()
-        with self._reaching():
-            try:
-                connection.send_packed_command([command], check_health=False)  # type: ignore[no-untyped-call]
-                answer = connection.read_response()
-            except (redis.ConnectionError, redis.TimeoutError, NoScriptError):
-                connection.disconnect()  # type: ignore[no-untyped-call]
+        replies = self._run_together([_resp([b"EVALSHA", script.sha, len(keys), *keys, *args])])
+        answer = None if replies is None else replies[0]
+        if replies is None or isinstance(answer, NoScriptError):
+            with self._reaching():
                 return script(keys=keys, args=args)
-            except BaseException:
-                connection.disconnect()  # type: ignore[no-untyped-call]  # unread answers
-                raise
-            finally:
-                self._connections.give_back(connection)
+        if isinstance(answer, redis.ResponseError):
+            with self._reaching():  # a read-only replica is unavailable state too
+                raise answer
         return answer
 
     def _fetch_ids(self, kind: Kind, key: str, version: bytes, lo: int, hi: int) -> list[str]:
