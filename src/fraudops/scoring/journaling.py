@@ -267,11 +267,12 @@ class JournaledWriter:
             self._journaler.join(timeout)
         if self._drainer.is_alive():
             self._drainer.join(timeout)
-        segment = self._segment
-        if segment is not None:
-            segment.file.close()
-            if not self._pending:  # all of it is in the warehouse
-                segment.file.path.unlink(missing_ok=True)
+        with self._appending:  # a worker thread's `journal_each` may be appending
+            segment = self._segment
+            if segment is not None:
+                segment.file.close()
+                if not self._pending:  # all of it is in the warehouse
+                    segment.file.path.unlink(missing_ok=True)
 
     # --- the journal thread ------------------------------------------------------------------
 
