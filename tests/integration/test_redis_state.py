@@ -426,18 +426,10 @@ def test_writes_sent_together_stop_where_the_state_becomes_unavailable(
     a step refused for its claim leaves the others of its batch written."""
     store.transact("c", None, _add, claim=Claim("t1", "fp-a"))
 
-    def adding(trans_id: str, time_ms: int) -> StateTransition[str]:
-        def add(card: CardState | None, _merchant: MerchantState | None) -> Any:
-            card = card if card is not None else CardState()
-            card.add(time_ms=time_ms, trans_id=trans_id, amount=2.0)
-            return trans_id, card, None
-
-        return add
-
     steps = [
-        StateStep("c", None, adding("t2", 2_000), Claim("t2", "fp")),
-        StateStep("c", None, adding("t1", 3_000), Claim("t1", "fp-b")),  # claimed already
-        StateStep("c", None, adding("t3", 4_000), Claim("t3", "fp")),
+        StateStep("c", None, _adding("t2", 2_000), Claim("t2", "fp")),
+        StateStep("c", None, _adding("t1", 3_000), Claim("t1", "fp-b")),  # claimed already
+        StateStep("c", None, _adding("t3", 4_000), Claim("t3", "fp")),
     ]
     outcomes = store.transact_each(steps)
     assert "t2" == outcomes[0] and "t3" == outcomes[2]
@@ -447,7 +439,7 @@ def test_writes_sent_together_stop_where_the_state_becomes_unavailable(
 
     store.client.delete(f"{store.prefix}:v3:initialised")
     more = [
-        StateStep("c", None, adding(f"u{n}", 5_000 + n), Claim(f"u{n}", "fp")) for n in range(3)
+        StateStep("c", None, _adding(f"u{n}", 5_000 + n), Claim(f"u{n}", "fp")) for n in range(3)
     ]
     outcomes = store.transact_each(more)
     assert all(isinstance(one, FeatureStateUnavailableError) for one in outcomes), outcomes
@@ -459,20 +451,14 @@ def test_writes_sent_together_stop_where_the_state_becomes_unavailable(
 def test_a_redis_that_forgot_its_scripts_is_taught_them_again(store: RedisStateStore) -> None:
     """After SCRIPT FLUSH (as after a restart), writes sent together and alone still land."""
 
-    def adding(trans_id: str, time_ms: int) -> StateTransition[str]:
-        def add(card: CardState | None, _merchant: MerchantState | None) -> Any:
-            card = card if card is not None else CardState()
-            card.add(time_ms=time_ms, trans_id=trans_id, amount=2.0)
-            return trans_id, card, None
-
-        return add
-
-    store.transact("c", None, adding("t0", 1_000))
+    store.transact("c", None, _adding("t0", 1_000))
     store.client.script_flush()
-    steps = [StateStep("c", None, adding(f"t{n}", 1_000 + n), Claim(f"t{n}", "fp")) for n in (1, 2)]
+    steps = [
+        StateStep("c", None, _adding(f"t{n}", 1_000 + n), Claim(f"t{n}", "fp")) for n in (1, 2)
+    ]
     assert ["t1", "t2"] == store.transact_each(steps)
     store.client.script_flush()
-    assert "t3" == store.transact("c", None, adding("t3", 1_003), claim=Claim("t3", "fp"))
+    assert "t3" == store.transact("c", None, _adding("t3", 1_003), claim=Claim("t3", "fp"))
     card = store.get_card("c")
     assert card is not None and ["t0", "t1", "t2", "t3"] == card.ids
 
@@ -489,7 +475,7 @@ def test_an_outdated_kept_copy_is_refused_and_the_transition_reruns(
     first.mark_initialised()
     counting = _CountingStore(first)
 
-    def adding(trans_id: str, time_ms: int) -> StateTransition[list[str]]:
+    def _adding(trans_id: str, time_ms: int) -> StateTransition[list[str]]:
         def add(card: CardState | None, _merchant: MerchantState | None) -> Any:
             card = card if card is not None else CardState()
             card.add(time_ms=time_ms, trans_id=trans_id, amount=1.5)
@@ -498,12 +484,12 @@ def test_an_outdated_kept_copy_is_refused_and_the_transition_reruns(
         return add
 
     try:
-        assert ["a"] == counting.transact("card", None, adding("a", 1_000))  # read, then write
-        assert ["a", "b"] == second.transact("card", None, adding("b", 2_000))
+        assert ["a"] == counting.transact("card", None, _adding("a", 1_000))  # read, then write
+        assert ["a", "b"] == second.transact("card", None, _adding("b", 2_000))
         assert 1 == counting.runs
-        assert ["a", "b", "c"] == counting.transact("card", None, adding("c", 3_000))
+        assert ["a", "b", "c"] == counting.transact("card", None, _adding("c", 3_000))
         assert 3 == counting.runs, "the kept copy (a) was tried, then the fresh one (a, b)"
-        assert ["a", "b", "c", "d"] == counting.transact("card", None, adding("d", 4_000))
+        assert ["a", "b", "c", "d"] == counting.transact("card", None, _adding("d", 4_000))
         assert 4 == counting.runs, "a kept copy still current is written at once"
     finally:
         first.close()
@@ -600,7 +586,7 @@ def test_a_commit_between_read_and_write_makes_transact_retry(redis_url: str, pr
     first = RedisStateStore.from_url(redis_url, prefix=prefix)
     second = RedisStateStore.from_url(redis_url, prefix=prefix)
 
-    def adding(trans_id: str) -> StateTransition[None]:
+    def _adding(trans_id: str) -> StateTransition[None]:
         def add(card: CardState | None, _merchant: MerchantState | None) -> Any:
             card = card if card is not None else CardState()
             card.add(time_ms=1_000 if trans_id == "a" else 2_000, trans_id=trans_id, amount=1.5)
@@ -610,7 +596,7 @@ def test_a_commit_between_read_and_write_makes_transact_retry(redis_url: str, pr
 
     first.mark_initialised()
     try:
-        racing = _Once(adding("a"), lambda: second.transact("card", None, adding("b")))
+        racing = _Once(_adding("a"), lambda: second.transact("card", None, _adding("b")))
         first.transact("card", None, racing)
         assert 2 == racing.runs
         assert ["a", "b"] == first.get_card("card").ids  # type: ignore[union-attr]
@@ -618,7 +604,7 @@ def test_a_commit_between_read_and_write_makes_transact_retry(redis_url: str, pr
         first.clear()
         first.mark_initialised()
         card = first.get_card("card") or CardState()
-        second.transact("card", None, adding("b"))  # commits between the get and the put
+        second.transact("card", None, _adding("b"))  # commits between the get and the put
         card.add(time_ms=1_000, trans_id="a", amount=1.5)
         first.put_card("card", card)
         assert ["a"] == first.get_card("card").ids  # type: ignore[union-attr]
@@ -845,6 +831,17 @@ def test_unreachable_redis_raises_a_clear_error_without_the_password() -> None:
             assert "s3cret" not in message
     finally:
         store.close()
+
+
+def _adding(trans_id: str, time_ms: int) -> StateTransition[str]:
+    """A transition adding one event of 2.0 to the card; its result is the trans_id."""
+
+    def add(card: CardState | None, _merchant: MerchantState | None) -> Any:
+        card = card if card is not None else CardState()
+        card.add(time_ms=time_ms, trans_id=trans_id, amount=2.0)
+        return trans_id, card, None
+
+    return add
 
 
 def _add(card: CardState | None, merchant: MerchantState | None) -> tuple[str, Any, Any]:

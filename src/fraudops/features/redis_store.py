@@ -303,7 +303,7 @@ class RedisStateStore:
         are arrays and their ids a sequence fetched on demand (see `StoredIds`). A claim is
         checked and made by the same script that writes the states.
         """
-        wanted = _wanted(StateStep(card_key, merchant_key, work))
+        wanted = _wanted(card_key, merchant_key)
         if not wanted:
             result, _card, _merchant = work(None, None)
             if claim is not None:
@@ -367,7 +367,7 @@ class RedisStateStore:
     def _round(self, steps: Sequence[StateStep[T]]) -> list[T | Exception]:
         """Outcomes of the first steps (at least one): their writes sent together, then
         those refused retried in turn. A FeatureStateUnavailableError is the last outcome."""
-        wanted = [_wanted(step) for step in steps]
+        wanted = [_wanted(step.card_key, step.merchant_key) for step in steps]
         try:
             current = self._read_missing(wanted)
         except FeatureStateUnavailableError as error:
@@ -729,14 +729,12 @@ class RedisStateStore:
         (long arrived by then): the caller scores while Redis applies it. False if the
         connection failed (whether the last one was applied is then unknown: at worst its
         claims stay unconfirmed, and a stale claim only makes the state be rebuilt)."""
-        connection = self._confirmer
+        if not self._read_confirm_answer():
+            return False
         try:
-            if self._confirm_unread:
-                self._confirm_unread = False
-                connection.read_response()
-            connection.send_packed_command([command], check_health=False)  # type: ignore[no-untyped-call]
-        except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError, OSError):
-            connection.disconnect()  # type: ignore[no-untyped-call]
+            self._confirmer.send_packed_command([command], check_health=False)  # type: ignore[no-untyped-call]
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            self._confirmer.disconnect()  # type: ignore[no-untyped-call]
             return False
         self._confirm_unread = True
         return True
@@ -744,12 +742,20 @@ class RedisStateStore:
     def _confirmed(self) -> None:
         """Wait for the answer to the last confirmation sent, so that it is applied."""
         with self._confirming:
-            if self._confirm_unread:
-                self._confirm_unread = False
-                try:
-                    self._confirmer.read_response()
-                except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError, OSError):
-                    self._confirmer.disconnect()  # type: ignore[no-untyped-call]
+            self._read_confirm_answer()
+
+    def _read_confirm_answer(self) -> bool:
+        """Read the last confirmation's answer if unread (under `_confirming`); False, with
+        the connection dropped, if it failed."""
+        if not self._confirm_unread:
+            return True
+        self._confirm_unread = False
+        try:
+            self._confirmer.read_response()
+        except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError, OSError):
+            self._confirmer.disconnect()  # type: ignore[no-untyped-call]
+            return False
+        return True
 
     def stale_claims(self, *, older_than_seconds: float) -> list[str]:
         """Unconfirmed claims of processes whose heartbeat stopped, or older than this."""
@@ -1014,12 +1020,10 @@ def _resp(parts: list[Any]) -> bytes:
     return b"".join(packed)
 
 
-def _wanted(step: StateStep[Any]) -> list[tuple[Kind, str]]:
-    """The states a step reads and writes: its card's and its merchant's, where given."""
+def _wanted(card_key: str | None, merchant_key: str | None) -> list[tuple[Kind, str]]:
+    """The states a transaction reads and writes: its card's and its merchant's, where given."""
     return [
-        (kind, key)
-        for kind, key in ((CARD, step.card_key), (MERCHANT, step.merchant_key))
-        if key is not None
+        (kind, key) for kind, key in ((CARD, card_key), (MERCHANT, merchant_key)) if key is not None
     ]
 
 
