@@ -454,6 +454,7 @@ def server_setup(
     serve = [harness.fraudops_command(), "serve", "--workers", str(workers)]
     settings: dict[str, Path | str] = {
         "home": home,
+        "journal_drain": getattr(args, "journal_drain", "process"),
         "api_tokens": token,
         "card_hash_key": card_hash_key,
     }
@@ -577,6 +578,10 @@ def main() -> None:
         "--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test"
     )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
+    parser.add_argument(
+        "--journal-drain", choices=("process", "thread"), default="process",
+        help="FRAUDOPS_JOURNAL_DRAIN of the servers",
+    )  # fmt: skip
     parser.add_argument("--no-save", action="store_true", help="print only, keep the JSON")
     args = parser.parse_args()
     servers = args.servers.split(",")

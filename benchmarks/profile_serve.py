@@ -44,7 +44,7 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("online features", ("fraudops/features/",)),
     ("model and reasons", ("fraudops/scoring/model.py", "fraudops/scoring/reasons.py")),
     ("journal", ("fraudops/storage/journal.py", "fraudops/scoring/journaling.py")),
-    ("warehouse (drain)", ("sqlalchemy/", "fraudops/storage/", "sqlite3/")),
+    ("warehouse (drain)", ("sqlalchemy/", "fraudops/storage/", "sqlite3/", "scoring/drain.py")),
     ("admission and protection", ("fraudops/scoring/admission.py", "fraudops/data/personal.py")),
     ("request parsing", ("pydantic/", "pydantic_core/", "msgspec/", "fraudops/data/schema.py")),
     ("metrics", ("prometheus_client/", "fraudops/api/metrics.py", "fraudops/scoring/metrics.py")),
@@ -84,6 +84,21 @@ def cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:
     return sum(int(field) for field in used) / ticks
 
 
+def children_cpu_seconds(pid: int) -> float:
+    """CPU seconds so far of the live child processes of `pid` (the drain process)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if parent == pid:
+                total += cpu_seconds(int(entry.name), reaped_children=True)
+        except (OSError, ValueError):  # gone meanwhile
+            continue
+    return total
+
+
 def store_cpu_seconds() -> dict[str, float]:
     """CPU seconds so far of the PostgreSQL and Redis server processes on this machine.
 
@@ -117,8 +132,10 @@ def profile(
     )  # fmt: skip
     time.sleep(1.0)  # py-spy attached
     cpu_before, stores_before = cpu_seconds(pid), store_cpu_seconds()
+    children_before = children_cpu_seconds(pid)
     figures = load.run_wrk(connections=32, seconds=seconds, rate=0)
     cpu = cpu_seconds(pid) - cpu_before
+    children = children_cpu_seconds(pid) - children_before
     stores = {store: after - stores_before[store] for store, after in store_cpu_seconds().items()}
     spy.wait(timeout=120)
     samples: Counter[str] = Counter()
@@ -137,6 +154,8 @@ def profile(
             "requests": requests,
             "requests_per_s": figures["requests_per_s"],
             "process_cpu_us_per_request": round(cpu / requests * 1e6, 1),
+            # The drain process (FRAUDOPS_JOURNAL_DRAIN=process) works beside the service.
+            "drain_process_cpu_us_per_request": round(children / requests * 1e6, 1),
             "store_cpu_us_per_request": {
                 store: round(seconds / requests * 1e6, 1) for store, seconds in stores.items()
             },

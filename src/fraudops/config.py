@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         "rebuilt from the warehouse on start.",
     )
     redis_prefix: str = Field(default="fraudops", description="Prefix of every Redis key.")
+    journal_drain: Literal["process", "thread"] = Field(
+        default="process",
+        description="What stores the scoring journal in the warehouse: a process of its own "
+        "(the serving process keeps its CPU for scoring) or a thread of the serving process.",
+    )
     api_tokens: str = Field(
         default="", description="Comma-separated bearer tokens allowed to score and label."
     )

@@ -94,6 +94,20 @@ def assert_features_as_one_uninterrupted_process(
         np.testing.assert_array_equal(expected[row], np.array(stored[trans_num]), trans_num)
 
 
+def children_of(pid: int) -> list[int]:
+    """The live child processes of `pid` but multiprocessing's resource tracker."""
+    children = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError):  # gone meanwhile
+            continue
+        if parent == pid and b"resource_tracker" not in command:
+            children.append(int(entry.name))
+    return children
+
+
 def test_a_killed_and_restarted_service_keeps_every_card_velocity(
     tmp_path: Path, registered: tuple[Path, ModelBundle], stream: pd.DataFrame
 ) -> None:
@@ -105,8 +119,13 @@ def test_a_killed_and_restarted_service_keeps_every_card_velocity(
     bodies = [request_body(row) for row in history.to_dict("records")]
     with running_service(tmp_path / "home", env=env) as first, first.client() as http:
         before = [http.post("/v1/score", json=body).json() for body in bodies[:300]]
+        (drain,) = children_of(first.process.pid)  # the drain process (FRAUDOPS_JOURNAL_DRAIN)
         first.process.kill()  # SIGKILL: no shutdown hook runs
         first.process.wait(10)
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{drain}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not Path(f"/proc/{drain}").exists()  # it does not outlive the service
     with running_service(tmp_path / "home", env=env) as second, second.client() as http:
         after = [http.post("/v1/score", json=body).json() for body in bodies[300:]]
         again = http.post("/v1/score", json=bodies[5]).json()

@@ -2,6 +2,7 @@
 
 from fraudops.config import Settings
 from fraudops.features.state import FeatureStateStore, InMemoryStateStore
+from fraudops.scoring.drain import DrainProcess
 from fraudops.scoring.metrics import ServiceMetrics
 from fraudops.scoring.service import ScoringService
 
@@ -11,12 +12,15 @@ def build_service(settings: Settings, *, metrics: ServiceMetrics) -> ScoringServ
     from fraudops.registry.tracking import MlflowRegistry  # noqa: PLC0415 - MLflow is heavy
     from fraudops.storage.warehouse import Warehouse  # noqa: PLC0415
 
+    warehouse = Warehouse.from_settings(settings)
+    opener = warehouse.opener() if settings.journal_drain == "process" else None
     return ScoringService(
         settings=settings,
-        warehouse=Warehouse.from_settings(settings),
+        warehouse=warehouse,
         registry=MlflowRegistry(settings),
         store=state_store(settings),
         metrics=metrics,
+        drain=None if opener is None else DrainProcess(opener),
     )
 
 

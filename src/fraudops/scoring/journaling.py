@@ -3,10 +3,12 @@
 A request hands its scored transaction over and waits on a future that resolves once the
 journal has it on disk (one fdatasync for everything that arrived meanwhile): that is its
 durable commit point, microseconds of work instead of a warehouse commit. A second thread
-drains the journal into the warehouse in large batches. Until then the transaction is
-*pending*: looked up here for reads and repeats, so that GET /v1/transactions and
-duplicate detection see it at once. A service starting replays what a dead process left
-in the journal into the warehouse before anything else (see storage.journal).
+drains the journal into the warehouse in large batches: storing them itself, or handing them
+to a drain process (scoring.drain) that does, so that this process keeps its CPU. Until
+then the transaction is *pending*: looked up here for reads and repeats, so that GET
+/v1/transactions and duplicate detection see it at once. A service starting replays what a
+dead process left in the journal into the warehouse before anything else (see
+storage.journal).
 """
 
 import dataclasses
@@ -21,6 +23,7 @@ from datetime import datetime
 import structlog
 
 from fraudops.data.personal import ProtectedTransaction
+from fraudops.scoring.drain import DrainProcess
 from fraudops.scoring.writer import StoreUnavailableError
 from fraudops.storage.base import (
     KnownTransaction,
@@ -80,6 +83,7 @@ class Pending:
     received_at: datetime
     durable: "Future[StoredResult]" = field(default_factory=Future)
     segment: _Segment | None = None
+    record: bytes = b""  # as journaled (encode_entry), once it is
     _drained: "Future[StoredResult] | None" = field(default=None, repr=False)
     _stored: StoredResult | None = field(default=None, repr=False)
 
@@ -142,8 +146,10 @@ class JournaledWriter:
         *,
         on_durable: Callable[[Sequence[str]], None] | None = None,
         on_commit: Callable[[Sequence[StoredResult], float], None] | None = None,
+        drain: DrainProcess | None = None,
     ) -> None:
         self._store = store
+        self._process = drain  # stores for the drain thread, if given (else it stores)
         self._journal = journal
         self._on_durable = on_durable
         self._on_commit = on_commit
@@ -267,6 +273,8 @@ class JournaledWriter:
             self._journaler.join(timeout)
         if self._drainer.is_alive():
             self._drainer.join(timeout)
+        if self._process is not None:
+            self._process.close()
         with self._appending:  # a worker thread's `journal_each` may be appending
             segment = self._segment
             if segment is not None:
@@ -294,7 +302,8 @@ class JournaledWriter:
             segment = self._segment
             assert segment is not None  # noqa: S101 - set by start
             try:
-                segment.file.append([encode_entry(p.entry) for p in group])
+                records = [encode_entry(p.entry) for p in group]
+                segment.file.append(records)
             except Exception as error:  # a full disk must fail the requests, not the thread
                 log.exception("journaling scored transactions failed", transactions=len(group))
                 with self._lock:
@@ -308,8 +317,9 @@ class JournaledWriter:
                 return
             with self._lock:
                 segment.undrained += len(group)
-            for pending in group:
+            for pending, record in zip(group, records, strict=True):
                 pending.segment = segment
+                pending.record = record
                 pending.durable.set_result(pending.result)
                 self._to_drain.put(pending)
             if segment.file.size >= SEGMENT_BYTES:
@@ -344,10 +354,7 @@ class JournaledWriter:
         while True:
             start = time.perf_counter()
             try:
-                results = self._store.store_scored_batch(
-                    [p.entry.item for p in group],
-                    labels=[p.entry.label for p in group if p.entry.label is not None],
-                )
+                results = self._stored(group)
             except Exception as error:  # the journal keeps them: try again, never drop
                 log.warning(
                     "storing journaled transactions failed; trying again",
@@ -374,6 +381,20 @@ class JournaledWriter:
             pending.set_drained(result)
         for segment in finished:
             segment.file.path.unlink(missing_ok=True)
+
+    def _stored(self, group: Sequence[Pending]) -> list[StoredResult]:
+        """Store one group in the warehouse: by the drain process if there is one."""
+        if self._process is None:
+            return self._store.store_scored_batch(
+                [p.entry.item for p in group],
+                labels=[p.entry.label for p in group if p.entry.label is not None],
+            )
+        created = self._process.store([p.record for p in group])
+        # One already stored (by a replica that had claimed it) counts as a repeat.
+        return [
+            p.result if new else dataclasses.replace(p.result, created=False)
+            for p, new in zip(group, created, strict=True)
+        ]
 
 
 def _waiting_group(

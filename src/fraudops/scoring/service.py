@@ -43,6 +43,7 @@ from fraudops.features.state import (
 )
 from fraudops.registry.base import CHALLENGER, CHAMPION, ModelNotFoundError, ModelRegistry
 from fraudops.scoring.admission import Problem, TransactionsRefusedError, admit
+from fraudops.scoring.drain import DrainProcess
 from fraudops.scoring.journaling import JournaledWriter, Pending
 from fraudops.scoring.label_targets import RecentLabelTargets
 from fraudops.scoring.metrics import ServiceMetrics
@@ -140,7 +141,9 @@ class ScoringService:
         registry: ModelRegistry,
         store: FeatureStateStore,
         metrics: ServiceMetrics | None = None,
+        drain: DrainProcess | None = None,
     ) -> None:
+        """`drain`: the process that stores the journal in the warehouse (else a thread)."""
         self.settings = settings
         self.warehouse = warehouse
         self.registry = registry
@@ -155,6 +158,7 @@ class ScoringService:
             Journal(journal_folder(settings, warehouse)),
             on_durable=self._confirm,
             on_commit=self._note_drained,
+            drain=drain,
         )
         # The trans_nums stored, when this process is the only one storing (in-process state).
         self._seen: SeenFilter | None = None

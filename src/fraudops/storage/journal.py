@@ -59,7 +59,7 @@ class JournalSegment:
 
     def append(self, records: Sequence[bytes]) -> None:
         """Write the records and flush them to the disk (one fdatasync for all)."""
-        data = b"".join(_HEADER.pack(len(r), zlib.crc32(r)) + r for r in records)
+        data = framed(records)
         written = 0
         while written < len(data):
             written += os.write(self._fd, data[written:])
@@ -117,16 +117,25 @@ def _modified(path: Path) -> float:
         return 0.0
 
 
+def framed(records: Sequence[bytes]) -> bytes:
+    """Records as a segment holds them: each after its length and CRC-32."""
+    return b"".join(_HEADER.pack(len(r), zlib.crc32(r)) + r for r in records)
+
+
 def read_records(path: Path) -> Iterator[bytes]:
     """The whole records of a segment in order; a torn or corrupt tail ends it."""
-    data = path.read_bytes()
+    return unframed(path.read_bytes(), source=str(path))
+
+
+def unframed(data: bytes, *, source: str) -> Iterator[bytes]:
+    """The whole records of framed bytes in order; a torn or corrupt tail ends them."""
     at = 0
     while at + _HEADER.size <= len(data):
         length, crc = _HEADER.unpack_from(data, at)
         start = at + _HEADER.size
         record = data[start : start + length]
         if len(record) < length or zlib.crc32(record) != crc:
-            log.warning("journal segment ends in a torn record", path=str(path), offset=at)
+            log.warning("journal records end in a torn one", source=source, offset=at)
             return
         yield record
         at = start + length

@@ -6,9 +6,10 @@ storage.reports, storage.console, storage.audit) on one engine, migrates the sch
 guards the card-hash keys.
 """
 
+import functools
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -128,6 +129,16 @@ class Warehouse(
                 console_url=settings.console_url,
             )
         return warehouse
+
+    def opener(self) -> "Callable[[], Warehouse] | None":
+        """A way to open this warehouse in another process (picklable): the same database and
+        alert rule. None for an in-memory SQLite database, which no other process can see."""
+        url = self.engine.url
+        if self.dialect == "sqlite" and url.database in (None, "", ":memory:"):
+            return None
+        return functools.partial(
+            _reopened, url.render_as_string(hide_password=False), self.alert_rule
+        )
 
     @property
     def personal(self) -> PersonalData:
@@ -287,6 +298,14 @@ class Warehouse(
         self.engine.dispose()
         if self.lookups is not None:
             self.lookups.dispose()
+
+
+def _reopened(url: str, alert_rule: DeclineRule | None) -> Warehouse:
+    """The warehouse at `url`, for another process (Warehouse.opener). It stores protected
+    transactions as they come and so needs no personal-data keys of its own."""
+    warehouse = Warehouse(url)
+    warehouse.alert_rule = alert_rule
+    return warehouse
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:

@@ -1,9 +1,13 @@
 """The scoring journal: records round-trip, a torn tail ends a segment, live segments are
 never taken for orphans, and what a dead process left is replayed into the warehouse once."""
 
+import functools
 import math
+import os
 import secrets
+import signal
 import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +18,7 @@ import pytest
 from fraudops.data.personal import PersonalData
 from fraudops.data.schema import CanonicalTransaction
 from fraudops.scoring import journaling
+from fraudops.scoring.drain import DrainProcess
 from fraudops.scoring.journaling import JournaledWriter, replay_journal
 from fraudops.storage.base import (
     LabelRecord,
@@ -273,3 +278,99 @@ def test_journal_each_makes_a_group_durable_in_the_callers_thread(
     for name in expected:
         assert warehouse.get_transaction(name) is not None
     warehouse.dispose()
+
+
+def failing_while_marked(url: str, marker: str) -> Warehouse:
+    """The warehouse at `url`, whose stores fail while the file `marker` exists (opened in
+    the drain process: a module-level function pickles by name)."""
+    warehouse = Warehouse(url)
+    store = warehouse.store_scored_batch
+
+    def stored(items: Sequence[ScoredTransaction], **kwargs: Any) -> list[StoredResult]:
+        if Path(marker).exists():
+            with Path(f"{marker}.failed").open("a") as failed:
+                failed.write("failed\n")
+            msg = "the warehouse is down"
+            raise RuntimeError(msg)
+        return store(items, **kwargs)
+
+    warehouse.store_scored_batch = stored  # type: ignore[method-assign]
+    return warehouse
+
+
+def test_a_drain_process_stores_the_journal_and_a_new_one_replaces_one_killed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The drain process, not the serving one, stores each transaction with its label; one
+    already in the warehouse comes back as a repeat. Killed (SIGKILL), the next batch
+    starts another process and nothing is lost; closing stops it and removes the segment."""
+    monkeypatch.setattr(journaling, "RETRY_SECONDS", 0.05)
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}", personal=KEYS)
+    warehouse.migrate()
+    warehouse.store_scored_batch([entry("t-0").item])  # stored by another replica
+    opener = warehouse.opener()
+    assert opener is not None
+    drain = DrainProcess(opener)
+    writer = JournaledWriter(warehouse, Journal(tmp_path / "journal"), drain=drain)
+    writer.start()
+    labelled = entry("t-1", labelled=True)
+    first = [writer.submit(entry("t-0").item), writer.submit(labelled.item, label=labelled.label)]
+    assert [False, True] == [pending.drained.result(timeout=60).created for pending in first]
+    stored = warehouse.get_transaction("t-1")
+    assert stored is not None
+    assert stored.label is not None
+    assert True is stored.label.is_fraud
+    pid = drain.pid
+    assert pid is not None
+    assert os.getpid() != pid
+
+    os.kill(pid, signal.SIGKILL)
+    later = [writer.submit(entry(f"t-{n}", minutes=n).item) for n in range(2, 6)]
+    assert [True] * 4 == [pending.drained.result(timeout=60).created for pending in later]
+    assert drain.pid not in (None, pid)
+    for number in range(6):
+        assert warehouse.get_transaction(f"t-{number}") is not None
+    writer.close()
+    assert drain.pid is None
+    assert [] == list((tmp_path / "journal").iterdir())
+    warehouse.dispose()
+
+
+def test_a_warehouse_failure_in_the_drain_process_keeps_the_batch_until_it_stores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the drain process's warehouse fails, the transaction stays pending (readable,
+    not drained); once the warehouse takes it again it is stored, by the same process."""
+    monkeypatch.setattr(journaling, "RETRY_SECONDS", 0.05)
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    warehouse = Warehouse(url, personal=KEYS)
+    warehouse.migrate()
+    marker = tmp_path / "down"
+    marker.touch()
+    drain = DrainProcess(functools.partial(failing_while_marked, url, str(marker)))
+    writer = JournaledWriter(warehouse, Journal(tmp_path / "journal"), drain=drain)
+    writer.start()
+    pending = writer.submit(entry("t-1").item)
+    pending.durable.result(timeout=10)
+    assert writer.stored_transaction("t-1") is not None
+    failed = tmp_path / "down.failed"
+    deadline = time.monotonic() + 60
+    while not failed.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert failed.exists()  # the process started and failed the batch
+    assert False is pending.drained.done()
+    pid = drain.pid
+    assert pid is not None
+    marker.unlink()
+    assert True is pending.drained.result(timeout=60).created
+    assert pid == drain.pid
+    assert warehouse.get_transaction("t-1") is not None
+    writer.close()
+    warehouse.dispose()
+
+
+def test_an_in_memory_warehouse_cannot_be_opened_by_another_process() -> None:
+    """Another process would see an empty database of its own: no opener, so the service
+    keeps its drain thread."""
+    assert Warehouse("sqlite://").opener() is None
+    assert Warehouse("sqlite:///:memory:").opener() is None

@@ -1,0 +1,146 @@
+"""The journal drained into the warehouse by a process of its own.
+
+Storing a batch in the warehouse is mostly Python work: building the rows, the driver
+adapting their values, the ORM's bookkeeping. In the serving process that work holds the
+GIL that the event loop and the scoring thread need. On the embedded default it took about
+as much of the process as the online features (benchmarks/profile_serve.py), and a run
+that stored nothing served 60 % more requests a second (benchmarks/bench_serve.py).
+
+So the serving process hands each batch's journal records, the bytes it has just made
+durable, to a drain process over a pipe, and waits (without the GIL) for the answer: which
+of them were new to the warehouse. The process opens the same warehouse and stores them as
+the drain thread would. It exits when its pipe closes, so it never outlives the service,
+even one killed with SIGKILL; what it had not stored is still in the journal and replayed
+by the next service to start (storing is idempotent by trans_num).
+"""
+
+import multiprocessing
+import multiprocessing.connection
+import threading
+from collections.abc import Callable, Sequence
+from multiprocessing.process import BaseProcess
+
+import orjson
+import structlog
+
+from fraudops.storage.base import TransactionStore
+from fraudops.storage.journal import decode_entry, framed, unframed
+
+log = structlog.get_logger(__name__)
+
+# How long closing waits for the process to finish its batch and exit before killing it.
+CLOSE_SECONDS = 10.0
+
+WarehouseOpener = Callable[[], TransactionStore]
+
+
+class DrainError(RuntimeError):
+    """The drain process could not store a batch: the warehouse failed it, or it died."""
+
+
+def drain_records(store: TransactionStore, data: bytes) -> list[bool]:
+    """Store framed journal records in one warehouse transaction; which ones were new."""
+    entries = [decode_entry(record) for record in unframed(data, source="drain")]
+    results = store.store_scored_batch(
+        [entry.item for entry in entries],
+        labels=[entry.label for entry in entries if entry.label is not None],
+    )
+    return [result.created for result in results]
+
+
+def run_drain(
+    open_warehouse: WarehouseOpener, connection: multiprocessing.connection.Connection
+) -> None:
+    """The drain process: store each batch it is sent and answer, until its pipe closes."""
+    store = open_warehouse()
+    while True:
+        try:
+            data = connection.recv_bytes()
+        except (EOFError, OSError):  # the service is gone or closed the pipe
+            return
+        try:
+            answer: dict[str, object] = {"created": drain_records(store, data)}
+        except Exception as error:  # the service logs it and sends the batch again
+            answer = {"error": f"{type(error).__name__}: {error}"}
+        try:
+            connection.send_bytes(orjson.dumps(answer))
+        except OSError:
+            return
+
+
+class DrainProcess:
+    """A process of its own that stores journal records in the warehouse, batch by batch.
+
+    Started on first use, and again after it died: a batch it failed or never answered
+    raises DrainError, and the caller sends it again.
+    """
+
+    def __init__(self, open_warehouse: WarehouseOpener) -> None:
+        self._open_warehouse = open_warehouse
+        self._context = multiprocessing.get_context("spawn")  # never fork a threaded process
+        self._process: BaseProcess | None = None
+        self._connection: multiprocessing.connection.Connection | None = None
+        self._lock = threading.Lock()  # one batch at a time on the pipe
+
+    @property
+    def pid(self) -> int | None:
+        """The running process's id, if one runs."""
+        process = self._process
+        return process.pid if process is not None and process.is_alive() else None
+
+    def store(self, records: Sequence[bytes]) -> list[bool]:
+        """Store journal records (as `encode_entry` made them); which were new to the warehouse."""
+        with self._lock:
+            connection = self._connected()
+            try:
+                connection.send_bytes(framed(records))
+                answer = orjson.loads(connection.recv_bytes())
+            except (EOFError, OSError) as error:
+                self._stop_process()
+                msg = f"the drain process stopped: {error or type(error).__name__}"
+                raise DrainError(msg) from error
+        if "error" in answer:
+            raise DrainError(answer["error"])
+        created: list[bool] = answer["created"]
+        if len(created) != len(records):
+            self._stop_process()
+            msg = f"the drain process answered {len(created)} of {len(records)} records"
+            raise DrainError(msg)
+        return created
+
+    def close(self, timeout: float = CLOSE_SECONDS) -> None:
+        """Close the pipe: the process finishes its batch and exits (killed if it does not)."""
+        with self._lock:
+            self._stop_process(timeout)
+
+    def _connected(self) -> multiprocessing.connection.Connection:
+        """The pipe to a live drain process, starting one if none runs."""
+        if self._connection is not None and self._process is not None and self._process.is_alive():
+            return self._connection
+        self._stop_process()
+        ours, theirs = self._context.Pipe()
+        process = self._context.Process(
+            target=run_drain,
+            args=(self._open_warehouse, theirs),
+            name="fraudops-drain",
+            daemon=True,
+        )
+        process.start()
+        theirs.close()  # the process holds its end: ours sees EOF once it exits
+        self._process, self._connection = process, ours
+        log.info("drain process started", pid=process.pid)
+        return ours
+
+    def _stop_process(self, timeout: float = 0.0) -> None:
+        """Close the pipe and reap the process (killing it if it does not exit in time)."""
+        connection, process = self._connection, self._process
+        self._connection = self._process = None
+        if connection is not None:
+            connection.close()
+        if process is None:
+            return
+        process.join(timeout)
+        if process.is_alive():
+            process.kill()
+            process.join()
+        process.close()
