@@ -23,6 +23,8 @@ from multiprocessing.process import BaseProcess
 import orjson
 import structlog
 
+from fraudops.config import Settings
+from fraudops.logs import configure_logging
 from fraudops.storage.base import TransactionStore
 from fraudops.storage.journal import decode_entry, framed, unframed
 
@@ -49,9 +51,12 @@ def drain_records(store: TransactionStore, data: bytes) -> list[bool]:
 
 
 def run_drain(
-    open_warehouse: WarehouseOpener, connection: multiprocessing.connection.Connection
+    open_warehouse: WarehouseOpener,
+    connection: multiprocessing.connection.Connection,
+    settings: Settings,
 ) -> None:
     """The drain process: store each batch it is sent and answer, until its pipe closes."""
+    configure_logging(settings)  # as the service logs: level, format, stderr
     store = open_warehouse()
     while True:
         try:
@@ -75,8 +80,9 @@ class DrainProcess:
     raises DrainError, and the caller sends it again.
     """
 
-    def __init__(self, open_warehouse: WarehouseOpener) -> None:
+    def __init__(self, open_warehouse: WarehouseOpener, *, settings: Settings) -> None:
         self._open_warehouse = open_warehouse
+        self._settings = settings
         self._context = multiprocessing.get_context("spawn")  # never fork a threaded process
         self._process: BaseProcess | None = None
         self._connection: multiprocessing.connection.Connection | None = None
@@ -121,7 +127,7 @@ class DrainProcess:
         ours, theirs = self._context.Pipe()
         process = self._context.Process(
             target=run_drain,
-            args=(self._open_warehouse, theirs),
+            args=(self._open_warehouse, theirs, self._settings),
             name="fraudops-drain",
             daemon=True,
         )

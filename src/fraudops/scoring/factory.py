@@ -20,7 +20,7 @@ def build_service(settings: Settings, *, metrics: ServiceMetrics) -> ScoringServ
         registry=MlflowRegistry(settings),
         store=state_store(settings),
         metrics=metrics,
-        drain=None if opener is None else DrainProcess(opener),
+        drain=None if opener is None else DrainProcess(opener, settings=settings),
     )
 
 

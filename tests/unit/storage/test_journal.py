@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from fraudops.config import Settings
 from fraudops.data.personal import PersonalData
 from fraudops.data.schema import CanonicalTransaction
 from fraudops.scoring import journaling
@@ -310,7 +311,7 @@ def test_a_drain_process_stores_the_journal_and_a_new_one_replaces_one_killed(
     warehouse.store_scored_batch([entry("t-0").item])  # stored by another replica
     opener = warehouse.opener()
     assert opener is not None
-    drain = DrainProcess(opener)
+    drain = DrainProcess(opener, settings=Settings(home=tmp_path, log_level="warning"))
     writer = JournaledWriter(warehouse, Journal(tmp_path / "journal"), drain=drain)
     writer.start()
     labelled = entry("t-1", labelled=True)
@@ -347,7 +348,10 @@ def test_a_warehouse_failure_in_the_drain_process_keeps_the_batch_until_it_store
     warehouse.migrate()
     marker = tmp_path / "down"
     marker.touch()
-    drain = DrainProcess(functools.partial(failing_while_marked, url, str(marker)))
+    drain = DrainProcess(
+        functools.partial(failing_while_marked, url, str(marker)),
+        settings=Settings(home=tmp_path, log_level="warning"),
+    )
     writer = JournaledWriter(warehouse, Journal(tmp_path / "journal"), drain=drain)
     writer.start()
     pending = writer.submit(entry("t-1").item)
