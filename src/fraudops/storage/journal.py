@@ -28,7 +28,7 @@ import orjson
 import structlog
 
 from fraudops.data.personal import ProtectedTransaction
-from fraudops.data.schema import CanonicalTransaction
+from fraudops.data.schema import stored_transaction
 from fraudops.storage.base import LabelRecord, Reason, ScoredTransaction, ScoreRecord
 
 log = structlog.get_logger(__name__)
@@ -181,7 +181,8 @@ def encode_entry(entry: JournalEntry) -> bytes:
 def decode_entry(record: bytes) -> JournalEntry:
     """A journaled scored transaction back (NaN features come back as NaN)."""
     raw = orjson.loads(record)
-    canonical = CanonicalTransaction.model_validate(raw["transaction"])
+    # Any profile's: a Sparkov transaction, or one without a role or with extra columns.
+    canonical = stored_transaction(raw["transaction"])
     score: dict[str, Any] = raw["score"]
     label: dict[str, Any] | None = raw["label"]
     item = ScoredTransaction(

@@ -17,7 +17,7 @@ import pytest
 
 from fraudops.config import Settings
 from fraudops.data.personal import PersonalData
-from fraudops.data.schema import CanonicalTransaction
+from fraudops.data.schema import CanonicalTransaction, ProfileTransaction, stored_transaction
 from fraudops.scoring import journaling
 from fraudops.scoring.drain import DrainProcess
 from fraudops.scoring.journaling import JournaledWriter, replay_journal
@@ -378,3 +378,40 @@ def test_an_in_memory_warehouse_cannot_be_opened_by_another_process() -> None:
     keeps its drain thread."""
     assert Warehouse("sqlite://").opener() is None
     assert Warehouse("sqlite:///:memory:").opener() is None
+
+
+def test_a_transaction_of_another_profile_comes_back_from_its_record_and_drains(
+    tmp_path: Path,
+) -> None:
+    """A profile without cards and with columns of its own (ULB's V1.., a ProfileTransaction)
+    is journaled, decoded and stored by the drain process as the service scored it."""
+    canonical = stored_transaction(
+        {
+            "trans_num": "u-1",
+            "amt": 149.62,
+            "unix_time": 1_700_000_000,
+            "extra_fields": {"V1": -1.36, "V2": -0.07},
+        }
+    )
+    assert isinstance(canonical, ProfileTransaction)
+    original = JournalEntry(
+        item=ScoredTransaction(transaction=KEYS.protect(canonical), score=entry("t-0").item.score),
+        label=None,
+    )
+    back = decode_entry(encode_entry(original))
+    assert original.item.transaction == back.item.transaction
+
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}", personal=KEYS)
+    warehouse.migrate()
+    opener = warehouse.opener()
+    assert opener is not None
+    drain = DrainProcess(opener, settings=Settings(home=tmp_path, log_level="warning"))
+    writer = JournaledWriter(warehouse, Journal(tmp_path / "journal"), drain=drain)
+    writer.start()
+    pending = writer.submit(original.item)
+    assert True is pending.drained.result(timeout=60).created
+    writer.close()
+    stored = warehouse.get_transaction("u-1")
+    assert stored is not None
+    assert {"V1": -1.36, "V2": -0.07} == stored.record["extra_fields"]
+    warehouse.dispose()
