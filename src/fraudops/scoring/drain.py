@@ -16,7 +16,9 @@ by the next service to start (storing is idempotent by trans_num).
 
 import multiprocessing
 import multiprocessing.connection
+import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from multiprocessing.process import BaseProcess
 
@@ -32,6 +34,11 @@ log = structlog.get_logger(__name__)
 
 # How long closing waits for the process to finish its batch and exit before killing it.
 CLOSE_SECONDS = 10.0
+# After a process died before storing anything, the next waits this long, doubled each time
+# up to the most (a process that cannot start would otherwise be started again every
+# second, each start costing more than a second of CPU).
+FIRST_RESTART_DELAY_SECONDS = 1.0
+MAX_RESTART_DELAY_SECONDS = 30.0
 
 WarehouseOpener = Callable[[], TransactionStore]
 
@@ -55,7 +62,14 @@ def run_drain(
     connection: multiprocessing.connection.Connection,
     settings: Settings,
 ) -> None:
-    """The drain process: store each batch it is sent and answer, until its pipe closes."""
+    """The drain process: store each batch it is sent and answer, until its pipe closes.
+
+    Ctrl-C in a terminal and a supervisor's SIGTERM reach the whole process group: the
+    service then stops and closes the pipe, and this process must finish the batches the
+    service still sends it first, so it ignores both.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     configure_logging(settings)  # as the service logs: level, format, stderr
     store = open_warehouse()
     while True:
@@ -77,7 +91,8 @@ class DrainProcess:
     """A process of its own that stores journal records in the warehouse, batch by batch.
 
     Started on first use, and again after it died: a batch it failed or never answered
-    raises DrainError, and the caller sends it again.
+    raises DrainError, and the caller sends it again. One that died before storing anything
+    is started again only after a delay, doubled each time.
     """
 
     def __init__(self, open_warehouse: WarehouseOpener, *, settings: Settings) -> None:
@@ -87,6 +102,9 @@ class DrainProcess:
         self._process: BaseProcess | None = None
         self._connection: multiprocessing.connection.Connection | None = None
         self._lock = threading.Lock()  # one batch at a time on the pipe
+        self._stored_since_start = False
+        self._restart_delay = 0.0
+        self._next_start = 0.0  # time.monotonic() from which a new process may start
 
     @property
     def pid(self) -> int | None:
@@ -105,14 +123,15 @@ class DrainProcess:
                 self._stop_process()
                 msg = f"the drain process stopped: {error or type(error).__name__}"
                 raise DrainError(msg) from error
-        if "error" in answer:
-            raise DrainError(answer["error"])
-        created: list[bool] = answer["created"]
-        if len(created) != len(records):
-            self._stop_process()
-            msg = f"the drain process answered {len(created)} of {len(records)} records"
-            raise DrainError(msg)
-        return created
+            if "error" in answer:
+                raise DrainError(answer["error"])
+            created: list[bool] = answer["created"]
+            if len(created) != len(records):
+                self._stop_process()
+                msg = f"the drain process answered {len(created)} of {len(records)} records"
+                raise DrainError(msg)
+            self._stored_since_start = True
+            return created
 
     def close(self, timeout: float = CLOSE_SECONDS) -> None:
         """Close the pipe: the process finishes its batch and exits (killed if it does not)."""
@@ -124,6 +143,10 @@ class DrainProcess:
         if self._connection is not None and self._process is not None and self._process.is_alive():
             return self._connection
         self._stop_process()
+        now = time.monotonic()
+        if now < self._next_start:
+            msg = f"the drain process died; the next starts in {self._next_start - now:.1f} s"
+            raise DrainError(msg)
         ours, theirs = self._context.Pipe()
         process = self._context.Process(
             target=run_drain,
@@ -134,6 +157,7 @@ class DrainProcess:
         process.start()
         theirs.close()  # the process holds its end: ours sees EOF once it exits
         self._process, self._connection = process, ours
+        self._stored_since_start = False
         log.info("drain process started", pid=process.pid)
         return ours
 
@@ -145,6 +169,14 @@ class DrainProcess:
             connection.close()
         if process is None:
             return
+        if self._stored_since_start:
+            self._restart_delay = 0.0
+        else:
+            self._restart_delay = min(
+                max(2 * self._restart_delay, FIRST_RESTART_DELAY_SECONDS),
+                MAX_RESTART_DELAY_SECONDS,
+            )
+        self._next_start = time.monotonic() + self._restart_delay
         process.join(timeout)
         if process.is_alive():
             process.kill()

@@ -19,7 +19,7 @@ from fraudops.config import Settings
 from fraudops.data.personal import PersonalData
 from fraudops.data.schema import CanonicalTransaction, ProfileTransaction, stored_transaction
 from fraudops.scoring import journaling
-from fraudops.scoring.drain import DrainProcess
+from fraudops.scoring.drain import DrainError, DrainProcess
 from fraudops.scoring.journaling import JournaledWriter, replay_journal
 from fraudops.storage.base import (
     LabelRecord,
@@ -415,3 +415,42 @@ def test_a_transaction_of_another_profile_comes_back_from_its_record_and_drains(
     assert stored is not None
     assert {"V1": -1.36, "V2": -0.07} == stored.record["extra_fields"]
     warehouse.dispose()
+
+
+def unopenable(url: str) -> Warehouse:
+    """A warehouse that cannot be opened (in the drain process)."""
+    msg = f"cannot open {url}"
+    raise RuntimeError(msg)
+
+
+def test_a_drain_process_outlives_ctrl_c_and_sigterm_and_one_that_cannot_start_waits(
+    tmp_path: Path,
+) -> None:
+    """SIGINT and SIGTERM, which reach the service's whole process group, leave the drain
+    process storing until the service closes its pipe. A process that dies before storing
+    anything is not started again at once: the next batch is refused until the delay ends."""
+    warehouse = Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}", personal=KEYS)
+    warehouse.migrate()
+    opener = warehouse.opener()
+    assert opener is not None
+    settings = Settings(home=tmp_path, log_level="warning")
+    drain = DrainProcess(opener, settings=settings)
+    assert [True] == drain.store([encode_entry(entry("t-1"))])
+    pid = drain.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGINT)
+    os.kill(pid, signal.SIGTERM)
+    assert [True] == drain.store([encode_entry(entry("t-2", minutes=1))])
+    assert pid == drain.pid
+    drain.close()
+    assert drain.pid is None
+    assert warehouse.get_transaction("t-2") is not None
+    warehouse.dispose()
+
+    broken = DrainProcess(functools.partial(unopenable, "nowhere"), settings=settings)
+    with pytest.raises(DrainError, match="stopped"):
+        broken.store([encode_entry(entry("t-3"))])
+    with pytest.raises(DrainError, match="next starts in"):
+        broken.store([encode_entry(entry("t-3"))])
+    assert broken.pid is None
+    broken.close()
