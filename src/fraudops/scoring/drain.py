@@ -28,7 +28,7 @@ import structlog
 from fraudops.config import Settings
 from fraudops.logs import configure_logging
 from fraudops.storage.base import TransactionStore
-from fraudops.storage.journal import decode_entry, framed, unframed
+from fraudops.storage.journal import decode_entry, framed, store_entries, unframed
 
 log = structlog.get_logger(__name__)
 
@@ -50,11 +50,7 @@ class DrainError(RuntimeError):
 def drain_records(store: TransactionStore, data: bytes) -> list[bool]:
     """Store framed journal records in one warehouse transaction; which ones were new."""
     entries = [decode_entry(record) for record in unframed(data, source="drain")]
-    results = store.store_scored_batch(
-        [entry.item for entry in entries],
-        labels=[entry.label for entry in entries if entry.label is not None],
-    )
-    return [result.created for result in results]
+    return [result.created for result in store_entries(store, entries)]
 
 
 def run_drain(

@@ -41,6 +41,7 @@ from fraudops.storage.journal import (
     decode_entry,
     encode_entry,
     read_records,
+    store_entries,
 )
 from fraudops.times import utc_now
 
@@ -125,11 +126,7 @@ def replay_journal(journal: Journal, store: TransactionStore) -> int:
     for path, _lock in journal.orphans():
         entries = [decode_entry(record) for record in read_records(path)]
         for at in range(0, len(entries), MAX_DRAIN):
-            part = entries[at : at + MAX_DRAIN]
-            store.store_scored_batch(
-                [entry.item for entry in part],
-                labels=[entry.label for entry in part if entry.label is not None],
-            )
+            store_entries(store, entries[at : at + MAX_DRAIN])
         path.unlink()
         replayed += len(entries)
         log.info("journal replayed into the warehouse", path=str(path), records=len(entries))
@@ -385,10 +382,7 @@ class JournaledWriter:
     def _stored(self, group: Sequence[Pending]) -> list[StoredResult]:
         """Store one group in the warehouse: by the drain process if there is one."""
         if self._process is None:
-            return self._store.store_scored_batch(
-                [p.entry.item for p in group],
-                labels=[p.entry.label for p in group if p.entry.label is not None],
-            )
+            return store_entries(self._store, [p.entry for p in group])
         created = self._process.store([p.record for p in group])
         # One already stored (by a replica that had claimed it) counts as a repeat.
         return [

@@ -29,7 +29,14 @@ import structlog
 
 from fraudops.data.personal import ProtectedTransaction
 from fraudops.data.schema import stored_transaction
-from fraudops.storage.base import LabelRecord, Reason, ScoredTransaction, ScoreRecord
+from fraudops.storage.base import (
+    LabelRecord,
+    Reason,
+    ScoredTransaction,
+    ScoreRecord,
+    StoredResult,
+    TransactionStore,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -175,6 +182,15 @@ def encode_entry(entry: JournalEntry) -> bytes:
             },
         },
         option=orjson.OPT_SERIALIZE_NUMPY,
+    )
+
+
+def store_entries(store: TransactionStore, entries: Sequence[JournalEntry]) -> list[StoredResult]:
+    """Store journaled transactions, with the labels that came with them, in one warehouse
+    transaction; results in order."""
+    return store.store_scored_batch(
+        [entry.item for entry in entries],
+        labels=[entry.label for entry in entries if entry.label is not None],
     )
 
 
