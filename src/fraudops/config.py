@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -290,6 +290,17 @@ class Settings(BaseSettings):
 def _token_list(text: str) -> tuple[str, ...]:
     """Non-empty, stripped, comma-separated tokens."""
     return tuple(token.strip() for token in text.split(",") if token.strip())
+
+
+def setting_problems(error: ValidationError) -> list[str]:
+    """Each problem of settings that failed validation, naming its environment variable
+    (never its value: it may be a key or a token)."""
+    problems = []
+    for problem in error.errors():
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        name = f"FRAUDOPS_{field.upper()}" if field else "the settings"
+        problems.append(f"{name}: {problem['msg']}")
+    return problems
 
 
 @lru_cache(maxsize=1)

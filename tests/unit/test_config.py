@@ -29,3 +29,28 @@ def test_invalid_log_level_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FRAUDOPS_LOG_LEVEL", "loud")
     with pytest.raises(ValueError, match="log_level"):
         Settings(_env_file=None)
+
+
+def test_a_setting_of_the_wrong_form_stops_any_command_with_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No traceback: the variable and the problem, exit code 2; a secret's value is never
+    echoed."""
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    from fraudops.cli import app  # noqa: PLC0415
+    from fraudops.config import get_settings  # noqa: PLC0415
+
+    monkeypatch.setenv("FRAUDOPS_JOURNAL_DRAIN", "bogus")
+    monkeypatch.setenv("FRAUDOPS_LATE_EVENT_SECONDS", "-1")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["serve", "--port", "0"])
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert 2 == result.exit_code
+    assert "Traceback" not in result.output
+    assert "FRAUDOPS_JOURNAL_DRAIN: Input should be 'process' or 'thread'" in result.output
+    assert "FRAUDOPS_LATE_EVENT_SECONDS: Input should be greater than 0" in result.output
+    assert "bogus" not in result.output

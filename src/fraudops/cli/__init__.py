@@ -11,9 +11,11 @@ import os
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from fraudops.cli import alerts, console, data, demo, keys, lifecycle, report, serve, train
-from fraudops.config import get_settings
+from fraudops.cli.options import fail
+from fraudops.config import get_settings, setting_problems
 from fraudops.logs import configure_logging
 
 __all__ = ["app"]
@@ -41,7 +43,10 @@ def main(
     # for one 80,000-row fit with two threads). Set before any command loads OpenMP;
     # the processes `up` and `demo` start inherit it.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as error:  # a FRAUDOPS_* variable of the wrong form
+        fail("; ".join(setting_problems(error)))
     if log_level is not None:
         settings = settings.model_copy(update={"log_level": log_level})
     configure_logging(settings)
