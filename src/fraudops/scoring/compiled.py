@@ -19,7 +19,7 @@ from typing import Any
 import numba
 import numpy as np
 
-__all__ = ["walk_many", "walk_one", "xgboost_sigmoid"]
+__all__ = ["rank_many", "reason_order", "walk_many", "walk_one", "xgboost_sigmoid"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -108,3 +108,59 @@ def walk_many(  # noqa: PLR0917
             totals[index : index + 1],
             out,
         )
+
+
+@numba.njit(cache=True, nogil=True)
+def reason_order(contributions: Any, order: Any) -> int:
+    """The columns of the largest positive contributions into `order`, largest first (of
+    equal ones the lower column first); how many. The same columns, in the same order, as
+    the positive ones at the head of a stable argsort of the negated contributions."""
+    size = order.shape[0]
+    count = 0
+    for column in range(contributions.shape[0]):
+        value = contributions[column]
+        if not value > 0.0:
+            continue
+        position = count
+        while position > 0 and contributions[order[position - 1]] < value:
+            position -= 1
+        if position >= size:
+            continue
+        for at in range(min(count, size - 1), position, -1):
+            order[at] = order[at - 1]
+        order[position] = column
+        count = min(count + 1, size)
+    return count
+
+
+@numba.njit(cache=True, nogil=True)
+def rank_many(  # noqa: PLR0917
+    rows: Any,
+    forest: Any,
+    threshold: Any,
+    change: Any,
+    leaf_value: Any,
+    roots: Any,
+    depth: int,
+    inclusive: bool,
+    cells: Any,
+    contributions: Any,
+    orders: Any,
+    counts: Any,
+) -> None:
+    """`walk_one` of each row with its total and XGBoost probability into `cells` (rows x 2)
+    and its contributions, then `reason_order` of them into `orders` and `counts`."""
+    for index in range(rows.shape[0]):
+        walk_one(
+            rows[index],
+            forest,
+            threshold,
+            change,
+            leaf_value,
+            roots,
+            depth,
+            inclusive,
+            cells[index],
+            contributions[index],
+        )
+        counts[index] = reason_order(contributions[index], orders[index])

@@ -124,6 +124,23 @@ class _Engine(Protocol):
 
     def contributions(self, rows: FloatArray) -> FloatArray: ...
 
+    def ranked(self, rows: FloatArray, size: int) -> "Ranked | None":
+        """Each row's probability and contributions with the columns of its `size` largest
+        positive ones, in one compiled pass, equal to `explain` of each row; None where
+        there is no such pass (then rows go through `explain` one by one)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """Rows explained at once: probabilities, contributions (rows x width) and, per row, the
+    columns of its largest positive contributions (`orders[i, :counts[i]]`, largest first)."""
+
+    probabilities: list[float]
+    contributions: FloatArray
+    orders: IntArray
+    counts: list[int]
+
 
 class FastModel:
     """A ModelBundle's estimator as numpy arrays: single-row scoring and its reasons.
@@ -205,7 +222,7 @@ class FastModel:
         """`score` of each row of a feature matrix, vectorised over the rows (a few rows are
         scored one by one)."""
         if len(rows) <= self._row_by_row:
-            return [self.score(row, top=top) for row in rows]
+            return self._score_each(rows, top=top)
         values = self._many(rows)
         probabilities = self._engine.probabilities(values).tolist()
         if not self._engine.explains:
@@ -218,6 +235,25 @@ class FastModel:
                 reasons=self._reasons(values[i], contributions[i], orders[i], top=top),
             )
             for i, p in enumerate(probabilities)
+        ]
+
+    def _score_each(self, rows: FloatArray, *, top: int) -> list[Scored]:
+        """`score` of each row: in one compiled pass where the engine has one."""
+        if not len(rows):
+            return []
+        values = self._many(rows)
+        ranked = self._engine.ranked(values, top + TOPIC_SHARERS)
+        if ranked is None:
+            return [self.score(row, top=top) for row in values]
+        orders, counts = ranked.orders, ranked.counts
+        return [
+            Scored(
+                probability=probability,
+                reasons=self._reasons(
+                    values[i], ranked.contributions[i], orders[i, : counts[i]], top=top
+                ),
+            )
+            for i, probability in enumerate(ranked.probabilities)
         ]
 
     def _reasons(
@@ -371,6 +407,9 @@ class _LogisticEngine:
     def contributions(self, rows: FloatArray) -> FloatArray:
         return self._weights * self._preprocess.apply(rows)
 
+    def ranked(self, rows: FloatArray, size: int) -> Ranked | None:  # noqa: ARG002 - none here
+        return None
+
 
 @dataclass(frozen=True)
 class _Tree:
@@ -469,6 +508,7 @@ class _Forest:
                 self._compiled(kernels, np.zeros(self.width), explain=True)
                 self._compiled_many(kernels, np.zeros((1, self.width)), explain=True)
                 self._compiled_many(kernels, np.zeros((1, self.width)), explain=False)
+                self._ranked(kernels, np.zeros((1, self.width)), 1)
                 self._kernels = kernels  # one assignment: each call reads it once
                 log.debug(
                     "tree_walk_compiled", trees=len(self.roots), seconds=time.perf_counter() - began
@@ -571,6 +611,25 @@ class _Forest:
             self.leaf_value, self.roots, self.depth, self._inclusive, totals, changes,
         )  # fmt: skip
         return totals, changes
+
+    def rank_many(self, rows: FloatArray, size: int) -> Ranked | None:
+        """XGBoost's probability of each row's total, its changes per feature and the columns
+        of its `size` largest positive ones, through the kernel; None if not compiled."""
+        kernels = self._kernels
+        return None if kernels is None else self._ranked(kernels, rows, size)
+
+    def _ranked(self, kernels: Any, rows: FloatArray, size: int) -> "Ranked":
+        count = len(rows)
+        cells = np.empty((count, 2), dtype=self.leaf_value.dtype)
+        changes = np.zeros((count, self.width))
+        orders = np.empty((count, size), dtype=np.intp)
+        counts = np.empty(count, dtype=np.intp)
+        kernels.rank_many(
+            np.ascontiguousarray(rows), self._slots, self._threshold, self._change,
+            self.leaf_value, self.roots, self.depth, self._inclusive, cells, changes, orders,
+            counts,
+        )  # fmt: skip
+        return Ranked(cells[:, 1].tolist(), changes, orders, counts.tolist())
 
     def _walk(self, row: FloatArray, path: list[IntArray] | None) -> IntArray:
         """Walk one row down every tree, noting the slots taken at each level."""
@@ -730,6 +789,9 @@ class _XGBoostEngine:
         parts = [self._forest.explain_many(chunk)[1] for chunk in _chunks(rows)]
         return np.concatenate(parts) if parts else np.empty((0, self._forest.width))
 
+    def ranked(self, rows: FloatArray, size: int) -> Ranked | None:
+        return self._forest.rank_many(rows, size)
+
     def _sigmoid(self, margin: np.float32) -> float:
         """XGBoost's sigmoid in single precision: 1 / (expf(min(-x, 88.7)) + 1)."""
         exponential = np.float32(self._expf(min(-float(margin), 88.7)))
@@ -868,6 +930,9 @@ class _ForestEngine:
         changes = np.concatenate([changes for _, changes in parts])
         return changes * (self._log_odds_scale(probabilities) / self._trees)[:, None]
 
+    def ranked(self, rows: FloatArray, size: int) -> Ranked | None:  # noqa: ARG002 - none here
+        return None
+
     def _log_odds_scale(self, probabilities: FloatArray) -> FloatArray:
         """Factor taking probability contributions to log-odds ones with the same total."""
         clipped = np.clip(probabilities, PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
@@ -933,3 +998,6 @@ class _GenericEngine:
 
     def contributions(self, rows: FloatArray) -> FloatArray:
         return np.zeros(rows.shape)
+
+    def ranked(self, rows: FloatArray, size: int) -> Ranked | None:  # noqa: ARG002 - none here
+        return None

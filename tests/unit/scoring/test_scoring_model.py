@@ -475,6 +475,49 @@ def test_compiled_batches_equal_the_numpy_batches(
         reference.contributions_many(rows), compiled.contributions_many(rows)
     )
     assert reference.score_batch(rows[:500]) == compiled.score_batch(rows[:500])
+    # A batch small enough to go row by row: through the kernel's one pass over all its rows.
+    assert reference.score_batch(rows[:64]) == compiled.score_batch(rows[:64])
+
+
+def test_a_small_xgboost_batch_scores_each_row_exactly_as_alone(
+    models: dict[str, FastModel], sample: Sample
+) -> None:
+    """The kernel's pass over a small batch (probabilities, contributions and the order of
+    reasons at once) equals `score` of each row to the bit, missing values and all."""
+    model = models["xgboost"]
+    nothing = np.full((2, sample.features.shape[1]), np.nan)
+    rows = np.concatenate([_with_missing(sample.features[:300], 0.3, 3), nothing])
+    for start in range(0, len(rows), 37):
+        batch = rows[start : start + 37]
+        assert [model.score(row, top=3) for row in batch] == model.score_batch(batch, top=3)
+    assert [] == model.score_batch(rows[:0])
+    assert [model.score(rows[0], top=0)] == model.score_batch(rows[:1], top=0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    contributions=hnp.arrays(
+        np.float64,
+        st.integers(0, 12),
+        elements=st.one_of(
+            st.sampled_from([0.0, -0.0, 0.5, 1.0, -1.0, math.nan, math.inf, -math.inf]),
+            st.floats(-2.0, 2.0),
+        ),
+    ),
+    size=st.integers(0, 8),
+)
+def test_reason_order_is_the_positive_head_of_a_stable_argsort(
+    contributions: npt.NDArray[np.float64], size: int
+) -> None:
+    """The kernel picks what `score` reads from a stable argsort of the negated contributions:
+    its positive head, ties in column order, NaN, zeros and negatives left out."""
+    from fraudops.scoring import compiled  # noqa: PLC0415 - numba loads where it is used
+
+    order = np.full(size, -1, dtype=np.intp)
+    count = compiled.reason_order(contributions, order)
+    head = np.argsort(-contributions, kind="stable")[:size]
+    expected = [int(column) for column in head if contributions[column] > 0.0]
+    assert expected == order[:count].tolist()
 
 
 @settings(max_examples=200, deadline=None)
