@@ -78,10 +78,11 @@ BoolArray = npt.NDArray[np.bool_]
 PROBABILITY_FLOOR = 1e-6
 # Rows per chunk of the vectorised tree walk: bounds the (rows x trees) index arrays.
 _CHUNK_ROWS = 1024
-# XGBoost batches up to this size are scored row by row (`score` equals the batch bit for
-# bit): the booster's batch prediction costs some 240 us a call. µs a row, 293 trees
-# (benchmarks/bench_scoring.py): row by row 23 at any size; vectorised 241 in batches of 2,
-# 54 of 16, 32 of 64, 23 of 256. Logistic regression's vectorised path is faster at any size.
+# XGBoost batches up to this size are scored row by row, each row's own walk (all in one pass
+# of the kernel where it is compiled; `score` equals the batch bit for bit): the booster's
+# batch prediction costs some 240 us a call. µs a row, 293 trees (benchmarks/bench_scoring.py,
+# 2026-12-06): row by row 23 at any size; vectorised 241 in batches of 2, 54 of 16, 32 of 64,
+# 23 of 256. Logistic regression's vectorised path is faster at any size.
 XGBOOST_ROW_BY_ROW = 256
 _LEAF = -1
 
