@@ -9,10 +9,10 @@ folder on the servers' PYTHONPATH with BENCH_STUB naming what to stub:
 - `model`: each model scores the first row it is given, then answers every later one with
   that score and those reasons.
 
-Everything else runs as in service: parsing, admission and protection, claims of the
-embedded state (none: the stubbed features claim nothing), the journal with its fdatasync,
-the drain into the warehouse, the answer. The stored scores are wrong by design: a run
-with a stub measures speed only.
+Everything else runs as in service: parsing, admission and protection (repeats are still
+found in the journal and the warehouse; the stubbed features claim no trans_num in the
+state), the journal with its fdatasync, the drain into the warehouse, the answer. The
+stored scores are wrong by design: a run with a stub measures speed only.
 """
 
 import os

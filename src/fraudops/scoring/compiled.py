@@ -5,6 +5,8 @@ all trees advance one level at a time (level-major order), each split's change o
 value is added to its feature's contribution in that order in double precision (as
 `np.bincount` adds them), and the leaf values are added tree by tree, from zero, in the
 leaf array's own precision (as `np.cumsum` does; float32 for XGBoost). No fastmath.
+`rank_many` walks each row of a small batch in turn, as `walk_one` does alone, and picks
+each row's reason columns (`reason_order`) in the same call.
 
 Compiled functions are cached on disk (`cache=True`): the first process on a machine pays
 the compile (about a second or two), later ones load it in milliseconds. numba keeps the
