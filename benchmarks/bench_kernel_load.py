@@ -4,7 +4,7 @@ In fresh child processes, `--runs` times each:
 
 1. import: `python -X importtime -c "import fraudops.scoring.compiled"`, the cumulative
    import time of numba and of the kernel module (numpy, already loaded by any model, apart);
-2. cold: the XGBoost kernels' first calls (walk_one, walk_many and rank_many on float32
+2. cold: the XGBoost kernels' first calls (walk_one, walk_many and reason_orders on float32
    leaves, as FastModel makes them when it loads a booster) with an empty NUMBA_CACHE_DIR:
    a compile;
 3. warm: the same with the cache the cold run left: a load from disk;
@@ -41,11 +41,11 @@ width, slots = 58, np.array([[0, 1], [0, 0], [0, 0]], dtype=np.intp)
 tree = (slots, np.zeros(2, np.float32), np.zeros(2), np.zeros(2, np.float32),
         np.zeros(1, np.intp), 1, False)
 compiled.walk_one(np.zeros(width), *tree, np.zeros(1, np.float32), np.zeros(width))
-compiled.walk_many(np.zeros((1, width)), *tree, np.zeros(1, np.float32), np.zeros((1, width)))
-compiled.rank_many(np.zeros((1, width)), *tree, np.zeros((1, 2), np.float32),
-                   np.zeros((1, width)), np.zeros((1, 1), np.intp), np.zeros(1, np.intp))
+compiled.walk_many(np.zeros((1, width)), *tree, np.zeros((1, 2), np.float32),
+                   np.zeros((1, width)))
+compiled.reason_orders(np.zeros((1, width)), np.zeros((1, 1), np.intp), np.zeros(1, np.intp))
 done = time.perf_counter()
-stats = [compiled.walk_one.stats, compiled.walk_many.stats, compiled.rank_many.stats]
+stats = [compiled.walk_one.stats, compiled.walk_many.stats, compiled.reason_orders.stats]
 print(json.dumps({
     "import_ms": (imported - began) * 1000, "first_calls_ms": (done - imported) * 1000,
     "cache_hits": sum(sum(s.cache_hits.values()) for s in stats),

@@ -5,8 +5,8 @@ all trees advance one level at a time (level-major order), each split's change o
 value is added to its feature's contribution in that order in double precision (as
 `np.bincount` adds them), and the leaf values are added tree by tree, from zero, in the
 leaf array's own precision (as `np.cumsum` does; float32 for XGBoost). No fastmath.
-`rank_many` walks each row of a small batch in turn, as `walk_one` does alone, and picks
-each row's reason columns (`reason_order`) in the same call.
+`walk_many` walks each row of a batch in turn, as `walk_one` does alone; `reason_orders`
+then picks each row's reason columns from its contributions.
 
 Compiled functions are cached on disk (`cache=True`): the first process on a machine pays
 the compile (about a second or two), later ones load it in milliseconds. numba keeps the
@@ -21,7 +21,7 @@ from typing import Any
 import numba
 import numpy as np
 
-__all__ = ["rank_many", "reason_order", "walk_many", "walk_one", "xgboost_sigmoid"]
+__all__ = ["reason_order", "reason_orders", "walk_many", "walk_one", "xgboost_sigmoid"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -90,10 +90,11 @@ def walk_many(  # noqa: PLR0917
     roots: Any,
     depth: int,
     inclusive: bool,
-    totals: Any,
+    cells: Any,
     contributions: Any,
 ) -> None:
-    """`walk_one` of each row: totals (rows), contributions (rows x width, or 0 x 0)."""
+    """`walk_one` of each row: its total into `cells` (rows x 1), and XGBoost's probability
+    of it too if `cells` has a second column; contributions (rows x width, or 0 x 0)."""
     explain = contributions.shape[0] > 0
     nothing = np.zeros(0)
     for index in range(rows.shape[0]):
@@ -107,7 +108,7 @@ def walk_many(  # noqa: PLR0917
             roots,
             depth,
             inclusive,
-            totals[index : index + 1],
+            cells[index],
             out,
         )
 
@@ -136,33 +137,7 @@ def reason_order(contributions: Any, order: Any) -> int:
 
 
 @numba.njit(cache=True, nogil=True)
-def rank_many(  # noqa: PLR0917
-    rows: Any,
-    forest: Any,
-    threshold: Any,
-    change: Any,
-    leaf_value: Any,
-    roots: Any,
-    depth: int,
-    inclusive: bool,
-    cells: Any,
-    contributions: Any,
-    orders: Any,
-    counts: Any,
-) -> None:
-    """`walk_one` of each row with its total and XGBoost probability into `cells` (rows x 2)
-    and its contributions, then `reason_order` of them into `orders` and `counts`."""
-    for index in range(rows.shape[0]):
-        walk_one(
-            rows[index],
-            forest,
-            threshold,
-            change,
-            leaf_value,
-            roots,
-            depth,
-            inclusive,
-            cells[index],
-            contributions[index],
-        )
+def reason_orders(contributions: Any, orders: Any, counts: Any) -> None:
+    """`reason_order` of each row of `contributions` into the rows of `orders`; the counts."""
+    for index in range(contributions.shape[0]):
         counts[index] = reason_order(contributions[index], orders[index])

@@ -605,15 +605,23 @@ class _Forest:
     def _compiled_many(
         self, kernels: Any, rows: FloatArray, *, explain: bool
     ) -> tuple[npt.NDArray[np.floating[Any]], FloatArray]:
-        totals = np.empty(len(rows), dtype=self.leaf_value.dtype)
+        cells = np.empty((len(rows), 1), dtype=self.leaf_value.dtype)  # the totals
+        changes = self._walk_compiled(kernels, rows, cells, explain=explain)
+        return cells[:, 0], changes
+
+    def _walk_compiled(
+        self, kernels: Any, rows: FloatArray, cells: Any, *, explain: bool
+    ) -> FloatArray:
+        """The kernel on each row, its total (and probability) into its row of `cells`; the
+        changes (rows x width, or 0 x 0 without `explain`)."""
         changes = np.zeros((len(rows), self.width) if explain else (0, 0))
         kernels.walk_many(
             np.ascontiguousarray(rows), self._slots, self._threshold, self._change,
-            self.leaf_value, self.roots, self.depth, self._inclusive, totals, changes,
+            self.leaf_value, self.roots, self.depth, self._inclusive, cells, changes,
         )  # fmt: skip
-        return totals, changes
+        return changes
 
-    def rank_many(self, rows: FloatArray, size: int) -> Ranked | None:
+    def ranked(self, rows: FloatArray, size: int) -> Ranked | None:
         """XGBoost's probability of each row's total, its changes per feature and the columns
         of its `size` largest positive ones, through the kernel; None if not compiled."""
         kernels = self._kernels
@@ -621,15 +629,11 @@ class _Forest:
 
     def _ranked(self, kernels: Any, rows: FloatArray, size: int) -> "Ranked":
         count = len(rows)
-        cells = np.empty((count, 2), dtype=self.leaf_value.dtype)
-        changes = np.zeros((count, self.width))
+        cells = np.empty((count, 2), dtype=self.leaf_value.dtype)  # total, probability
+        changes = self._walk_compiled(kernels, rows, cells, explain=True)
         orders = np.empty((count, size), dtype=np.intp)
         counts = np.empty(count, dtype=np.intp)
-        kernels.rank_many(
-            np.ascontiguousarray(rows), self._slots, self._threshold, self._change,
-            self.leaf_value, self.roots, self.depth, self._inclusive, cells, changes, orders,
-            counts,
-        )  # fmt: skip
+        kernels.reason_orders(changes, orders, counts)
         return Ranked(cells[:, 1].tolist(), changes, orders, counts.tolist())
 
     def _walk(self, row: FloatArray, path: list[IntArray] | None) -> IntArray:
@@ -791,7 +795,7 @@ class _XGBoostEngine:
         return np.concatenate(parts) if parts else np.empty((0, self._forest.width))
 
     def ranked(self, rows: FloatArray, size: int) -> Ranked | None:
-        return self._forest.rank_many(rows, size)
+        return self._forest.ranked(rows, size)
 
     def _sigmoid(self, margin: np.float32) -> float:
         """XGBoost's sigmoid in single precision: 1 / (expf(min(-x, 88.7)) + 1)."""
