@@ -75,13 +75,21 @@ def stage_of(stack: str) -> str:
     return "other"
 
 
+def stat_fields(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (state, parent, ...)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:
     """User + system CPU seconds of a process so far (all threads), with those of its
     children it has waited for if `reaped_children`."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
+    return fields_cpu_seconds(stat_fields(pid), reaped_children=reaped_children)
+
+
+def fields_cpu_seconds(fields: list[str], *, reaped_children: bool) -> float:
+    """`cpu_seconds` from a process's `stat_fields`."""
     used = fields[11:15] if reaped_children else fields[11:13]
-    return sum(int(field) for field in used) / ticks
+    return sum(int(field) for field in used) / os.sysconf("SC_CLK_TCK")
 
 
 def children_cpu_seconds(pid: int) -> float:
@@ -91,9 +99,9 @@ def children_cpu_seconds(pid: int) -> float:
         if not entry.name.isdigit():
             continue
         try:
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            if parent == pid:
-                total += cpu_seconds(int(entry.name), reaped_children=True)
+            fields = stat_fields(int(entry.name))
+            if int(fields[1]) == pid:
+                total += fields_cpu_seconds(fields, reaped_children=True)
         except (OSError, ValueError):  # gone meanwhile
             continue
     return total
