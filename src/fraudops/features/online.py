@@ -9,18 +9,26 @@ id, amount, category, geo, birth date, numeric extras) and `event_time_ms`, the 
 milliseconds of its time; `records_from_frame` builds them from a loaded frame.
 """
 
+import functools
 import math
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Self
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
+import structlog
 
 from fraudops.features import columns
 from fraudops.features.clock import EventClock
 from fraudops.features.formulas import (
+    HOUR_COS,
+    HOUR_SIN,
     FloatArray,
+    IntArray,
     age_years,
     calendar,
     haversine_km,
@@ -28,7 +36,14 @@ from fraudops.features.formulas import (
     value_code,
 )
 from fraudops.features.labels import fixed_label_time_ms
-from fraudops.features.spec import CARD_WINDOWS, MERCHANT_WINDOWS, MS_PER_DAY, FeatureSpec
+from fraudops.features.spec import (
+    CARD_DIVERSITY_WINDOWS,
+    CARD_HISTORY_MS,
+    CARD_WINDOWS,
+    MERCHANT_WINDOWS,
+    MS_PER_DAY,
+    FeatureSpec,
+)
 from fraudops.features.state import (
     CardProfileLayout,
     CardState,
@@ -48,6 +63,8 @@ from fraudops.times import utc_naive
 EVENT_TIME_MS = "event_time_ms"
 Transaction = Mapping[str, Any]
 
+log = structlog.get_logger(__name__)
+
 _EPOCH = datetime(1970, 1, 1)
 _ONE_MS = timedelta(milliseconds=1)
 
@@ -61,6 +78,7 @@ class OnlineFeatureEngine:
         store: FeatureStateStore | None = None,
         *,
         clock: EventClock | None = None,
+        compiled: bool = True,
     ) -> None:
         self.spec = spec
         self.store: FeatureStateStore = store if store is not None else InMemoryStateStore()
@@ -94,6 +112,24 @@ class OnlineFeatureEngine:
             (column, {value: number for number, value in enumerate(vocabulary)}, len(vocabulary))
             for column, vocabulary in spec.vocabularies.items()
         ]
+        self._width = len(spec.names)
+        layout = self._profile
+        self._layout = KernelLayout.of(
+            [
+                self._card is not None,
+                self._merchant is not None,
+                self._merchant is not None and self._risk,
+                layout is not None,
+                layout is not None and layout.fraud_history,
+                layout is not None and layout.novelty,
+                layout is not None and layout.merchant_diversity,
+                layout is not None and layout.category_diversity,
+                layout is not None and layout.category_amount,
+                layout is not None and layout.hour_profile,
+            ],
+            label_lag_ms=spec.label_lag_ms,
+        )
+        self._kernel = state_kernel() if compiled else None
 
     def features(self, tx: Transaction) -> FloatArray:
         """The transaction's features from the current state, which stays unchanged."""
@@ -103,7 +139,8 @@ class OnlineFeatureEngine:
         def read(card: CardState | None, merchant: MerchantState | None) -> _Transition:
             return self._row(tx, card, merchant, codes), None, None
 
-        return np.array(self.store.transact(*self._keys(tx), read), dtype=np.float64)
+        features: FloatArray = self.store.transact(*self._keys(tx), read)
+        return features
 
     def update(
         self, tx: Transaction, *, label: int | None = None, label_time_ms: int | None = None
@@ -113,7 +150,7 @@ class OnlineFeatureEngine:
         keys, codes = self._keys(tx), self._codes(tx)
 
         def add(card: CardState | None, merchant: MerchantState | None) -> _Transition:
-            return [], *self._added(
+            return _NO_FEATURES, *self._added(
                 tx, keys, codes, card, merchant, label=label, known=label_time_ms
             )
 
@@ -141,7 +178,7 @@ class OnlineFeatureEngine:
             *self._keys(tx), self._score_then_add(tx, label, label_time_ms), claim=claim
         )
         self.clock.observe(int(tx[EVENT_TIME_MS]))
-        return np.array(row, dtype=np.float64)
+        return row
 
     def features_then_update_each(
         self, transactions: Sequence[tuple[Transaction, int | None, Claim | None]]
@@ -153,19 +190,19 @@ class OnlineFeatureEngine:
             StateStep(*self._keys(tx), self._score_then_add(tx, label, None), claim)
             for tx, label, claim in transactions
         ]
-        rows: list[list[float] | Exception] = self.store.transact_each(steps)
+        rows: list[FloatArray | Exception] = self.store.transact_each(steps)
         outcomes: list[FloatArray | Exception] = []
         for (tx, _, _), outcome in zip(transactions, rows, strict=True):
             if isinstance(outcome, Exception):
                 outcomes.append(outcome)
                 continue
             self.clock.observe(int(tx[EVENT_TIME_MS]))
-            outcomes.append(np.array(outcome, dtype=np.float64))
+            outcomes.append(outcome)
         return outcomes
 
     def _score_then_add(
         self, tx: Transaction, label: int | None, label_time_ms: int | None
-    ) -> "StateTransition[list[float]]":
+    ) -> "StateTransition[FloatArray]":
         """The scoring transition: the features from the state, then the state with `tx`."""
         keys, codes = self._keys(tx), self._codes(tx)
 
@@ -245,37 +282,20 @@ class OnlineFeatureEngine:
         card: CardState | None,
         merchant: MerchantState | None,
         codes: "_Codes",
-    ) -> list[float]:
+    ) -> FloatArray:
         """Feature values in `spec.names` order."""
         time_ms = int(tx[EVENT_TIME_MS])
         amount = _number(tx.get(self._amount))
         hour, weekday, night, weekend = calendar(time_ms)
-        row = [amount, log_amount(amount), hour, weekday, float(night), float(weekend)]
-        if self._card:
-            row += card_window_features(
-                card, time_ms=time_ms, amount=amount, windows=self._card_windows
-            )
-        if self._merchant:
-            row += merchant_counts(merchant, time_ms=time_ms, windows=self._merchant_windows)
-            if self._risk:
-                row += merchant_risk(
-                    merchant,
-                    time_ms=time_ms,
-                    lag_ms=self.spec.label_lag_ms,
-                    windows=self._merchant_windows,
-                )
-        if self._profile is not None:
-            row += card_profile_features(
-                card,
-                time_ms=time_ms,
-                amount=amount,
-                merchant=codes[0],
-                category=codes[1],
-                layout=self._profile,
-            )
+        row = np.empty(self._width)
+        row[:6] = (amount, log_amount(amount), hour, weekday, night, weekend)
+        at = self._state_features(
+            row, time_ms=time_ms, amount=amount, card=card, merchant=merchant, codes=codes
+        )
+        tail: list[float] = []
         if self._geo is not None:
             geo = self._geo
-            row.append(
+            tail.append(
                 haversine_km(
                     lat=_number(tx.get(geo.lat)),
                     long=_number(tx.get(geo.long)),
@@ -284,16 +304,84 @@ class OnlineFeatureEngine:
                 )
             )
         if self._birth is not None:
-            row.append(age_years(time_ms, datetime_ms(tx.get(self._birth))))
-        row += [_number(tx.get(column)) for column in self._numeric]
+            tail.append(age_years(time_ms, datetime_ms(tx.get(self._birth))))
+        tail += [_number(tx.get(column)) for column in self._numeric]
         for column, index, size in self._one_hot:
             hot = [0.0] * size
             value = _key(tx.get(column))
             number = index.get(value) if value is not None else None
             if number is not None:
                 hot[number] = 1.0
-            row += hot
+            tail += hot
+        row[at:] = tail
         return row
+
+    def _state_features(
+        self,
+        row: FloatArray,
+        *,
+        time_ms: int,
+        amount: float,
+        card: CardState | None,
+        merchant: MerchantState | None,
+        codes: "_Codes",
+    ) -> int:
+        """Write the features read from the card's and merchant's state into row[6:]
+        (card windows, merchant counts and risk, card profile: those the spec has); where
+        they end. Compiled where numba loads, else the same functions in Python."""
+        kernel = self._kernel
+        if kernel is None:
+            return 6 + self._state_features_python(
+                row, time_ms=time_ms, amount=amount, card=card, merchant=merchant, codes=codes
+            )
+        return kernel_features(
+            kernel,
+            row,
+            6,
+            time_ms=time_ms,
+            amount=amount,
+            codes=codes,
+            card=card,
+            merchant=merchant,
+            layout=self._layout,
+        )
+
+    def _state_features_python(
+        self,
+        row: FloatArray,
+        *,
+        time_ms: int,
+        amount: float,
+        card: CardState | None,
+        merchant: MerchantState | None,
+        codes: "_Codes",
+    ) -> int:
+        """`_state_features` without numba: the reference functions of `state`; how many."""
+        values: list[float] = []
+        if self._card:
+            values += card_window_features(
+                card, time_ms=time_ms, amount=amount, windows=self._card_windows
+            )
+        if self._merchant:
+            values += merchant_counts(merchant, time_ms=time_ms, windows=self._merchant_windows)
+            if self._risk:
+                values += merchant_risk(
+                    merchant,
+                    time_ms=time_ms,
+                    lag_ms=self.spec.label_lag_ms,
+                    windows=self._merchant_windows,
+                )
+        if self._profile is not None:
+            values += card_profile_features(
+                card,
+                time_ms=time_ms,
+                amount=amount,
+                merchant=codes[0],
+                category=codes[1],
+                layout=self._profile,
+            )
+        row[6 : 6 + len(values)] = values
+        return len(values)
 
     def _added(
         self,
@@ -356,6 +444,109 @@ class OnlineFeatureEngine:
         return value_code(_key(tx.get(column))) if column is not None else 0
 
 
+@dataclass(frozen=True, slots=True)
+class KernelLayout:
+    """What `compiled.state_features` computes for a spec: its arguments besides the state."""
+
+    groups: npt.NDArray[np.bool_]  # see compiled.state_features
+    label_lag_ms: int
+    card_windows: IntArray = field(
+        default_factory=lambda: np.array(list(CARD_WINDOWS.values()), dtype=np.int64)
+    )
+    merchant_windows: IntArray = field(
+        default_factory=lambda: np.array(list(MERCHANT_WINDOWS.values()), dtype=np.int64)
+    )
+
+    @classmethod
+    def of(cls, groups: Sequence[bool], *, label_lag_ms: int) -> Self:
+        """The layout with these blocks switched on."""
+        return cls(np.array(groups, dtype=np.bool_), label_lag_ms)
+
+
+def kernel_features(
+    kernel: "Callable[..., int]",
+    row: FloatArray,
+    at: int,
+    *,
+    time_ms: int,
+    amount: float,
+    codes: "_Codes",
+    card: CardState | None,
+    merchant: MerchantState | None,
+    layout: KernelLayout,
+) -> int:
+    """`compiled.state_features` of a card's and a merchant's state (None: unknown) into
+    row[at:]; where they end."""
+    card = card if card is not None else _NO_CARD
+    merchant = merchant if merchant is not None else _NO_MERCHANT
+    end: int = kernel(
+        row,
+        at,
+        time_ms,
+        amount,
+        codes[0],
+        codes[1],
+        card.times,
+        card.amounts,
+        card.sum1,
+        card.sum2,
+        card.merchants,
+        card.categories,
+        card.fraud_times,
+        card.fraud_known,
+        card.hour_cos,
+        card.hour_sin,
+        merchant.times,
+        merchant.fraud_times,
+        merchant.fraud_known,
+        layout.card_windows,
+        layout.merchant_windows,
+        layout.groups,
+        layout.label_lag_ms,
+        CARD_HISTORY_MS,
+        _DAY_MS,
+        _WEEK_MS,
+        HOUR_COS,
+        HOUR_SIN,
+    )
+    return end
+
+
+@functools.cache
+def state_kernel() -> "Callable[..., int] | None":
+    """`compiled.state_features`, loaded (compiled the first time on a machine) and run once;
+    None where numba cannot load it, and the engines compute the same in Python."""
+    began = time.perf_counter()
+    try:
+        from fraudops.features import compiled  # noqa: PLC0415 - numba loads in a few 100 ms
+
+        kernel: Callable[..., int] = compiled.state_features
+        everything = KernelLayout.of([True] * 10, label_lag_ms=0)
+        kernel_features(
+            kernel,
+            np.empty(64),
+            0,
+            time_ms=0,
+            amount=0.0,
+            codes=(0, 0),
+            card=None,
+            merchant=None,
+            layout=everything,
+        )
+    except Exception as error:  # numba failing leaves the (identical) Python functions
+        log.warning("compiled_features_unavailable", error=str(error), fallback="python")
+        return None
+    log.debug("compiled_features_loaded", seconds=round(time.perf_counter() - began, 3))
+    return kernel
+
+
+# What an unknown card or merchant reads as (read only: the kernel never writes a state).
+_NO_CARD = CardState()
+_NO_MERCHANT = MerchantState()
+_NO_FEATURES: FloatArray = np.empty(0)
+_DAY_MS, _WEEK_MS = CARD_DIVERSITY_WINDOWS.values()
+
+
 # A transaction's card and merchant keys (a plain tuple: a NamedTuple costs 0.2 us here).
 _Keys = tuple[str | None, str | None]
 # A labelled transaction's card and merchant keys, epoch-ms time and id.
@@ -363,7 +554,7 @@ LabelTarget = tuple[str | None, str | None, int, str]
 # A transaction's merchant and category value codes.
 _Codes = tuple[int, int]
 # What the engine's state transitions return: the features read, the states to store.
-_Transition = tuple[list[float], CardState | None, MerchantState | None]
+_Transition = tuple[FloatArray, CardState | None, MerchantState | None]
 
 
 def _key(value: object) -> str | None:

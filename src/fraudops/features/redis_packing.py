@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from itertools import count
 from typing import Any, overload
 
-from fraudops.features.state import CardState, MerchantState
+from fraudops.features.state import CARD_COLUMNS, MERCHANT_COLUMNS, CardState, MerchantState
 
 # Dropped bytes a column's front may hold before it is written anew: a quarter of the live
 # bytes (reads carry at most that much dead weight), and never less than this.
@@ -37,28 +37,8 @@ class Kind:
     columns: tuple[tuple[str, str], ...]
 
 
-CARD = Kind(
-    "card",
-    CardState,
-    (
-        ("times", "q"),
-        ("amounts", "d"),
-        ("sum1", "d"),
-        ("sum2", "d"),
-        ("merchants", "q"),
-        ("categories", "q"),
-        ("labels", "B"),
-        ("fraud_times", "q"),
-        ("fraud_known", "q"),
-        ("hour_cos", "d"),
-        ("hour_sin", "d"),
-    ),
-)
-MERCHANT = Kind(
-    "merchant",
-    MerchantState,
-    (("times", "q"), ("labels", "B"), ("fraud_times", "q"), ("fraud_known", "q")),
-)
+CARD = Kind("card", CardState, CARD_COLUMNS)
+MERCHANT = Kind("merchant", MerchantState, MERCHANT_COLUMNS)
 
 State = CardState | MerchantState
 

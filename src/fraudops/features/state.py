@@ -3,10 +3,11 @@
 Events are kept in canonical (time, transaction id) order whatever order they arrive in;
 a card's running sums are added one event at a time in that order from its first event and
 kept absolute when old events are pruned, so window sums are the very floats the batch
-engine computes. State objects are plain lists of ints, floats and strings, ready to be
-serialised by a shared store (Redis) as well as kept in memory. A store may hand out states
-whose fields are other mutable sequences (arrays read from Redis, ids fetched on demand):
-ids are only ever read, inserted and dropped from the front here.
+engine computes. A state's numbers are `array` columns of fixed typecodes (CARD_COLUMNS,
+MERCHANT_COLUMNS), kept so in memory and packed as they are by a shared store (Redis), so
+that the compiled features (`fraudops.features.compiled`) read them without a copy; its ids
+are strings, a list or, from Redis, ids fetched on demand: they are only ever read, inserted
+and dropped from the front here.
 
 Stores change state only through `transact`: read a card's and a merchant's state, derive
 the new states, write them, atomically with respect to every other `transact` on the keys.
@@ -16,6 +17,7 @@ A rebuild computes every state in process from history and hands them to `load` 
 import math
 import threading
 import time
+from array import array
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, MutableSequence, Sequence
@@ -41,6 +43,37 @@ from fraudops.features.spec import (
     MS_PER_HOUR,
     FeatureSpec,
 )
+
+# Each state's numeric columns and their `array` typecodes (int64, float64, uint8): kept as
+# arrays in memory as in Redis (redis_packing packs these very bytes), so that the compiled
+# features read them where they lie.
+CARD_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("times", "q"),
+    ("amounts", "d"),
+    ("sum1", "d"),
+    ("sum2", "d"),
+    ("merchants", "q"),
+    ("categories", "q"),
+    ("labels", "B"),
+    ("fraud_times", "q"),
+    ("fraud_known", "q"),
+    ("hour_cos", "d"),
+    ("hour_sin", "d"),
+)
+MERCHANT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("times", "q"),
+    ("labels", "B"),
+    ("fraud_times", "q"),
+    ("fraud_known", "q"),
+)
+
+
+def as_arrays(state: object, columns: tuple[tuple[str, str], ...]) -> None:
+    """Make each column of a state an `array` of its typecode (those given as lists)."""
+    for name, code in columns:
+        values = getattr(state, name)
+        if not isinstance(values, array) or values.typecode != code:
+            setattr(state, name, array(code, values))
 
 
 class _LabelledEvents:
@@ -94,24 +127,25 @@ class CardState(_LabelledEvents):
     the hours' points on the unit circle before event j (formulas.HOUR_COS, HOUR_SIN).
     """
 
-    times: MutableSequence[int] = field(default_factory=list)
+    times: MutableSequence[int] = field(default_factory=lambda: array("q"))
     ids: MutableSequence[str] = field(default_factory=list)
-    amounts: MutableSequence[float] = field(default_factory=list)
-    sum1: MutableSequence[float] = field(default_factory=lambda: [0.0])
-    sum2: MutableSequence[float] = field(default_factory=lambda: [0.0])
-    merchants: MutableSequence[int] = field(default_factory=list)
-    categories: MutableSequence[int] = field(default_factory=list)
-    labels: MutableSequence[int] = field(default_factory=list)
-    fraud_times: MutableSequence[int] = field(default_factory=list)
-    fraud_known: MutableSequence[int] = field(default_factory=list)
-    hour_cos: MutableSequence[float] = field(default_factory=lambda: [0.0])
-    hour_sin: MutableSequence[float] = field(default_factory=lambda: [0.0])
+    amounts: MutableSequence[float] = field(default_factory=lambda: array("d"))
+    sum1: MutableSequence[float] = field(default_factory=lambda: array("d", [0.0]))
+    sum2: MutableSequence[float] = field(default_factory=lambda: array("d", [0.0]))
+    merchants: MutableSequence[int] = field(default_factory=lambda: array("q"))
+    categories: MutableSequence[int] = field(default_factory=lambda: array("q"))
+    labels: MutableSequence[int] = field(default_factory=lambda: array("B"))
+    fraud_times: MutableSequence[int] = field(default_factory=lambda: array("q"))
+    fraud_known: MutableSequence[int] = field(default_factory=lambda: array("q"))
+    hour_cos: MutableSequence[float] = field(default_factory=lambda: array("d", [0.0]))
+    hour_sin: MutableSequence[float] = field(default_factory=lambda: array("d", [0.0]))
 
     def __post_init__(self) -> None:
         # A state without label times (written by an older version) reads its frauds as
         # known from their transaction's time, as MerchantState does.
         if len(self.fraud_known) != len(self.fraud_times):
-            self.fraud_known = list(self.fraud_times)
+            self.fraud_known = array("q", self.fraud_times)
+        as_arrays(self, CARD_COLUMNS)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form (copies of the lists; `asdict` is 300x slower)."""
@@ -225,17 +259,18 @@ class MerchantState(_LabelledEvents):
     """One merchant's recent events with their labels (0 until a fraud label is given), its
     frauds' times in (time, id) order, and when each of those frauds became known."""
 
-    times: MutableSequence[int] = field(default_factory=list)
+    times: MutableSequence[int] = field(default_factory=lambda: array("q"))
     ids: MutableSequence[str] = field(default_factory=list)
-    labels: MutableSequence[int] = field(default_factory=list)
-    fraud_times: MutableSequence[int] = field(default_factory=list)
-    fraud_known: MutableSequence[int] = field(default_factory=list)
+    labels: MutableSequence[int] = field(default_factory=lambda: array("B"))
+    fraud_times: MutableSequence[int] = field(default_factory=lambda: array("q"))
+    fraud_known: MutableSequence[int] = field(default_factory=lambda: array("q"))
 
     def __post_init__(self) -> None:
         # A state stored before label times were kept has none: its frauds were counted
         # from their transaction's time, and still are.
         if len(self.fraud_known) != len(self.fraud_times):
-            self.fraud_known = list(self.fraud_times)
+            self.fraud_known = array("q", self.fraud_times)
+        as_arrays(self, MERCHANT_COLUMNS)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form (copies of the lists; the label times only where some fraud

@@ -427,11 +427,11 @@ async def test_a_label_reaches_the_online_merchant_state(
     await client.post("/v1/score", json=bodies[0])
     merchant = service.store.get_merchant(bodies[0]["merchant"])
     assert merchant is not None
-    assert [0] == merchant.labels
+    assert [0] == list(merchant.labels)
     await client.post("/v1/labels", json={"trans_num": bodies[0]["trans_num"], "is_fraud": True})
     merchant = service.store.get_merchant(bodies[0]["merchant"])
     assert merchant is not None
-    assert [1] == merchant.labels
+    assert [1] == list(merchant.labels)
 
 
 async def test_a_label_of_a_transaction_still_journaled_does_not_wait_for_the_warehouse(
@@ -464,7 +464,7 @@ async def test_a_label_of_a_transaction_still_journaled_does_not_wait_for_the_wa
     assert read_back["label"] is not None and read_back["label"]["is_fraud"] is True
     merchant = service.store.get_merchant(bodies[0]["merchant"])
     assert merchant is not None
-    assert [1] == merchant.labels
+    assert [1] == list(merchant.labels)
     assert service.settle()
     stored = service.warehouse.get_transaction(trans_num)
     assert stored is not None and stored.label is not None and stored.label.is_fraud

@@ -182,8 +182,8 @@ def test_add_label_goes_through_a_card_and_merchant_transaction(spec_frame: pd.D
     assert engine.add_label(tx(0, trans_id="a"), is_fraud=True)
     assert not engine.add_label(tx(0, trans_id="unknown"), is_fraud=True)
     assert [("card-a", "shop-1")] * 3 == store.transactions
-    assert [START_MS] == store.merchants["shop-1"].fraud_times
-    assert [START_MS] == store.cards["card-a"].fraud_times
+    assert [START_MS] == list(store.merchants["shop-1"].fraud_times)
+    assert [START_MS] == list(store.cards["card-a"].fraud_times)
     values = engine.features(tx(2 * 86_400, trans_id="b"))
     assert 1.0 == values[engine.spec.names.index("merchant_risk_7d")]
     assert 1.0 == values[engine.spec.names.index("card_known_frauds_30d")]
