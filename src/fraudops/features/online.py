@@ -11,11 +11,12 @@ milliseconds of its time; `records_from_frame` builds them from a loaded frame.
 
 import functools
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -78,7 +79,7 @@ class OnlineFeatureEngine:
         store: FeatureStateStore | None = None,
         *,
         clock: EventClock | None = None,
-        compiled: bool = True,
+        kernel: "FeatureKernel" = "compiled",
     ) -> None:
         self.spec = spec
         self.store: FeatureStateStore = store if store is not None else InMemoryStateStore()
@@ -129,7 +130,35 @@ class OnlineFeatureEngine:
             ],
             label_lag_ms=spec.label_lag_ms,
         )
-        self._kernel = state_kernel() if compiled else None
+        # The compiled state features: loaded now, by a thread (the identical Python until
+        # then, so that a start or a model swap is not held up by numba), or never.
+        self._kernel: Callable[..., int] | None = None
+        self._kernel_settled = threading.Event()
+        if kernel == "compiled":
+            self._load_kernel()
+        elif kernel == "background":
+            threading.Thread(
+                target=self._load_kernel, name="feature-kernel-load", daemon=True
+            ).start()
+        else:
+            self._kernel_settled.set()
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the state features go through the numba kernel now."""
+        return self._kernel is not None
+
+    def wait_compiled(self, timeout: float | None = None) -> bool:
+        """Wait for a background load of the kernel to end; whether it is in use."""
+        self._kernel_settled.wait(timeout)
+        return self.compiled
+
+    def _load_kernel(self) -> None:
+        """Load the kernel (`state_kernel`), then switch the state features over to it."""
+        try:
+            self._kernel = state_kernel()  # one assignment: each transaction reads it once
+        finally:
+            self._kernel_settled.set()
 
     def features(self, tx: Transaction) -> FloatArray:
         """The transaction's features from the current state, which stays unchanged."""
@@ -331,9 +360,9 @@ class OnlineFeatureEngine:
         they end. Compiled where numba loads, else the same functions in Python."""
         kernel = self._kernel
         if kernel is None:
-            return 6 + self._state_features_python(
-                row, time_ms=time_ms, amount=amount, card=card, merchant=merchant, codes=codes
-            )
+            values = self._state_values(card, merchant, time_ms, amount, codes)
+            row[6 : 6 + len(values)] = values
+            return 6 + len(values)
         return kernel_features(
             kernel,
             row,
@@ -346,17 +375,15 @@ class OnlineFeatureEngine:
             layout=self._layout,
         )
 
-    def _state_features_python(
+    def _state_values(
         self,
-        row: FloatArray,
-        *,
-        time_ms: int,
-        amount: float,
         card: CardState | None,
         merchant: MerchantState | None,
+        time_ms: int,
+        amount: float,
         codes: "_Codes",
-    ) -> int:
-        """`_state_features` without numba: the reference functions of `state`; how many."""
+    ) -> list[float]:
+        """What `_state_features` writes, without numba: the reference functions of `state`."""
         values: list[float] = []
         if self._card:
             values += card_window_features(
@@ -380,8 +407,7 @@ class OnlineFeatureEngine:
                 category=codes[1],
                 layout=self._profile,
             )
-        row[6 : 6 + len(values)] = values
-        return len(values)
+        return values
 
     def _added(
         self,
@@ -539,6 +565,10 @@ def state_kernel() -> "Callable[..., int] | None":
     log.debug("compiled_features_loaded", seconds=round(time.perf_counter() - began, 3))
     return kernel
 
+
+# How an engine computes the state features: numba kernel loaded now, loaded by a thread
+# (Python until then), Python only. The values are the same, bit for bit.
+FeatureKernel = Literal["compiled", "background", "python"]
 
 # What an unknown card or merchant reads as (read only: the kernel never writes a state).
 _NO_CARD = CardState()

@@ -212,7 +212,7 @@ def serving_model(
         version=info.version,
         bundle=bundle,
         model=FastModel(bundle, tree_walk="background"),
-        engine=OnlineFeatureEngine(bundle.spec, store, clock=clock),
+        engine=OnlineFeatureEngine(bundle.spec, store, clock=clock, kernel="background"),
         review_threshold=review,
         decline_threshold=decline,
         loaded_at=datetime.now(UTC),

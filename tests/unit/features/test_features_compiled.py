@@ -52,15 +52,17 @@ def transaction(event: tuple[Any, ...], number: int) -> dict[str, Any]:
 def engines(spec: FeatureSpec) -> tuple[OnlineFeatureEngine, OnlineFeatureEngine]:
     """A compiled engine and a Python one on the same store."""
     store = InMemoryStateStore()
-    return OnlineFeatureEngine(spec, store), OnlineFeatureEngine(spec, store, compiled=False)
+    return OnlineFeatureEngine(spec, store), OnlineFeatureEngine(spec, store, kernel="python")
 
 
 def test_the_kernel_loads_here() -> None:
     """numba loads on this machine, so the tests below compare two real implementations."""
     assert state_kernel() is not None
     compiled, python = engines(SPEC_WITH_LAG)
-    assert compiled._kernel is not None
-    assert python._kernel is None
+    assert compiled.compiled
+    assert not python.compiled
+    background = OnlineFeatureEngine(SPEC_WITH_LAG, kernel="background")
+    assert background.wait_compiled(timeout=60)
 
 
 @settings(max_examples=150, deadline=None)
