@@ -23,7 +23,7 @@ SPEC_WITH_LAG = sparkov_spec(
 # same grid, so that labels become known at the very instant of other events).
 EVENTS = st.lists(
     st.tuples(
-        st.integers(0, 40 * 24).map(lambda hours: hours * HOUR // 2),
+        st.integers(0, 40 * 24).map(lambda half_hours: half_hours * HOUR // 2),
         st.sampled_from(["card-a", "card-b"]),
         st.sampled_from(["shop-1", "shop-2", "shop-3"]),
         st.sampled_from(["home", "travel", "", "grocery_pos"]),
