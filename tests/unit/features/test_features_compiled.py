@@ -1,5 +1,6 @@
 """The compiled state features equal the Python reference functions, bit for bit."""
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -8,6 +9,8 @@ from feature_frames import DAY, HOUR, START_MS, sparkov, sparkov_spec, tx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import fraudops.features
+from fraudops.features import online
 from fraudops.features.online import EVENT_TIME_MS, OnlineFeatureEngine, state_kernel
 from fraudops.features.spec import FeatureSpec
 from fraudops.features.state import CardState, InMemoryStateStore, MerchantState
@@ -63,6 +66,23 @@ def test_the_kernel_loads_here() -> None:
     assert not python.compiled
     background = OnlineFeatureEngine(SPEC_WITH_LAG, kernel="background")
     assert background.wait_compiled(timeout=60)
+
+
+def test_without_numba_the_engine_computes_in_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the kernel cannot load (no numba wheel, no cache folder), `state_kernel` says
+    None and an engine asked for the kernel computes the same values in Python."""
+    compiled = OnlineFeatureEngine(SPEC_WITH_LAG)
+    assert compiled.compiled
+    monkeypatch.setitem(sys.modules, "fraudops.features.compiled", None)  # import fails
+    monkeypatch.delattr(fraudops.features, "compiled", raising=False)
+    assert state_kernel.__wrapped__() is None
+    monkeypatch.setattr(online, "state_kernel", state_kernel.__wrapped__)
+    fallback = OnlineFeatureEngine(SPEC_WITH_LAG, compiled.store)
+    assert not fallback.compiled
+    for number in range(3):
+        record = tx(number * HOUR, trans_id=f"t{number}", amount=5.0 * number)
+        expected = compiled.features(record)
+        assert bits(fallback.features_then_update(record)) == bits(expected)
 
 
 @settings(max_examples=150, deadline=None)
