@@ -11,7 +11,6 @@ milliseconds of its time; `records_from_frame` builds them from a loaded frame.
 
 import functools
 import math
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +58,7 @@ from fraudops.features.state import (
     merchant_counts,
     merchant_risk,
 )
+from fraudops.kernel_load import load_kernel
 from fraudops.times import utc_naive
 
 EVENT_TIME_MS = "event_time_ms"
@@ -133,15 +133,9 @@ class OnlineFeatureEngine:
         # The compiled state features: loaded now, by a thread (the identical Python until
         # then, so that a start or a model swap is not held up by numba), or never.
         self._kernel: Callable[..., int] | None = None
-        self._kernel_settled = threading.Event()
-        if kernel == "compiled":
-            self._load_kernel()
-        elif kernel == "background":
-            threading.Thread(
-                target=self._load_kernel, name="feature-kernel-load", daemon=True
-            ).start()
-        else:
-            self._kernel_settled.set()
+        self._kernel_settled = load_kernel(
+            self._load_kernel, when=kernel, thread_name="feature-kernel-load"
+        )
 
     @property
     def compiled(self) -> bool:
@@ -155,10 +149,7 @@ class OnlineFeatureEngine:
 
     def _load_kernel(self) -> None:
         """Load the kernel (`state_kernel`), then switch the state features over to it."""
-        try:
-            self._kernel = state_kernel()  # one assignment: each transaction reads it once
-        finally:
-            self._kernel_settled.set()
+        self._kernel = state_kernel()  # one assignment: each transaction reads it once
 
     def features(self, tx: Transaction) -> FloatArray:
         """The transaction's features from the current state, which stays unchanged."""

@@ -45,7 +45,6 @@ import ctypes.util
 import functools
 import json
 import math
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -56,6 +55,7 @@ import numpy as np
 import numpy.typing as npt
 import structlog
 
+from fraudops.kernel_load import load_kernel
 from fraudops.scoring.reasons import TOPIC_SHARERS, Reason, describe, topic
 from fraudops.training.bundle import ModelBundle
 
@@ -480,15 +480,9 @@ class _Forest:
         self._threshold = np.ascontiguousarray(self.threshold)
         self._change = np.ascontiguousarray(self.change, dtype=np.float64)
         self._kernels: ModuleType | None = None
-        self._kernels_settled = threading.Event()
-        if tree_walk == "compiled":
-            self._load_kernels()
-        elif tree_walk == "background":
-            threading.Thread(
-                target=self._load_kernels, name="tree-walk-compile", daemon=True
-            ).start()
-        else:
-            self._kernels_settled.set()
+        self._kernels_settled = load_kernel(
+            self._load_kernels, when=tree_walk, thread_name="tree-walk-compile"
+        )
 
     @property
     def compiled(self) -> bool:
@@ -516,8 +510,6 @@ class _Forest:
                 )
         except Exception as error:  # numba failing leaves the (identical) numpy walk in place
             log.warning("tree_walk_not_compiled", error=str(error), fallback="numpy")
-        finally:
-            self._kernels_settled.set()
 
     def total(self, row: FloatArray) -> np.floating[Any]:
         """The leaf values of one row added tree by tree in their own precision."""
