@@ -188,7 +188,8 @@ class StateSupervisor:
         self._wait_for_writer()
         began = time.perf_counter()
         memory = InMemoryStateStore()
-        engine = OnlineFeatureEngine(champion.bundle.spec, memory)
+        # Updates only, no feature read: no kernel to wait for on the way to ready.
+        engine = OnlineFeatureEngine(champion.bundle.spec, memory, kernel="python")
         latest = self.warehouse.event_clock()
         replayed = 0
         if latest is not None:
